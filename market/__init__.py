@@ -1,0 +1,29 @@
+"""market: an agent-based simulation of the AI-compute market.
+
+AI labs, chip vendors and cloud providers (Mesa agents) negotiate supply and price every month;
+a vendor may withhold its top-tier chips from some buyers. The public API:
+
+    >>> import market
+    >>> sc = market.load_scenario("openai_google_tpu", steps=24)
+    >>> result = market.run(sc, seed=0)
+    >>> sorted(result.tables)        # doctest: +NORMALIZE_WHITESPACE
+    ['clouds', 'contracts', 'labs', 'prices', 'runs', 'shares', 'steps', 'vendors', 'withholding']
+"""
+
+from market.model import MarketModel
+from market.recording import SCHEMAS, TABLES
+from market.run import RunResult, run
+from market.scenario import Scenario, ScenarioError, builtin_scenarios, load_scenario
+
+__all__ = [
+    "SCHEMAS",
+    "TABLES",
+    "MarketModel",
+    "RunResult",
+    "Scenario",
+    "ScenarioError",
+    "builtin_scenarios",
+    "load_scenario",
+    "run",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,214 @@
+"""Cloud providers: fleets of installed chips, orders, rental prices, withholding from labs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+
+from market.agents.policy import withheld_share
+from market.economics import PriceRuleParams, PriceSignal, get_price_rule
+from market.scenario import Cloud
+
+if TYPE_CHECKING:
+    from market.model import MarketModel
+
+__all__ = ["CloudProvider"]
+
+
+class CloudProvider(mesa.Agent):
+    """A hyperscaler, a neocloud, or a lab's own data centres ("captive").
+
+    Attributes:
+        cloud_id, cfg: id and validated configuration (policy).
+        installed: chips installed per product.
+        contracted: chips reserved by active rental contracts per product (<= installed).
+        cohorts: ``[retire_step, product, chips]`` for every delivery, oldest first.
+        book_value: US dollars paid for the installed chips of each product (for depreciation).
+        rental_price: posted price per product, USD per chip-hour.
+        capex_budget: US dollars it may spend on chips this month.
+        lost_sales: PFLOP/s (peak) labs wanted here but could not get, per product, last step.
+        revenue, cost: USD this step.
+    """
+
+    model: MarketModel
+
+    def __init__(self, model: MarketModel, cloud_id: str, cfg: Cloud) -> None:
+        super().__init__(model)
+        sc = model.scenario
+        self.cloud_id = cloud_id
+        self.cfg = cfg
+        self.owner_lab = cfg.owner_lab
+        self.capex_budget = cfg.capex_usd_per_month
+        self.installed: dict[str, float] = {}
+        self.contracted: dict[str, float] = {}
+        self.book_value: dict[str, float] = {}
+        self.rental_price: dict[str, float] = {}
+        self.months_since_change: dict[str, int] = {}
+        self.cohorts: list[list] = []
+        self._price_rule = get_price_rule(cfg.pricing.rule)
+        self._price_params = PriceRuleParams(**cfg.pricing.model_dump(exclude={"rule"}))
+        for p, chips in sorted(cfg.fleet.items()):
+            prod = sc.products[p]
+            self._install(p, chips, prod.list_price_usd)
+            # The initial fleet was bought over the past years: retire it over the 12 months
+            # after its product's release plus the fleet lifetime.
+            first = max(1, prod.release_step + cfg.lifetime_months)
+            self.cohorts.extend([first + k, p, chips / 12] for k in range(12))
+        self.cohorts.sort(key=lambda c: (c[0], c[1]))
+        for p in self.installed:
+            self.rental_price[p] = cfg.rental_price_usd_per_chip_hour.get(p) or self.unit_cost(p) * (1 + cfg.initial_markup)
+        self.lost_sales: dict[str, float] = {}
+        self.reset_step()
+
+    def reset_step(self) -> None:
+        self.revenue = 0.0
+        self.cost = 0.0
+        self.capex_spent = 0.0
+        self.delivered: dict[str, float] = {}
+
+    # -- fleet -----------------------------------------------------------------------------
+    def _install(self, product: str, chips: float, price: float) -> None:
+        self.installed[product] = self.installed.get(product, 0.0) + chips
+        self.contracted.setdefault(product, 0.0)
+        self.book_value[product] = self.book_value.get(product, 0.0) + chips * price
+        self.months_since_change.setdefault(product, 0)
+
+    def receive(self, product: str, chips: float, price: float) -> None:
+        """Chips delivered by a vendor at ``price`` USD each: installed at once."""
+        t = self.model.t
+        if product not in self.rental_price:
+            # A product new to this cloud is priced like its peers, scaled by performance.
+            self.rental_price[product] = self._launch_price(product, price)
+        self._install(product, chips, price)
+        self.cohorts.append([t + self.cfg.lifetime_months, product, chips])
+        self.capex_spent += chips * price
+        self.delivered[product] = self.delivered.get(product, 0.0) + chips
+
+    def _launch_price(self, product: str, price: float) -> float:
+        products = self.model.scenario.products
+        per_pflop = [self.rental_price[p] / products[p].pflops for p in self.rental_price
+                     if products[p].vendor == products[product].vendor]
+        cost_based = (price / (self.cfg.lifetime_months * self.model.hours)
+                      + products[product].opex_usd_per_chip_hour) * (1 + self.cfg.initial_markup)
+        if not per_pflop:
+            return cost_based
+        return max(cost_based, min(per_pflop) * products[product].pflops)
+
+    def retire(self) -> None:
+        """Retire chips at the end of their life; chips under contract wait until it ends."""
+        t = self.model.t
+        for cohort in self.cohorts:
+            if cohort[0] > t:
+                break
+            p = cohort[1]
+            free = self.installed[p] - self.contracted[p]
+            gone = min(cohort[2], max(0.0, free))
+            if gone > 0:
+                avg = self.book_value[p] / self.installed[p]
+                self.installed[p] -= gone
+                self.book_value[p] = max(0.0, self.book_value[p] - gone * avg)
+                cohort[2] -= gone
+        self.cohorts = [c for c in self.cohorts if c[2] > 1e-9]
+
+    def free(self, product: str) -> float:
+        return max(0.0, self.installed.get(product, 0.0) - self.contracted.get(product, 0.0))
+
+    def unit_cost(self, product: str) -> float:
+        """Full cost of one chip-hour: depreciation of what was paid plus operating cost, USD."""
+        chips = self.installed.get(product, 0.0)
+        prod = self.model.scenario.products[product]
+        price = self.book_value[product] / chips if chips > 0 else prod.list_price_usd
+        return price / (self.cfg.lifetime_months * self.model.hours) + prod.opex_usd_per_chip_hour
+
+    def reservation_price(self, product: str) -> float:
+        """The least it accepts per chip-hour: unit cost plus its minimum margin."""
+        return self.unit_cost(product) * (1.0 + self.cfg.pricing.min_margin)
+
+    # -- whom it serves --------------------------------------------------------------------
+    def affiliated(self, lab_id: str) -> bool:
+        lab = self.model.labs[lab_id]
+        return self.owner_lab == lab_id or (self.cfg.vendor is not None and lab.cfg.affiliation == self.cfg.vendor)
+
+    def serves(self, lab_id: str, vendor: str) -> bool:
+        """Channel policy: may this lab rent this vendor's chips here at all?"""
+        if self.owner_lab is not None:
+            return self.owner_lab == lab_id
+        if "*" not in self.cfg.serves and lab_id not in self.cfg.serves:
+            return False
+        allowed = self.cfg.vendor_access.get(vendor)
+        return allowed is None or "*" in allowed or lab_id in allowed or self.affiliated(lab_id)
+
+    def withheld(self, lab_id: str, product: str) -> tuple[float, str]:
+        products = self.model.products
+        return withheld_share(self.cfg.withholding, product=product, vendor=products[product].vendor,
+                              tier=products[product].tier, buyer=lab_id, affiliated=self.affiliated(lab_id))
+
+    # -- chip market -----------------------------------------------------------------------
+    def place_orders(self) -> None:
+        """Order chips for the demand it lost last month and to restore headroom, within capex.
+
+        Lost sales of a vendor's chips are bought as that vendor's newest product on sale;
+        when utilisation is above target the cloud also buys to bring it back down.
+        """
+        model = self.model
+        products = model.scenario.products
+        wanted_pflops: dict[str, float] = {}
+        for p, pflops in self.lost_sales.items():
+            v = products[p].vendor
+            wanted_pflops[v] = wanted_pflops.get(v, 0.0) + pflops
+        cap = {v: 0.0 for v in self.cfg.buys}
+        used = dict(cap)
+        for p, chips in self.installed.items():
+            v = products[p].vendor
+            if v in cap:
+                cap[v] += chips * products[p].pflops
+                used[v] += self.contracted[p] * products[p].pflops
+        for v in cap:
+            if cap[v] > 0 and used[v] / cap[v] > self.cfg.target_utilisation:
+                wanted_pflops[v] = wanted_pflops.get(v, 0.0) + used[v] - self.cfg.target_utilisation * cap[v]
+        plan: list[tuple[str, str, float, float]] = []
+        for v in self.cfg.buys:
+            vendor = model.vendors[v]
+            if wanted_pflops.get(v, 0.0) <= 0 or not vendor.sells_to(self.cloud_id, self.cfg.vendor):
+                continue
+            p = vendor.newest_on_sale()
+            if p is None:
+                continue
+            chips = wanted_pflops[v] / products[p].pflops
+            plan.append((v, p, chips, chips * vendor.list_price[p]))
+        total = sum(cost for *_, cost in plan)
+        scale = min(1.0, self.capex_budget / total) if total > 0 else 0.0
+        for v, p, chips, _ in plan:
+            model.vendors[v].order(self.cloud_id, p, chips * scale)
+
+    # -- settlement ------------------------------------------------------------------------
+    def settle(self) -> None:
+        """Revenue from active contracts, operating cost and depreciation; then reprice."""
+        hours = self.model.hours
+        products = self.model.scenario.products
+        for p, chips in self.installed.items():
+            self.cost += chips * products[p].opex_usd_per_chip_hour * hours
+            self.cost += self.book_value[p] / self.cfg.lifetime_months
+        for p in list(self.rental_price):
+            chips = self.installed.get(p, 0.0)
+            if chips <= 0:
+                continue
+            signal = PriceSignal(price=self.rental_price[p], unit_cost=self.unit_cost(p), excess_demand=0.0,
+                                 utilisation=min(1.0, self.contracted[p] / chips),
+                                 months_since_change=self.months_since_change[p])
+            new = self._price_rule(signal, self._price_params)
+            self.months_since_change[p] = 0 if abs(new - self.rental_price[p]) > 1e-12 else self.months_since_change[p] + 1
+            self.rental_price[p] = new
+
+    @property
+    def profit(self) -> float:
+        return self.revenue - self.cost
+
+    def capacity_pflops(self) -> float:
+        products = self.model.scenario.products
+        return sum(c * products[p].pflops for p, c in self.installed.items())
+
+    def contracted_pflops(self) -> float:
+        products = self.model.scenario.products
+        return sum(c * products[p].pflops for p, c in self.contracted.items())

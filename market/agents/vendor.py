@@ -1,0 +1,146 @@
+"""Chip vendors: packaging wafers into chips, rationing orders, list prices."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from market.agents.policy import split_access, withheld_share
+from market.contracts import Refusal
+from market.economics import PriceRuleParams, PriceSignal, get_price_rule, get_rationing
+from market.scenario import Vendor
+
+if TYPE_CHECKING:
+    from market.model import MarketModel
+
+__all__ = ["ChipVendor"]
+
+
+class ChipVendor(mesa.Agent):
+    """A chip vendor (Nvidia, Google TPU, AMD, Amazon Trainium, ...).
+
+    Attributes:
+        vendor_id: id in the scenario.
+        cfg: its validated configuration (policy: channel, rationing, pricing, withholding).
+        list_price: current list price per product, USD per chip.
+        orders, production, shipped: chips this step, per product.
+        wafers_requested, wafers: packaging wafers wanted and allocated this step.
+        revenue, cost, profit: USD this step.
+    """
+
+    model: MarketModel
+
+    def __init__(self, model: MarketModel, vendor_id: str, cfg: Vendor) -> None:
+        super().__init__(model)
+        self.vendor_id = vendor_id
+        self.cfg = cfg
+        self.ecosystem = cfg.ecosystem
+        self.product_ids = [p for p, pc in model.scenario.products.items() if pc.vendor == vendor_id]
+        self.list_price = {p: model.scenario.products[p].list_price_usd for p in self.product_ids}
+        self._price_rule = get_price_rule(cfg.pricing.rule)
+        self._price_params = PriceRuleParams(**cfg.pricing.model_dump(exclude={"rule"}))
+        self._ration = get_rationing(cfg.rationing)
+        self.orders: dict[str, dict[str, float]] = {}
+        self.reset_step()
+
+    def reset_step(self) -> None:
+        self.orders = {p: {} for p in self.product_ids}
+        self.production = dict.fromkeys(self.product_ids, 0.0)
+        self.shipped = dict.fromkeys(self.product_ids, 0.0)
+        self.potential = dict.fromkeys(self.product_ids, 0.0)
+        self.wafers_requested = 0.0
+        self.wafers = 0.0
+        self.revenue = 0.0
+        self.cost = 0.0
+
+    @property
+    def profit(self) -> float:
+        return self.revenue - self.cost
+
+    # -- policy ----------------------------------------------------------------------------
+    def sells_to(self, cloud_id: str, integrated_vendor: str | None) -> bool:
+        """Sales channel: may this cloud order at all?"""
+        if self.cfg.channel == "anyone" or integrated_vendor == self.vendor_id:
+            return True
+        return self.cfg.channel == "named" and cloud_id in self.cfg.buyers
+
+    def on_sale(self) -> list[str]:
+        return [p for p in self.product_ids if self.model.products[p].on_sale]
+
+    def newest_on_sale(self) -> str | None:
+        live = self.on_sale()
+        return max(live, key=lambda p: self.model.scenario.products[p].release_step) if live else None
+
+    # -- chip market -----------------------------------------------------------------------
+    def order(self, buyer: str, product: str, chips: float) -> None:
+        if chips > 0:
+            self.orders[product][buyer] = self.orders[product].get(buyer, 0.0) + chips
+
+    def request_wafers(self, reserved_wafers: float) -> float:
+        """Wafers wanted for this step's orders; also sets each product's potential output."""
+        products = self.model.scenario.products
+        live = self.on_sale()
+        top = self.newest_on_sale()
+        for p in live:
+            mix = 1.0 if len(live) == 1 else (
+                self.cfg.top_tier_mix if p == top else (1.0 - self.cfg.top_tier_mix) / (len(live) - 1))
+            self.potential[p] = reserved_wafers * mix * products[p].chips_per_wafer
+        self.wafers_requested = sum(sum(self.orders[p].values()) / products[p].chips_per_wafer for p in live)
+        return self.wafers_requested
+
+    def produce_and_ship(self, wafers: float) -> list[Refusal]:
+        """Turn allocated wafers into chips, ration them among buyers, deliver. Returns refusals."""
+        model = self.model
+        products = model.scenario.products
+        self.wafers = wafers
+        share_of_request = 0.0 if self.wafers_requested <= 0 else min(1.0, wafers / self.wafers_requested)
+        refusals: list[Refusal] = []
+        for p in self.on_sale():
+            book = self.orders[p]
+            if not book:
+                continue
+            wanted = sum(book.values())
+            made = wanted * share_of_request
+            self.production[p] = made
+            buyers = sorted(book)  # fixed order: results must not depend on dict history
+            requests = np.array([book[b] for b in buyers])
+            caps = np.empty(len(buyers))
+            for i, b in enumerate(buyers):
+                cloud = model.clouds[b]
+                share, reason = withheld_share(self.cfg.withholding, product=p, vendor=self.vendor_id,
+                                               tier=model.products[p].tier, buyer=b,
+                                               affiliated=cloud.cfg.vendor == self.vendor_id)
+                if share <= 0.0 and cloud.owner_lab:
+                    share, reason = withheld_share(self.cfg.withholding, product=p, vendor=self.vendor_id,
+                                                   tier=model.products[p].tier, buyer=cloud.owner_lab,
+                                                   affiliated=False)
+                allowed, refused = split_access(made, requests[i], share)
+                caps[i] = min(requests[i], allowed)
+                if refused > 0:
+                    refusals.append(Refusal(self.vendor_id, "vendor", b, cloud.owner_lab or "", p, self.vendor_id,
+                                            model.products[p].tier, refused, reason))
+            priority = np.array([0 if model.clouds[b].cfg.vendor == self.vendor_id else 1 for b in buyers])
+            alloc = self._ration(caps, min(made, caps.sum()), priority)
+            price = self.list_price[p]
+            for b, chips in zip(buyers, alloc, strict=True):
+                if chips > 0:
+                    model.clouds[b].receive(p, chips, price)
+            shipped = float(alloc.sum())
+            self.production[p] = shipped if shipped < made else made
+            self.shipped[p] = shipped
+            self.revenue += shipped * price
+            self.cost += shipped * products[p].unit_cost_usd
+        return refusals
+
+    def update_prices(self) -> None:
+        """List prices respond to excess demand over potential output, within margin bounds."""
+        products = self.model.scenario.products
+        for p in self.on_sale():
+            supply = self.potential[p]
+            wanted = sum(self.orders[p].values())
+            z = (wanted - supply) / supply if supply > 0 else (1.0 if wanted > 0 else 0.0)
+            signal = PriceSignal(price=self.list_price[p], unit_cost=products[p].unit_cost_usd,
+                                 excess_demand=max(-1.0, z), utilisation=0.0)
+            self.list_price[p] = self._price_rule(signal, self._price_params)

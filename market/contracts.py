@@ -1,0 +1,73 @@
+"""Messages of the markets: chip orders, rental contracts and refusals (small frozen records).
+
+Units: chips are counted as real numbers (the model is a continuous-quantity market), prices in
+US dollars, time in monthly steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Contract", "Refusal"]
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """A rental agreement: ``chips`` of ``product`` reserved at ``cloud`` for ``lab``.
+
+    Attributes:
+        contract_id: sequence number within the run.
+        lab, cloud, vendor, product: who rents what from whom.
+        tier: "top" or "previous" when signed.
+        purpose: "training" (needs the top tier) or "inference" (any tier).
+        chips: chips reserved for the whole term.
+        pflops: chips × PFLOP/s per chip.
+        price_usd_per_chip_hour: agreed price.
+        list_price_usd_per_chip_hour: the cloud's posted price when signed.
+        start_step, months: term; the contract ends before step ``start_step + months``.
+        rounds: offers exchanged in the negotiation.
+    """
+
+    contract_id: int
+    lab: str
+    cloud: str
+    vendor: str
+    product: str
+    tier: str
+    purpose: str
+    chips: float
+    pflops: float
+    price_usd_per_chip_hour: float
+    list_price_usd_per_chip_hour: float
+    start_step: int
+    months: int
+    rounds: int
+
+    @property
+    def end_step(self) -> int:
+        """First step at which the capacity is free again."""
+        return self.start_step + self.months
+
+    def monthly_cost(self, hours_per_month: float) -> float:
+        """US dollars the lab pays the cloud each month."""
+        return self.chips * self.price_usd_per_chip_hour * hours_per_month
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Chips a holder (vendor or cloud) kept from a buyer under a withholding rule.
+
+    ``level`` is "vendor" (chip sales to a cloud) or "cloud" (rentals to a lab); ``lab`` is the lab
+    concerned (the owner, for a lab's own data centres), empty when the buyer is a cloud.
+    ``reason`` is "rule" (the holder's withholding rule) or "internal_reserve".
+    """
+
+    holder: str
+    level: str
+    buyer: str
+    lab: str
+    product: str
+    vendor: str
+    tier: str
+    chips_withheld: float
+    reason: str

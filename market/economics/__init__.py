@@ -1,0 +1,81 @@
+"""Market economics as pure functions, each rule registered by name.
+
+* :mod:`.bargaining`: bilateral price bargaining (``BARGAINING``: nash,
+  rubinstein, concession).
+* :mod:`.rationing`: sharing scarce capacity among requests (``RATIONING``:
+  pro_rata, priority, uniform).
+* :mod:`.pricing`: price-adjustment rules (``PRICE_RULES``: excess_demand,
+  utilisation, sticky_steps, cost_plus) and Cournot/monopoly benchmarks.
+
+A scenario picks a rule by its name with ``get_protocol``, ``get_rationing``
+or ``get_price_rule``; unknown names raise KeyError listing the allowed ones.
+"""
+
+from market.economics.bargaining import (
+    BARGAINING,
+    BargainingParams,
+    BargainingProtocol,
+    BargainOutcome,
+    Protocol,
+    concession,
+    get_protocol,
+    nash,
+    rubinstein,
+)
+from market.economics.pricing import (
+    PRICE_RULES,
+    PriceRule,
+    PriceRuleParams,
+    PriceSignal,
+    cost_plus,
+    cournot_price,
+    excess_demand,
+    get_price_rule,
+    monopoly_quantity,
+    price_band,
+    sticky_steps,
+    utilisation,
+    withheld_by_monopolist,
+)
+from market.economics.rationing import (
+    RATIONING,
+    RationingRule,
+    get_rationing,
+    priority,
+    pro_rata,
+    uniform,
+)
+
+__all__ = [
+    # bargaining
+    "BargainingParams",
+    "BargainOutcome",
+    "Protocol",
+    "BargainingProtocol",
+    "nash",
+    "rubinstein",
+    "concession",
+    "BARGAINING",
+    "get_protocol",
+    # rationing
+    "RationingRule",
+    "pro_rata",
+    "priority",
+    "uniform",
+    "RATIONING",
+    "get_rationing",
+    # pricing
+    "PriceSignal",
+    "PriceRuleParams",
+    "PriceRule",
+    "price_band",
+    "excess_demand",
+    "utilisation",
+    "sticky_steps",
+    "cost_plus",
+    "PRICE_RULES",
+    "get_price_rule",
+    "cournot_price",
+    "monopoly_quantity",
+    "withheld_by_monopolist",
+]

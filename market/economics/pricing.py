@@ -1,0 +1,223 @@
+"""Price-adjustment rules and textbook oligopoly benchmarks.
+
+Adjustment rules map the current price ``p`` (e.g. USD per chip for a vendor's
+list price, USD per chip-hour for a cloud's rental price) and a market signal
+to next period's price ``p'`` in the same units:
+
+    step = clip(speed * z, -max_step, max_step)
+    p'   = clip(p * (1 + step), floor, ceiling)
+    floor   = unit_cost * (1 + min_margin)
+    ceiling = unit_cost * (1 + max_margin)
+
+* ``excess_demand`` (tatonnement, vendors): ``z = (demand - supply) / supply``.
+* ``utilisation`` (neoclouds): ``z = (u - u_target) / u_target``.
+* ``sticky_steps`` (hyperscalers): as ``utilisation``, but the price moves only
+  if ``months_since_change >= review_months`` and ``|step| >= threshold``.
+* ``cost_plus`` (captive/internal): ``p' = unit_cost * (1 + min_margin)``.
+
+Benchmarks, for linear inverse demand ``P = a - b*Q`` and unit cost ``c``:
+
+* Symmetric Cournot with n sellers of capacity K each:
+  ``q_i = min(K, (a - c) / (b (n + 1)))``, ``P = a - b n q_i`` (``P -> c`` as
+  ``n -> inf``).
+* Monopoly with capacity K: ``q* = min(K, max(0, (a - c) / (2b)))``; it
+  withholds ``K - q*``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "PriceSignal",
+    "PriceRuleParams",
+    "PriceRule",
+    "price_band",
+    "excess_demand",
+    "utilisation",
+    "sticky_steps",
+    "cost_plus",
+    "PRICE_RULES",
+    "get_price_rule",
+    "cournot_price",
+    "monopoly_quantity",
+    "withheld_by_monopolist",
+]
+
+
+@dataclass(frozen=True)
+class PriceSignal:
+    """What a seller observes when it reviews its price."""
+
+    price: float  # current price (currency per unit, e.g. USD per chip-hour)
+    unit_cost: float  # marginal (unit) cost, same units as price
+    excess_demand: float  # (demand - supply) / supply, >= -1 (used by vendors)
+    utilisation: float  # share of capacity in use, 0..1 (used by clouds)
+    months_since_change: int = 0  # months since the price last changed
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.price) and self.price >= 0.0):
+            raise ValueError(f"price must be finite and >= 0, got {self.price}")
+        if not (math.isfinite(self.unit_cost) and self.unit_cost >= 0.0):
+            raise ValueError(f"unit_cost must be finite and >= 0, got {self.unit_cost}")
+        # The negated comparisons also reject NaN.
+        if not self.excess_demand >= -1.0:
+            raise ValueError(f"excess_demand must be >= -1, got {self.excess_demand}")
+        if not 0.0 <= self.utilisation <= 1.0:
+            raise ValueError(f"utilisation must be in [0, 1], got {self.utilisation}")
+        if self.months_since_change < 0:
+            raise ValueError(f"months_since_change must be >= 0, got {self.months_since_change}")
+
+
+@dataclass(frozen=True)
+class PriceRuleParams:
+    """Parameters of the price-adjustment rules (dimensionless unless stated)."""
+
+    speed: float = 0.2  # response of the relative price change to the signal
+    max_step: float = 0.1  # bound on |p'/p - 1| per step (sticky_steps: largest single step)
+    min_margin: float = 0.0  # floor = unit_cost * (1 + min_margin)
+    max_margin: float = math.inf  # ceiling = unit_cost * (1 + max_margin)
+    target_utilisation: float = 0.85  # utilisation at which clouds leave the price alone
+    threshold: float = 0.05  # sticky_steps: change only when |wanted change| >= this
+    review_months: int = 3  # sticky_steps: at most one change every review_months months
+
+    def __post_init__(self) -> None:
+        if not self.speed >= 0.0:
+            raise ValueError(f"speed must be >= 0, got {self.speed}")
+        if not 0.0 <= self.max_step <= 1.0:
+            raise ValueError(f"max_step must be in [0, 1], got {self.max_step}")
+        # min_margin > -1 keeps the floor positive; max_margin may be +inf (no ceiling).
+        if not self.min_margin > -1.0:
+            raise ValueError(f"min_margin must be > -1, got {self.min_margin}")
+        if not self.max_margin >= self.min_margin:
+            raise ValueError(
+                f"max_margin ({self.max_margin}) must be >= min_margin ({self.min_margin})"
+            )
+        if not 0.0 < self.target_utilisation <= 1.0:
+            raise ValueError(f"target_utilisation must be in (0, 1], got {self.target_utilisation}")
+        if not self.threshold >= 0.0:
+            raise ValueError(f"threshold must be >= 0, got {self.threshold}")
+        if self.review_months < 0:
+            raise ValueError(f"review_months must be >= 0, got {self.review_months}")
+
+
+PriceRule = Callable[[PriceSignal, PriceRuleParams], float]
+
+
+def price_band(unit_cost: float, params: PriceRuleParams) -> tuple[float, float]:
+    """(floor, ceiling) of the price, in the units of ``unit_cost``."""
+    floor = unit_cost * (1.0 + params.min_margin)
+    # Spelled out because 0 * inf is NaN for a zero-cost seller with no ceiling.
+    ceiling = math.inf if math.isinf(params.max_margin) else unit_cost * (1.0 + params.max_margin)
+    return floor, ceiling
+
+
+def _step(z: float, params: PriceRuleParams) -> float:
+    """Bounded relative price change ``clip(speed * z, -max_step, max_step)``."""
+    return float(np.clip(params.speed * z, -params.max_step, params.max_step))
+
+
+def _apply(price: float, step: float, unit_cost: float, params: PriceRuleParams) -> float:
+    """``p * (1 + step)`` moved into the [floor, ceiling] band (currency per unit)."""
+    floor, ceiling = price_band(unit_cost, params)
+    return float(np.clip(price * (1.0 + step), floor, ceiling))
+
+
+def _utilisation_gap(signal: PriceSignal, params: PriceRuleParams) -> float:
+    """Relative utilisation gap ``(u - u_target) / u_target``."""
+    return (signal.utilisation - params.target_utilisation) / params.target_utilisation
+
+
+def excess_demand(signal: PriceSignal, params: PriceRuleParams) -> float:
+    """Tatonnement on relative excess demand (vendors' list prices); new price."""
+    return _apply(signal.price, _step(signal.excess_demand, params), signal.unit_cost, params)
+
+
+def utilisation(signal: PriceSignal, params: PriceRuleParams) -> float:
+    """Tatonnement on the utilisation gap (neocloud rental prices); new price."""
+    return _apply(
+        signal.price, _step(_utilisation_gap(signal, params), params), signal.unit_cost, params
+    )
+
+
+def sticky_steps(signal: PriceSignal, params: PriceRuleParams) -> float:
+    """Like ``utilisation`` but only in discrete, infrequent steps (hyperscalers); new price.
+
+    The caller resets ``months_since_change`` when the returned price differs.
+    With ``threshold > max_step`` the price never moves except into the band.
+    """
+    wanted = _step(_utilisation_gap(signal, params), params)
+    if signal.months_since_change < params.review_months or abs(wanted) < params.threshold:
+        wanted = 0.0
+    return _apply(signal.price, wanted, signal.unit_cost, params)
+
+
+def cost_plus(signal: PriceSignal, params: PriceRuleParams) -> float:
+    """Cost-plus pricing (captive/internal): ``unit_cost * (1 + min_margin)``."""
+    return signal.unit_cost * (1.0 + params.min_margin)
+
+
+PRICE_RULES: dict[str, PriceRule] = {
+    "excess_demand": excess_demand,
+    "utilisation": utilisation,
+    "sticky_steps": sticky_steps,
+    "cost_plus": cost_plus,
+}
+
+
+def get_price_rule(name: str) -> PriceRule:
+    """Price rule registered under ``name``; KeyError listing the allowed names."""
+    try:
+        return PRICE_RULES[name]
+    except KeyError:
+        raise KeyError(f"unknown price rule {name!r}; allowed: {sorted(PRICE_RULES)}") from None
+
+
+def _check_demand(intercept: float, slope: float, marginal_cost: float, capacity: float) -> None:
+    """Validate the linear-demand benchmark arguments."""
+    if not (math.isfinite(intercept) and math.isfinite(marginal_cost)):
+        raise ValueError("intercept and marginal_cost must be finite")
+    if not (math.isfinite(slope) and slope > 0.0):
+        raise ValueError(f"slope must be finite and > 0, got {slope}")
+    if not capacity >= 0.0:
+        raise ValueError(f"capacity must be >= 0, got {capacity}")
+
+
+def cournot_price(
+    n_sellers: int,
+    intercept: float,
+    slope: float,
+    marginal_cost: float,
+    capacity_per_seller: float = math.inf,
+) -> float:
+    """Symmetric Cournot equilibrium price for ``P = a - b*Q`` (currency per unit).
+
+    ``intercept`` a in currency per unit, ``slope`` b in currency per unit per
+    unit of quantity, ``capacity_per_seller`` in quantity units.
+    """
+    if n_sellers < 1:
+        raise ValueError(f"n_sellers must be >= 1, got {n_sellers}")
+    _check_demand(intercept, slope, marginal_cost, capacity_per_seller)
+    if intercept <= marginal_cost:
+        return float(intercept)
+    quantity = min(capacity_per_seller, (intercept - marginal_cost) / (slope * (n_sellers + 1)))
+    return float(intercept - slope * n_sellers * quantity)
+
+
+def monopoly_quantity(
+    intercept: float, slope: float, marginal_cost: float, capacity: float
+) -> float:
+    """Profit-maximising output of a capacity-constrained monopolist (quantity units)."""
+    _check_demand(intercept, slope, marginal_cost, capacity)
+    return float(min(capacity, max(0.0, (intercept - marginal_cost) / (2.0 * slope))))
+
+
+def withheld_by_monopolist(
+    intercept: float, slope: float, marginal_cost: float, capacity: float
+) -> float:
+    """Capacity a monopolist leaves unsold, ``capacity - q*`` (quantity units)."""
+    return capacity - monopoly_quantity(intercept, slope, marginal_cost, capacity)

@@ -1,0 +1,167 @@
+"""The two market institutions: the shared packaging capacity and the bilateral compute market.
+
+Agents make the decisions (what to order, which offers to rank first, reservation values); these
+classes only match them, following the rules named in the scenario.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from market.agents.policy import split_access
+from market.contracts import Contract, Refusal
+from market.economics import BargainingParams, BargainOutcome, get_protocol, get_rationing
+
+if TYPE_CHECKING:
+    from market.agents.cloud import CloudProvider
+    from market.agents.lab import AILab
+    from market.model import MarketModel
+
+__all__ = ["ComputeMarket", "Offer", "allocate_packaging"]
+
+EPS = 1e-9
+
+
+def allocate_packaging(requests: np.ndarray, reserved: np.ndarray, capacity: float, rule: str) -> np.ndarray:
+    """Wafers for each vendor: its reservation first, then the unused rest shared by ``rule``.
+
+    ``requests`` and ``reserved`` are wafers per vendor; the result never exceeds either the
+    request or, in total, ``capacity``.
+    """
+    first = np.minimum(requests, reserved)
+    first *= min(1.0, capacity / first.sum()) if first.sum() > 0 else 0.0
+    spare = max(0.0, capacity - first.sum())
+    return first + get_rationing(rule)(requests - first, spare, None)
+
+
+@dataclass(slots=True)
+class Offer:
+    """A cloud's standing offer of one product this month (mutable: ``free`` falls as it sells)."""
+
+    order: int  # position in a fixed ordering, to break ties deterministically
+    cloud: CloudProvider
+    product: str
+    vendor: str
+    ecosystem: str
+    tier: str
+    pflops: float
+    free: float  # chips not under contract
+    ask: float  # posted rental price, USD per chip-hour
+    reservation: float  # the cloud's reservation price, USD per chip-hour
+
+
+class ComputeMarket:
+    """Labs request capacity; clouds offer; each pair bargains over price; deals become contracts."""
+
+    def __init__(self, model: MarketModel) -> None:
+        self.model = model
+        neg = model.scenario.negotiation
+        self.protocol = get_protocol(neg.protocol)
+        self._base = dict(seller_discount=neg.seller_discount, buyer_discount=neg.buyer_discount,
+                          first_mover=neg.first_mover, concession_rate=neg.concession_rate,
+                          max_rounds=neg.max_rounds)
+        self.max_offers = neg.max_offers_per_lab
+        self._params: dict[float, BargainingParams] = {}
+        self.offers: list[Offer] = []
+
+    def open(self) -> None:
+        """Collect this month's offers: every product with installed chips at every cloud."""
+        model = self.model
+        self.offers = []
+        for cloud in model.cloud_list:
+            for p in sorted(cloud.installed):
+                if cloud.installed[p] <= EPS:
+                    continue
+                prod = model.products[p]
+                self.offers.append(Offer(len(self.offers), cloud, p, prod.vendor,
+                                         model.vendors[prod.vendor].ecosystem, prod.tier,
+                                         model.scenario.products[p].pflops, cloud.free(p),
+                                         cloud.rental_price[p], cloud.reservation_price(p)))
+
+    def _bargaining(self, lab: AILab) -> BargainingParams:
+        power = 1.0 - lab.cfg.bargaining_power
+        if power not in self._params:
+            self._params[power] = BargainingParams(seller_power=power, **self._base)
+        return self._params[power]
+
+    def negotiate(self, lab: AILab, initial: bool = False) -> None:
+        """One lab's round: rank the offers it may take, bargain down the list until its needs are met.
+
+        ``initial`` marks the first month, whose contracts stand for those signed before the
+        simulation: their terms are drawn uniformly from 1 to the lab's contract length so they
+        do not all expire together.
+        """
+        model = self.model
+        lab_id = lab.lab_id
+        hours = model.hours
+        in_use = {model.vendors[c.vendor].ecosystem for c in lab.contracts}
+        shares = lab.vendor_shares()
+        budget_left = lab.budget - lab.committed_spend()
+        for purpose, need in lab.needs():
+            if need <= EPS:
+                continue
+            ranked = []
+            for o in self.offers:
+                if (purpose == "training" and o.tier != "top") or not o.cloud.serves(lab_id, o.vendor):
+                    continue
+                readiness = lab.readiness[o.ecosystem]
+                if readiness <= 0:
+                    continue
+                affiliated = o.cloud.affiliated(lab_id)
+                penalty = lab.penalty(o.vendor, in_use, shares)
+                price = o.reservation if affiliated else o.ask
+                ranked.append((price / (o.pflops * readiness) * penalty, o.order, o, penalty, affiliated))
+            ranked.sort(key=lambda r: (r[0], r[1]))
+            lost_at: Offer | None = None
+            for _, _, o, penalty, affiliated in ranked[: self.max_offers]:
+                if need <= EPS or budget_left <= EPS:
+                    break
+                useful_per_chip = o.pflops * lab.readiness[o.ecosystem]
+                need_chips = need / useful_per_chip
+                share, reason = o.cloud.withheld(lab_id, o.product)
+                accessible, refused = split_access(o.free, need_chips, share)
+                if refused > EPS:
+                    model.refusals.append(Refusal(o.cloud.cloud_id, "cloud", lab_id, lab_id, o.product, o.vendor,
+                                                  o.tier, refused, reason))
+                if lost_at is None and share < 1.0:
+                    lost_at = o
+                if accessible <= EPS:
+                    continue
+                outcome = self._bargain(lab, o, penalty, affiliated)
+                if outcome is None:
+                    continue
+                chips = min(need_chips, accessible, budget_left / (outcome.price * hours))
+                if chips <= EPS:
+                    continue
+                months = lab.cfg.contract_months
+                if initial:
+                    months = int(model.rng.integers(1, months + 1))
+                contract = Contract(model.next_contract_id(), lab_id, o.cloud.cloud_id, o.vendor, o.product, o.tier,
+                                    purpose, chips, chips * o.pflops, outcome.price, o.ask, model.t, months,
+                                    outcome.rounds)
+                lab.contracts.append(contract)
+                model.signed.append(contract)
+                o.free -= chips
+                o.cloud.contracted[o.product] += chips
+                need -= chips * useful_per_chip
+                budget_left -= chips * outcome.price * hours
+            if need > EPS and lost_at is not None:
+                # The lab's favourite supplier sees the sale it could not make (peak PFLOP/s).
+                peak = need / lab.readiness[lost_at.ecosystem]
+                lost = lost_at.cloud.lost_sales
+                lost[lost_at.product] = lost.get(lost_at.product, 0.0) + peak
+
+    def _bargain(self, lab: AILab, o: Offer, penalty: float, affiliated: bool) -> BargainOutcome | None:
+        """Price of one bilateral deal, between the cloud's and the lab's reservation values.
+
+        Cloud: unit cost plus minimum margin. Lab: the least of the posted price (renting on
+        demand is always possible) and its willingness to pay. Affiliated pairs transfer at the
+        cloud's reservation price without bargaining.
+        """
+        wtp = lab.willingness_to_pay(o.pflops, o.ecosystem, penalty)
+        if affiliated:
+            return BargainOutcome(o.reservation, 1) if wtp >= o.reservation else None
+        return self.protocol(o.reservation, min(o.ask, wtp), self._bargaining(lab))

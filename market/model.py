@@ -1,0 +1,205 @@
+"""MarketModel: construction from a scenario, and ``step()`` as the list of phases.
+
+    >>> from market import MarketModel, load_scenario
+    >>> model = MarketModel(load_scenario("baseline", steps=3), seed=1)
+    >>> for _ in range(3):
+    ...     model.step()
+    >>> model.t
+    2
+
+All randomness comes from ``model.rng`` (a numpy Generator seeded with ``seed``): demand shocks,
+the long tail of labs, the order in which labs negotiate, the terms of the first month's contracts.
+Activation order is drawn from that Generator, not from Mesa's ``shuffle_do`` (which uses the
+stdlib ``random`` module in Mesa 3.3), so a seed gives the same run on every supported Mesa.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mesa
+import numpy as np
+
+from market.agents.cloud import CloudProvider
+from market.agents.lab import AILab
+from market.agents.vendor import ChipVendor
+from market.contracts import Contract, Refusal
+from market.markets import ComputeMarket, allocate_packaging
+from market.scenario import Cloud, Lab, PricingConfig, Scenario
+
+__all__ = ["MarketModel", "ProductState"]
+
+
+@dataclass(slots=True)
+class ProductState:
+    """A product's place in its life cycle at the current step."""
+
+    product_id: str
+    vendor: str
+    on_sale: bool = False
+    tier: str = "previous"  # "top" = its vendor's newest released product
+
+
+class MarketModel(mesa.Model):
+    """The AI-compute market.
+
+    Attributes:
+        scenario: the validated scenario.
+        t: the current step, 0 at ``scenario.start_date`` (-1 before the first step).
+        vendors, clouds, labs: agents by id; ``cloud_list`` and ``lab_list`` in id order.
+        products: life-cycle state of every product.
+        packaging_capacity: wafers per month available this step (after shocks).
+        signed, refusals: contracts signed and chips refused this step.
+    """
+
+    def __init__(self, scenario: Scenario, seed: int = 0, record: bool = True, run_id: str | None = None) -> None:
+        super().__init__(rng=np.random.default_rng(seed))
+        self.scenario = scenario
+        self.seed = seed
+        self.hours = scenario.hours_per_month
+        self.ecosystems = sorted({v.ecosystem for v in scenario.vendors.values()})
+        self.products = {p: ProductState(p, cfg.vendor) for p, cfg in scenario.products.items()}
+        self.vendors = {v: ChipVendor(self, v, cfg) for v, cfg in sorted(scenario.vendors.items())}
+        labs = dict(sorted(scenario.labs.items())) | self._long_tail()
+        self.labs = {lab_id: AILab(self, lab_id, cfg) for lab_id, cfg in labs.items()}
+        clouds = dict(sorted(scenario.clouds.items()))
+        for lab_id, cfg in labs.items():
+            if cfg.own_datacenter is not None:
+                dc = cfg.own_datacenter
+                clouds[f"{lab_id}_dc"] = Cloud(
+                    name=f"{cfg.name or lab_id} data centres", kind="captive", owner_lab=lab_id, fleet=dc.fleet,
+                    buys=dc.buys, capex_usd_per_month=dc.capex_usd_per_month, capex_growth=dc.capex_growth,
+                    lifetime_months=dc.lifetime_months, pricing=PricingConfig(rule="cost_plus"))
+        self.clouds = {c: CloudProvider(self, c, cfg) for c, cfg in clouds.items()}
+        self.cloud_list = list(self.clouds.values())
+        self.lab_list = list(self.labs.values())
+        self.vendor_list = list(self.vendors.values())
+        self.compute_market = ComputeMarket(self)
+        self.t = -1
+        self.packaging_capacity = 0.0
+        self.signed: list[Contract] = []
+        self.refusals: list[Refusal] = []
+        self._contract_seq = 0
+        self.run_id = run_id or f"{scenario.name}-{scenario.config_hash[:8]}-s{seed}"
+        from market.recording import Recorder  # recording reads the model; imported late to keep one-way flow
+
+        self.recorder = Recorder(self) if record else None
+
+    def _long_tail(self) -> dict[str, Lab]:
+        """Generate the long tail of smaller labs: Pareto-distributed sizes, shared preferences."""
+        tail = self.scenario.long_tail
+        if tail.count == 0 or tail.total_demand_pflops <= 0:
+            return {}
+        sizes = self.rng.pareto(tail.pareto_shape, tail.count) + 1.0
+        sizes *= tail.total_demand_pflops / sizes.sum()
+        months = self.rng.choice([1, 3, 6, 12], size=tail.count)
+        width = len(str(tail.count))
+        return {
+            f"tail_{i:0{width}d}": Lab(
+                name=f"long-tail lab {i}", demand_pflops=float(d), demand_growth=tail.demand_growth,
+                demand_volatility=tail.demand_volatility, training_share=tail.training_share,
+                budget_usd_per_month=float(d) * tail.budget_usd_per_pflop_month, budget_growth=tail.demand_growth,
+                value_usd_per_pflop_hour=tail.value_usd_per_pflop_hour, readiness=tail.readiness,
+                switching_cost=tail.switching_cost, diversification=tail.diversification,
+                bargaining_power=tail.bargaining_power, contract_months=int(m))
+            for i, (d, m) in enumerate(zip(sizes, months, strict=True))
+        }
+
+    # -- the schedule ----------------------------------------------------------------------
+    def step(self) -> None:
+        """One month: the phases of the model description, in this order."""
+        self.exogenous_changes()
+        self.chip_market()
+        self.compute_market_round()
+        self.settlement()
+        self.record()
+
+    def run(self, steps: int | None = None) -> None:
+        for _ in range(self.scenario.steps if steps is None else steps):
+            self.step()
+
+    # -- phases ----------------------------------------------------------------------------
+    def exogenous_changes(self) -> None:
+        """Phase 1: product releases and end of sale, demand and budget growth, contract expiry,
+        fleet retirement, capex budgets, packaging capacity and scheduled shocks."""
+        self.t += 1
+        t = self.t
+        self.signed = []
+        self.refusals = []
+        newest: dict[str, tuple[int, str]] = {}
+        for p, cfg in self.scenario.products.items():
+            state = self.products[p]
+            released = cfg.release_step <= t
+            state.on_sale = released and (cfg.end_of_sale_step is None or t < cfg.end_of_sale_step)
+            if released and (cfg.vendor not in newest or cfg.release_step > newest[cfg.vendor][0]):
+                newest[cfg.vendor] = (cfg.release_step, p)
+        for p, state in self.products.items():
+            state.tier = "top" if newest.get(state.vendor, (0, None))[1] == p else "previous"
+        if t > 0:
+            shocks = self.rng.standard_normal(len(self.lab_list))
+            for lab, z in zip(self.lab_list, shocks, strict=True):
+                lab.grow(float(z))
+            for cloud in self.cloud_list:
+                cloud.capex_budget *= 1.0 + cloud.cfg.capex_growth
+        for lab in self.lab_list:
+            lab.expire_contracts()
+        for cloud in self.cloud_list:
+            cloud.reset_step()
+            cloud.retire()
+        for vendor in self.vendor_list:
+            vendor.reset_step()
+        self.packaging_capacity = self._packaging_capacity(t)
+
+    def _packaging_capacity(self, t: int) -> float:
+        pack = self.scenario.packaging
+        steps, wafers = zip(*pack.capacity_wafers_per_month, strict=True)
+        capacity = float(np.interp(t, steps, wafers))
+        for shock in pack.shocks:
+            if shock.start_step <= t < shock.end_step:
+                capacity *= shock.factor
+        return capacity
+
+    def chip_market(self) -> None:
+        """Phase 2: clouds order chips; packaging capacity is shared among vendors; vendors make,
+        ration (channels, withholding, rationing rule) and deliver chips, then reprice."""
+        for i in self.rng.permutation(len(self.cloud_list)):
+            cloud = self.cloud_list[i]
+            cloud.place_orders()
+            cloud.lost_sales = {}
+        reserved = np.array([v.cfg.packaging_share * self.packaging_capacity for v in self.vendor_list])
+        requests = np.array([v.request_wafers(r) for v, r in zip(self.vendor_list, reserved, strict=True)])
+        wafers = allocate_packaging(requests, reserved, self.packaging_capacity, self.scenario.packaging.rationing)
+        for vendor, w in zip(self.vendor_list, wafers, strict=True):
+            self.refusals.extend(vendor.produce_and_ship(float(w)))
+            vendor.update_prices()
+
+    def compute_market_round(self) -> None:
+        """Phase 3: labs with unmet needs bargain with clouds; vertically integrated labs first
+        (a vendor serves its own lab before others), then the rest in random order."""
+        market = self.compute_market
+        market.open()
+        own = [lab for lab in self.lab_list if lab.cfg.affiliation or lab.cfg.own_datacenter]
+        rest = [lab for lab in self.lab_list if not (lab.cfg.affiliation or lab.cfg.own_datacenter)]
+        for group in (own, rest):
+            for i in self.rng.permutation(len(group)):
+                market.negotiate(group[i], initial=self.t == 0)
+
+    def settlement(self) -> None:
+        """Phase 4: rents are paid, costs and profits booked, rental prices and readiness updated."""
+        hours = self.hours
+        for lab in self.lab_list:
+            for c in lab.contracts:
+                self.clouds[c.cloud].revenue += c.monthly_cost(hours)
+            lab.learn()
+        for cloud in self.cloud_list:
+            cloud.settle()
+
+    def record(self) -> None:
+        """Phase 5: the collector reads the state (and changes nothing)."""
+        if self.recorder is not None:
+            self.recorder.collect()
+
+    # -- helpers ---------------------------------------------------------------------------
+    def next_contract_id(self) -> int:
+        self._contract_seq += 1
+        return self._contract_seq

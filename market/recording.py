@@ -1,0 +1,194 @@
+"""The collector: reads the model after each step into tidy polars tables.
+
+Every table is long: one row per (run, step, entity), keyed by ``run_id`` and ``step``; the same
+schema (:data:`SCHEMAS`) serves single runs, sweeps and notebooks. Rows are kept as tuples while
+the model runs and become polars DataFrames once, at the end, so recording costs little next to
+the model; nothing goes through pandas.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from market.model import MarketModel
+
+__all__ = ["SCHEMAS", "TABLES", "Recorder", "hhi"]
+
+_F = pl.Float64
+_I = pl.Int64
+_S = pl.String
+
+RUNS_SCHEMA: dict[str, pl.DataType] = {
+    "run_id": _S, "scenario": _S, "seed": _I, "steps": _I, "start_date": pl.Date, "config": _S,
+    "config_hash": _S, "package_version": _S, "mesa_version": _S, "polars_version": _S,
+    "python_version": _S, "status": _S, "error": _S, "wall_seconds": _F,
+}
+
+SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "runs": RUNS_SCHEMA,
+    "steps": {
+        "step": _I, "date": pl.Date, "packaging_wafers": _F, "demand_pflops": _F, "served_pflops": _F,
+        "unmet_pflops": _F, "contracted_pflops": _F, "installed_pflops": _F, "utilisation": _F,
+        "chips_shipped": _F, "contracts_signed": _I, "withheld_chips": _F, "withheld_top_tier_chips": _F,
+        "hhi": _F,
+    },
+    "shares": {
+        "step": _I, "vendor": _S, "compute_pflops": _F, "compute_share": _F, "shipped_chips": _F,
+        "shipped_pflops": _F, "shipment_share": _F, "revenue_usd": _F, "revenue_share": _F,
+    },
+    "prices": {
+        "step": _I, "product": _S, "vendor": _S, "tier": _S, "on_sale": pl.Boolean, "chip_price_usd": _F,
+        "rental_price_usd_per_chip_hour": _F, "rental_price_usd_per_pflop_hour": _F,
+        "contract_price_usd_per_chip_hour": _F, "installed_chips": _F,
+    },
+    "contracts": {
+        "step": _I, "contract_id": _I, "lab": _S, "cloud": _S, "vendor": _S, "product": _S, "tier": _S,
+        "purpose": _S, "chips": _F, "pflops": _F, "price_usd_per_chip_hour": _F,
+        "list_price_usd_per_chip_hour": _F, "months": _I, "rounds": _I,
+    },
+    "withholding": {
+        "step": _I, "holder": _S, "level": _S, "buyer": _S, "lab": _S, "product": _S, "vendor": _S, "tier": _S,
+        "chips_withheld": _F, "reason": _S,
+    },
+    "vendors": {
+        "step": _I, "vendor": _S, "wafers_requested": _F, "wafers": _F, "capacity_chips": _F, "orders_chips": _F,
+        "shipped_chips": _F, "utilisation": _F, "mean_list_price_usd": _F, "revenue_usd": _F, "profit_usd": _F,
+    },
+    "clouds": {
+        "step": _I, "cloud": _S, "kind": _S, "capex_budget_usd": _F, "capex_spent_usd": _F, "installed_chips": _F,
+        "capacity_pflops": _F, "contracted_pflops": _F, "utilisation": _F, "revenue_usd": _F, "cost_usd": _F,
+        "profit_usd": _F,
+    },
+    "labs": {
+        "step": _I, "lab": _S, "budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F,
+        "served_pflops": _F, "unmet_pflops": _F, "utilisation": _F, "value_usd": _F, "surplus_usd": _F,
+        "nvidia_dependency": _F, "tpu_share": _F, "active_contracts": _I,
+    },
+}
+TABLES = tuple(SCHEMAS)
+
+
+def hhi(shares: list[float]) -> float:
+    """Herfindahl-Hirschman index on the 0-10,000 scale (shares as fractions)."""
+    return 10_000.0 * sum(s * s for s in shares)
+
+
+def _share(x: float, total: float) -> float:
+    return x / total if total > 0 else 0.0
+
+
+class Recorder:
+    """Collects one model's tables; call :meth:`collect` after each step, :meth:`tables` at the end."""
+
+    def __init__(self, model: MarketModel) -> None:
+        self.model = model
+        self.rows: dict[str, list[tuple]] = {t: [] for t in TABLES if t != "runs"}
+        self.ecosystems = model.ecosystems
+        self.readiness_cols = [f"readiness_{e}" for e in self.ecosystems]
+
+    def collect(self) -> None:
+        m = self.model
+        t = m.t
+        rows = self.rows
+        products = m.scenario.products
+        hours = m.hours
+
+        # vendors and shares
+        compute = dict.fromkeys(m.vendors, 0.0)
+        for cloud in m.cloud_list:
+            for p, chips in cloud.contracted.items():
+                compute[products[p].vendor] += chips * products[p].pflops
+        shipped = {v.vendor_id: sum(v.shipped.values()) for v in m.vendor_list}
+        shipped_pf = {v.vendor_id: sum(c * products[p].pflops for p, c in v.shipped.items()) for v in m.vendor_list}
+        revenue = {v.vendor_id: v.revenue for v in m.vendor_list}
+        tc, ts, tr = sum(compute.values()), sum(shipped.values()), sum(revenue.values())
+        for v in m.vendor_list:
+            vid = v.vendor_id
+            rows["shares"].append((t, vid, compute[vid], _share(compute[vid], tc), shipped[vid], shipped_pf[vid],
+                                   _share(shipped[vid], ts), revenue[vid], _share(revenue[vid], tr)))
+            capacity = sum(v.potential.values())
+            live = v.on_sale()
+            mean_price = sum(v.list_price[p] for p in live) / len(live) if live else None
+            rows["vendors"].append((t, vid, v.wafers_requested, v.wafers, capacity, sum(sum(o.values()) for o in v.orders.values()),
+                                    shipped[vid], _share(shipped[vid], capacity), mean_price, v.revenue, v.profit))
+
+        # prices: posted rental prices averaged over the public clouds that hold the product
+        signed: dict[str, list[float]] = {}
+        for c in m.signed:
+            s = signed.setdefault(c.product, [0.0, 0.0])
+            s[0] += c.chips * c.price_usd_per_chip_hour
+            s[1] += c.chips
+        for p, state in m.products.items():
+            cfg = products[p]
+            if cfg.release_step > t:
+                continue
+            weight = price_sum = installed = 0.0
+            for cloud in m.cloud_list:
+                chips = cloud.installed.get(p, 0.0)
+                installed += chips
+                if chips > 0 and cloud.owner_lab is None:
+                    weight += chips
+                    price_sum += chips * cloud.rental_price[p]
+            rental = price_sum / weight if weight > 0 else None
+            s = signed.get(p)
+            rows["prices"].append((t, p, state.vendor, state.tier, state.on_sale, m.vendors[state.vendor].list_price[p],
+                                   rental, rental / cfg.pflops if rental is not None else None,
+                                   s[0] / s[1] if s and s[1] > 0 else None, installed))
+
+        # clouds
+        installed_pf = contracted_pf = 0.0
+        for cloud in m.cloud_list:
+            cap, con = cloud.capacity_pflops(), cloud.contracted_pflops()
+            installed_pf += cap
+            contracted_pf += con
+            rows["clouds"].append((t, cloud.cloud_id, cloud.cfg.kind, cloud.capex_budget, cloud.capex_spent,
+                                   sum(cloud.installed.values()), cap, con, _share(con, cap), cloud.revenue,
+                                   cloud.cost, cloud.profit))
+
+        # labs
+        demand = served = 0.0
+        for lab in m.lab_list:
+            useful = lab.useful_contracted()
+            peak = sum(c.pflops for c in lab.contracts)
+            spend = lab.committed_spend()
+            value = min(useful, lab.demand) * lab.cfg.value_usd_per_pflop_hour * hours
+            shares = lab.vendor_shares()
+            demand += lab.demand
+            served += min(useful, lab.demand)
+            rows["labs"].append((t, lab.lab_id, lab.budget, spend, lab.demand, peak, min(useful, lab.demand),
+                                 max(0.0, lab.demand - useful), _share(useful, peak), value, value - spend,
+                                 shares.get("nvidia", 0.0), shares.get("google", 0.0), len(lab.contracts),
+                                 *(lab.readiness[e] for e in self.ecosystems)))
+
+        # contracts and refusals this step
+        for c in m.signed:
+            rows["contracts"].append((t, c.contract_id, c.lab, c.cloud, c.vendor, c.product, c.tier, c.purpose, c.chips,
+                                      c.pflops, c.price_usd_per_chip_hour, c.list_price_usd_per_chip_hour, c.months,
+                                      c.rounds))
+        withheld = top = 0.0
+        for r in m.refusals:
+            rows["withholding"].append((t, r.holder, r.level, r.buyer, r.lab, r.product, r.vendor, r.tier,
+                                        r.chips_withheld, r.reason))
+            withheld += r.chips_withheld
+            top += r.chips_withheld if r.tier == "top" else 0.0
+
+        rows["steps"].append((t, m.scenario.date_of(t), m.packaging_capacity, demand, served, max(0.0, demand - served),
+                              contracted_pf, installed_pf, _share(contracted_pf, installed_pf), sum(shipped.values()),
+                              len(m.signed), withheld, top, hhi([_share(x, tc) for x in compute.values()])))
+
+    def schema(self, table: str) -> dict[str, pl.DataType]:
+        schema = dict(SCHEMAS[table])
+        if table == "labs":
+            schema |= dict.fromkeys(self.readiness_cols, _F)
+        return schema
+
+    def tables(self, run_id: str) -> dict[str, pl.DataFrame]:
+        """The recorded tables, each led by ``run_id`` and sorted by step then entity."""
+        out = {}
+        for table, rows in self.rows.items():
+            df = pl.DataFrame(rows, schema=self.schema(table), orient="row")
+            out[table] = df.select(pl.lit(run_id, dtype=_S).alias("run_id"), pl.all())
+        return out

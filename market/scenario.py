@@ -1,0 +1,520 @@
+"""Scenarios: typed configuration, TOML loading, inheritance and dotted-path overrides.
+
+A scenario is a TOML file validated into a :class:`Scenario` before any run starts::
+
+    >>> import market
+    >>> sc = market.load_scenario("openai_google_tpu", **{"clouds.gcp.withholding.share": 0.5})
+    >>> sc.clouds["gcp"].withholding.share
+    0.5
+
+Files may start from another scenario with ``extends = "baseline"`` (a built-in name or a
+path relative to the file); tables are merged key by key, the extending file winning.
+Every problem is reported as a :class:`ScenarioError` whose message names the dotted path of
+the offending field and what is allowed.
+
+Units: compute in dense bf16 PFLOP/s, money in US dollars, time in monthly steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from market.economics import BARGAINING, PRICE_RULES, RATIONING
+
+__all__ = [
+    "BUILTIN_DIR",
+    "Cloud",
+    "Lab",
+    "LongTail",
+    "Product",
+    "Scenario",
+    "ScenarioError",
+    "Vendor",
+    "WithholdingRule",
+    "builtin_scenarios",
+    "load_scenario",
+    "parse_override",
+]
+
+BUILTIN_DIR = resources.files("market") / "scenarios"
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Rate = Annotated[float, Field(ge=-0.5, le=0.5, allow_inf_nan=False)]  # per-month growth
+
+
+class ScenarioError(ValueError):
+    """A scenario (or override) a user wrote is invalid; the message says where and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class WithholdingRule(_Strict):
+    """Chips kept from some buyers by a vendor (chip sales) or a cloud (rentals).
+
+    A product matches when its vendor is ``vendor`` (any vendor if empty) and its current
+    tier is ``tier`` ("top" is each vendor's newest released product), or when it is named
+    in ``products``. Matching buyers — labs for a cloud, clouds or labs for a vendor — may
+    get at most ``1 - share`` of the holder's free capacity of a matching product.
+    ``buyers = ["*"]`` means every buyer not affiliated with the holder, i.e. the share is
+    reserved for internal use; ``except_buyers`` removes names from the rule.
+    """
+
+    vendor: str | None = None
+    tier: Literal["top", "previous", "any"] = "top"
+    products: list[str] = []
+    buyers: list[str] = ["*"]
+    except_buyers: list[str] = []
+    share: Share = 1.0
+
+
+class PricingConfig(_Strict):
+    """A price-adjustment rule from :data:`market.economics.PRICE_RULES` and its parameters."""
+
+    rule: str = "excess_demand"
+    speed: NonNegative = 0.2
+    max_step: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    min_margin: Annotated[float, Field(ge=0.0, le=50.0)] = 0.0
+    max_margin: Annotated[float, Field(ge=0.0, le=1000.0)] = 1000.0
+    target_utilisation: Annotated[float, Field(gt=0.0, le=1.0)] = 0.85
+    threshold: Share = 0.05
+    review_months: Annotated[int, Field(ge=1, le=120)] = 3
+
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, v: str) -> str:
+        if v not in PRICE_RULES:
+            raise ValueError(f"unknown price rule {v!r}; allowed: {', '.join(sorted(PRICE_RULES))}")
+        return v
+
+    @model_validator(mode="after")
+    def _band(self) -> PricingConfig:
+        if self.max_margin < self.min_margin:
+            raise ValueError("max_margin must be at least min_margin")
+        return self
+
+
+class Product(_Strict):
+    """A chip generation. Its tier is derived each step: the vendor's newest released product is
+    "top", older ones "previous"."""
+
+    name: str = ""
+    vendor: str
+    pflops: Positive  # dense bf16 PFLOP/s per chip
+    memory_gb: NonNegative = 0.0
+    unit_cost_usd: Positive  # vendor's cost to make one chip
+    list_price_usd: Positive  # initial list price
+    release_step: Annotated[int, Field(ge=-600, le=600)] = 0
+    end_of_sale_step: Annotated[int, Field(ge=-600, le=600)] | None = None
+    chips_per_wafer: Positive = 16.0  # packages per CoWoS-class wafer
+    opex_usd_per_chip_hour: NonNegative = 0.3  # power, cooling, network, staff
+
+
+class Vendor(_Strict):
+    """A chip vendor: packaging allocation, sales channel, pricing and withholding."""
+
+    name: str = ""
+    ecosystem: str  # software stack its chips need, e.g. "cuda", "tpu"
+    packaging_share: Share  # share of the shared packaging capacity reserved for it
+    channel: Literal["anyone", "own_cloud", "named"] = "anyone"
+    buyers: list[str] = []  # for channel = "named": clouds allowed to buy (own cloud always may)
+    top_tier_mix: Share = 0.7  # share of wafers given to the top-tier product when orders allow
+    rationing: str = "priority"
+    pricing: PricingConfig = PricingConfig(rule="excess_demand", min_margin=0.5, max_margin=6.0)
+    withholding: WithholdingRule | None = None
+
+    @field_validator("rationing")
+    @classmethod
+    def _known_rationing(cls, v: str) -> str:
+        if v not in RATIONING:
+            raise ValueError(f"unknown rationing rule {v!r}; allowed: {', '.join(sorted(RATIONING))}")
+        return v
+
+
+class Cloud(_Strict):
+    """A cloud provider (hyperscaler or neocloud) or a lab's own data centres ("captive")."""
+
+    name: str = ""
+    kind: Literal["hyperscaler", "neocloud", "captive"] = "hyperscaler"
+    vendor: str | None = None  # vertically integrated with this vendor
+    owner_lab: str | None = None  # for captive clouds: the lab that owns them
+    fleet: dict[str, NonNegative] = {}  # installed chips by product at step 0
+    buys: list[str] = []  # vendors it orders from (subject to their channels)
+    capex_usd_per_month: NonNegative = 0.0
+    capex_growth: Rate = 0.02
+    serves: list[str] = ["*"]  # labs it rents to ("*" = all)
+    vendor_access: dict[str, list[str]] = {}  # vendor -> the only labs that may rent its chips ("*" = all)
+    withholding: WithholdingRule | None = None
+    rental_price_usd_per_chip_hour: dict[str, Positive] = {}  # initial prices; default cost-plus
+    initial_markup: NonNegative = 1.0
+    pricing: PricingConfig = PricingConfig(rule="sticky_steps", min_margin=0.1, max_margin=5.0)
+    lifetime_months: Annotated[int, Field(ge=6, le=240)] = 60
+    target_utilisation: Annotated[float, Field(gt=0.0, le=1.0)] = 0.85
+
+
+class OwnDatacenter(_Strict):
+    """A lab's own data centres; the model runs them as a captive cloud named ``<lab>_dc``."""
+
+    fleet: dict[str, NonNegative] = {}
+    buys: list[str] = ["nvidia"]
+    capex_usd_per_month: NonNegative = 0.0
+    capex_growth: Rate = 0.02
+    lifetime_months: Annotated[int, Field(ge=6, le=240)] = 60
+
+
+class Lab(_Strict):
+    """An AI lab: demand for compute, budget, software readiness and preferences."""
+
+    name: str = ""
+    affiliation: str | None = None  # vendor it belongs to (DeepMind -> google)
+    demand_pflops: Positive  # compute wanted at step 0, PFLOP/s
+    demand_growth: Rate = 0.05  # mean monthly log growth
+    demand_volatility: Annotated[float, Field(ge=0.0, le=1.0)] = 0.03
+    training_share: Share = 0.5  # share of demand that needs the top tier
+    budget_usd_per_month: Positive
+    budget_growth: Rate = 0.04
+    value_usd_per_pflop_hour: Positive = 6.0  # willingness to pay per useful PFLOP-hour
+    readiness: dict[str, Share] = {}  # ecosystem -> share of peak it can use (missing: 0.2)
+    learning_rate: Share = 0.05
+    switching_cost: NonNegative = 0.3  # price penalty for an ecosystem it does not use yet
+    diversification: NonNegative = 0.2  # penalty per unit of a vendor's share of its compute
+    bargaining_power: Share = 0.5
+    contract_months: Annotated[int, Field(ge=1, le=120)] = 12
+    own_datacenter: OwnDatacenter | None = None
+
+
+class LongTail(_Strict):
+    """A generated tail of smaller labs that rent from any cloud."""
+
+    count: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    total_demand_pflops: NonNegative = 0.0
+    pareto_shape: Annotated[float, Field(gt=0.5, le=10.0)] = 1.5
+    demand_growth: Rate = 0.03
+    demand_volatility: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    training_share: Share = 0.3
+    budget_usd_per_pflop_month: Positive = 1800.0
+    value_usd_per_pflop_hour: Positive = 4.0
+    readiness: dict[str, Share] = {"cuda": 0.95}
+    switching_cost: NonNegative = 0.5
+    diversification: NonNegative = 0.0
+    bargaining_power: Share = 0.2
+
+
+class Shock(_Strict):
+    """Packaging capacity multiplied by ``factor`` from ``start_step`` up to ``end_step``."""
+
+    start_step: Annotated[int, Field(ge=0)]
+    end_step: Annotated[int, Field(ge=0)]
+    factor: Annotated[float, Field(ge=0.0, le=10.0)]
+
+    @model_validator(mode="after")
+    def _order(self) -> Shock:
+        if self.end_step <= self.start_step:
+            raise ValueError("end_step must be after start_step")
+        return self
+
+
+class Packaging(_Strict):
+    """The shared packaging (CoWoS-class) capacity, wafers per month, linear between points."""
+
+    capacity_wafers_per_month: list[tuple[int, NonNegative]]
+    rationing: str = "pro_rata"
+    shocks: list[Shock] = []
+
+    @field_validator("capacity_wafers_per_month")
+    @classmethod
+    def _points(cls, v: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        if not v:
+            raise ValueError("needs at least one [step, wafers] point")
+        steps = [s for s, _ in v]
+        if steps != sorted(set(steps)):
+            raise ValueError("steps must be strictly increasing")
+        return v
+
+    @field_validator("rationing")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in RATIONING:
+            raise ValueError(f"unknown rationing rule {v!r}; allowed: {', '.join(sorted(RATIONING))}")
+        return v
+
+
+class Negotiation(_Strict):
+    """The compute-market bargaining protocol and its parameters."""
+
+    protocol: str = "nash"
+    seller_discount: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.95
+    buyer_discount: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.95
+    first_mover: Literal["buyer", "seller"] = "buyer"
+    concession_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
+    max_rounds: Annotated[int, Field(ge=1, le=1000)] = 50
+    max_offers_per_lab: Annotated[int, Field(ge=1, le=1000)] = 12
+
+    @field_validator("protocol")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in BARGAINING:
+            raise ValueError(f"unknown bargaining protocol {v!r}; allowed: {', '.join(sorted(BARGAINING))}")
+        return v
+
+
+class Scenario(_Strict):
+    """A complete, validated scenario. Dictionaries are keyed by agent or product id."""
+
+    name: str
+    description: str = ""
+    start_date: str = "2025-06"  # YYYY-MM of step 0
+    steps: Annotated[int, Field(ge=1, le=1200)] = 60
+    hours_per_month: Positive = 730.0
+    negotiation: Negotiation = Negotiation()
+    packaging: Packaging
+    products: dict[str, Product]
+    vendors: dict[str, Vendor]
+    clouds: dict[str, Cloud]
+    labs: dict[str, Lab]
+    long_tail: LongTail = LongTail()
+    sources: dict[str, str] = {}  # free-form notes: parameter -> source or "assumption"
+
+    @field_validator("start_date")
+    @classmethod
+    def _month(cls, v: str) -> str:
+        try:
+            date.fromisoformat(v + "-01")
+        except ValueError:
+            raise ValueError("must be a month written YYYY-MM, e.g. 2025-06") from None
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        _check_references(self)
+        return self
+
+    # -- derived ---------------------------------------------------------------------------
+    def to_json(self) -> str:
+        """The fully resolved configuration as canonical JSON text (sorted keys)."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def config_hash(self) -> str:
+        """SHA-256 (first 16 hex digits) of :meth:`to_json`: equal configs, equal hashes."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    def date_of(self, step: int) -> date:
+        """Calendar month (first day) of a step."""
+        start = date.fromisoformat(self.start_date + "-01")
+        months = start.year * 12 + start.month - 1 + step
+        return date(months // 12, months % 12 + 1, 1)
+
+
+def _check_references(sc: Scenario) -> None:
+    """Cross-field checks: every id a field names must exist. Raises ValueError with a path."""
+
+    def need(path: str, value: str | None, known: Mapping[str, Any] | set[str], what: str) -> None:
+        if value is not None and value not in known:
+            raise ValueError(f"{path}: unknown {what} {value!r}; allowed: {', '.join(sorted(known)) or 'none'}")
+
+    labs = set(sc.labs)
+    clouds = set(sc.clouds) | {f"{lab}_dc" for lab, cfg in sc.labs.items() if cfg.own_datacenter}
+
+    def rule(path: str, r: WithholdingRule | None, buyers: set[str]) -> None:
+        if r is None:
+            return
+        need(f"{path}.vendor", r.vendor, sc.vendors, "vendor")
+        for i, p in enumerate(r.products):
+            need(f"{path}.products[{i}]", p, sc.products, "product")
+        for i, b in enumerate(r.buyers):
+            if b != "*":
+                need(f"{path}.buyers[{i}]", b, buyers, "buyer")
+        for i, b in enumerate(r.except_buyers):
+            need(f"{path}.except_buyers[{i}]", b, buyers, "buyer")
+
+    for pid, p in sc.products.items():
+        need(f"products.{pid}.vendor", p.vendor, sc.vendors, "vendor")
+        if p.end_of_sale_step is not None and p.end_of_sale_step <= p.release_step:
+            raise ValueError(f"products.{pid}.end_of_sale_step: must be after release_step ({p.release_step})")
+    for vid, v in sc.vendors.items():
+        for i, b in enumerate(v.buyers):
+            need(f"vendors.{vid}.buyers[{i}]", b, clouds, "cloud")
+        rule(f"vendors.{vid}.withholding", v.withholding, clouds | labs)
+        if not any(p.vendor == vid for p in sc.products.values()):
+            raise ValueError(f"vendors.{vid}: has no products; add one under [products.<id>] with vendor = {vid!r}")
+    total = sum(v.packaging_share for v in sc.vendors.values())
+    if total > 1.0 + 1e-9:
+        raise ValueError(f"vendors.*.packaging_share: shares add up to {total:.3f}; allowed: at most 1")
+    for cid, c in sc.clouds.items():
+        need(f"clouds.{cid}.vendor", c.vendor, sc.vendors, "vendor")
+        need(f"clouds.{cid}.owner_lab", c.owner_lab, sc.labs, "lab")
+        for p in c.fleet:
+            need(f"clouds.{cid}.fleet.{p}", p, sc.products, "product")
+        for p in c.rental_price_usd_per_chip_hour:
+            need(f"clouds.{cid}.rental_price_usd_per_chip_hour.{p}", p, sc.products, "product")
+        for i, v in enumerate(c.buys):
+            need(f"clouds.{cid}.buys[{i}]", v, sc.vendors, "vendor")
+        for i, lab in enumerate(c.serves):
+            if lab != "*":
+                need(f"clouds.{cid}.serves[{i}]", lab, labs, "lab")
+        for v, allowed in c.vendor_access.items():
+            need(f"clouds.{cid}.vendor_access.{v}", v, sc.vendors, "vendor")
+            for i, lab in enumerate(allowed):
+                if lab != "*":
+                    need(f"clouds.{cid}.vendor_access.{v}[{i}]", lab, labs, "lab")
+        rule(f"clouds.{cid}.withholding", c.withholding, labs)
+    for lid, lab in sc.labs.items():
+        need(f"labs.{lid}.affiliation", lab.affiliation, sc.vendors, "vendor")
+        if lab.own_datacenter:
+            for p in lab.own_datacenter.fleet:
+                need(f"labs.{lid}.own_datacenter.fleet.{p}", p, sc.products, "product")
+            for i, v in enumerate(lab.own_datacenter.buys):
+                need(f"labs.{lid}.own_datacenter.buys[{i}]", v, sc.vendors, "vendor")
+    ecosystems = {v.ecosystem for v in sc.vendors.values()}
+    for lid, lab in sc.labs.items():
+        for e in lab.readiness:
+            need(f"labs.{lid}.readiness.{e}", e, ecosystems, "ecosystem")
+    for e in sc.long_tail.readiness:
+        need(f"long_tail.readiness.{e}", e, ecosystems, "ecosystem")
+    for i, s in enumerate(sc.packaging.shocks):
+        if s.start_step >= sc.steps:
+            raise ValueError(f"packaging.shocks[{i}].start_step: {s.start_step} is not before steps ({sc.steps})")
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def builtin_scenarios() -> dict[str, str]:
+    """Built-in scenario names mapped to their one-line description."""
+    out = {}
+    for f in sorted(BUILTIN_DIR.iterdir(), key=lambda p: p.name):
+        if f.name.endswith(".toml") and not f.name.startswith("_"):
+            data = tomllib.loads(f.read_text())
+            out[f.name[:-5]] = str(data.get("description", "")).strip().splitlines()[0] if data.get("description") else ""
+    return out
+
+
+def _read_toml(where: str, text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{where} is not valid TOML: {exc}. Fix the syntax at that line and column.") from None
+
+
+def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Raw dict of a scenario with its ``extends`` chain merged in."""
+    key = str(name_or_path)
+    if key in seen:
+        raise ScenarioError(f"extends: scenarios extend each other in a loop: {' -> '.join(seen + (key,))}")
+    path = Path(name_or_path)
+    builtin = BUILTIN_DIR / f"{key}.toml"
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ScenarioError(f"scenario file {str(path)!r} does not exist (or is not a file). "
+                                f"Give a path to a .toml file or one of the built-ins: {', '.join(builtin_scenarios())}.")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ScenarioError(f"scenario file {str(path)!r} cannot be read as UTF-8 text: {exc}.") from None
+        base_dir = path.parent
+        data = _read_toml(repr(str(path)), text)
+        data.setdefault("name", path.stem)
+    elif builtin.is_file():
+        data = _read_toml(f"built-in scenario {key!r}", builtin.read_text())
+        data.setdefault("name", key)
+        base_dir = None
+    else:
+        raise ScenarioError(f"unknown scenario {key!r}; allowed: a path to a .toml file or one of the "
+                            f"built-ins: {', '.join(builtin_scenarios())}.")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError(f"extends: must be a scenario name or path (text), got {parent!r}")
+    candidate = (base_dir / parent) if base_dir is not None and parent.endswith(".toml") else parent
+    base = _resolve(candidate, seen + (key,))
+    base.pop("description", None)
+    return _merge(base, data)
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge: tables merge key by key, anything else in ``top`` replaces ``base``."""
+    out = copy.deepcopy(base)
+    for k, v in top.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``KEY=VALUE`` from the command line; VALUE is read as TOML, else kept as text."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE with a dotted KEY, e.g. clouds.gcp.withholding.share=0.5")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key, value
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    if not all(parts):
+        raise ScenarioError(f"override {dotted!r}: empty part in the dotted path")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        nxt = node.get(part) if isinstance(node, dict) else None
+        if nxt is None:
+            nxt = node[part] = {}
+        elif not isinstance(nxt, dict):
+            raise ScenarioError(f"override {dotted!r}: {'.'.join(parts[: i + 1])} is a value, not a table, "
+                                f"so it has no field {parts[i + 1]!r}")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _describe(exc: ValidationError, where: str) -> str:
+    problems = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see docs/ODD.md for the fields)"
+        got = err.get("input")
+        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
+        problems.append(f"{loc}: {msg}{shown}")
+    more = f"; and {len(exc.errors()) - 5} more" if len(exc.errors()) > 5 else ""
+    return f"{where} is invalid: " + "; ".join(problems) + more + "."
+
+
+def load_scenario(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None, /,
+                  **kw_overrides: Any) -> Scenario:
+    """Load a built-in scenario by name, or a TOML file by path, apply dotted overrides, validate.
+
+    ``load_scenario("baseline", steps=24)``;
+    ``load_scenario("baseline", {"clouds.gcp.withholding.share": 0.5})``.
+    Raises :class:`ScenarioError` naming the field and what is allowed.
+    """
+    data = _resolve(name_or_path)
+    for key, value in {**(overrides or {}), **kw_overrides}.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ScenarioError(f"override {key!r}: {value!r} is not a finite number")
+        _set_path(data, key, value)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_describe(exc, f"scenario {str(name_or_path)!r}")) from None

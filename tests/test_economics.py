@@ -1,0 +1,430 @@
+"""Tests of market.economics: textbook limiting cases and invariants."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from market.economics import (
+    BARGAINING,
+    PRICE_RULES,
+    RATIONING,
+    BargainingParams,
+    PriceRuleParams,
+    PriceSignal,
+    concession,
+    cost_plus,
+    cournot_price,
+    excess_demand,
+    get_price_rule,
+    get_protocol,
+    get_rationing,
+    monopoly_quantity,
+    nash,
+    priority,
+    pro_rata,
+    rubinstein,
+    sticky_steps,
+    uniform,
+    utilisation,
+    withheld_by_monopolist,
+)
+
+S_RES, B_RES = 10.0, 20.0  # seller and buyer reservation prices, surplus 10
+
+
+def seller_share(price: float, s: float = S_RES, b: float = B_RES) -> float:
+    return (price - s) / (b - s)
+
+
+# ---------------------------------------------------------------- bargaining
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.1, 0.25, 0.5, 0.8, 1.0])
+def test_nash_split_follows_bargaining_power(alpha: float) -> None:
+    out = nash(S_RES, B_RES, BargainingParams(seller_power=alpha))
+    assert out is not None
+    assert out.price - S_RES == pytest.approx(alpha * (B_RES - S_RES))
+    assert out.rounds == 1
+
+
+@pytest.mark.parametrize("protocol", sorted(BARGAINING))
+def test_no_deal_without_zone_of_agreement(protocol: str) -> None:
+    assert get_protocol(protocol)(20.0, 19.99, BargainingParams()) is None
+
+
+@pytest.mark.parametrize("protocol", sorted(BARGAINING))
+def test_zero_surplus_trades_at_the_common_reservation(protocol: str) -> None:
+    out = get_protocol(protocol)(15.0, 15.0, BargainingParams())
+    assert out is not None and out.price == pytest.approx(15.0)
+
+
+@pytest.mark.parametrize(("d_s", "d_b"), [(0.9, 0.9), (0.95, 0.8), (0.5, 0.99), (0.99, 0.99)])
+def test_rubinstein_first_mover_share(d_s: float, d_b: float) -> None:
+    surplus = B_RES - S_RES
+    seller_first = rubinstein(
+        S_RES, B_RES, BargainingParams(seller_discount=d_s, buyer_discount=d_b, first_mover="seller")
+    )
+    buyer_first = rubinstein(
+        S_RES, B_RES, BargainingParams(seller_discount=d_s, buyer_discount=d_b, first_mover="buyer")
+    )
+    assert seller_first is not None and buyer_first is not None
+    assert seller_first.price - S_RES == pytest.approx((1 - d_b) / (1 - d_s * d_b) * surplus)
+    assert B_RES - buyer_first.price == pytest.approx((1 - d_s) / (1 - d_b * d_s) * surplus)
+    assert seller_first.rounds == buyer_first.rounds == 1
+    # Moving first is an advantage.
+    assert seller_first.price > buyer_first.price
+
+
+def test_rubinstein_split_tends_to_half_when_both_patient() -> None:
+    gaps = []
+    for delta in (0.9, 0.99, 0.999, 0.9999):
+        for mover in ("seller", "buyer"):
+            out = rubinstein(
+                S_RES,
+                B_RES,
+                BargainingParams(seller_discount=delta, buyer_discount=delta, first_mover=mover),
+            )
+            assert out is not None
+            gaps.append(abs(seller_share(out.price) - 0.5))
+    assert gaps[-1] < 1e-4 and gaps[-2] < 1e-4
+    assert gaps[0] > gaps[-1]
+
+
+@pytest.mark.parametrize("mover", ["seller", "buyer"])
+def test_rubinstein_impatience_hurts(mover: str) -> None:
+    shares = []
+    for d_s in (0.5, 0.8, 0.9, 0.95, 0.99):
+        out = rubinstein(
+            S_RES, B_RES, BargainingParams(seller_discount=d_s, buyer_discount=0.9, first_mover=mover)
+        )
+        assert out is not None
+        shares.append(seller_share(out.price))
+    assert np.all(np.diff(shares) > 0)
+
+
+@pytest.mark.parametrize("mover", ["seller", "buyer"])
+@pytest.mark.parametrize("rate", [0.05, 0.3, 0.7, 1.0])
+def test_concession_terminates_inside_the_zone(mover: str, rate: float) -> None:
+    out = concession(
+        S_RES, B_RES, BargainingParams(first_mover=mover, concession_rate=rate, max_rounds=200)
+    )
+    assert out is not None
+    assert out.rounds > 1
+    assert S_RES <= out.price <= B_RES
+
+
+@pytest.mark.parametrize("mover", ["seller", "buyer"])
+@pytest.mark.parametrize("delta", [0.5, 0.9, 0.99])
+def test_concession_equal_patience_splits_in_half(mover: str, delta: float) -> None:
+    out = concession(
+        S_RES,
+        B_RES,
+        BargainingParams(seller_discount=delta, buyer_discount=delta, first_mover=mover),
+    )
+    assert out is not None
+    assert seller_share(out.price) == pytest.approx(0.5, abs=0.01)
+
+
+@pytest.mark.parametrize("mover", ["seller", "buyer"])
+def test_concession_more_patient_side_gets_more(mover: str) -> None:
+    patient_seller = concession(
+        S_RES, B_RES, BargainingParams(seller_discount=0.99, buyer_discount=0.9, first_mover=mover)
+    )
+    patient_buyer = concession(
+        S_RES, B_RES, BargainingParams(seller_discount=0.9, buyer_discount=0.99, first_mover=mover)
+    )
+    assert patient_seller is not None and patient_buyer is not None
+    assert seller_share(patient_seller.price) > 0.6
+    assert seller_share(patient_buyer.price) < 0.4
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    d_s=st.floats(0.01, 0.999),
+    d_b=st.floats(0.01, 0.999),
+    rate=st.floats(0.05, 1.0),
+    mover=st.sampled_from(["seller", "buyer"]),
+)
+def test_concession_patient_side_never_gets_less_than_half(
+    d_s: float, d_b: float, rate: float, mover: str
+) -> None:
+    params = BargainingParams(
+        seller_discount=d_s, buyer_discount=d_b, concession_rate=rate, first_mover=mover,
+        max_rounds=400,
+    )
+    out = concession(S_RES, B_RES, params)
+    assert out is not None
+    share = seller_share(out.price)
+    assert 0.0 <= share <= 1.0
+    if d_s >= d_b:
+        assert share >= 0.5 - 1e-9
+    if d_b >= d_s:
+        assert share <= 0.5 + 1e-9
+
+
+def test_concession_gives_up_after_max_rounds() -> None:
+    slow = BargainingParams(concession_rate=0.01, max_rounds=10)
+    assert concession(S_RES, B_RES, slow) is None
+    out = concession(S_RES, B_RES, BargainingParams(concession_rate=0.01, max_rounds=2000))
+    assert out is not None and out.rounds <= 2000
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"seller_power": -0.1},
+        {"seller_power": 1.1},
+        {"seller_discount": 0.0},
+        {"buyer_discount": 1.0},
+        {"first_mover": "auctioneer"},
+        {"concession_rate": 0.0},
+        {"concession_rate": 1.5},
+        {"max_rounds": 0},
+    ],
+)
+def test_bargaining_params_are_validated(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        BargainingParams(**kwargs)
+
+
+def test_reservations_must_be_finite() -> None:
+    with pytest.raises(ValueError):
+        nash(math.nan, 1.0, BargainingParams())
+
+
+# ---------------------------------------------------------------- rationing
+
+requests_strategy = hnp.arrays(
+    np.float64,
+    st.integers(0, 12),
+    elements=st.one_of(st.just(0.0), st.floats(0.0, 1e3, allow_subnormal=False)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    requests=requests_strategy,
+    capacity=st.one_of(st.just(0.0), st.floats(0.0, 1.5e4, allow_subnormal=False)),
+    rule=st.sampled_from(sorted(RATIONING)),
+    seed=st.integers(0, 2**16),
+)
+def test_rationing_invariants(requests: np.ndarray, capacity: float, rule: str, seed: int) -> None:
+    ranks = np.random.default_rng(seed).integers(0, 3, size=requests.shape)
+    alloc = get_rationing(rule)(requests, capacity, ranks)
+    total = requests.sum()
+    assert alloc.dtype == np.float64 and alloc.shape == requests.shape
+    assert np.all(alloc >= 0.0)
+    assert np.all(alloc <= requests * (1 + 1e-12))
+    assert alloc.sum() == pytest.approx(min(capacity, total), rel=1e-9, abs=1e-9)
+    if capacity >= total:
+        np.testing.assert_array_equal(alloc, requests)
+
+
+def test_pro_rata_scales_everyone_equally() -> None:
+    alloc = pro_rata(np.array([1.0, 2.0, 3.0, 0.0]), 3.0)
+    np.testing.assert_allclose(alloc, [0.5, 1.0, 1.5, 0.0])
+
+
+def test_priority_serves_rank_zero_fully_before_rank_one() -> None:
+    requests = np.array([4.0, 3.0, 2.0, 6.0])
+    ranks = np.array([1, 0, 2, 0])
+    alloc = priority(requests, 11.0, ranks)
+    # Rank 0 (3 + 6) is served in full, rank 1 gets the remaining 2 of its 4, rank 2 nothing.
+    np.testing.assert_allclose(alloc, [2.0, 3.0, 0.0, 6.0])
+    # Not enough for rank 0 alone: it is shared pro rata inside the level.
+    np.testing.assert_allclose(priority(requests, 4.5, ranks), [0.0, 1.5, 0.0, 3.0])
+
+
+def test_priority_without_ranks_is_pro_rata() -> None:
+    requests = np.array([1.0, 5.0, 2.5])
+    np.testing.assert_allclose(priority(requests, 4.0), pro_rata(requests, 4.0))
+
+
+def test_uniform_gives_equal_amounts_to_the_unsatisfied() -> None:
+    requests = np.array([1.0, 10.0, 2.0, 8.0, 0.0])
+    alloc = uniform(requests, 12.0)
+    # Small requests (1, 2) are met; the rest share 9 equally: 4.5 each.
+    np.testing.assert_allclose(alloc, [1.0, 4.5, 2.0, 4.5, 0.0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(requests=requests_strategy, fraction=st.floats(0.0, 0.999))
+def test_uniform_unsatisfied_share_one_level(requests: np.ndarray, fraction: float) -> None:
+    alloc = uniform(requests, fraction * requests.sum())
+    short = alloc < requests * (1 - 1e-9) - 1e-9
+    if short.any():
+        level = alloc[short]
+        np.testing.assert_allclose(level, level[0], rtol=1e-9, atol=1e-9)
+        # Whoever is satisfied asked for no more than the common level.
+        assert np.all(requests[~short] <= level[0] * (1 + 1e-9) + 1e-9)
+
+
+@pytest.mark.parametrize("rule", sorted(RATIONING))
+def test_rationing_edge_cases(rule: str) -> None:
+    fn = get_rationing(rule)
+    assert fn(np.array([]), 5.0).shape == (0,)
+    np.testing.assert_array_equal(fn(np.array([1.0, 2.0]), 0.0), [0.0, 0.0])
+    np.testing.assert_array_equal(fn(np.zeros(3), 0.0), np.zeros(3))
+    np.testing.assert_array_equal(fn(np.array([1.0, 2.0]), math.inf), [1.0, 2.0])
+    with pytest.raises(ValueError):
+        fn(np.array([1.0, -1.0]), 1.0)
+    with pytest.raises(ValueError):
+        fn(np.array([1.0, 1.0]), -1.0)
+
+
+# ---------------------------------------------------------------- pricing
+
+
+def signal(price: float = 10.0, **kw: float) -> PriceSignal:
+    base = {"unit_cost": 1.0, "excess_demand": 0.0, "utilisation": 0.85}
+    base.update(kw)
+    return PriceSignal(price=price, **base)
+
+
+@pytest.mark.parametrize("z", [1e6, 5.0, 0.3, -0.3, -1.0])
+def test_excess_demand_step_is_bounded(z: float) -> None:
+    params = PriceRuleParams(speed=0.2, max_step=0.1)
+    new = excess_demand(signal(excess_demand=z), params)
+    expected = 10.0 * (1 + np.clip(0.2 * z, -0.1, 0.1))
+    assert new == pytest.approx(expected)
+    assert abs(new / 10.0 - 1) <= 0.1 + 1e-12
+
+
+@pytest.mark.parametrize(("u", "sign"), [(1.0, 1), (0.0, -1)])
+def test_utilisation_huge_signal_moves_exactly_max_step(u: float, sign: int) -> None:
+    params = PriceRuleParams(speed=100.0, max_step=0.07)
+    assert utilisation(signal(utilisation=u), params) == pytest.approx(10.0 * (1 + sign * 0.07))
+
+
+def test_floor_and_ceiling_are_respected() -> None:
+    params = PriceRuleParams(min_margin=0.5, max_margin=2.0, max_step=0.5, speed=10.0)
+    for rule in (excess_demand, utilisation, sticky_steps):
+        # Downward pressure near the floor stops at unit_cost * 1.5.
+        low = rule(
+            signal(price=1.6, excess_demand=-1.0, utilisation=0.0, months_since_change=12), params
+        )
+        assert low == pytest.approx(1.5)
+        # Upward pressure near the ceiling stops at unit_cost * 3.
+        high = rule(
+            signal(price=2.9, excess_demand=10.0, utilisation=1.0, months_since_change=12), params
+        )
+        assert high == pytest.approx(3.0)
+        # A price outside the band is moved into it even without pressure.
+        assert rule(signal(price=100.0), params) == pytest.approx(3.0)
+        assert rule(signal(price=0.1), params) == pytest.approx(1.5)
+
+
+def test_spare_capacity_drives_price_to_marginal_cost() -> None:
+    params = PriceRuleParams(min_margin=0.05)
+    floor = 2.0 * 1.05
+    price = 50.0
+    path = []
+    for _ in range(200):
+        price = utilisation(signal(price=price, unit_cost=2.0, utilisation=0.3), params)
+        path.append(price)
+    assert np.all(np.diff(path) <= 0)
+    assert path[-1] == pytest.approx(floor)
+    assert path[-50:] == pytest.approx([floor] * 50)
+
+
+def test_sticky_steps_waits_for_review_then_jumps() -> None:
+    params = PriceRuleParams(review_months=3, threshold=0.05, speed=0.2, max_step=0.1)
+    for months in (0, 1, 2):
+        assert sticky_steps(signal(utilisation=0.0, months_since_change=months), params) == 10.0
+    # z = -1, wanted change clip(-0.2) = -0.1 >= threshold: one full step down.
+    assert sticky_steps(signal(utilisation=0.0, months_since_change=3), params) == pytest.approx(9.0)
+    # A small wanted change (|w| < threshold) is ignored even after the review period.
+    small = signal(utilisation=0.85 * 1.1, months_since_change=12)  # w = 0.02
+    assert sticky_steps(small, params) == 10.0
+    assert utilisation(small, params) == pytest.approx(10.2)
+
+
+def test_cost_plus() -> None:
+    assert cost_plus(signal(unit_cost=3.0), PriceRuleParams(min_margin=0.2)) == pytest.approx(3.6)
+
+
+def test_zero_cost_seller_without_ceiling() -> None:
+    out = utilisation(signal(price=1.0, unit_cost=0.0, utilisation=1.0), PriceRuleParams())
+    assert out == pytest.approx(1.0 + min(0.2 * 0.15 / 0.85, 0.1))
+
+
+def test_cournot_price_falls_to_marginal_cost() -> None:
+    a, b, c = 100.0, 1.0, 20.0
+    prices = [cournot_price(n, a, b, c) for n in (1, 10, 100, 1000)]
+    assert prices[0] == pytest.approx(60.0)  # monopoly: (a + c) / 2
+    assert np.all(np.diff(prices) < 0)
+    assert prices[-1] == pytest.approx(c, rel=0.01)
+    assert all(p > c for p in prices)
+
+
+def test_cournot_with_binding_capacity() -> None:
+    a, b, c = 100.0, 1.0, 20.0
+    # Unconstrained q_i = 80 / 5 = 16; capacity 10 binds: P = 100 - 4 * 10.
+    assert cournot_price(4, a, b, c, capacity_per_seller=10.0) == pytest.approx(60.0)
+    assert cournot_price(4, a, b, c, capacity_per_seller=50.0) == pytest.approx(36.0)
+    # Demand never covers cost: nothing is sold.
+    assert cournot_price(3, 10.0, 1.0, 20.0) == 10.0
+
+
+def test_monopolist_withholds_capacity() -> None:
+    a, b, c = 100.0, 2.0, 20.0  # q* = 80 / 4 = 20
+    assert monopoly_quantity(a, b, c, 1000.0) == pytest.approx(20.0)
+    assert withheld_by_monopolist(a, b, c, 1000.0) == pytest.approx(980.0)
+    assert monopoly_quantity(a, b, c, 15.0) == pytest.approx(15.0)
+    assert withheld_by_monopolist(a, b, c, 15.0) == 0.0
+    assert monopoly_quantity(10.0, b, c, 5.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"speed": -1.0},
+        {"max_step": 1.5},
+        {"min_margin": -1.0},
+        {"min_margin": 0.5, "max_margin": 0.1},
+        {"target_utilisation": 0.0},
+        {"threshold": -0.1},
+        {"review_months": -1},
+    ],
+)
+def test_price_params_are_validated(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        PriceRuleParams(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"price": -1.0}, {"unit_cost": math.nan}, {"excess_demand": -1.5}, {"utilisation": 1.2}],
+)
+def test_price_signal_is_validated(kwargs: dict) -> None:
+    base = {"price": 1.0, "unit_cost": 1.0, "excess_demand": 0.0, "utilisation": 0.5}
+    with pytest.raises(ValueError):
+        PriceSignal(**{**base, **kwargs})
+
+
+# ---------------------------------------------------------------- registries
+
+
+@pytest.mark.parametrize(
+    ("registry", "getter"),
+    [(BARGAINING, get_protocol), (RATIONING, get_rationing), (PRICE_RULES, get_price_rule)],
+)
+def test_registries(registry: dict, getter) -> None:
+    for name, fn in registry.items():
+        assert getter(name) is fn
+    with pytest.raises(KeyError) as err:
+        getter("no_such_rule")
+    for name in registry:
+        assert name in str(err.value)
+
+
+def test_registry_names() -> None:
+    assert set(BARGAINING) == {"nash", "rubinstein", "concession"}
+    assert set(RATIONING) == {"pro_rata", "priority", "uniform"}
+    assert set(PRICE_RULES) == {"excess_demand", "utilisation", "sticky_steps", "cost_plus"}
