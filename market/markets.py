@@ -6,6 +6,7 @@ classes only match them, following the rules named in the scenario.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -64,6 +65,7 @@ class ComputeMarket:
                           first_mover=neg.first_mover, concession_rate=neg.concession_rate,
                           max_rounds=neg.max_rounds)
         self.max_offers = neg.max_offers_per_lab
+        self.lost_sales_logit = neg.lost_sales_logit
         self._params: dict[float, BargainingParams] = {}
         self.offers: list[Offer] = []
 
@@ -91,8 +93,7 @@ class ComputeMarket:
         """One lab's round: rank the offers it may take, bargain down the list until its needs are met.
 
         ``initial`` marks the first month, whose contracts stand for those signed before the
-        simulation: their terms are drawn uniformly from 1 to the lab's contract length so they
-        do not all expire together.
+        simulation (see :meth:`_sign`).
         """
         model = self.model
         lab_id = lab.lab_id
@@ -105,17 +106,17 @@ class ComputeMarket:
                 continue
             ranked = []
             for o in self.offers:
-                if (purpose == "training" and o.tier != "top") or not o.cloud.serves(lab_id, o.vendor):
+                if not o.cloud.serves(lab_id, o.vendor):
                     continue
                 readiness = lab.readiness[o.ecosystem]
                 if readiness <= 0:
                     continue
                 affiliated = o.cloud.affiliated(lab_id)
-                penalty = lab.penalty(o.vendor, in_use, shares)
+                penalty = lab.penalty(o.vendor, o.tier, purpose, in_use, shares)
                 price = o.reservation if affiliated else o.ask
                 ranked.append((price / (o.pflops * readiness) * penalty, o.order, o, penalty, affiliated))
             ranked.sort(key=lambda r: (r[0], r[1]))
-            lost_at: Offer | None = None
+            shortfall: list[Offer] = []  # offers it could have used, had there been more chips
             for _, _, o, penalty, affiliated in ranked[: self.max_offers]:
                 if need <= EPS or budget_left <= EPS:
                     break
@@ -126,8 +127,8 @@ class ComputeMarket:
                 if refused > EPS:
                     model.refusals.append(Refusal(o.cloud.cloud_id, "cloud", lab_id, lab_id, o.product, o.vendor,
                                                   o.tier, refused, reason))
-                if lost_at is None and share < 1.0:
-                    lost_at = o
+                if share < 1.0 and accessible < need_chips:
+                    shortfall.append(o)
                 if accessible <= EPS:
                     continue
                 outcome = self._bargain(lab, o, penalty, affiliated)
@@ -136,23 +137,45 @@ class ComputeMarket:
                 chips = min(need_chips, accessible, budget_left / (outcome.price * hours))
                 if chips <= EPS:
                     continue
-                months = lab.cfg.contract_months
-                if initial:
-                    months = int(model.rng.integers(1, months + 1))
-                contract = Contract(model.next_contract_id(), lab_id, o.cloud.cloud_id, o.vendor, o.product, o.tier,
-                                    purpose, chips, chips * o.pflops, outcome.price, o.ask, model.t, months,
-                                    outcome.rounds)
-                lab.contracts.append(contract)
-                model.signed.append(contract)
-                o.free -= chips
-                o.cloud.contracted[o.product] += chips
+                self._sign(lab, o, purpose, chips, outcome, initial)
                 need -= chips * useful_per_chip
                 budget_left -= chips * outcome.price * hours
-            if need > EPS and lost_at is not None:
-                # The lab's favourite supplier sees the sale it could not make (peak PFLOP/s).
-                peak = need / lab.readiness[lost_at.ecosystem]
-                lost = lost_at.cloud.lost_sales
-                lost[lost_at.product] = lost.get(lost_at.product, 0.0) + peak
+            if need > EPS and shortfall:
+                self._lose_sale(lab, need, shortfall, ranked)
+
+    def _lose_sale(self, lab: AILab, need: float, shortfall: list[Offer], ranked: list) -> None:
+        """Tell the clouds the lab would have rented from about the demand it could not place.
+
+        Each short offer's cloud expects to win a logit share of the lab's remaining need:
+        ``w ∝ exp(-β (score / best score - 1))`` (multinomial logit over the lab's own ranking, β
+        = ``negotiation.lost_sales_logit``); the signal is in peak PFLOP/s.
+        """
+        score = {r[1]: r[0] for r in ranked}
+        best = min(score[o.order] for o in shortfall)
+        weights = [math.exp(-self.lost_sales_logit * (score[o.order] / best - 1.0)) for o in shortfall]
+        total = sum(weights)
+        for o, w in zip(shortfall, weights, strict=True):
+            peak = need / lab.readiness[o.ecosystem] * w / total
+            o.cloud.lost_sales[o.product] = o.cloud.lost_sales.get(o.product, 0.0) + peak
+
+    def _sign(self, lab: AILab, o: Offer, purpose: str, chips: float, outcome: BargainOutcome, initial: bool) -> None:
+        """Turn an agreement into contracts that reserve capacity at the cloud.
+
+        In the first month (``initial``) the lab's existing book of contracts is stood in for by
+        equal tranches with 1, 2, ... ``contract_months`` months left, so they do not all expire
+        together.
+        """
+        model = self.model
+        months = lab.cfg.contract_months
+        terms = range(1, months + 1) if initial else (months,)
+        for m in terms:
+            part = chips / len(terms)
+            contract = Contract(model.next_contract_id(), lab.lab_id, o.cloud.cloud_id, o.vendor, o.product, o.tier,
+                                purpose, part, part * o.pflops, outcome.price, o.ask, model.t, m, outcome.rounds)
+            lab.contracts.append(contract)
+            model.signed.append(contract)
+        o.free -= chips
+        o.cloud.contracted[o.product] += chips
 
     def _bargain(self, lab: AILab, o: Offer, penalty: float, affiliated: bool) -> BargainOutcome | None:
         """Price of one bilateral deal, between the cloud's and the lab's reservation values.

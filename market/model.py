@@ -58,6 +58,7 @@ class MarketModel(mesa.Model):
         self.seed = seed
         self.hours = scenario.hours_per_month
         self.ecosystems = sorted({v.ecosystem for v in scenario.vendors.values()})
+        self.maturity = {v.ecosystem: v.software_maturity for v in scenario.vendors.values()}
         self.products = {p: ProductState(p, cfg.vendor) for p, cfg in scenario.products.items()}
         self.vendors = {v: ChipVendor(self, v, cfg) for v, cfg in sorted(scenario.vendors.items())}
         labs = dict(sorted(scenario.labs.items())) | self._long_tail()
@@ -101,6 +102,7 @@ class MarketModel(mesa.Model):
                 budget_usd_per_month=float(d) * tail.budget_usd_per_pflop_month, budget_growth=tail.demand_growth,
                 value_usd_per_pflop_hour=tail.value_usd_per_pflop_hour, readiness=tail.readiness,
                 switching_cost=tail.switching_cost, diversification=tail.diversification,
+                previous_tier_penalty=tail.previous_tier_penalty,
                 bargaining_power=tail.bargaining_power, contract_months=int(m))
             for i, (d, m) in enumerate(zip(sizes, months, strict=True))
         }
@@ -145,6 +147,7 @@ class MarketModel(mesa.Model):
             lab.expire_contracts()
         for cloud in self.cloud_list:
             cloud.reset_step()
+            cloud.install_arrivals()
             cloud.retire()
         for vendor in self.vendor_list:
             vendor.reset_step()

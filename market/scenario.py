@@ -129,9 +129,11 @@ class Vendor(_Strict):
 
     name: str = ""
     ecosystem: str  # software stack its chips need, e.g. "cuda", "tpu"
+    software_maturity: Share = 1.0  # the highest readiness a lab can reach on this ecosystem
     packaging_share: Share  # share of the shared packaging capacity reserved for it
     channel: Literal["anyone", "own_cloud", "named"] = "anyone"
     buyers: list[str] = []  # for channel = "named": clouds allowed to buy (own cloud always may)
+    lead_time_months: Annotated[int, Field(ge=0, le=36)] = 3  # from shipment to installed capacity
     top_tier_mix: Share = 0.7  # share of wafers given to the top-tier product when orders allow
     rationing: str = "priority"
     pricing: PricingConfig = PricingConfig(rule="excess_demand", min_margin=0.5, max_margin=6.0)
@@ -189,9 +191,10 @@ class Lab(_Strict):
     budget_growth: Rate = 0.04
     value_usd_per_pflop_hour: Positive = 6.0  # willingness to pay per useful PFLOP-hour
     readiness: dict[str, Share] = {}  # ecosystem -> share of peak it can use (missing: 0.2)
-    learning_rate: Share = 0.05
-    switching_cost: NonNegative = 0.3  # price penalty for an ecosystem it does not use yet
+    learning_rate: Share = 0.03
+    switching_cost: NonNegative = 1.0  # price penalty for an unused ecosystem, times (1 - readiness)
     diversification: NonNegative = 0.2  # penalty per unit of a vendor's share of its compute
+    previous_tier_penalty: NonNegative = 0.5  # price penalty for training on a previous-tier product
     bargaining_power: Share = 0.5
     contract_months: Annotated[int, Field(ge=1, le=120)] = 12
     own_datacenter: OwnDatacenter | None = None
@@ -209,8 +212,9 @@ class LongTail(_Strict):
     budget_usd_per_pflop_month: Positive = 1800.0
     value_usd_per_pflop_hour: Positive = 4.0
     readiness: dict[str, Share] = {"cuda": 0.95}
-    switching_cost: NonNegative = 0.5
+    switching_cost: NonNegative = 1.0
     diversification: NonNegative = 0.0
+    previous_tier_penalty: NonNegative = 0.5
     bargaining_power: Share = 0.2
 
 
@@ -262,7 +266,8 @@ class Negotiation(_Strict):
     first_mover: Literal["buyer", "seller"] = "buyer"
     concession_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
     max_rounds: Annotated[int, Field(ge=1, le=1000)] = 50
-    max_offers_per_lab: Annotated[int, Field(ge=1, le=1000)] = 12
+    max_offers_per_lab: Annotated[int, Field(ge=1, le=1000)] = 40
+    lost_sales_logit: Annotated[float, Field(ge=0.0, le=100.0)] = 5.0  # how sharply unmet demand goes to favourites
 
     @field_validator("protocol")
     @classmethod

@@ -46,6 +46,7 @@ class CloudProvider(mesa.Agent):
         self.rental_price: dict[str, float] = {}
         self.months_since_change: dict[str, int] = {}
         self.cohorts: list[list] = []
+        self.pipeline: list[tuple[int, str, float, float]] = []  # (arrival step, product, chips, price)
         self._price_rule = get_price_rule(cfg.pricing.rule)
         self._price_params = PriceRuleParams(**cfg.pricing.model_dump(exclude={"rule"}))
         for p, chips in sorted(cfg.fleet.items()):
@@ -59,6 +60,7 @@ class CloudProvider(mesa.Agent):
         for p in self.installed:
             self.rental_price[p] = cfg.rental_price_usd_per_chip_hour.get(p) or self.unit_cost(p) * (1 + cfg.initial_markup)
         self.lost_sales: dict[str, float] = {}
+        self.vendor_load: dict[str, tuple[float, float]] = {}  # vendor -> (contracted, installed) PFLOP/s
         self.reset_step()
 
     def reset_step(self) -> None:
@@ -74,16 +76,32 @@ class CloudProvider(mesa.Agent):
         self.book_value[product] = self.book_value.get(product, 0.0) + chips * price
         self.months_since_change.setdefault(product, 0)
 
-    def receive(self, product: str, chips: float, price: float) -> None:
-        """Chips delivered by a vendor at ``price`` USD each: installed at once."""
-        t = self.model.t
-        if product not in self.rental_price:
-            # A product new to this cloud is priced like its peers, scaled by performance.
-            self.rental_price[product] = self._launch_price(product, price)
-        self._install(product, chips, price)
-        self.cohorts.append([t + self.cfg.lifetime_months, product, chips])
+    def receive(self, product: str, chips: float, price: float, lead_time: int) -> None:
+        """Chips shipped by a vendor at ``price`` USD each; paid now, installed ``lead_time``
+        months later (0 = this month)."""
         self.capex_spent += chips * price
         self.delivered[product] = self.delivered.get(product, 0.0) + chips
+        self.pipeline.append((self.model.t + lead_time, product, chips, price))
+        self.install_arrivals()
+
+    def install_arrivals(self) -> None:
+        """Install the chips whose delivery month has come."""
+        t = self.model.t
+        due = [d for d in self.pipeline if d[0] <= t]
+        if not due:
+            return
+        self.pipeline = [d for d in self.pipeline if d[0] > t]
+        for _, product, chips, price in due:
+            if product not in self.rental_price:
+                # A product new to this cloud is priced like its peers, scaled by performance.
+                self.rental_price[product] = self._launch_price(product, price)
+            self._install(product, chips, price)
+            self.cohorts.append([t + self.cfg.lifetime_months, product, chips])
+        self.cohorts.sort(key=lambda c: (c[0], c[1]))
+
+    def in_transit_pflops(self, vendor: str) -> float:
+        products = self.model.scenario.products
+        return sum(chips * products[p].pflops for _, p, chips, _ in self.pipeline if products[p].vendor == vendor)
 
     def _launch_price(self, product: str, price: float) -> float:
         products = self.model.scenario.products
@@ -149,7 +167,8 @@ class CloudProvider(mesa.Agent):
         """Order chips for the demand it lost last month and to restore headroom, within capex.
 
         Lost sales of a vendor's chips are bought as that vendor's newest product on sale;
-        when utilisation is above target the cloud also buys to bring it back down.
+        when utilisation is above target the cloud also buys to bring it back down. Chips
+        already ordered but not yet delivered count against both.
         """
         model = self.model
         products = model.scenario.products
@@ -157,25 +176,21 @@ class CloudProvider(mesa.Agent):
         for p, pflops in self.lost_sales.items():
             v = products[p].vendor
             wanted_pflops[v] = wanted_pflops.get(v, 0.0) + pflops
-        cap = {v: 0.0 for v in self.cfg.buys}
-        used = dict(cap)
-        for p, chips in self.installed.items():
-            v = products[p].vendor
-            if v in cap:
-                cap[v] += chips * products[p].pflops
-                used[v] += self.contracted[p] * products[p].pflops
-        for v in cap:
-            if cap[v] > 0 and used[v] / cap[v] > self.cfg.target_utilisation:
-                wanted_pflops[v] = wanted_pflops.get(v, 0.0) + used[v] - self.cfg.target_utilisation * cap[v]
+        target = self.cfg.target_utilisation
+        for v, (used, cap) in self.vendor_load.items():
+            if v in self.cfg.buys and cap > 0 and used / cap > target:
+                # enough new capacity to bring last month's utilisation back to target
+                wanted_pflops[v] = wanted_pflops.get(v, 0.0) + used / target - cap
         plan: list[tuple[str, str, float, float]] = []
         for v in self.cfg.buys:
             vendor = model.vendors[v]
-            if wanted_pflops.get(v, 0.0) <= 0 or not vendor.sells_to(self.cloud_id, self.cfg.vendor):
+            wanted = wanted_pflops.get(v, 0.0) - self.in_transit_pflops(v)  # what is on its way counts
+            if wanted <= 0 or not vendor.sells_to(self.cloud_id, self.cfg.vendor):
                 continue
             p = vendor.newest_on_sale()
             if p is None:
                 continue
-            chips = wanted_pflops[v] / products[p].pflops
+            chips = wanted / products[p].pflops
             plan.append((v, p, chips, chips * vendor.list_price[p]))
         total = sum(cost for *_, cost in plan)
         scale = min(1.0, self.capex_budget / total) if total > 0 else 0.0
@@ -184,9 +199,16 @@ class CloudProvider(mesa.Agent):
 
     # -- settlement ------------------------------------------------------------------------
     def settle(self) -> None:
-        """Revenue from active contracts, operating cost and depreciation; then reprice."""
+        """Revenue from active contracts, operating cost and depreciation; then reprice, and note
+        the load on each vendor's chips for next month's orders."""
         hours = self.model.hours
         products = self.model.scenario.products
+        load: dict[str, list[float]] = {}
+        for p, chips in self.installed.items():
+            pair = load.setdefault(products[p].vendor, [0.0, 0.0])
+            pair[0] += self.contracted[p] * products[p].pflops
+            pair[1] += chips * products[p].pflops
+        self.vendor_load = {v: (used, cap) for v, (used, cap) in load.items()}
         for p, chips in self.installed.items():
             self.cost += chips * products[p].opex_usd_per_chip_hour * hours
             self.cost += self.book_value[p] / self.cfg.lifetime_months
@@ -195,7 +217,7 @@ class CloudProvider(mesa.Agent):
             if chips <= 0:
                 continue
             signal = PriceSignal(price=self.rental_price[p], unit_cost=self.unit_cost(p), excess_demand=0.0,
-                                 utilisation=min(1.0, self.contracted[p] / chips),
+                                 utilisation=min(1.0, max(0.0, self.contracted[p] / chips)),
                                  months_since_change=self.months_since_change[p])
             new = self._price_rule(signal, self._price_params)
             self.months_since_change[p] = 0 if abs(new - self.rental_price[p]) > 1e-12 else self.months_since_change[p] + 1

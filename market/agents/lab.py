@@ -55,7 +55,8 @@ class AILab(mesa.Agent):
             if c.end_step > t:
                 live.append(c)
             else:
-                self.model.clouds[c.cloud].contracted[c.product] -= c.chips
+                cloud = self.model.clouds[c.cloud]
+                cloud.contracted[c.product] = max(0.0, cloud.contracted[c.product] - c.chips)
         self.contracts = live
 
     # -- state the decisions use -----------------------------------------------------------
@@ -80,17 +81,26 @@ class AILab(mesa.Agent):
         return out
 
     def needs(self) -> list[tuple[str, float]]:
-        """Useful PFLOP/s still to contract: training (top tier only) first, then inference."""
+        """Useful PFLOP/s still to contract: training (which wants the top tier) first, then inference."""
         train = self.demand * self.cfg.training_share
         infer = self.demand - train
         return [("training", max(0.0, train - self.useful_contracted("training"))),
                 ("inference", max(0.0, infer - self.useful_contracted("inference")))]
 
-    def penalty(self, vendor: str, ecosystems_in_use: set[str], shares: dict[str, float]) -> float:
-        """Price multiplier for switching into an unused ecosystem and for concentration."""
+    def penalty(self, vendor: str, tier: str, purpose: str, ecosystems_in_use: set[str],
+                shares: dict[str, float]) -> float:
+        """Multiplier on the price per useful PFLOP-hour of an offer, >= 1.
+
+        Three frictions: switching into an ecosystem it has no contracts in costs
+        ``switching_cost × (1 - readiness)`` (the porting work left); concentration costs
+        ``diversification × (vendor's share of its compute)``; training on a previous-tier
+        product costs ``previous_tier_penalty`` (slower interconnect, less memory).
+        """
         eco = self.model.vendors[vendor].ecosystem
-        switching = 1.0 if eco in ecosystems_in_use else 1.0 + self.cfg.switching_cost
-        return switching * (1.0 + self.cfg.diversification * shares.get(vendor, 0.0))
+        cfg = self.cfg
+        switching = 1.0 if eco in ecosystems_in_use else 1.0 + cfg.switching_cost * (1.0 - self.readiness[eco])
+        tier_penalty = 1.0 + cfg.previous_tier_penalty if purpose == "training" and tier != "top" else 1.0
+        return switching * tier_penalty * (1.0 + cfg.diversification * shares.get(vendor, 0.0))
 
     def willingness_to_pay(self, pflops: float, ecosystem: str, penalty: float) -> float:
         """Most it would pay per chip-hour: value of the useful compute, net of the penalties."""
@@ -98,7 +108,8 @@ class AILab(mesa.Agent):
 
     # -- settlement ------------------------------------------------------------------------
     def learn(self) -> None:
-        """Learning by doing: readiness moves toward 1 in proportion to the share of use."""
+        """Learning by doing: readiness moves toward the ecosystem's software maturity, faster the
+        larger the share of the lab's compute that runs on it."""
         total = sum(c.pflops for c in self.contracts)
         if total <= 0 or self.cfg.learning_rate <= 0:
             return
@@ -108,7 +119,9 @@ class AILab(mesa.Agent):
             use[eco] = use.get(eco, 0.0) + c.pflops / total
         for eco, share in use.items():
             r = self.readiness[eco]
-            self.readiness[eco] = r + self.cfg.learning_rate * share * (1.0 - r)
+            ceiling = self.model.maturity[eco]
+            if r < ceiling:
+                self.readiness[eco] = r + self.cfg.learning_rate * share * (ceiling - r)
 
     def nvidia_dependency(self) -> float:
         return self.vendor_shares().get("nvidia", 0.0)

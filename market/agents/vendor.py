@@ -126,7 +126,7 @@ class ChipVendor(mesa.Agent):
             price = self.list_price[p]
             for b, chips in zip(buyers, alloc, strict=True):
                 if chips > 0:
-                    model.clouds[b].receive(p, chips, price)
+                    model.clouds[b].receive(p, chips, price, self.cfg.lead_time_months)
             shipped = float(alloc.sum())
             self.production[p] = shipped if shipped < made else made
             self.shipped[p] = shipped

@@ -1,0 +1,271 @@
+"""The ``market`` command line: list, check and run scenarios.
+
+    market scenarios
+    market check my.toml --set clouds.gcp.withholding.share=0.5
+    market run openai_google_tpu --steps 24 --seed 3 --set labs.openai.demand_growth=0.08 --out outputs/x
+    python -m market --version
+
+User mistakes (unknown scenario or key, wrong type, out-of-range value, bad TOML, missing file,
+bad ``--set``/``--steps``, an output folder that cannot be created) exit with code 2 and one
+``error: ...`` paragraph on stderr. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
+
+import market
+from market.scenario import Scenario, ScenarioError, builtin_scenarios, load_scenario, parse_override
+
+try:  # typer >= 0.2x vendors click; older typer sits on click itself
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import ClickException, UsageError
+
+__all__ = ["app", "main"]
+
+USER_ERROR = 2
+
+
+class UserError(ClickException):
+    """A mistake in the command line or its inputs: exit 2 with one ``error:`` paragraph."""
+
+    exit_code = USER_ERROR
+
+
+def _say_error(message: str) -> None:
+    typer.echo(f"error: {message.strip()}", err=True)
+
+
+class _Group(TyperGroup):
+    """Typer's group, with every user mistake reported as one ``error: ...`` paragraph (exit 2)
+    instead of a usage block or a traceback. Internal errors propagate with their traceback."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except ScenarioError as exc:
+            _say_error(str(exc))
+            sys.exit(USER_ERROR)
+        except UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # no arguments: the help is the message
+                if exc.format_message().strip():  # (rich help has already printed itself)
+                    typer.echo(exc.format_message(), err=True)
+                sys.exit(exc.exit_code)
+            message = exc.format_message().strip()
+            if exc.ctx is not None:
+                message += ("" if message.endswith((".", "?", "!")) else ".") + f" See '{exc.ctx.command_path} --help'."
+            _say_error(message)
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            _say_error(exc.format_message())
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        # non-standalone click returns the command's value, or the code of an explicit Exit
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="market",
+    help="Agent-based simulation of the AI-compute market: labs, chip vendors and clouds "
+         "negotiate supply and price every month.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"market {market.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Agent-based simulation of the AI-compute market."""
+
+
+# -- shared options -------------------------------------------------------------------------
+
+ScenarioArg = Annotated[str, typer.Argument(
+    metavar="SCENARIO_OR_FILE", show_default=False,
+    help="A built-in scenario name (see 'market scenarios') or a path to a .toml file.")]
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="KEY=VALUE", show_default=False,
+    help="Override a field by dotted path, e.g. --set clouds.gcp.withholding.share=0.5 "
+         "(VALUE is read as TOML, else as text). Repeatable.")]
+
+
+def _load(scenario: str, sets: list[str] | None, **extra: Any) -> Scenario:
+    overrides: dict[str, Any] = dict(parse_override(s) for s in sets or ())
+    overrides.update(extra)
+    return load_scenario(scenario, overrides)
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "scenario"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+@app.command("scenarios")
+def scenarios_cmd() -> None:
+    """List the built-in scenarios: name and one-line description."""
+    found = builtin_scenarios()
+    width = max((len(n) for n in found), default=0)
+    for name, description in found.items():
+        typer.echo(f"{name:<{width}}  {description}".rstrip())
+
+
+@app.command("check")
+def check_cmd(scenario: ScenarioArg, sets: SetOption = None) -> None:
+    """Validate a scenario (file or built-in name), with any --set overrides, without running it."""
+    sc = _load(scenario, sets)
+    dcs = sum(1 for lab in sc.labs.values() if lab.own_datacenter)
+    clouds = _count(len(sc.clouds), "cloud") + (f" (+ {dcs} lab data centres)" if dcs else "")
+    typer.echo(f"OK: {sc.name} — {_count(len(sc.vendors), 'vendor')}, {clouds}, "
+               f"{_count(len(sc.labs), 'lab')} (+ {sc.long_tail.count:,} long-tail), "
+               f"{_count(len(sc.products), 'product')}, {_count(sc.steps, 'step')}, "
+               f"config hash {sc.config_hash}")
+
+
+@app.command("run")
+def run_cmd(
+    scenario: ScenarioArg,
+    steps: Annotated[int | None, typer.Option(
+        "--steps", min=1, show_default=False,
+        help="Monthly steps to simulate (default: the scenario's).")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (>= 0).")] = 0,
+    sets: SetOption = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="DIR", show_default=False,
+        help="Folder for the tables, one <table>.parquet each (default: outputs/run-<scenario>-s<seed>).")] = None,
+) -> None:
+    """Run one simulation, write its tables as parquet and print a summary of the final month."""
+    sc = _load(scenario, sets, **({"steps": steps} if steps is not None else {}))
+    folder = out if out is not None else Path("outputs") / f"run-{_safe_name(sc.name)}-s{seed}"
+    _make_folder(folder)
+
+    err = Console(stderr=True)
+    label = f"Running {sc.name}, {_count(sc.steps, 'monthly step')}, seed {seed}…"
+    if err.is_terminal:
+        with err.status(Text(label)):
+            result = market.run(sc, steps=sc.steps, seed=seed)
+    else:
+        err.print(label, markup=False, highlight=False)
+        result = market.run(sc, steps=sc.steps, seed=seed)
+
+    try:
+        paths = result.write_parquet(folder)
+    except OSError as exc:
+        raise UserError(f"--out {str(folder)!r}: cannot write the tables there ({exc.strerror or exc}).") from None
+
+    console = Console()
+    console.print(f"Wrote {len(paths)} tables to {folder}{'' if str(folder).endswith('/') else '/'} "
+                  f"({', '.join(paths)})", markup=False, highlight=False, soft_wrap=True)
+    _print_summary(console, result)
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = "it is an existing file" if folder.is_file() else (exc.strerror or str(exc))
+        raise UserError(f"--out {str(folder)!r}: cannot create the output folder ({why}); "
+                        f"give a folder path that can be created or already exists.") from None
+
+
+# -- summary --------------------------------------------------------------------------------
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _usd(x: float | None) -> str:
+    return "n/a" if x is None else f"${x:,.2f}"
+
+
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:,.0f}"
+
+
+def _print_summary(console: Console, result: market.RunResult) -> None:
+    summary = result.summary()
+    runs = result.tables["runs"].row(0, named=True)
+    steps = result.tables["steps"]
+    last = steps["step"].max()
+    final = steps.filter(pl.col("step") == last).row(0, named=True) if last is not None else {}
+    when = final.get("date")
+    month = when.strftime("%Y-%m") if when is not None else "n/a"
+    console.print(Text(
+        f"{runs['scenario']}, seed {runs['seed']}: {_count(runs['steps'], 'monthly step')} "
+        f"({runs['start_date']:%Y-%m} to {month}) in {runs['wall_seconds']:.2f} s, "
+        f"config hash {runs['config_hash']}", style="bold"), soft_wrap=True)
+
+    shares = Table(title=f"Vendor shares, {month}", title_justify="left")
+    shares.add_column("vendor")
+    for col in ("compute", "shipments", "revenue"):
+        shares.add_column(col, justify="right")
+    for row in summary["shares"].iter_rows(named=True):
+        shares.add_row(row["vendor"], _pct(row["compute_share"]), _pct(row["shipment_share"]),
+                       _pct(row["revenue_share"]))
+
+    prices = Table(title=f"Rental price per PFLOP-hour, {month}", title_justify="left")
+    prices.add_column("tier")
+    prices.add_column("price", justify="right")
+    prices.add_column("products (installed-chip weighted)")
+    for row in summary["prices"].iter_rows(named=True):
+        prices.add_row(row["tier"], _usd(row["rental_usd_per_pflop_hour"]), row["products"])
+    if summary["prices"].is_empty():
+        prices.add_row("-", "n/a", "no chips rented")
+
+    m = summary["market"].row(0, named=True)
+    demand = final.get("demand_pflops")
+    market_t = Table(title="Market", title_justify="left", show_header=False)
+    market_t.add_column("measure")
+    market_t.add_column("value", justify="right")
+    market_t.add_row("withheld chips, all months", _num(m["withheld_chips_total"]))
+    market_t.add_row("  of which top tier", _num(m["withheld_top_tier_chips_total"]))
+    market_t.add_row(f"unmet demand, {month}",
+                     f"{_num(m['unmet_pflops_final'])} of {_num(demand)} PFLOP/s "
+                     f"({_pct(m['unmet_share_final'])})")
+    market_t.add_row(f"HHI of compute shares, {month}", _num(m["hhi_final"]))
+
+    for table in (shares, prices, market_t):
+        console.print(table)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``market`` console script and ``python -m market``."""
+    app(args=argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
