@@ -168,6 +168,7 @@ def run_cmd(
         help="Folder for the tables, one <table>.parquet each (default: outputs/run-<scenario>-s<seed>).")] = None,
 ) -> None:
     """Run one simulation, write its tables as parquet and print a summary of the final month."""
+    # --steps goes in as an override so the scenario validates it (upper bound, shocks within the run)
     sc = _load(scenario, sets, **({"steps": steps} if steps is not None else {}))
     folder = out if out is not None else Path("outputs") / f"run-{_safe_name(sc.name)}-s{seed}"
     _make_folder(folder)
@@ -239,8 +240,8 @@ def _print_summary(console: Console, result: market.RunResult) -> None:
 
     prices = Table(title=f"Rental price per PFLOP-hour, {month}", title_justify="left")
     prices.add_column("tier")
-    prices.add_column("price", justify="right")
-    prices.add_column("products (installed-chip weighted)")
+    prices.add_column("mean $/PFLOP-h", justify="right")  # weighted by installed chips
+    prices.add_column("products")
     for row in summary["prices"].iter_rows(named=True):
         prices.add_row(row["tier"], _usd(row["rental_usd_per_pflop_hour"]), row["products"])
     if summary["prices"].is_empty():

@@ -78,6 +78,7 @@ class MarketModel(mesa.Model):
         self.compute_market = ComputeMarket(self)
         self.t = -1
         self.packaging_capacity = 0.0
+        self.lost_by_vendor: dict[str, float] = {}  # PFLOP/s labs could not rent last month, by vendor
         self.signed: list[Contract] = []
         self.refusals: list[Refusal] = []
         self._contract_seq = 0
@@ -165,6 +166,12 @@ class MarketModel(mesa.Model):
     def chip_market(self) -> None:
         """Phase 2: clouds order chips; packaging capacity is shared among vendors; vendors make,
         ration (channels, withholding, rationing rule) and deliver chips, then reprice."""
+        self.lost_by_vendor = {}
+        products = self.scenario.products
+        for cloud in self.cloud_list:
+            for p, pflops in cloud.lost_sales.items():
+                v = products[p].vendor
+                self.lost_by_vendor[v] = self.lost_by_vendor.get(v, 0.0) + pflops
         for i in self.rng.permutation(len(self.cloud_list)):
             cloud = self.cloud_list[i]
             cloud.place_orders()

@@ -114,7 +114,7 @@ def run(scenario: Scenario | str | os.PathLike, steps: int | None = None, seed: 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     n = sc.steps if steps is None else steps
     if n != sc.steps:
-        sc = sc.model_copy(update={"steps": n})
+        sc = Scenario.model_validate({**sc.model_dump(), "steps": n})
     started = time.perf_counter()
     model = MarketModel(sc, seed=seed, record=record, run_id=run_id)
     status, error = "complete", None

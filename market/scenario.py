@@ -166,6 +166,7 @@ class Cloud(_Strict):
     pricing: PricingConfig = PricingConfig(rule="sticky_steps", min_margin=0.1, max_margin=5.0)
     lifetime_months: Annotated[int, Field(ge=6, le=240)] = 60
     target_utilisation: Annotated[float, Field(gt=0.0, le=1.0)] = 0.85
+    follow_market: Share = 0.3  # share of its lost sales it reads as demand for what the market lacks
 
 
 class OwnDatacenter(_Strict):
@@ -391,9 +392,6 @@ def _check_references(sc: Scenario) -> None:
             need(f"labs.{lid}.readiness.{e}", e, ecosystems, "ecosystem")
     for e in sc.long_tail.readiness:
         need(f"long_tail.readiness.{e}", e, ecosystems, "ecosystem")
-    for i, s in enumerate(sc.packaging.shocks):
-        if s.start_step >= sc.steps:
-            raise ValueError(f"packaging.shocks[{i}].start_step: {s.start_step} is not before steps ({sc.steps})")
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -469,17 +467,29 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key:
         raise ScenarioError(f"--set {text!r}: expected KEY=VALUE with a dotted KEY, e.g. clouds.gcp.withholding.share=0.5")
+    raw = raw.strip()
     try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
-        value = raw.strip()
+        if raw.startswith(("[", "{")):
+            raise ScenarioError(f"--set {text!r}: {raw} is not a valid TOML list or table; text inside it needs "
+                                f'quotes, e.g. {key}=["openai"]') from None
+        value = raw
     return key, value
 
 
+_COLLECTIONS = {"products": "product", "vendors": "vendor", "clouds": "cloud", "labs": "lab"}
+
+
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``a.b.c = value`` in the raw scenario; missing sub-tables are created, but an agent or
+    product id that does not exist is an error (a typo must not add a new agent)."""
     parts = dotted.split(".")
     if not all(parts):
         raise ScenarioError(f"override {dotted!r}: empty part in the dotted path")
+    if len(parts) >= 3 and parts[0] in _COLLECTIONS and parts[1] not in data.get(parts[0], {}):
+        known = ", ".join(sorted(data.get(parts[0], {}))) or "none"
+        raise ScenarioError(f"override {dotted!r}: no {_COLLECTIONS[parts[0]]} {parts[1]!r}; allowed: {known}")
     node: Any = data
     for i, part in enumerate(parts[:-1]):
         nxt = node.get(part) if isinstance(node, dict) else None
@@ -495,13 +505,13 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
 def _describe(exc: ValidationError, where: str) -> str:
     problems = []
     for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/ODD.md for the fields)"
         got = err.get("input")
         shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
-        problems.append(f"{loc}: {msg}{shown}")
+        problems.append(f"{loc}: {msg}{shown}" if loc else f"{msg}{shown}")
     more = f"; and {len(exc.errors()) - 5} more" if len(exc.errors()) > 5 else ""
     return f"{where} is invalid: " + "; ".join(problems) + more + "."
 
@@ -515,6 +525,9 @@ def load_scenario(name_or_path: str | Path, overrides: Mapping[str, Any] | None 
     Raises :class:`ScenarioError` naming the field and what is allowed.
     """
     data = _resolve(name_or_path)
+    if not data.keys() - {"name"}:
+        raise ScenarioError(f"scenario {str(name_or_path)!r} is empty; start it with extends = \"baseline\" "
+                            "and set only what differs, or see the built-in files for every field.")
     for key, value in {**(overrides or {}), **kw_overrides}.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise ScenarioError(f"override {key!r}: {value!r} is not a finite number")

@@ -22,6 +22,8 @@ class CloudProvider(mesa.Agent):
     Attributes:
         cloud_id, cfg: id and validated configuration (policy).
         installed: chips installed per product.
+        pipeline: chips shipped but not yet installed, ``(arrival step, product, chips, price)``.
+        retired: chips retired so far per product.
         contracted: chips reserved by active rental contracts per product (<= installed).
         cohorts: ``[retire_step, product, chips]`` for every delivery, oldest first.
         book_value: US dollars paid for the installed chips of each product (for depreciation).
@@ -47,6 +49,7 @@ class CloudProvider(mesa.Agent):
         self.months_since_change: dict[str, int] = {}
         self.cohorts: list[list] = []
         self.pipeline: list[tuple[int, str, float, float]] = []  # (arrival step, product, chips, price)
+        self.retired: dict[str, float] = {}  # chips retired so far, per product
         self._price_rule = get_price_rule(cfg.pricing.rule)
         self._price_params = PriceRuleParams(**cfg.pricing.model_dump(exclude={"rule"}))
         for p, chips in sorted(cfg.fleet.items()):
@@ -127,6 +130,7 @@ class CloudProvider(mesa.Agent):
                 self.installed[p] -= gone
                 self.book_value[p] = max(0.0, self.book_value[p] - gone * avg)
                 cohort[2] -= gone
+                self.retired[p] = self.retired.get(p, 0.0) + gone
         self.cohorts = [c for c in self.cohorts if c[2] > 1e-9]
 
     def free(self, product: str) -> float:
@@ -166,30 +170,38 @@ class CloudProvider(mesa.Agent):
     def place_orders(self) -> None:
         """Order chips for the demand it lost last month and to restore headroom, within capex.
 
-        Lost sales of a vendor's chips are bought as that vendor's newest product on sale;
-        when utilisation is above target the cloud also buys to bring it back down. Chips
-        already ordered but not yet delivered count against both.
+        Lost sales of a vendor's chips are bought as that vendor's newest product on sale; a
+        share ``follow_market`` of them is spread over the vendors it may buy from in proportion
+        to the whole market's lost sales of each. When utilisation is above target the cloud also
+        buys to bring it back down. Chips already ordered but not yet delivered count against both.
         """
         model = self.model
         products = model.scenario.products
-        wanted_pflops: dict[str, float] = {}
+        buyable = [v for v in self.cfg.buys
+                   if model.vendors[v].sells_to(self.cloud_id, self.cfg.vendor) and model.vendors[v].newest_on_sale()]
+        own: dict[str, float] = {}
         for p, pflops in self.lost_sales.items():
-            v = products[p].vendor
-            wanted_pflops[v] = wanted_pflops.get(v, 0.0) + pflops
+            own[products[p].vendor] = own.get(products[p].vendor, 0.0) + pflops
+        # Part of the demand it lost is read as demand for the vendors the whole market is short
+        # of (so a cloud can enter an ecosystem it does not yet carry).
+        market_lost = {v: model.lost_by_vendor.get(v, 0.0) for v in buyable}
+        market_total = sum(market_lost.values())
+        follow = self.cfg.follow_market if market_total > 0 else 0.0
+        own_total = sum(own.values())
+        wanted_pflops = {v: (1.0 - follow) * own.get(v, 0.0) + follow * own_total * market_lost.get(v, 0.0)
+                         / (market_total or 1.0) for v in buyable}
         target = self.cfg.target_utilisation
         for v, (used, cap) in self.vendor_load.items():
-            if v in self.cfg.buys and cap > 0 and used / cap > target:
+            if v in wanted_pflops and cap > 0 and used / cap > target:
                 # enough new capacity to bring last month's utilisation back to target
                 wanted_pflops[v] = wanted_pflops.get(v, 0.0) + used / target - cap
         plan: list[tuple[str, str, float, float]] = []
-        for v in self.cfg.buys:
+        for v in buyable:
             vendor = model.vendors[v]
-            wanted = wanted_pflops.get(v, 0.0) - self.in_transit_pflops(v)  # what is on its way counts
-            if wanted <= 0 or not vendor.sells_to(self.cloud_id, self.cfg.vendor):
+            wanted = wanted_pflops[v] - self.in_transit_pflops(v)  # what is on its way counts
+            if wanted <= 0:
                 continue
             p = vendor.newest_on_sale()
-            if p is None:
-                continue
             chips = wanted / products[p].pflops
             plan.append((v, p, chips, chips * vendor.list_price[p]))
         total = sum(cost for *_, cost in plan)

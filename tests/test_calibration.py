@@ -1,0 +1,78 @@
+"""The baseline's first simulated year against public figures (../shared/CALIBRATION.md).
+
+Each range names its source; a range wider than the source says how much the model may miss it
+(the model's compute shares count installed capacity under contract, where Epoch AI counts
+shipments). Five replications; every month of the first year must be inside the range.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+import market
+
+SEEDS = range(5)
+YEAR = 12
+
+
+@pytest.fixture(scope="module")
+def first_year() -> dict[str, pl.DataFrame]:
+    results = [market.run("baseline", steps=YEAR, seed=s) for s in SEEDS]
+    return {t: pl.concat([r.tables[t] for r in results]) for t in ("shares", "prices", "steps", "vendors")}
+
+
+def _between(series: pl.Series, low: float, high: float) -> None:
+    assert series.len() > 0
+    assert series.min() >= low and series.max() <= high, f"{series.name}: [{series.min()}, {series.max()}] not in [{low}, {high}]"
+
+
+def test_nvidia_compute_share(first_year) -> None:
+    # Epoch AI: Nvidia ~2/3 of compute shipped (Q4 2025); TechInsights: ~98% of GPU units (2023).
+    _between(first_year["shares"].filter(pl.col("vendor") == "nvidia")["compute_share"], 0.60, 0.85)
+
+
+def test_tpu_compute_share(first_year) -> None:
+    # TechInsights: >2M TPUs by 2023, Google the third-largest data-centre processor designer;
+    # Broadcom (mostly TPU) 10-20% of CoWoS.
+    _between(first_year["shares"].filter(pl.col("vendor") == "google")["compute_share"], 0.10, 0.30)
+
+
+def test_other_vendors_each_well_under_ten_percent(first_year) -> None:
+    # Epoch AI: AMD, Amazon each well under 10% of compute (Q4 2025).
+    _between(first_year["shares"].filter(pl.col("vendor").is_in(["amd", "amazon"]))["compute_share"], 0.0, 0.10)
+
+
+def test_nvidia_revenue_share_and_level(first_year) -> None:
+    # TrendForce: Nvidia ~80% of AI-chip revenue (2026); TechInsights ~98% of GPU revenue (2023).
+    nvidia = first_year["shares"].filter(pl.col("vendor") == "nvidia", pl.col("step") > 0)
+    mean_share = nvidia.group_by("run_id").agg(pl.col("revenue_share").mean())["revenue_share"]
+    _between(mean_share, 0.75, 0.98)
+    # Nvidia data-centre revenue FY25 $115.2B, FY26 $193.7B: the model's annualised chip revenue.
+    annual = (first_year["vendors"].filter(pl.col("vendor") == "nvidia", pl.col("step") > 0)
+              .group_by("run_id").agg(pl.col("revenue_usd").mean() * 12)["revenue_usd"])
+    _between(annual, 100e9, 200e9)
+
+
+def test_chip_list_prices(first_year) -> None:
+    prices = first_year["prices"]
+    # CALIBRATION.md: B200 "$30,000-$40,000"; H100/H200 ~$25-40k.
+    _between(prices.filter(pl.col("product") == "b200")["chip_price_usd"], 30_000, 40_000)
+    _between(prices.filter(pl.col("product") == "h100")["chip_price_usd"], 25_000, 40_000)
+
+
+def test_rental_price_levels(first_year) -> None:
+    prices = first_year["prices"]
+    # TPU v6e: $2.70 on demand, $1.89 1-yr, $1.22 3-yr per chip-hour (Google Cloud list).
+    _between(prices.filter(pl.col("product") == "tpu_v6e")["rental_price_usd_per_chip_hour"], 1.22, 2.70)
+    # H100 rental: assumption, $1.5-4 per chip-hour for 2025 contracts.
+    _between(prices.filter(pl.col("product") == "h100")["rental_price_usd_per_chip_hour"], 1.5, 4.0)
+    # Price per PFLOP-hour of every product rented out: $1-4 (follows from the two above).
+    _between(prices.drop_nulls("rental_price_usd_per_pflop_hour")["rental_price_usd_per_pflop_hour"], 1.0, 4.0)
+
+
+def test_market_is_short_of_compute_in_2025(first_year) -> None:
+    # Lead times of 36-52 weeks (late 2023) easing to 8-12 weeks (2024): scarce but not absent.
+    steps = first_year["steps"].with_columns((pl.col("unmet_pflops") / pl.col("demand_pflops")).alias("unmet_share"))
+    _between(steps["unmet_share"], 0.0, 0.30)
+    assert steps.filter(pl.col("step") < 6)["unmet_share"].min() > 0.02

@@ -1,0 +1,220 @@
+"""The whole model through its public API: withholding, accounting invariants, reproducibility."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+import market
+from market.model import MarketModel
+
+STEPS = 24
+BUILTINS = ["baseline", "openai_google_tpu", "open_tpu_access", "tpu_merchant", "supply_shock"]
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, market.RunResult]:
+    return {name: market.run(name, steps=STEPS, seed=0) for name in BUILTINS}
+
+
+def _google_top_contracts(result: market.RunResult, lab: str) -> pl.DataFrame:
+    return result.contracts.filter(pl.col("lab") == lab, pl.col("vendor") == "google", pl.col("tier") == "top")
+
+
+# -- the seed event ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def deal60() -> market.RunResult:
+    return market.run("openai_google_tpu", seed=0)  # the scenario's full 60 months
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_seed_event_withholds_top_tier_tpu_from_openai(seed: int) -> None:
+    deal = market.run("openai_google_tpu", seed=seed)
+    tpu = deal.contracts.filter(pl.col("lab") == "openai", pl.col("vendor") == "google")
+    assert tpu.height > 0, "OpenAI should rent some TPUs under the deal"
+    assert _google_top_contracts(deal, "openai").height == 0, "no top-tier TPU contract for OpenAI"
+    refused = deal.withholding.filter(pl.col("lab") == "openai", pl.col("holder") == "gcp", pl.col("tier") == "top")
+    assert refused.height > 0 and refused["chips_withheld"].sum() > 0
+    assert refused["vendor"].unique().to_list() == ["google"]
+
+    counterfactual = market.run("open_tpu_access", seed=seed)
+    assert _google_top_contracts(counterfactual, "openai").height > 0, "without withholding OpenAI gets the top tier"
+    assert counterfactual.withholding.filter(pl.col("lab") == "openai").height == 0
+
+
+def test_withheld_product_never_in_a_contract_with_the_excluded_lab(deal60) -> None:
+    deal = deal60
+    assert deal.withholding.height > 0
+    refused = deal.withholding.select("step", "lab", "product").unique()
+    signed = deal.contracts.select("step", "lab", "product").unique()
+    assert refused.join(signed, on=["step", "lab", "product"]).height == 0
+
+
+def test_partial_withholding_share_lets_some_top_tier_through() -> None:
+    half = market.run(market.load_scenario("openai_google_tpu", {"clouds.gcp.withholding.share": 0.5}), seed=0)
+    assert _google_top_contracts(half, "openai").height > 0
+    assert half.withholding.filter(pl.col("lab") == "openai")["chips_withheld"].sum() > 0
+
+
+def test_vendor_level_withholding_is_recorded() -> None:
+    sc = market.load_scenario("tpu_merchant", {"vendors.google.withholding.tier": "top",
+                                               "vendors.google.withholding.buyers": ["azure"]})
+    result = market.run(sc, steps=STEPS, seed=0)
+    vendor_level = result.withholding.filter(pl.col("level") == "vendor")
+    assert vendor_level.height > 0
+    assert set(vendor_level["holder"]) == {"google"} and set(vendor_level["buyer"]) == {"azure"}
+    # Azure never receives the withheld top-tier TPU while it is top tier.
+    top_tpu = result.prices.filter(pl.col("vendor") == "google", pl.col("tier") == "top").select("step", "product")
+    got = (result.contracts.filter(pl.col("cloud") == "azure", pl.col("vendor") == "google")
+           .join(top_tpu, on=["step", "product"]))
+    assert got.height == 0
+
+
+def test_baseline_keeps_tpus_for_google_and_partners(runs) -> None:
+    tpu_labs = set(runs["baseline"].contracts.filter(pl.col("vendor") == "google")["lab"])
+    assert tpu_labs <= {"deepmind", "anthropic", "apple", "ssi"}
+    assert "deepmind" in tpu_labs
+
+
+def test_merchant_tpus_reach_other_clouds(runs) -> None:
+    merchant = runs["tpu_merchant"]
+    buyers = set(merchant.contracts.filter(pl.col("vendor") == "google")["cloud"])
+    assert buyers - {"gcp"}, "with merchant sales some other cloud rents out TPUs"
+    assert set(runs["baseline"].contracts.filter(pl.col("vendor") == "google")["cloud"]) == {"gcp"}
+
+
+# -- accounting invariants -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_shares_sum_to_one_every_step(runs, name: str) -> None:
+    sums = runs[name].shares.group_by("step").agg(
+        pl.col("compute_share").sum(), pl.col("shipment_share").sum(), pl.col("revenue_share").sum(),
+        pl.col("shipped_chips").sum(), pl.col("revenue_usd").sum())
+    assert sums.height == STEPS
+    assert (sums["compute_share"] - 1.0).abs().max() < 1e-9
+    shipped = sums.filter(pl.col("shipped_chips") > 0)
+    assert (shipped["shipment_share"] - 1.0).abs().max() < 1e-9
+    assert (shipped["revenue_share"] - 1.0).abs().max() < 1e-9
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_no_negative_prices_stocks_or_budgets(runs, name: str) -> None:
+    r = runs[name]
+    may_be_negative = {"profit_usd", "surplus_usd"}
+    for table in ("steps", "shares", "prices", "contracts", "withholding", "vendors", "clouds", "labs"):
+        df = r.tables[table]
+        for col, dtype in df.schema.items():
+            if dtype.is_numeric() and col not in may_be_negative and df.height:
+                assert df[col].min() >= 0, f"{table}.{col} has a negative value"
+    assert r.prices.filter(pl.col("on_sale"))["chip_price_usd"].min() > 0
+    assert r.contracts["price_usd_per_chip_hour"].min() > 0
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_contracted_never_exceeds_installed_and_chips_are_conserved(name: str) -> None:
+    model = MarketModel(market.load_scenario(name, steps=STEPS), seed=3, record=False)
+    products = model.scenario.products
+    initial = {(c.cloud_id, p): n for c in model.cloud_list for p, n in c.installed.items()}
+    shipped: dict[str, float] = {}
+    for _ in range(STEPS):
+        model.step()
+        for v in model.vendor_list:
+            for p, chips in v.shipped.items():
+                assert chips <= v.production[p] + 1e-6, "delivered more than produced"
+                shipped[p] = shipped.get(p, 0.0) + chips
+        for cloud in model.cloud_list:
+            for p, chips in cloud.installed.items():
+                assert cloud.contracted[p] <= chips * (1 + 1e-9) + 1e-6, f"{cloud.cloud_id}/{p} over-contracted"
+        # what labs hold under contract is exactly what clouds have reserved
+        by_cloud: dict[tuple[str, str], float] = {}
+        for lab in model.lab_list:
+            for c in lab.contracts:
+                by_cloud[(c.cloud, c.product)] = by_cloud.get((c.cloud, c.product), 0.0) + c.chips
+        for cloud in model.cloud_list:
+            for p, reserved in cloud.contracted.items():
+                assert reserved == pytest.approx(by_cloud.get((cloud.cloud_id, p), 0.0), rel=1e-9, abs=1e-6)
+    # chips conserved: installed + in transit + retired = initial fleet + shipped
+    for p in products:
+        now = sum(c.installed.get(p, 0.0) for c in model.cloud_list)
+        transit = sum(ch for c in model.cloud_list for _, q, ch, _ in c.pipeline if q == p)
+        start = sum(n for (_, q), n in initial.items() if q == p)
+        assert now + transit <= start + shipped.get(p, 0.0) + 1e-6
+        retired = sum(c.retired.get(p, 0.0) for c in model.cloud_list)
+        assert now + transit + retired == pytest.approx(start + shipped.get(p, 0.0), rel=1e-9, abs=1e-3)
+
+
+# -- reproducibility -----------------------------------------------------------------------------
+
+
+def _comparable(result: market.RunResult) -> dict[str, pl.DataFrame]:
+    tables = dict(result.tables)
+    tables["runs"] = tables["runs"].drop("wall_seconds")  # provenance, not a result
+    return tables
+
+
+def test_same_seed_same_tables_other_seed_other_tables() -> None:
+    a = _comparable(market.run("openai_google_tpu", steps=12, seed=7))
+    b = _comparable(market.run("openai_google_tpu", steps=12, seed=7))
+    c = _comparable(market.run("openai_google_tpu", steps=12, seed=8))
+    for name in a:
+        assert a[name].equals(b[name]), f"table {name} differs between identical runs"
+    assert not a["labs"].equals(c["labs"])
+    assert not a["contracts"].equals(c["contracts"])
+
+
+def test_run_id_and_provenance(runs) -> None:
+    row = runs["baseline"].runs.row(0, named=True)
+    assert row["status"] == "complete" and row["error"] is None
+    assert row["seed"] == 0 and row["steps"] == STEPS and row["scenario"] == "baseline"
+    assert row["config_hash"][:8] in row["run_id"]
+    assert market.load_scenario("baseline", steps=STEPS).config_hash == row["config_hash"]
+    for table, df in runs["baseline"].tables.items():
+        assert df["run_id"].unique().to_list() == ([row["run_id"]] if df.height else []), table
+
+
+def test_failed_run_is_recorded_not_raised() -> None:
+    sc = market.load_scenario("baseline", steps=4)
+    model_step = MarketModel.chip_market
+
+    def boom(self):  # noqa: ANN001
+        if self.t == 2:
+            raise RuntimeError("injected fault")
+        model_step(self)
+
+    MarketModel.chip_market = boom
+    try:
+        result = market.run(sc, seed=0, raise_errors=False)
+    finally:
+        MarketModel.chip_market = model_step
+    assert result.status == "failed" and "injected fault" in result.runs["error"][0]
+    assert result.steps["step"].to_list() == [0, 1]
+
+
+def test_write_parquet_round_trip(tmp_path, runs) -> None:
+    paths = runs["baseline"].write_parquet(tmp_path / "out")
+    assert sorted(paths) == sorted(market.TABLES)
+    for name, path in paths.items():
+        assert pl.read_parquet(path).equals(runs["baseline"].tables[name])
+    assert not list((tmp_path / "out").glob(".*"))  # no temporary files left behind
+
+
+def test_every_table_has_one_row_per_step_and_entity(runs) -> None:
+    r = runs["baseline"]
+    keys = {"shares": "vendor", "vendors": "vendor", "clouds": "cloud", "labs": "lab", "prices": "product"}
+    for table, key in keys.items():
+        df = r.tables[table]
+        assert df.select("step", key).is_duplicated().sum() == 0, table
+    assert r.steps["step"].to_list() == list(range(STEPS))
+
+
+# -- scale ---------------------------------------------------------------------------------------
+
+
+def test_long_tail_of_5000_labs_runs() -> None:
+    sc = market.load_scenario("baseline", {"long_tail.count": 5000, "steps": 3})
+    result = market.run(sc, seed=0)
+    assert result.labs.filter(pl.col("step") == 2).height == 5000 + len(sc.labs)
+    assert result.status == "complete"
