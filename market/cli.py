@@ -193,6 +193,93 @@ def run_cmd(
     _print_summary(console, result)
 
 
+@app.command("run-all")
+def run_all_cmd(
+    seeds: Annotated[int, typer.Option("--seeds", min=1, max=1000, help="Replications per scenario.")] = 5,
+    steps: Annotated[int | None, typer.Option(
+        "--steps", min=1, show_default=False, help="Monthly steps (default: each scenario's).")] = None,
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for the tables.")] = Path("outputs/builtins"),
+) -> None:
+    """Run every built-in scenario for seeds 0..N-1 and compare their key outcomes.
+
+    Each run's tables go to DIR/<scenario>/s<seed>/<table>.parquet.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    names = list(builtin_scenarios())
+    scenarios = [_load(n, None, **({"steps": steps} if steps is not None else {})) for n in names]
+    _make_folder(out)
+    err = Console(stderr=True)
+    results: list[market.RunResult] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, disable=not err.is_terminal) as progress:
+        task = progress.add_task("runs", total=len(scenarios) * seeds)
+        for sc in scenarios:
+            for seed in range(seeds):
+                progress.update(task, description=f"{sc.name} seed {seed}")
+                if not err.is_terminal:
+                    err.print(f"[{len(results) + 1}/{len(scenarios) * seeds}] {sc.name} seed {seed}",
+                              markup=False, highlight=False)
+                result = market.run(sc, steps=sc.steps, seed=seed)
+                try:
+                    result.write_parquet(out / _safe_name(sc.name) / f"s{seed}")
+                except OSError as exc:
+                    raise UserError(f"--out {str(out)!r}: cannot write the tables there ({exc.strerror or exc}).") from None
+                results.append(result)
+                progress.advance(task)
+    console = Console()
+    console.print(f"Wrote {len(results)} runs to {out}/<scenario>/s<seed>/", markup=False, highlight=False)
+    console.print(_comparison(results, names))
+
+
+def _outcomes(result: market.RunResult) -> dict[str, float]:
+    """Key final-month outcomes of one run (the questions behind the seed event)."""
+    t = result.tables
+    last = t["steps"]["step"].max()
+    share = dict(t["shares"].filter(pl.col("step") == last).select("vendor", "compute_share").iter_rows())
+    openai = t["labs"].filter(pl.col("step") == last, pl.col("lab") == "openai")
+    top = (t["prices"].filter(pl.col("step") == last, pl.col("tier") == "top")
+           .drop_nulls("rental_price_usd_per_pflop_hour")
+           .select((pl.col("rental_price_usd_per_pflop_hour") * pl.col("installed_chips")).sum()
+                   / pl.col("installed_chips").sum()).item())
+    final = t["steps"].filter(pl.col("step") == last).row(0, named=True)
+    return {
+        "Nvidia compute share": share.get("nvidia", 0.0),
+        "Google compute share": share.get("google", 0.0),
+        "OpenAI Nvidia dependency": openai["nvidia_dependency"].item() if openai.height else float("nan"),
+        "top tier $/PFLOP-h": top if top is not None else float("nan"),
+        "withheld top-tier chips": t["steps"]["withheld_top_tier_chips"].sum(),
+        "unmet demand share": final["unmet_pflops"] / final["demand_pflops"] if final["demand_pflops"] else 0.0,
+    }
+
+
+_SHORT = {"Nvidia compute share": "Nvidia share", "Google compute share": "Google share",
+          "OpenAI Nvidia dependency": "OpenAI on Nvidia", "top tier $/PFLOP-h": "top tier $/PFLOP-h",
+          "withheld top-tier chips": "withheld top tier", "unmet demand share": "unmet"}
+
+
+def _comparison(results: list[market.RunResult], names: list[str]) -> Table:
+    rows = pl.DataFrame([{"scenario": r.scenario.name, **_outcomes(r)} for r in results])
+    measures = [c for c in rows.columns if c != "scenario"]
+    stats = rows.group_by("scenario", maintain_order=True).agg(
+        *[pl.col(m).mean().alias(f"{m}|mean") for m in measures],
+        *[pl.col(m).min().alias(f"{m}|min") for m in measures],
+        *[pl.col(m).max().alias(f"{m}|max") for m in measures],
+        pl.len().alias("runs"))
+    n = stats["runs"].max()
+    table = Table(title=f"Final month: mean, and min-max over {n} seeds below it", title_justify="left")
+    table.add_column("scenario")
+    for m in measures:
+        table.add_column(_SHORT[m], justify="right")
+    for r in stats.iter_rows(named=True):
+        cells = []
+        for m in measures:
+            fmt = _usd if "$" in m else (_num if "chips" in m else _pct)
+            cells.append(f"{fmt(r[f'{m}|mean'])}\n[dim]{fmt(r[f'{m}|min'])}-{fmt(r[f'{m}|max'])}[/dim]")
+        table.add_row(r["scenario"], *cells)
+    return table
+
+
 def _make_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
