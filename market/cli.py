@@ -227,7 +227,7 @@ def run_all_cmd(
                     raise UserError(f"--out {str(out)!r}: cannot write the tables there ({exc.strerror or exc}).") from None
                 results.append(result)
                 progress.advance(task)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 140)  # logs: do not squeeze the table to 80
     console.print(f"Wrote {len(results)} runs to {out}/<scenario>/s<seed>/", markup=False, highlight=False)
     console.print(_comparison(results, names))
 

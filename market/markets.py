@@ -59,7 +59,7 @@ class ComputeMarket:
 
     def __init__(self, model: MarketModel) -> None:
         self.model = model
-        neg = model.scenario.negotiation
+        neg = model.config.negotiation
         self.protocol = get_protocol(neg.protocol)
         self._base = dict(seller_discount=neg.seller_discount, buyer_discount=neg.buyer_discount,
                           first_mover=neg.first_mover, concession_rate=neg.concession_rate,
@@ -80,7 +80,7 @@ class ComputeMarket:
                 prod = model.products[p]
                 self.offers.append(Offer(len(self.offers), cloud, p, prod.vendor,
                                          model.vendors[prod.vendor].ecosystem, prod.tier,
-                                         model.scenario.products[p].pflops, cloud.free(p),
+                                         model.config.products[p].pflops, cloud.free(p),
                                          cloud.rental_price[p], cloud.reservation_price(p)))
 
     def _bargaining(self, lab: AILab) -> BargainingParams:

@@ -44,7 +44,7 @@ class MarketModel(mesa.Model):
     """The AI-compute market.
 
     Attributes:
-        scenario: the validated scenario.
+        config: the validated scenario (named ``config`` because Mesa >= 3.5 reserves ``Model.scenario``).
         t: the current step, 0 at ``scenario.start_date`` (-1 before the first step).
         vendors, clouds, labs: agents by id; ``cloud_list`` and ``lab_list`` in id order.
         products: life-cycle state of every product.
@@ -54,7 +54,7 @@ class MarketModel(mesa.Model):
 
     def __init__(self, scenario: Scenario, seed: int = 0, record: bool = True, run_id: str | None = None) -> None:
         super().__init__(rng=np.random.default_rng(seed))
-        self.scenario = scenario
+        self.config = scenario
         self.seed = seed
         self.hours = scenario.hours_per_month
         self.ecosystems = sorted({v.ecosystem for v in scenario.vendors.values()})
@@ -89,7 +89,7 @@ class MarketModel(mesa.Model):
 
     def _long_tail(self) -> dict[str, Lab]:
         """Generate the long tail of smaller labs: Pareto-distributed sizes, shared preferences."""
-        tail = self.scenario.long_tail
+        tail = self.config.long_tail
         if tail.count == 0 or tail.total_demand_pflops <= 0:
             return {}
         sizes = self.rng.pareto(tail.pareto_shape, tail.count) + 1.0
@@ -118,7 +118,7 @@ class MarketModel(mesa.Model):
         self.record()
 
     def run(self, steps: int | None = None) -> None:
-        for _ in range(self.scenario.steps if steps is None else steps):
+        for _ in range(self.config.steps if steps is None else steps):
             self.step()
 
     # -- phases ----------------------------------------------------------------------------
@@ -130,7 +130,7 @@ class MarketModel(mesa.Model):
         self.signed = []
         self.refusals = []
         newest: dict[str, tuple[int, str]] = {}
-        for p, cfg in self.scenario.products.items():
+        for p, cfg in self.config.products.items():
             state = self.products[p]
             released = cfg.release_step <= t
             state.on_sale = released and (cfg.end_of_sale_step is None or t < cfg.end_of_sale_step)
@@ -155,7 +155,7 @@ class MarketModel(mesa.Model):
         self.packaging_capacity = self._packaging_capacity(t)
 
     def _packaging_capacity(self, t: int) -> float:
-        pack = self.scenario.packaging
+        pack = self.config.packaging
         steps, wafers = zip(*pack.capacity_wafers_per_month, strict=True)
         capacity = float(np.interp(t, steps, wafers))
         for shock in pack.shocks:
@@ -167,7 +167,7 @@ class MarketModel(mesa.Model):
         """Phase 2: clouds order chips; packaging capacity is shared among vendors; vendors make,
         ration (channels, withholding, rationing rule) and deliver chips, then reprice."""
         self.lost_by_vendor = {}
-        products = self.scenario.products
+        products = self.config.products
         for cloud in self.cloud_list:
             for p, pflops in cloud.lost_sales.items():
                 v = products[p].vendor
@@ -178,7 +178,7 @@ class MarketModel(mesa.Model):
             cloud.lost_sales = {}
         reserved = np.array([v.cfg.packaging_share * self.packaging_capacity for v in self.vendor_list])
         requests = np.array([v.request_wafers(r) for v, r in zip(self.vendor_list, reserved, strict=True)])
-        wafers = allocate_packaging(requests, reserved, self.packaging_capacity, self.scenario.packaging.rationing)
+        wafers = allocate_packaging(requests, reserved, self.packaging_capacity, self.config.packaging.rationing)
         for vendor, w in zip(self.vendor_list, wafers, strict=True):
             self.refusals.extend(vendor.produce_and_ship(float(w)))
             vendor.update_prices()

@@ -93,7 +93,7 @@ class Recorder:
         m = self.model
         t = m.t
         rows = self.rows
-        products = m.scenario.products
+        products = m.config.products
         hours = m.hours
 
         # vendors and shares
@@ -175,7 +175,7 @@ class Recorder:
             withheld += r.chips_withheld
             top += r.chips_withheld if r.tier == "top" else 0.0
 
-        rows["steps"].append((t, m.scenario.date_of(t), m.packaging_capacity, demand, served, max(0.0, demand - served),
+        rows["steps"].append((t, m.config.date_of(t), m.packaging_capacity, demand, served, max(0.0, demand - served),
                               contracted_pf, installed_pf, _share(contracted_pf, installed_pf), sum(shipped.values()),
                               len(m.signed), withheld, top, hhi([_share(x, tc) for x in compute.values()])))
 

@@ -116,7 +116,7 @@ def test_no_negative_prices_stocks_or_budgets(runs, name: str) -> None:
 @pytest.mark.parametrize("name", BUILTINS)
 def test_contracted_never_exceeds_installed_and_chips_are_conserved(name: str) -> None:
     model = MarketModel(market.load_scenario(name, steps=STEPS), seed=3, record=False)
-    products = model.scenario.products
+    products = model.config.products
     initial = {(c.cloud_id, p): n for c in model.cloud_list for p, n in c.installed.items()}
     shipped: dict[str, float] = {}
     for _ in range(STEPS):

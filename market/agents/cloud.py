@@ -37,7 +37,7 @@ class CloudProvider(mesa.Agent):
 
     def __init__(self, model: MarketModel, cloud_id: str, cfg: Cloud) -> None:
         super().__init__(model)
-        sc = model.scenario
+        sc = model.config
         self.cloud_id = cloud_id
         self.cfg = cfg
         self.owner_lab = cfg.owner_lab
@@ -50,6 +50,8 @@ class CloudProvider(mesa.Agent):
         self.cohorts: list[list] = []
         self.pipeline: list[tuple[int, str, float, float]] = []  # (arrival step, product, chips, price)
         self.retired: dict[str, float] = {}  # chips retired so far, per product
+        self._affiliated: dict[str, bool] = {}
+        self._serves: dict[tuple[str, str], bool] = {}
         self._price_rule = get_price_rule(cfg.pricing.rule)
         self._price_params = PriceRuleParams(**cfg.pricing.model_dump(exclude={"rule"}))
         for p, chips in sorted(cfg.fleet.items()):
@@ -103,11 +105,11 @@ class CloudProvider(mesa.Agent):
         self.cohorts.sort(key=lambda c: (c[0], c[1]))
 
     def in_transit_pflops(self, vendor: str) -> float:
-        products = self.model.scenario.products
+        products = self.model.config.products
         return sum(chips * products[p].pflops for _, p, chips, _ in self.pipeline if products[p].vendor == vendor)
 
     def _launch_price(self, product: str, price: float) -> float:
-        products = self.model.scenario.products
+        products = self.model.config.products
         per_pflop = [self.rental_price[p] / products[p].pflops for p in self.rental_price
                      if products[p].vendor == products[product].vendor]
         cost_based = (price / (self.cfg.lifetime_months * self.model.hours)
@@ -139,7 +141,7 @@ class CloudProvider(mesa.Agent):
     def unit_cost(self, product: str) -> float:
         """Full cost of one chip-hour: depreciation of what was paid plus operating cost, USD."""
         chips = self.installed.get(product, 0.0)
-        prod = self.model.scenario.products[product]
+        prod = self.model.config.products[product]
         price = self.book_value[product] / chips if chips > 0 else prod.list_price_usd
         return price / (self.cfg.lifetime_months * self.model.hours) + prod.opex_usd_per_chip_hour
 
@@ -149,17 +151,26 @@ class CloudProvider(mesa.Agent):
 
     # -- whom it serves --------------------------------------------------------------------
     def affiliated(self, lab_id: str) -> bool:
-        lab = self.model.labs[lab_id]
-        return self.owner_lab == lab_id or (self.cfg.vendor is not None and lab.cfg.affiliation == self.cfg.vendor)
+        """Same company: the lab owns these data centres, or belongs to this cloud's vendor."""
+        if lab_id not in self._affiliated:
+            lab = self.model.labs[lab_id]
+            self._affiliated[lab_id] = self.owner_lab == lab_id or (
+                self.cfg.vendor is not None and lab.cfg.affiliation == self.cfg.vendor)
+        return self._affiliated[lab_id]
 
     def serves(self, lab_id: str, vendor: str) -> bool:
-        """Channel policy: may this lab rent this vendor's chips here at all?"""
-        if self.owner_lab is not None:
-            return self.owner_lab == lab_id
-        if "*" not in self.cfg.serves and lab_id not in self.cfg.serves:
-            return False
-        allowed = self.cfg.vendor_access.get(vendor)
-        return allowed is None or "*" in allowed or lab_id in allowed or self.affiliated(lab_id)
+        """Channel policy: may this lab rent this vendor's chips here at all? (Static, so cached.)"""
+        key = (lab_id, vendor)
+        if key not in self._serves:
+            if self.owner_lab is not None:
+                ok = self.owner_lab == lab_id
+            elif "*" not in self.cfg.serves and lab_id not in self.cfg.serves:
+                ok = False
+            else:
+                allowed = self.cfg.vendor_access.get(vendor)
+                ok = allowed is None or "*" in allowed or lab_id in allowed or self.affiliated(lab_id)
+            self._serves[key] = ok
+        return self._serves[key]
 
     def withheld(self, lab_id: str, product: str) -> tuple[float, str]:
         products = self.model.products
@@ -176,7 +187,7 @@ class CloudProvider(mesa.Agent):
         buys to bring it back down. Chips already ordered but not yet delivered count against both.
         """
         model = self.model
-        products = model.scenario.products
+        products = model.config.products
         buyable = [v for v in self.cfg.buys
                    if model.vendors[v].sells_to(self.cloud_id, self.cfg.vendor) and model.vendors[v].newest_on_sale()]
         own: dict[str, float] = {}
@@ -214,7 +225,7 @@ class CloudProvider(mesa.Agent):
         """Revenue from active contracts, operating cost and depreciation; then reprice, and note
         the load on each vendor's chips for next month's orders."""
         hours = self.model.hours
-        products = self.model.scenario.products
+        products = self.model.config.products
         load: dict[str, list[float]] = {}
         for p, chips in self.installed.items():
             pair = load.setdefault(products[p].vendor, [0.0, 0.0])
@@ -240,9 +251,9 @@ class CloudProvider(mesa.Agent):
         return self.revenue - self.cost
 
     def capacity_pflops(self) -> float:
-        products = self.model.scenario.products
+        products = self.model.config.products
         return sum(c * products[p].pflops for p, c in self.installed.items())
 
     def contracted_pflops(self) -> float:
-        products = self.model.scenario.products
+        products = self.model.config.products
         return sum(c * products[p].pflops for p, c in self.contracted.items())

@@ -37,8 +37,8 @@ class ChipVendor(mesa.Agent):
         self.vendor_id = vendor_id
         self.cfg = cfg
         self.ecosystem = cfg.ecosystem
-        self.product_ids = [p for p, pc in model.scenario.products.items() if pc.vendor == vendor_id]
-        self.list_price = {p: model.scenario.products[p].list_price_usd for p in self.product_ids}
+        self.product_ids = [p for p, pc in model.config.products.items() if pc.vendor == vendor_id]
+        self.list_price = {p: model.config.products[p].list_price_usd for p in self.product_ids}
         self._price_rule = get_price_rule(cfg.pricing.rule)
         self._price_params = PriceRuleParams(**cfg.pricing.model_dump(exclude={"rule"}))
         self._ration = get_rationing(cfg.rationing)
@@ -71,7 +71,7 @@ class ChipVendor(mesa.Agent):
 
     def newest_on_sale(self) -> str | None:
         live = self.on_sale()
-        return max(live, key=lambda p: self.model.scenario.products[p].release_step) if live else None
+        return max(live, key=lambda p: self.model.config.products[p].release_step) if live else None
 
     # -- chip market -----------------------------------------------------------------------
     def order(self, buyer: str, product: str, chips: float) -> None:
@@ -80,7 +80,7 @@ class ChipVendor(mesa.Agent):
 
     def request_wafers(self, reserved_wafers: float) -> float:
         """Wafers wanted for this step's orders; also sets each product's potential output."""
-        products = self.model.scenario.products
+        products = self.model.config.products
         live = self.on_sale()
         top = self.newest_on_sale()
         for p in live:
@@ -93,7 +93,7 @@ class ChipVendor(mesa.Agent):
     def produce_and_ship(self, wafers: float) -> list[Refusal]:
         """Turn allocated wafers into chips, ration them among buyers, deliver. Returns refusals."""
         model = self.model
-        products = model.scenario.products
+        products = model.config.products
         self.wafers = wafers
         share_of_request = 0.0 if self.wafers_requested <= 0 else min(1.0, wafers / self.wafers_requested)
         refusals: list[Refusal] = []
@@ -136,7 +136,7 @@ class ChipVendor(mesa.Agent):
 
     def update_prices(self) -> None:
         """List prices respond to excess demand over potential output, within margin bounds."""
-        products = self.model.scenario.products
+        products = self.model.config.products
         for p in self.on_sale():
             supply = self.potential[p]
             wanted = sum(self.orders[p].values())

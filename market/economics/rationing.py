@@ -70,7 +70,7 @@ def priority(
     ranks = ranks.ravel()
     if np.any(np.isnan(ranks)):
         raise ValueError("priority must not contain NaN")
-    if flat.size == 0:
+    if flat.size == 0 or capacity >= flat.sum():  # no scarcity: everyone is served in full
         return flat.reshape(np.shape(requests))
 
     # np.unique sorts the levels, so the cumulative sum is demand of earlier levels.
