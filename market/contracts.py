@@ -59,7 +59,9 @@ class Refusal:
 
     ``level`` is "vendor" (chip sales to a cloud) or "cloud" (rentals to a lab); ``lab`` is the lab
     concerned (the owner, for a lab's own data centres), empty when the buyer is a cloud.
-    ``reason`` is "rule" (the holder's withholding rule) or "internal_reserve".
+    ``reason`` is "named" (the rule names the buyer) or "internal" (a ``buyers = ["*"]`` rule
+    reserving capacity for the holder's affiliates). One refusal per holder, product and lab each
+    month: the same chips refused again next month appear again.
     """
 
     holder: str

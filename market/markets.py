@@ -101,6 +101,7 @@ class ComputeMarket:
         in_use = {model.vendors[c.vendor].ecosystem for c in lab.contracts}
         shares = lab.vendor_shares()
         budget_left = lab.budget - lab.committed_spend()
+        refused_here: dict[tuple[str, str], Refusal] = {}  # one refusal per offer and lab-month
         for purpose, need in lab.needs():
             if need <= EPS:
                 continue
@@ -124,15 +125,16 @@ class ComputeMarket:
                 need_chips = need / useful_per_chip
                 share, reason = o.cloud.withheld(lab_id, o.product)
                 accessible, refused = split_access(o.free, need_chips, share)
-                if refused > EPS:
-                    model.refusals.append(Refusal(o.cloud.cloud_id, "cloud", lab_id, lab_id, o.product, o.vendor,
-                                                  o.tier, refused, reason))
+                key = (o.cloud.cloud_id, o.product)
+                if refused > EPS and (key not in refused_here or refused > refused_here[key].chips_withheld):
+                    refused_here[key] = Refusal(o.cloud.cloud_id, "cloud", lab_id, lab_id, o.product, o.vendor,
+                                                o.tier, refused, reason)
+                outcome = self._bargain(lab, o, penalty, affiliated)
+                if outcome is None:
+                    continue  # no zone of agreement: neither a deal nor a sale lost for want of chips
                 if share < 1.0 and accessible < need_chips:
                     shortfall.append(o)
                 if accessible <= EPS:
-                    continue
-                outcome = self._bargain(lab, o, penalty, affiliated)
-                if outcome is None:
                     continue
                 chips = min(need_chips, accessible, budget_left / (outcome.price * hours))
                 if chips <= EPS:
@@ -140,8 +142,9 @@ class ComputeMarket:
                 self._sign(lab, o, purpose, chips, outcome, initial)
                 need -= chips * useful_per_chip
                 budget_left -= chips * outcome.price * hours
-            if need > EPS and shortfall:
+            if need > EPS and shortfall and budget_left > EPS:  # short of chips, not of money
                 self._lose_sale(lab, need, shortfall, ranked)
+        model.refusals.extend(refused_here.values())
 
     def _lose_sale(self, lab: AILab, need: float, shortfall: list[Offer], ranked: list) -> None:
         """Tell the clouds the lab would have rented from about the demand it could not place.

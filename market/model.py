@@ -7,8 +7,8 @@
     >>> model.t
     2
 
-All randomness comes from ``model.rng`` (a numpy Generator seeded with ``seed``): demand shocks,
-the long tail of labs, the order in which labs negotiate, the terms of the first month's contracts.
+All randomness comes from ``model.rng`` (a numpy Generator seeded with ``seed``): the long tail of
+labs (sizes, contract lengths), monthly demand shocks, and the order in which labs negotiate.
 Activation order is drawn from that Generator, not from Mesa's ``shuffle_do`` (which uses the
 stdlib ``random`` module in Mesa 3.3), so a seed gives the same run on every supported Mesa.
 """
@@ -172,8 +172,7 @@ class MarketModel(mesa.Model):
             for p, pflops in cloud.lost_sales.items():
                 v = products[p].vendor
                 self.lost_by_vendor[v] = self.lost_by_vendor.get(v, 0.0) + pflops
-        for i in self.rng.permutation(len(self.cloud_list)):
-            cloud = self.cloud_list[i]
+        for cloud in self.cloud_list:  # orders are pooled per vendor, so their order does not matter
             cloud.place_orders()
             cloud.lost_sales = {}
         reserved = np.array([v.cfg.packaging_share * self.packaging_capacity for v in self.vendor_list])

@@ -109,7 +109,8 @@ class Recorder:
             vid = v.vendor_id
             rows["shares"].append((t, vid, compute[vid], _share(compute[vid], tc), shipped[vid], shipped_pf[vid],
                                    _share(shipped[vid], ts), revenue[vid], _share(revenue[vid], tr)))
-            capacity = sum(v.potential.values())
+            # notional capacity from its reserved packaging, or more if it got spare wafers
+            capacity = max(sum(v.potential.values()), shipped[vid])
             live = v.on_sale()
             mean_price = sum(v.list_price[p] for p in live) / len(live) if live else None
             rows["vendors"].append((t, vid, v.wafers_requested, v.wafers, capacity, sum(sum(o.values()) for o in v.orders.values()),
@@ -158,8 +159,10 @@ class Recorder:
             shares = lab.vendor_shares()
             demand += lab.demand
             served += min(useful, lab.demand)
+            # utilisation: share of the useful compute it rents that meets demand
             rows["labs"].append((t, lab.lab_id, lab.budget, spend, lab.demand, peak, min(useful, lab.demand),
-                                 max(0.0, lab.demand - useful), _share(useful, peak), value, value - spend,
+                                 max(0.0, lab.demand - useful), _share(min(useful, lab.demand), useful), value,
+                                 value - spend,
                                  shares.get("nvidia", 0.0), shares.get("google", 0.0), len(lab.contracts),
                                  *(lab.readiness[e] for e in self.ecosystems)))
 

@@ -134,7 +134,7 @@ class Vendor(_Strict):
     channel: Literal["anyone", "own_cloud", "named"] = "anyone"
     buyers: list[str] = []  # for channel = "named": clouds allowed to buy (own cloud always may)
     lead_time_months: Annotated[int, Field(ge=0, le=36)] = 3  # from shipment to installed capacity
-    top_tier_mix: Share = 0.7  # share of wafers given to the top-tier product when orders allow
+    top_tier_mix: Share = 0.7  # share of its notional capacity (price signal) credited to the top tier
     rationing: str = "priority"
     pricing: PricingConfig = PricingConfig(rule="excess_demand", min_margin=0.5, max_margin=6.0)
     withholding: WithholdingRule | None = None

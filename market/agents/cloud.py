@@ -222,8 +222,9 @@ class CloudProvider(mesa.Agent):
 
     # -- settlement ------------------------------------------------------------------------
     def settle(self) -> None:
-        """Revenue from active contracts, operating cost and depreciation; then reprice, and note
-        the load on each vendor's chips for next month's orders."""
+        """Revenue from active contracts, operating cost and depreciation; then reprice each
+        product on its load (utilisation plus demand turned away this month), and note the load on
+        each vendor's chips for next month's orders."""
         hours = self.model.hours
         products = self.model.config.products
         load: dict[str, list[float]] = {}
@@ -235,11 +236,18 @@ class CloudProvider(mesa.Agent):
         for p, chips in self.installed.items():
             self.cost += chips * products[p].opex_usd_per_chip_hour * hours
             self.cost += self.book_value[p] / self.cfg.lifetime_months
+        t = self.model.t
+        retiring: dict[str, float] = {}
+        for retire_at, p, chips in self.cohorts:
+            if retire_at > t:
+                break
+            retiring[p] = retiring.get(p, 0.0) + chips
         for p in list(self.rental_price):
             chips = self.installed.get(p, 0.0)
-            if chips <= 0:
-                continue
-            signal = PriceSignal(price=self.rental_price[p], unit_cost=self.unit_cost(p), excess_demand=0.0,
+            if chips <= 0 or retiring.get(p, 0.0) >= chips * (1 - 1e-9):
+                continue  # nothing left to rent out: the last chips wait for their contracts to end
+            turned_away = self.lost_sales.get(p, 0.0) / products[p].pflops / chips
+            signal = PriceSignal(price=self.rental_price[p], unit_cost=self.unit_cost(p), excess_demand=turned_away,
                                  utilisation=min(1.0, max(0.0, self.contracted[p] / chips)),
                                  months_since_change=self.months_since_change[p])
             new = self._price_rule(signal, self._price_params)

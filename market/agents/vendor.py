@@ -49,7 +49,7 @@ class ChipVendor(mesa.Agent):
         self.orders = {p: {} for p in self.product_ids}
         self.production = dict.fromkeys(self.product_ids, 0.0)
         self.shipped = dict.fromkeys(self.product_ids, 0.0)
-        self.potential = dict.fromkeys(self.product_ids, 0.0)
+        self.potential = dict.fromkeys(self.product_ids, 0.0)  # notional output from reserved wafers
         self.wafers_requested = 0.0
         self.wafers = 0.0
         self.revenue = 0.0
@@ -112,10 +112,11 @@ class ChipVendor(mesa.Agent):
                 share, reason = withheld_share(self.cfg.withholding, product=p, vendor=self.vendor_id,
                                                tier=model.products[p].tier, buyer=b,
                                                affiliated=cloud.cfg.vendor == self.vendor_id)
-                if share <= 0.0 and cloud.owner_lab:
+                if share <= 0.0 and cloud.owner_lab:  # a lab's own data centres: the rule may name the lab
+                    owner = model.labs[cloud.owner_lab]
                     share, reason = withheld_share(self.cfg.withholding, product=p, vendor=self.vendor_id,
                                                    tier=model.products[p].tier, buyer=cloud.owner_lab,
-                                                   affiliated=False)
+                                                   affiliated=owner.cfg.affiliation == self.vendor_id)
                 allowed, refused = split_access(made, requests[i], share)
                 caps[i] = min(requests[i], allowed)
                 if refused > 0:
@@ -135,7 +136,13 @@ class ChipVendor(mesa.Agent):
         return refusals
 
     def update_prices(self) -> None:
-        """List prices respond to excess demand over potential output, within margin bounds."""
+        """List prices respond to excess demand over potential output, within margin bounds.
+
+        Not in the first month: orders then follow no market history (clouds have not yet seen
+        a month of lost sales), so they carry no price signal.
+        """
+        if self.model.t == 0:
+            return
         products = self.model.config.products
         for p in self.on_sale():
             supply = self.potential[p]

@@ -128,8 +128,13 @@ def _apply(price: float, step: float, unit_cost: float, params: PriceRuleParams)
 
 
 def _utilisation_gap(signal: PriceSignal, params: PriceRuleParams) -> float:
-    """Relative utilisation gap ``(u - u_target) / u_target``."""
-    return (signal.utilisation - params.target_utilisation) / params.target_utilisation
+    """Relative load gap ``(u + max(z, 0) - u_target) / u_target``.
+
+    The load is utilisation plus the demand turned away (``excess_demand``, relative to
+    capacity), so a sold-out seller still sees how far demand exceeds what it has.
+    """
+    load = signal.utilisation + max(signal.excess_demand, 0.0)
+    return (load - params.target_utilisation) / params.target_utilisation
 
 
 def excess_demand(signal: PriceSignal, params: PriceRuleParams) -> float:
