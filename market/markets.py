@@ -98,7 +98,7 @@ class ComputeMarket:
         model = self.model
         lab_id = lab.lab_id
         hours = model.hours
-        in_use = {model.vendors[c.vendor].ecosystem for c in lab.contracts}
+        in_use = lab.ecosystems_in_use()
         shares = lab.vendor_shares()
         budget_left = lab.budget - lab.committed_spend()
         refused_here: dict[tuple[str, str], Refusal] = {}  # one refusal per offer and lab-month
@@ -175,7 +175,7 @@ class ComputeMarket:
             part = chips / len(terms)
             contract = Contract(model.next_contract_id(), lab.lab_id, o.cloud.cloud_id, o.vendor, o.product, o.tier,
                                 purpose, part, part * o.pflops, outcome.price, o.ask, model.t, m, outcome.rounds)
-            lab.contracts.append(contract)
+            lab.add_contract(contract)
             model.signed.append(contract)
         o.free -= chips
         o.cloud.contracted[o.product] += chips

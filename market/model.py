@@ -59,6 +59,7 @@ class MarketModel(mesa.Model):
         self.hours = scenario.hours_per_month
         self.ecosystems = sorted({v.ecosystem for v in scenario.vendors.values()})
         self.maturity = {v.ecosystem: v.software_maturity for v in scenario.vendors.values()}
+        self.ecosystem_of = {vid: v.ecosystem for vid, v in scenario.vendors.items()}
         self.products = {p: ProductState(p, cfg.vendor) for p, cfg in scenario.products.items()}
         self.vendors = {v: ChipVendor(self, v, cfg) for v, cfg in sorted(scenario.vendors.items())}
         labs = dict(sorted(scenario.labs.items())) | self._long_tail()

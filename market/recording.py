@@ -152,11 +152,8 @@ class Recorder:
         # labs
         demand = served = 0.0
         for lab in m.lab_list:
-            useful = lab.useful_contracted()
-            peak = sum(c.pflops for c in lab.contracts)
-            spend = lab.committed_spend()
+            useful, peak, spend, shares = lab.snapshot()
             value = min(useful, lab.demand) * lab.cfg.value_usd_per_pflop_hour * hours
-            shares = lab.vendor_shares()
             demand += lab.demand
             served += min(useful, lab.demand)
             # utilisation: share of the useful compute it rents that meets demand

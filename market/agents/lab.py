@@ -39,6 +39,9 @@ class AILab(mesa.Agent):
         self.budget = cfg.budget_usd_per_month
         self.readiness = {e: cfg.readiness.get(e, DEFAULT_READINESS) for e in model.ecosystems}
         self.contracts: list[Contract] = []
+        self._peak: dict[tuple[str, str], float] = {}  # (purpose, ecosystem) -> peak PFLOP/s under contract
+        self._peak_vendor: dict[str, float] = {}  # vendor -> peak PFLOP/s under contract
+        self._spend = 0.0  # USD per month under contract
 
     # -- exogenous -------------------------------------------------------------------------
     def grow(self, z: float) -> None:
@@ -57,28 +60,46 @@ class AILab(mesa.Agent):
             else:
                 cloud = self.model.clouds[c.cloud]
                 cloud.contracted[c.product] = max(0.0, cloud.contracted[c.product] - c.chips)
+                self._book(c, -1.0)
         self.contracts = live
+        if not live:  # start again from exact zeros
+            self._peak.clear()
+            self._peak_vendor.clear()
+            self._spend = 0.0
+
+    def add_contract(self, c: Contract) -> None:
+        self.contracts.append(c)
+        self._book(c, 1.0)
+
+    def _book(self, c: Contract, sign: float) -> None:
+        """Keep running totals of the contracts, so the monthly decisions need not re-add them."""
+        key = (c.purpose, self.model.ecosystem_of[c.vendor])
+        self._peak[key] = self._peak.get(key, 0.0) + sign * c.pflops
+        self._peak_vendor[c.vendor] = self._peak_vendor.get(c.vendor, 0.0) + sign * c.pflops
+        self._spend += sign * c.monthly_cost(self.model.hours)
 
     # -- state the decisions use -----------------------------------------------------------
-    def useful(self, c: Contract) -> float:
-        return c.pflops * self.readiness[self.model.vendors[c.vendor].ecosystem]
-
     def useful_contracted(self, purpose: str | None = None) -> float:
-        return sum(self.useful(c) for c in self.contracts if purpose is None or c.purpose == purpose)
+        """Useful PFLOP/s under contract: peak PFLOP/s times readiness in each chip's ecosystem."""
+        return sum(max(0.0, pf) * self.readiness[eco] for (p, eco), pf in self._peak.items()
+                   if purpose is None or p == purpose)
+
+    def peak_contracted(self) -> float:
+        return sum(max(0.0, pf) for pf in self._peak_vendor.values())
 
     def committed_spend(self) -> float:
-        hours = self.model.hours
-        return sum(c.monthly_cost(hours) for c in self.contracts)
+        """US dollars a month owed under active contracts."""
+        return max(0.0, self._spend)
+
+    def ecosystems_in_use(self) -> set[str]:
+        return {eco for (_, eco), pf in self._peak.items() if pf > 1e-9}
 
     def vendor_shares(self) -> dict[str, float]:
         """Share of its contracted peak compute by vendor."""
-        total = sum(c.pflops for c in self.contracts)
-        out: dict[str, float] = {}
+        total = self.peak_contracted()
         if total <= 0:
-            return out
-        for c in self.contracts:
-            out[c.vendor] = out.get(c.vendor, 0.0) + c.pflops / total
-        return out
+            return {}
+        return {v: max(0.0, pf) / total for v, pf in self._peak_vendor.items() if pf > 1e-9}
 
     def needs(self) -> list[tuple[str, float]]:
         """Useful PFLOP/s still to contract: training (which wants the top tier) first, then inference."""
@@ -110,18 +131,21 @@ class AILab(mesa.Agent):
     def learn(self) -> None:
         """Learning by doing: readiness moves toward the ecosystem's software maturity, faster the
         larger the share of the lab's compute that runs on it."""
-        total = sum(c.pflops for c in self.contracts)
+        total = self.peak_contracted()
         if total <= 0 or self.cfg.learning_rate <= 0:
             return
         use: dict[str, float] = {}
-        for c in self.contracts:
-            eco = self.model.vendors[c.vendor].ecosystem
-            use[eco] = use.get(eco, 0.0) + c.pflops / total
+        for (_, eco), pf in self._peak.items():
+            use[eco] = use.get(eco, 0.0) + max(0.0, pf) / total
         for eco, share in use.items():
             r = self.readiness[eco]
             ceiling = self.model.maturity[eco]
-            if r < ceiling:
+            if r < ceiling and share > 0:
                 self.readiness[eco] = r + self.cfg.learning_rate * share * (ceiling - r)
 
     def nvidia_dependency(self) -> float:
         return self.vendor_shares().get("nvidia", 0.0)
+
+    def snapshot(self) -> tuple[float, float, float, dict[str, float]]:
+        """Useful and peak PFLOP/s under contract, monthly spend (USD) and vendor shares (for the recorder)."""
+        return self.useful_contracted(), self.peak_contracted(), self.committed_spend(), self.vendor_shares()
