@@ -96,7 +96,7 @@ def _versions() -> dict[str, str]:
     def v(pkg: str) -> str:
         try:
             return version(pkg)
-        except Exception:  # noqa: BLE001 - an uninstalled checkout has no metadata
+        except Exception:
             return "unknown"
 
     return {"package_version": v("market"), "mesa_version": v("mesa"), "polars_version": v("polars"),

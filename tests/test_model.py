@@ -179,7 +179,7 @@ def test_failed_run_is_recorded_not_raised() -> None:
     sc = market.load_scenario("baseline", steps=4)
     model_step = MarketModel.chip_market
 
-    def boom(self):  # noqa: ANN001
+    def boom(self):
         if self.t == 2:
             raise RuntimeError("injected fault")
         model_step(self)

@@ -13,7 +13,7 @@ from market.scenario import Lab
 if TYPE_CHECKING:
     from market.model import MarketModel
 
-__all__ = ["AILab", "DEFAULT_READINESS"]
+__all__ = ["DEFAULT_READINESS", "AILab"]
 
 DEFAULT_READINESS = 0.2  # share of peak a lab gets from an ecosystem it has not listed (assumption)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from market.scenario import WithholdingRule
 
-__all__ = ["withheld_share", "split_access"]
+__all__ = ["split_access", "withheld_share"]
 
 
 def withheld_share(rule: WithholdingRule | None, *, product: str, vendor: str, tier: str,

@@ -26,15 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
-    "BargainingParams",
+    "BARGAINING",
     "BargainOutcome",
-    "Protocol",
+    "BargainingParams",
     "BargainingProtocol",
+    "Protocol",
+    "concession",
+    "get_protocol",
     "nash",
     "rubinstein",
-    "concession",
-    "BARGAINING",
-    "get_protocol",
 ]
 
 _FIRST_MOVERS = ("buyer", "seller")

@@ -33,18 +33,18 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "PriceSignal",
-    "PriceRuleParams",
-    "PriceRule",
-    "price_band",
-    "excess_demand",
-    "utilisation",
-    "sticky_steps",
-    "cost_plus",
     "PRICE_RULES",
-    "get_price_rule",
+    "PriceRule",
+    "PriceRuleParams",
+    "PriceSignal",
+    "cost_plus",
     "cournot_price",
+    "excess_demand",
+    "get_price_rule",
     "monopoly_quantity",
+    "price_band",
+    "sticky_steps",
+    "utilisation",
     "withheld_by_monopolist",
 ]
 

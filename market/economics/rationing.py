@@ -22,12 +22,12 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = [
-    "RationingRule",
-    "pro_rata",
-    "priority",
-    "uniform",
     "RATIONING",
+    "RationingRule",
     "get_rationing",
+    "priority",
+    "pro_rata",
+    "uniform",
 ]
 
 RationingRule = Callable[[np.ndarray, float, np.ndarray | None], np.ndarray]
