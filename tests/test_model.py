@@ -218,3 +218,30 @@ def test_long_tail_of_5000_labs_runs() -> None:
     result = market.run(sc, seed=0)
     assert result.labs.filter(pl.col("step") == 2).height == 5000 + len(sc.labs)
     assert result.status == "complete"
+
+
+# -- bargaining inside the model ------------------------------------------------------------------
+
+
+def _discount(result: market.RunResult, lab: str) -> float:
+    c = result.contracts.filter(pl.col("lab") == lab)
+    return (c["price_usd_per_chip_hour"] / c["list_price_usd_per_chip_hour"]).mean()
+
+
+def test_more_bargaining_power_buys_a_bigger_discount() -> None:
+    weak = market.run(market.load_scenario("baseline", {"labs.openai.bargaining_power": 0.1}), steps=12, seed=0)
+    strong = market.run(market.load_scenario("baseline", {"labs.openai.bargaining_power": 0.9}), steps=12, seed=0)
+    assert _discount(strong, "openai") < _discount(weak, "openai") < 1.0
+
+
+@pytest.mark.parametrize("protocol", ["nash", "rubinstein", "concession"])
+def test_every_protocol_runs_and_never_charges_above_the_list_price(protocol: str) -> None:
+    result = market.run(market.load_scenario("baseline", {"negotiation.protocol": protocol}), steps=6, seed=0)
+    # arm's-length deals only: a lab's own data centres and Google's own lab transfer at cost
+    c = result.contracts.filter(~pl.col("cloud").str.ends_with("_dc"), pl.col("lab") != "deepmind")
+    assert c.height > 0
+    assert (c["price_usd_per_chip_hour"] <= c["list_price_usd_per_chip_hour"] * (1 + 1e-9)).all()
+    if protocol == "concession":
+        assert c["rounds"].max() > 1
+    else:
+        assert c["rounds"].unique().to_list() == [1]

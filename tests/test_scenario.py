@@ -112,3 +112,12 @@ def test_long_tail_is_generated_from_the_seed() -> None:
     assert tail[0].height == 50
     assert tail[0]["demand_pflops"].sum() == pytest.approx(sc.long_tail.total_demand_pflops, rel=1e-9)
     assert tail[0].equals(tail[1]) and not tail[0].equals(tail[2])
+
+
+def test_example_files_in_experiments_validate() -> None:
+    from pathlib import Path
+
+    files = sorted((Path(__file__).parent.parent / "experiments").glob("*.toml"))
+    assert files
+    for f in files:
+        assert load_scenario(f).name == f.stem
