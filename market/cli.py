@@ -339,7 +339,7 @@ def _print_summary(console: Console, result: market.RunResult) -> None:
     market_t = Table(title="Market", title_justify="left", show_header=False)
     market_t.add_column("measure")
     market_t.add_column("value", justify="right")
-    market_t.add_row("withheld chips, all months", _num(m["withheld_chips_total"]))
+    market_t.add_row("chips withheld, summed over months", _num(m["withheld_chips_total"]))
     market_t.add_row("  of which top tier", _num(m["withheld_top_tier_chips_total"]))
     market_t.add_row(f"unmet demand, {month}",
                      f"{_num(m['unmet_pflops_final'])} of {_num(demand)} PFLOP/s "
