@@ -130,7 +130,7 @@ class Recorder:
             for cloud in m.cloud_list:
                 chips = cloud.installed.get(p, 0.0)
                 installed += chips
-                if chips > 0 and cloud.owner_lab is None:
+                if chips >= 1.0 and cloud.owner_lab is None:  # ignore float dust of retired fleets
                     weight += chips
                     price_sum += chips * cloud.rental_price[p]
             rental = price_sum / weight if weight > 0 else None

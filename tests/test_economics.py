@@ -428,3 +428,14 @@ def test_registry_names() -> None:
     assert set(BARGAINING) == {"nash", "rubinstein", "concession"}
     assert set(RATIONING) == {"pro_rata", "priority", "uniform"}
     assert set(PRICE_RULES) == {"excess_demand", "utilisation", "sticky_steps", "cost_plus"}
+
+
+def test_demand_turned_away_raises_a_sold_out_sellers_price() -> None:
+    """A full seller (u = 1) that also turns demand away raises its price more than one that does
+    not; with enough turned away, a sticky hyperscaler moves by a full step."""
+    params = PriceRuleParams(speed=0.2, max_step=0.1, threshold=0.05, review_months=3)
+    full = PriceSignal(price=2.0, unit_cost=1.0, excess_demand=0.0, utilisation=1.0, months_since_change=3)
+    turned_away = PriceSignal(price=2.0, unit_cost=1.0, excess_demand=0.5, utilisation=1.0, months_since_change=3)
+    assert utilisation(turned_away, params) > utilisation(full, params) > 2.0
+    assert sticky_steps(full, params) == 2.0  # 0.2 * 0.15 / 0.85 < threshold
+    assert sticky_steps(turned_away, params) == pytest.approx(2.2)

@@ -47,6 +47,8 @@ def test_seed_event_withholds_top_tier_tpu_from_openai(seed: int) -> None:
 def test_withheld_product_never_in_a_contract_with_the_excluded_lab(deal60) -> None:
     deal = deal60
     assert deal.withholding.height > 0
+    # one refusal per holder, product and lab each month (training and inference needs share it)
+    assert deal.withholding.select("step", "holder", "lab", "product").is_duplicated().sum() == 0
     refused = deal.withholding.select("step", "lab", "product").unique()
     signed = deal.contracts.select("step", "lab", "product").unique()
     assert refused.join(signed, on=["step", "lab", "product"]).height == 0

@@ -29,7 +29,8 @@ class CloudProvider(mesa.Agent):
         book_value: US dollars paid for the installed chips of each product (for depreciation).
         rental_price: posted price per product, USD per chip-hour.
         capex_budget: US dollars it may spend on chips this month.
-        lost_sales: PFLOP/s (peak) labs wanted here but could not get, per product, last step.
+        lost_sales: PFLOP/s (peak) labs wanted here but could not get, per product, this month
+            (read by this month's repricing and next month's orders, then cleared).
         revenue, cost: USD this step.
     """
 
@@ -133,7 +134,11 @@ class CloudProvider(mesa.Agent):
                 self.book_value[p] = max(0.0, self.book_value[p] - gone * avg)
                 cohort[2] -= gone
                 self.retired[p] = self.retired.get(p, 0.0) + gone
-        self.cohorts = [c for c in self.cohorts if c[2] > 1e-9]
+        self.cohorts = [c for c in self.cohorts if c[2] > 1e-6]
+        for p, chips in self.installed.items():
+            if 0.0 < chips < 1e-6 and self.contracted[p] <= 0.0:  # float dust from retirements
+                self.installed[p] = 0.0
+                self.book_value[p] = 0.0
 
     def free(self, product: str) -> float:
         return max(0.0, self.installed.get(product, 0.0) - self.contracted.get(product, 0.0))
@@ -244,7 +249,7 @@ class CloudProvider(mesa.Agent):
             retiring[p] = retiring.get(p, 0.0) + chips
         for p in list(self.rental_price):
             chips = self.installed.get(p, 0.0)
-            if chips <= 0 or retiring.get(p, 0.0) >= chips * (1 - 1e-9):
+            if chips < 1.0 or retiring.get(p, 0.0) >= chips * (1 - 1e-9):
                 continue  # nothing left to rent out: the last chips wait for their contracts to end
             turned_away = self.lost_sales.get(p, 0.0) / products[p].pflops / chips
             signal = PriceSignal(price=self.rental_price[p], unit_cost=self.unit_cost(p), excess_demand=turned_away,

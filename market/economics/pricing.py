@@ -10,7 +10,9 @@ to next period's price ``p'`` in the same units:
     ceiling = unit_cost * (1 + max_margin)
 
 * ``excess_demand`` (tatonnement, vendors): ``z = (demand - supply) / supply``.
-* ``utilisation`` (neoclouds): ``z = (u - u_target) / u_target``.
+* ``utilisation`` (neoclouds): ``z = (u + max(e, 0) - u_target) / u_target``: the load is
+  utilisation ``u`` plus demand turned away ``e`` (relative to capacity), so a seller that is
+  sold out still sees how far demand exceeds what it has.
 * ``sticky_steps`` (hyperscalers): as ``utilisation``, but the price moves only
   if ``months_since_change >= review_months`` and ``|step| >= threshold``.
 * ``cost_plus`` (captive/internal): ``p' = unit_cost * (1 + min_margin)``.
@@ -55,7 +57,7 @@ class PriceSignal:
 
     price: float  # current price (currency per unit, e.g. USD per chip-hour)
     unit_cost: float  # marginal (unit) cost, same units as price
-    excess_demand: float  # (demand - supply) / supply, >= -1 (used by vendors)
+    excess_demand: float  # (demand - supply) / supply, >= -1 (vendors); demand turned away / capacity (clouds)
     utilisation: float  # share of capacity in use, 0..1 (used by clouds)
     months_since_change: int = 0  # months since the price last changed
 
