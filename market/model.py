@@ -53,7 +53,10 @@ class MarketModel(mesa.Model):
     """
 
     def __init__(self, scenario: Scenario, seed: int = 0, record: bool = True, run_id: str | None = None) -> None:
-        super().__init__(rng=np.random.default_rng(seed))
+        super().__init__(rng=seed)
+        # Our own stream from the seed, untouched by whatever Mesa draws while it sets itself up,
+        # so that Mesa 3.3 and 3.5 give the same run.
+        self.rng = np.random.default_rng(seed)
         self.config = scenario
         self.seed = seed
         self.hours = scenario.hours_per_month

@@ -53,6 +53,10 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "step": _I, "holder": _S, "level": _S, "buyer": _S, "lab": _S, "product": _S, "vendor": _S, "tier": _S,
         "chips_withheld": _F, "reason": _S,
     },
+    "fleet": {
+        "step": _I, "cloud": _S, "product": _S, "vendor": _S, "tier": _S, "installed_chips": _F, "contracted_chips": _F,
+        "in_transit_chips": _F, "rental_price_usd_per_chip_hour": _F,
+    },
     "vendors": {
         "step": _I, "vendor": _S, "wafers_requested": _F, "wafers": _F, "capacity_chips": _F, "orders_chips": _F,
         "shipped_chips": _F, "utilisation": _F, "mean_list_price_usd": _F, "revenue_usd": _F, "profit_usd": _F,
@@ -139,9 +143,19 @@ class Recorder:
                                    rental, rental / cfg.pflops if rental is not None else None,
                                    s[0] / s[1] if s and s[1] > 0 else None, installed))
 
-        # clouds
+        # clouds, and each cloud's fleet and posted prices by product
         installed_pf = contracted_pf = 0.0
         for cloud in m.cloud_list:
+            transit: dict[str, float] = {}
+            for _, p, chips, _ in cloud.pipeline:
+                transit[p] = transit.get(p, 0.0) + chips
+            for p in sorted(cloud.installed.keys() | transit.keys()):
+                installed = cloud.installed.get(p, 0.0)
+                if installed < 1.0 and transit.get(p, 0.0) < 1.0:
+                    continue  # a fleet retired down to float dust
+                state = m.products[p]
+                rows["fleet"].append((t, cloud.cloud_id, p, state.vendor, state.tier, installed,
+                                      cloud.contracted.get(p, 0.0), transit.get(p, 0.0), cloud.rental_price.get(p)))
             cap, con = cloud.capacity_pflops(), cloud.contracted_pflops()
             installed_pf += cap
             contracted_pf += con

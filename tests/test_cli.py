@@ -16,7 +16,9 @@ import market
 from market.cli import app
 
 BUILTINS = ["baseline", "openai_google_tpu", "open_tpu_access", "tpu_merchant", "supply_shock"]
-TABLES = ["runs", "steps", "shares", "prices", "contracts", "withholding", "vendors", "clouds", "labs"]
+REQUIRED = ["runs", "steps", "shares", "prices", "contracts", "withholding", "vendors", "clouds", "labs"]
+TABLES = list(market.TABLES)
+assert set(REQUIRED) <= set(TABLES)
 
 runner = CliRunner()
 

@@ -315,9 +315,12 @@ def test_floor_and_ceiling_are_respected() -> None:
             signal(price=2.9, excess_demand=10.0, utilisation=1.0, months_since_change=12), params
         )
         assert high == pytest.approx(3.0)
-        # A price outside the band is moved into it even without pressure.
-        assert rule(signal(price=100.0), params) == pytest.approx(3.0)
-        assert rule(signal(price=0.1), params) == pytest.approx(1.5)
+        # A price outside the band is moved into it even without pressure (at a review, for
+        # sticky_steps).
+        assert rule(signal(price=100.0, months_since_change=12), params) == pytest.approx(3.0)
+        assert rule(signal(price=0.1, months_since_change=12), params) == pytest.approx(1.5)
+    # Between reviews a hyperscaler's posted price stands, even outside the band.
+    assert sticky_steps(signal(price=100.0, months_since_change=0), params) == 100.0
 
 
 def test_spare_capacity_drives_price_to_marginal_cost() -> None:

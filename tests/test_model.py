@@ -247,3 +247,33 @@ def test_every_protocol_runs_and_never_charges_above_the_list_price(protocol: st
         assert c["rounds"].max() > 1
     else:
         assert c["rounds"].unique().to_list() == [1]
+
+
+# -- pricing behaviour of the clouds --------------------------------------------------------------
+
+
+def _price_changes(result: market.RunResult, kind_clouds: list[str]) -> pl.DataFrame:
+    return (result.fleet.filter(pl.col("cloud").is_in(kind_clouds)).sort("cloud", "product", "step")
+            .with_columns(pl.col("rental_price_usd_per_chip_hour").shift(1).over("cloud", "product").alias("before"))
+            .drop_nulls("before")
+            .with_columns((pl.col("rental_price_usd_per_chip_hour") / pl.col("before") - 1).alias("change"))
+            .filter(pl.col("change").abs() > 1e-12))
+
+
+def test_hyperscalers_move_list_prices_in_steps_neoclouds_follow_utilisation(runs) -> None:
+    r = runs["openai_google_tpu"]
+    sc = r.scenario
+    hyper = [c for c, cfg in sc.clouds.items() if cfg.kind == "hyperscaler"]
+    neo = [c for c, cfg in sc.clouds.items() if cfg.kind == "neocloud"]
+    steps_ = _price_changes(r, hyper)
+    assert steps_.height > 0
+    # each change is a real step (or a move into the margin band), and at most one per review period
+    review = min(sc.clouds[c].pricing.review_months for c in hyper)
+    gaps = steps_.with_columns(pl.col("step").diff().over("cloud", "product").alias("gap")).drop_nulls("gap")
+    assert gaps["gap"].min() >= review
+    small = steps_.filter(pl.col("change").abs() < min(sc.clouds[c].pricing.threshold for c in hyper) - 1e-9)
+    assert small.height <= steps_.height // 4  # only band corrections are smaller than a step
+    # neoclouds reprice often, by small amounts bounded by max_step
+    moves = _price_changes(r, neo)
+    assert moves.height > steps_.height
+    assert moves["change"].abs().max() <= max(sc.clouds[c].pricing.max_step for c in neo) + 1e-9

@@ -14,7 +14,8 @@ to next period's price ``p'`` in the same units:
   utilisation ``u`` plus demand turned away ``e`` (relative to capacity), so a seller that is
   sold out still sees how far demand exceeds what it has.
 * ``sticky_steps`` (hyperscalers): as ``utilisation``, but the price moves only
-  if ``months_since_change >= review_months`` and ``|step| >= threshold``.
+  at a review (``months_since_change >= review_months``), by a step ``|step| >= threshold``
+  (or back into the band); between reviews it stands.
 * ``cost_plus`` (captive/internal): ``p' = unit_cost * (1 + min_margin)``.
 
 Benchmarks, for linear inverse demand ``P = a - b*Q`` and unit cost ``c``:
@@ -154,11 +155,15 @@ def utilisation(signal: PriceSignal, params: PriceRuleParams) -> float:
 def sticky_steps(signal: PriceSignal, params: PriceRuleParams) -> float:
     """Like ``utilisation`` but only in discrete, infrequent steps (hyperscalers); new price.
 
-    The caller resets ``months_since_change`` when the returned price differs.
-    With ``threshold > max_step`` the price never moves except into the band.
+    Between reviews (``months_since_change < review_months``) the posted price stands, even if
+    costs have moved it out of the margin band. At a review the price moves by the wanted step if
+    that is at least ``threshold``, and is brought back into the band. The caller resets
+    ``months_since_change`` when the returned price differs.
     """
+    if signal.months_since_change < params.review_months:
+        return signal.price
     wanted = _step(_utilisation_gap(signal, params), params)
-    if signal.months_since_change < params.review_months or abs(wanted) < params.threshold:
+    if abs(wanted) < params.threshold:
         wanted = 0.0
     return _apply(signal.price, wanted, signal.unit_cost, params)
 
