@@ -71,6 +71,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "served_pflops": _F, "unmet_pflops": _F, "utilisation": _F, "value_usd": _F, "surplus_usd": _F,
         "nvidia_dependency": _F, "tpu_share": _F, "active_contracts": _I,
     },
+    "readiness": {"step": _I, "lab": _S, "ecosystem": _S, "readiness": _F},
 }
 TABLES = tuple(SCHEMAS)
 
@@ -91,7 +92,6 @@ class Recorder:
         self.model = model
         self.rows: dict[str, list[tuple]] = {t: [] for t in TABLES if t != "runs"}
         self.ecosystems = model.ecosystems
-        self.readiness_cols = [f"readiness_{e}" for e in self.ecosystems]
 
     def collect(self) -> None:
         m = self.model
@@ -174,8 +174,10 @@ class Recorder:
             rows["labs"].append((t, lab.lab_id, lab.budget, spend, lab.demand, peak, min(useful, lab.demand),
                                  max(0.0, lab.demand - useful), _share(min(useful, lab.demand), useful), value,
                                  value - spend,
-                                 shares.get("nvidia", 0.0), shares.get("google", 0.0), len(lab.contracts),
-                                 *(lab.readiness[e] for e in self.ecosystems)))
+                                 shares.get("nvidia", 0.0), shares.get("google", 0.0), len(lab.contracts)))
+            readiness = rows["readiness"]
+            for e in self.ecosystems:
+                readiness.append((t, lab.lab_id, e, lab.readiness[e]))
 
         # contracts and refusals this step
         for c in m.signed:
@@ -193,16 +195,10 @@ class Recorder:
                               contracted_pf, installed_pf, _share(contracted_pf, installed_pf), sum(shipped.values()),
                               len(m.signed), withheld, top, hhi([_share(x, tc) for x in compute.values()])))
 
-    def schema(self, table: str) -> dict[str, pl.DataType]:
-        schema = dict(SCHEMAS[table])
-        if table == "labs":
-            schema |= dict.fromkeys(self.readiness_cols, _F)
-        return schema
-
     def tables(self, run_id: str) -> dict[str, pl.DataFrame]:
         """The recorded tables, each led by ``run_id`` and sorted by step then entity."""
         out = {}
         for table, rows in self.rows.items():
-            df = pl.DataFrame(rows, schema=self.schema(table), orient="row")
+            df = pl.DataFrame(rows, schema=SCHEMAS[table], orient="row")
             out[table] = df.select(pl.lit(run_id, dtype=_S).alias("run_id"), pl.all())
         return out
