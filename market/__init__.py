@@ -10,6 +10,7 @@ a vendor may withhold its top-tier chips from some buyers. The public API:
     ['clouds', 'contracts', 'labs', 'prices', 'runs', 'shares', 'steps', 'vendors', 'withholding']
 """
 
+from market.batch import ExperimentError, SweepReport, load_experiment, scan, sweep
 from market.model import MarketModel
 from market.recording import SCHEMAS, TABLES
 from market.run import RunResult, run
@@ -17,6 +18,11 @@ from market.scenario import Scenario, ScenarioError, builtin_scenarios, load_sce
 
 __all__ = [
     "SCHEMAS",
+    "ExperimentError",
+    "SweepReport",
+    "load_experiment",
+    "scan",
+    "sweep",
     "TABLES",
     "MarketModel",
     "RunResult",

@@ -131,6 +131,8 @@ class MarketModel(mesa.Model):
         fleet retirement, capex budgets, packaging capacity and scheduled shocks."""
         self.t += 1
         t = self.t
+        if t == self.config.faults.raise_at_step:
+            raise RuntimeError(f"fault injected by the scenario (faults.raise_at_step = {t})")
         self.signed = []
         self.refusals = []
         newest: dict[str, tuple[int, str]] = {}

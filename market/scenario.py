@@ -278,6 +278,12 @@ class Negotiation(_Strict):
         return v
 
 
+class Faults(_Strict):
+    """Deliberate faults, for testing what runs the model (the sweep runner's error handling)."""
+
+    raise_at_step: Annotated[int, Field(ge=0)] | None = None  # raise RuntimeError in this step
+
+
 class Scenario(_Strict):
     """A complete, validated scenario. Dictionaries are keyed by agent or product id."""
 
@@ -293,6 +299,7 @@ class Scenario(_Strict):
     clouds: dict[str, Cloud]
     labs: dict[str, Lab]
     long_tail: LongTail = LongTail()
+    faults: Faults = Faults()
     sources: dict[str, str] = {}  # free-form notes: parameter -> source or "assumption"
 
     @field_validator("start_date")

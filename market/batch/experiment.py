@@ -1,0 +1,225 @@
+"""Experiment files: base scenarios × a design over dotted parameter paths × replications.
+
+    # experiments/withholding_sweep.toml
+    name = "withholding_sweep"
+    scenarios = ["openai_google_tpu"]
+    replications = 20
+    steps = 60
+    base_seed = 20250601
+
+    [design]
+    kind = "grid"                     # grid | lhs | sobol | saltelli
+    [design.parameters."clouds.gcp.withholding.share"]
+    values = [0.0, 0.25, 0.5, 0.75, 1.0]
+
+An experiment is validated completely before any run starts: every parameter path must be a
+field of every base scenario, and every value (each grid value, each range's ends) must be
+allowed there. Every run's seed comes from ``numpy.random.SeedSequence(base_seed)`` keyed by
+(design point, replication) only, so it never depends on execution order or worker count, and the
+scenarios of one experiment share seeds point by point (common random numbers, for paired
+comparisons).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from market.batch.designs import DESIGNS, Design, Parameter
+from market.scenario import Scenario, ScenarioError, _describe, load_scenario
+
+__all__ = ["Experiment", "ExperimentError", "RunSpec", "load_experiment", "run_seed"]
+
+
+class ExperimentError(ScenarioError):
+    """An experiment file a user wrote is invalid; the message says where and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParameterSpec(_Strict):
+    values: list[Any] | None = None
+    low: float | None = Field(default=None, allow_inf_nan=False)
+    high: float | None = Field(default=None, allow_inf_nan=False)
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ParameterSpec:
+        ranged = self.low is not None or self.high is not None
+        if self.values is not None and ranged:
+            raise ValueError("give either values = [...] or low and high, not both")
+        if self.values is None and not ranged:
+            raise ValueError("give values = [...] (grid) or low = ... and high = ... (sampled designs)")
+        if self.values is not None and not self.values:
+            raise ValueError("values is empty; give at least one value")
+        if ranged and (self.low is None or self.high is None or not self.low < self.high):
+            raise ValueError("needs low < high")
+        return self
+
+
+class DesignSpec(_Strict):
+    kind: Literal["grid", "lhs", "sobol", "saltelli"] = "grid"
+    samples: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    parameters: dict[str, ParameterSpec]
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> DesignSpec:
+        if not self.parameters:
+            raise ValueError("the design has no parameters; add [design.parameters.\"<dotted.path>\"] tables "
+                             "or leave [design] out to run each scenario as it is")
+        needs = DESIGNS[self.kind].needs
+        for path, p in self.parameters.items():
+            if needs == "values" and p.values is None:
+                raise ValueError(f"parameters.{path}: a {self.kind} design needs values = [...]")
+            if needs == "range" and p.values is not None:
+                raise ValueError(f"parameters.{path}: a {self.kind} design needs low and high, not values")
+        if needs == "range" and self.samples is None:
+            raise ValueError(f"a {self.kind} design needs samples = <number of points>")
+        return self
+
+
+class Experiment(_Strict):
+    """A validated experiment file."""
+
+    name: str
+    description: str = ""
+    scenarios: list[str]
+    replications: Annotated[int, Field(ge=1, le=100_000)] = 1
+    steps: Annotated[int, Field(ge=1, le=1200)] | None = None
+    base_seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    overrides: dict[str, Any] = {}
+    design: DesignSpec | None = None
+    source_dir: str = "."  # folder of the file, for scenario paths relative to it
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", v):
+            raise ValueError("use letters, digits, '.', '_' or '-' (it names the output folder), at most 100")
+        return v
+
+    @field_validator("scenarios")
+    @classmethod
+    def _some(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("list at least one base scenario (a built-in name or a .toml path)")
+        return v
+
+    # -- derived ---------------------------------------------------------------------------
+    def design_obj(self) -> Design | None:
+        if self.design is None:
+            return None
+        params = {path: Parameter(values=p.values, low=p.low, high=p.high, integer=p.integer)
+                  for path, p in self.design.parameters.items()}
+        return DESIGNS[self.design.kind](params, self.design.samples)
+
+    def design_points(self) -> list[dict[str, Any]]:
+        """The design's points (one empty point when there is no design)."""
+        design = self.design_obj()
+        return [{}] if design is None else design.points(self.base_seed)
+
+    def scenario_source(self, name: str) -> str | Path:
+        return Path(self.source_dir) / name if name.endswith(".toml") else name
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", exclude={"source_dir"}), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def experiment_hash(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    def runs(self) -> list[RunSpec]:
+        """Every run of the experiment, in a fixed order: scenario, design point, replication."""
+        points = self.design_points()
+        out = []
+        for scenario in self.scenarios:
+            label = _label(scenario)
+            for p, point in enumerate(points):
+                for r in range(self.replications):
+                    out.append(RunSpec(f"{label}-p{p:04d}-r{r:03d}", scenario, label, p, r,
+                                       run_seed(self.base_seed, p, r), point))
+        return out
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of an experiment: which scenario, design point and replication, with what seed."""
+
+    run_id: str
+    scenario: str  # as written in the experiment (name or path)
+    scenario_label: str  # safe name used in run ids and partition folders
+    point: int
+    replication: int
+    seed: int
+    parameters: dict[str, Any]
+
+
+def _label(scenario: str) -> str:
+    stem = Path(scenario).stem if scenario.endswith(".toml") else scenario
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "scenario"
+
+
+def run_seed(base_seed: int, point: int, replication: int) -> int:
+    """A run's seed: a function of (base seed, design point, replication) only."""
+    seq = np.random.SeedSequence(entropy=base_seed, spawn_key=(point, replication))
+    return int(seq.generate_state(1, dtype=np.uint32)[0])
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Read and validate an experiment file, and check every base scenario and parameter value."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExperimentError(f"experiment file {str(path)!r} does not exist (or is not a file).")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExperimentError(f"experiment file {str(path)!r} cannot be read as UTF-8 text: {exc}.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ExperimentError(f"experiment file {str(path)!r} is not valid TOML: {exc}.") from None
+    if not data:
+        raise ExperimentError(f"experiment file {str(path)!r} is empty; it needs at least name and scenarios.")
+    data.setdefault("name", path.stem)
+    data["source_dir"] = str(path.parent)
+    try:
+        exp = Experiment.model_validate(data)
+    except ValidationError as exc:
+        raise ExperimentError(_describe(exc, f"experiment {str(path)!r}")) from None
+    check_experiment(exp)
+    return exp
+
+
+def check_experiment(exp: Experiment) -> dict[str, Scenario]:
+    """Validate every base scenario with the fixed overrides and with each parameter's values
+    (grid values; range ends). Returns the base scenarios by name."""
+    bases: dict[str, Scenario] = {}
+    fixed = dict(exp.overrides)
+    if exp.steps is not None:
+        fixed["steps"] = exp.steps
+    for name in exp.scenarios:
+        where = f"experiment {exp.name!r}, scenario {name!r}"
+        try:
+            bases[name] = load_scenario(exp.scenario_source(name), fixed)
+        except ScenarioError as exc:
+            raise ExperimentError(f"{where}: {exc}") from None
+        if exp.design is None:
+            continue
+        for path, spec in exp.design.parameters.items():
+            tried = spec.values if spec.values is not None else [spec.low, spec.high]
+            for value in tried:
+                if spec.integer and value is not None:
+                    value = int(round(value))
+                try:
+                    load_scenario(exp.scenario_source(name), {**fixed, path: value})
+                except ScenarioError as exc:
+                    raise ExperimentError(f"{where}: design parameter {path!r} = {value!r} is not allowed: {exc}") from None
+    return bases

@@ -1,0 +1,286 @@
+"""Run an experiment: every run written to disk as it finishes, resumable, on any executor.
+
+    >>> import market
+    >>> report = market.sweep("experiments/seed_scenarios.toml", workers=2)   # doctest: +SKIP
+    >>> tables = market.scan(report.out)                                       # doctest: +SKIP
+
+Executors: ``workers=1`` runs in this process; ``workers=N`` a local process pool (``spawn``
+start method: children that write Parquet after a ``fork`` of a process that used polars can
+hang); ``scheduler="tcp://host:port"`` a Dask distributed cluster (``get_executor(pure=False)``,
+so that identical replications are not merged); or pass any ``concurrent.futures.Executor``.
+Workers write their own files and return only a small status record, so a lost worker loses only
+the run it was doing and the parent's memory does not grow with the number of runs.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from market.batch.experiment import Experiment, ExperimentError, RunSpec, check_experiment, load_experiment
+from market.batch.storage import completed_runs, remove_temporaries, run_path, write_atomic, write_run
+from market.recording import RUNS_SCHEMA
+
+__all__ = ["SweepReport", "Task", "execute", "sweep"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a worker needs for one run (small and picklable)."""
+
+    spec: RunSpec
+    experiment: str
+    source: str  # scenario name or absolute path
+    overrides: dict[str, Any]
+    out: str
+
+
+@dataclass
+class SweepReport:
+    """What a sweep did: counts, failures (run id -> error), where the data are, how long it took."""
+
+    out: Path
+    total: int
+    skipped: int = 0
+    completed: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+
+def execute(task: Task) -> dict[str, Any]:
+    """Run one task and write its tables; returns ``{run_id, status, error, wall_seconds}``.
+
+    A run that raises inside the model is recorded as failed (its ``runs`` row only, so no
+    partial tables enter the dataset) and does not raise here.
+    """
+    import market  # noqa: PLC0415 - imported in the worker, which may be a fresh process
+
+    spec = task.spec
+    out = Path(task.out)
+    started = time.perf_counter()
+    try:
+        sc = market.load_scenario(task.source, task.overrides)
+        result = market.run(sc, seed=spec.seed, raise_errors=False, run_id=spec.run_id)
+        tables = dict(result.tables)
+    except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
+        tables = {"runs": _failed_row(task, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)}
+    tables["runs"] = _with_design(tables["runs"], task)
+    status = tables["runs"]["status"][0]
+    if status == "complete":
+        write_run(out, spec.scenario_label, spec.run_id, tables)
+    else:
+        write_atomic(tables["runs"], run_path(out, "runs", spec.scenario_label, spec.run_id))
+    return {"run_id": spec.run_id, "status": status, "error": tables["runs"]["error"][0],
+            "wall_seconds": time.perf_counter() - started}
+
+
+def _with_design(runs: pl.DataFrame, task: Task) -> pl.DataFrame:
+    spec = task.spec
+    return runs.with_columns(
+        pl.lit(task.experiment).alias("experiment"),
+        pl.lit(spec.point, dtype=pl.Int64).alias("point"),
+        pl.lit(spec.replication, dtype=pl.Int64).alias("replication"),
+        pl.lit(json.dumps(spec.parameters, sort_keys=True)).alias("parameters"),
+    ).drop("scenario")  # the scenario comes from the partition folder
+
+
+def _failed_row(task: Task, error: str, wall: float) -> pl.DataFrame:
+    spec = task.spec
+    return pl.DataFrame([{
+        "run_id": spec.run_id, "scenario": spec.scenario_label, "seed": spec.seed, "steps": None,
+        "start_date": None, "config": None, "config_hash": None, "package_version": None, "mesa_version": None,
+        "polars_version": None, "python_version": None, "status": "failed", "error": error, "wall_seconds": wall,
+    }], schema=RUNS_SCHEMA)
+
+
+# -- the driver ----------------------------------------------------------------------------------
+
+
+def _prepare_folder(out: Path, exp: Experiment, resume: bool, overwrite: bool) -> None:
+    marker = out / "experiment.json"
+    if out.exists() and any(out.iterdir()):
+        if overwrite:
+            if not marker.is_file():
+                raise ExperimentError(f"--overwrite: {str(out)!r} does not hold experiment results "
+                                      "(no experiment.json); refusing to delete it. Choose another --out.")
+            shutil.rmtree(out)
+        elif resume:
+            if not marker.is_file():
+                raise ExperimentError(f"--resume: {str(out)!r} holds no experiment (no experiment.json).")
+            stored = json.loads(marker.read_text())
+            if stored.get("experiment_hash") != exp.experiment_hash:
+                raise ExperimentError(f"--resume: {str(out)!r} holds a different experiment (the file changed "
+                                      "since it started); use --overwrite to start again, or another --out.")
+        else:
+            raise ExperimentError(f"output folder {str(out)!r} is not empty; add --resume to finish the runs "
+                                  "not yet complete, or --overwrite to start again.")
+    out.mkdir(parents=True, exist_ok=True)
+    if not marker.is_file():
+        write_points(out, exp)
+        payload = {"experiment_hash": exp.experiment_hash, "experiment": json.loads(exp.to_json())}
+        tmp = out / ".experiment.json.tmp"
+        tmp.write_text(json.dumps(payload, indent=2))
+        os.replace(tmp, marker)
+
+
+def write_points(out: Path, exp: Experiment) -> None:
+    """The design as a table: scenario, point, and one column per parameter."""
+    rows = [{"scenario": s.scenario_label, "point": s.point, **s.parameters}
+            for s in exp.runs() if s.replication == 0]
+    write_atomic(pl.DataFrame(rows), out / "points.parquet")
+
+
+@contextmanager
+def _executor(workers: int, scheduler: str | None, executor: Executor | None) -> Iterator[Executor | None]:
+    if executor is not None:
+        yield executor
+    elif scheduler is not None:
+        from distributed import Client  # noqa: PLC0415 - optional dependency
+
+        with Client(scheduler) as client:
+            yield client.get_executor(pure=False)
+    elif workers <= 1:
+        yield None
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            yield pool
+
+
+def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | None = None, *,
+          workers: int | None = None, scheduler: str | None = None, executor: Executor | None = None,
+          resume: bool = False, overwrite: bool = False, progress: bool | None = None) -> SweepReport:
+    """Run every run of an experiment not yet complete in ``out`` (default ``outputs/<name>``).
+
+    Raises :class:`ExperimentError` for a bad file or output folder, before any run starts.
+    """
+    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
+    if isinstance(experiment, Experiment):
+        check_experiment(exp)
+    folder = Path(out) if out is not None else Path("outputs") / exp.name
+    _prepare_folder(folder, exp, resume, overwrite)
+    if resume:
+        remove_temporaries(folder)
+    done = completed_runs(folder) if resume else set()
+    fixed = dict(exp.overrides) | ({"steps": exp.steps} if exp.steps is not None else {})
+    specs = exp.runs()
+    tasks = [Task(s, exp.name, _source(exp, s.scenario), {**fixed, **s.parameters}, str(folder.resolve()))
+             for s in specs if s.run_id not in done]
+    report = SweepReport(folder, total=len(specs), skipped=len(specs) - len(tasks))
+    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    started = time.perf_counter()
+    with _Progress(report, enabled=progress) as bar:
+        try:
+            with _executor(n_workers, scheduler, executor) as ex:
+                if ex is None:
+                    for task in tasks:
+                        bar.record(task, execute(task))
+                else:
+                    _drive(ex, tasks, bar, in_flight=max(4, 4 * n_workers))
+        except KeyboardInterrupt:
+            report.interrupted = True
+    report.wall_seconds = time.perf_counter() - started
+    return report
+
+
+def _source(exp: Experiment, scenario: str) -> str:
+    src = exp.scenario_source(scenario)
+    return str(Path(src).resolve()) if isinstance(src, Path) else src
+
+
+def _drive(ex: Executor, tasks: list[Task], bar: _Progress, in_flight: int) -> None:
+    """Keep at most ``in_flight`` runs submitted, so memory stays flat however many runs there are."""
+    queue = iter(tasks)
+    pending: dict[Future, Task] = {}
+    try:
+        while True:
+            while len(pending) < in_flight and (task := next(queue, None)) is not None:
+                pending[ex.submit(execute, task)] = task
+            if not pending:
+                return
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                task = pending.pop(fut)
+                try:
+                    result = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a lost worker: record and go on
+                    error = f"{type(exc).__name__}: {exc}"
+                    runs = _with_design(_failed_row(task, error, 0.0), task)
+                    write_atomic(runs, run_path(Path(task.out), "runs", task.spec.scenario_label, task.spec.run_id))
+                    result = {"run_id": task.spec.run_id, "status": "failed", "error": error, "wall_seconds": 0.0}
+                bar.record(task, result)
+    finally:
+        for fut in pending:
+            fut.cancel()
+
+
+class _Progress:
+    """A rich progress bar on a terminal; plain log lines otherwise."""
+
+    def __init__(self, report: SweepReport, enabled: bool | None) -> None:
+        self.report = report
+        self.todo = report.total - report.skipped
+        self.done = 0
+        self.tty = sys.stderr.isatty() if enabled is None else enabled
+        self.quiet = enabled is False
+        self.started = time.perf_counter()
+        self._bar = None
+
+    def __enter__(self) -> _Progress:
+        r = self.report
+        if self.quiet:
+            return self
+        if self.tty:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,  # noqa: PLC0415
+                                       TimeElapsedColumn, TimeRemainingColumn)
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(),
+                                 TextColumn("eta"), TimeRemainingColumn(), transient=False)
+            self._bar.start()
+            self._task = self._bar.add_task(r.out.name, total=self.todo, failed=0)
+        else:
+            print(f"{r.out.name}: {self.todo} runs to do ({r.skipped} already complete) -> {r.out}",
+                  file=sys.stderr, flush=True)
+        return self
+
+    def record(self, task: Task, result: dict[str, Any]) -> None:
+        r = self.report
+        self.done += 1
+        if result["status"] == "complete":
+            r.completed += 1
+        else:
+            r.failures[result["run_id"]] = result["error"] or "failed"
+        if self.quiet:
+            return
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, failed=r.failed)
+            return
+        step = max(1, self.todo // 20)
+        if self.done % step == 0 or self.done == self.todo or result["status"] != "complete":
+            elapsed = time.perf_counter() - self.started
+            eta = elapsed / self.done * (self.todo - self.done)
+            line = f"[{self.done}/{self.todo}] {result['run_id']} {result['status']}; failed {r.failed}; eta {eta:.0f} s"
+            if result["status"] != "complete":
+                line += f"; {result['error']}"
+            print(line, file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()

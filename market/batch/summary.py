@@ -1,0 +1,55 @@
+"""Key outcomes of an experiment, per run and per scenario, from the tables on disk (lazy polars).
+
+    >>> import market
+    >>> from market.batch.summary import run_outcomes, scenario_summary
+    >>> per_run = run_outcomes(market.scan("outputs/seed_scenarios"))          # doctest: +SKIP
+    >>> scenario_summary(per_run)                                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+__all__ = ["OUTCOMES", "run_outcomes", "scenario_summary"]
+
+# outcome column -> (label, unit) for printing
+OUTCOMES: dict[str, tuple[str, str]] = {
+    "nvidia_compute_share": ("Nvidia compute share", "share"),
+    "google_compute_share": ("Google compute share", "share"),
+    "openai_nvidia_dependency": ("OpenAI dependency on Nvidia", "share"),
+    "top_tier_usd_per_pflop_hour": ("Top-tier rental, $/PFLOP-h", "usd"),
+    "withheld_top_tier_chips": ("Top-tier chips withheld (sum over months)", "chips"),
+    "unmet_share": ("Unmet demand share", "share"),
+}
+
+
+def run_outcomes(tables: dict[str, pl.LazyFrame]) -> pl.DataFrame:
+    """One row per complete run: scenario, point, replication and the final-month outcomes."""
+    runs = tables["runs"].filter(pl.col("status") == "complete").select("run_id", "scenario", "point", "replication")
+    last = tables["steps"].group_by("run_id").agg(pl.col("step").max().alias("last"))
+    final = lambda name: tables[name].join(last, on="run_id").filter(pl.col("step") == pl.col("last"))  # noqa: E731
+    shares = final("shares").group_by("run_id").agg(
+        pl.col("compute_share").filter(pl.col("vendor") == "nvidia").sum().alias("nvidia_compute_share"),
+        pl.col("compute_share").filter(pl.col("vendor") == "google").sum().alias("google_compute_share"))
+    openai = final("labs").filter(pl.col("lab") == "openai").select(
+        "run_id", pl.col("nvidia_dependency").alias("openai_nvidia_dependency"))
+    top = (final("prices").filter(pl.col("tier") == "top", pl.col("rental_price_usd_per_pflop_hour").is_not_null())
+           .group_by("run_id").agg(((pl.col("rental_price_usd_per_pflop_hour") * pl.col("installed_chips")).sum()
+                                    / pl.col("installed_chips").sum()).alias("top_tier_usd_per_pflop_hour")))
+    market = tables["steps"].join(last, on="run_id").group_by("run_id").agg(
+        pl.col("withheld_top_tier_chips").sum(),
+        (pl.col("unmet_pflops") / pl.col("demand_pflops")).filter(pl.col("step") == pl.col("last")).first()
+        .alias("unmet_share"))
+    out = runs
+    for frame in (shares, openai, top, market):
+        out = out.join(frame, on="run_id", how="left")
+    return out.sort("scenario", "point", "replication").collect()
+
+
+def scenario_summary(per_run: pl.DataFrame, by: tuple[str, ...] = ("scenario",)) -> pl.DataFrame:
+    """Mean and 90% interval (5th-95th percentile across replications) of each outcome."""
+    aggs = [pl.len().alias("runs")]
+    for col in OUTCOMES:
+        aggs += [pl.col(col).mean().alias(f"{col}_mean"), pl.col(col).quantile(0.05, "linear").alias(f"{col}_p05"),
+                 pl.col(col).quantile(0.95, "linear").alias(f"{col}_p95")]
+    return per_run.group_by(*by, maintain_order=True).agg(aggs)
