@@ -280,6 +280,69 @@ def _comparison(results: list[market.RunResult], names: list[str]) -> Table:
     return table
 
 
+@app.command("sweep")
+def sweep_cmd(
+    experiment: Annotated[Path, typer.Argument(metavar="FILE", show_default=False,
+                                               help="An experiment file (TOML), e.g. experiments/seed_scenarios.toml.")],
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, show_default=False,
+        help="Local worker processes (default: the number of cores; 1 runs in this process).")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", metavar="ADDRESS", show_default=False,
+        help="Run on a Dask distributed cluster instead, e.g. tcp://127.0.0.1:8786.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="DIR", show_default=False, help="Output folder (default: outputs/<experiment name>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish the runs not yet complete in DIR.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete DIR's results and start again.")] = False,
+) -> None:
+    """Run an experiment: scenarios x design points x replications, each run written to DIR as it
+    finishes (one Parquet file per table per run). Ends with the key outcomes per scenario."""
+    from market.batch import load_experiment, scan, sweep  # noqa: PLC0415
+    from market.batch.summary import run_outcomes, scenario_summary  # noqa: PLC0415
+
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite contradict each other; give one of them.")
+    exp = load_experiment(experiment)
+    report = sweep(exp, out, workers=workers, scheduler=scheduler, resume=resume, overwrite=overwrite)
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    console.print(f"{exp.name}: {report.completed} runs done, {report.skipped} already complete, "
+                  f"{report.failed} failed, in {report.wall_seconds:.1f} s -> {report.out}/",
+                  markup=False, highlight=False)
+    if report.interrupted:
+        typer.echo(f"interrupted: {report.completed + report.skipped} of {report.total} runs are complete; "
+                   f"run again with --resume to finish.", err=True)
+        raise typer.Exit(130)
+    tables = scan(report.out)
+    if "runs" in tables and "steps" in tables:
+        per_run = run_outcomes(tables)
+        order = {s.scenario_label: i for i, s in enumerate(exp.runs()) if s.point == 0 and s.replication == 0}
+        per_run = per_run.sort(pl.col("scenario").replace_strict(order, default=len(order)), "point", "replication")
+        console.print(_summary_table(scenario_summary(per_run), report.total))
+    if report.failed:
+        first = next(iter(report.failures.items()))
+        typer.echo(f"{report.failed} of {report.total} runs failed (first: {first[0]}: {first[1]}); "
+                   f"see the runs table (status, error) in {report.out}/runs/.", err=True)
+        raise typer.Exit(1)
+
+
+def _summary_table(summary: pl.DataFrame, total: int) -> Table:
+    from market.batch.summary import OUTCOMES  # noqa: PLC0415
+
+    table = Table(title="Final month by scenario: mean, and 90% interval across replications below it",
+                  title_justify="left")
+    table.add_column("scenario")
+    table.add_column("runs", justify="right")
+    for col, (label, _) in OUTCOMES.items():
+        table.add_column(label, justify="right")
+    for row in summary.iter_rows(named=True):
+        cells = []
+        for col, (_, unit) in OUTCOMES.items():
+            fmt = {"usd": _usd, "chips": _num, "share": _pct}[unit]
+            cells.append(f"{fmt(row[f'{col}_mean'])}\n[dim]{fmt(row[f'{col}_p05'])}-{fmt(row[f'{col}_p95'])}[/dim]")
+        table.add_row(row["scenario"], str(row["runs"]), *cells)
+    return table
+
+
 def _make_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
