@@ -271,15 +271,3 @@ def test_python_dash_m_market(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "--steps" in proc.stderr
     assert "Traceback" not in proc.stderr
-
-
-def test_run_all_writes_every_builtin_and_compares(tmp_path) -> None:
-    out = tmp_path / "all"
-    result = runner.invoke(app, ["run-all", "--seeds", "2", "--steps", "2", "--out", str(out)], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
-    for name in ("baseline", "openai_google_tpu", "open_tpu_access", "tpu_merchant", "supply_shock"):
-        for seed in (0, 1):
-            steps = pl.read_parquet(out / name / f"s{seed}" / "steps.parquet")
-            assert steps["step"].to_list() == [0, 1]
-        assert name in result.output
-    assert "Nvidia share" in result.output and "withheld top tier" in result.output
