@@ -215,6 +215,13 @@ class MarketModel(mesa.Model):
             self.recorder.collect()
 
     # -- helpers ---------------------------------------------------------------------------
+    def release(self) -> None:
+        """Let the model be garbage-collected: Mesa 3.3 keeps every model alive in a class-level
+        id counter (``mesa.Agent._ids``), which makes long sweeps in one process grow."""
+        ids = getattr(mesa.Agent, "_ids", None)
+        if isinstance(ids, dict):
+            ids.pop(self, None)
+
     def next_contract_id(self) -> int:
         self._contract_seq += 1
         return self._contract_seq

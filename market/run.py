@@ -126,6 +126,7 @@ def run(scenario: Scenario | str | os.PathLike, steps: int | None = None, seed: 
         status, error = "failed", "".join(traceback.format_exception_only(exc)).strip()
     wall = time.perf_counter() - started
     tables = model.recorder.tables(model.run_id) if model.recorder else {t: pl.DataFrame() for t in TABLES if t != "runs"}
+    model.release()
     runs = pl.DataFrame([{
         "run_id": model.run_id, "scenario": sc.name, "seed": seed, "steps": n, "start_date": sc.date_of(0),
         "config": sc.to_json(), "config_hash": sc.config_hash, **_versions(), "status": status, "error": error,

@@ -277,3 +277,14 @@ def test_hyperscalers_move_list_prices_in_steps_neoclouds_follow_utilisation(run
     moves = _price_changes(r, neo)
     assert moves.height > steps_.height
     assert moves["change"].abs().max() <= max(sc.clouds[c].pricing.max_step for c in neo) + 1e-9
+
+
+def test_finished_runs_are_freed() -> None:
+    """Long sweeps run many models in one worker: none may stay alive after its run."""
+    import gc
+
+    sc = market.load_scenario("baseline", steps=2)
+    for seed in range(3):
+        market.run(sc, seed=seed)
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, MarketModel)]

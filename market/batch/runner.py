@@ -113,24 +113,35 @@ def _failed_row(task: Task, error: str, wall: float) -> pl.DataFrame:
 # -- the driver ----------------------------------------------------------------------------------
 
 
-def _prepare_folder(out: Path, exp: Experiment, resume: bool, overwrite: bool) -> None:
+def _check_folder(out: Path, exp: Experiment, resume: bool, overwrite: bool) -> None:
+    """Refuse an output folder that would be overwritten or mixed up, before anything starts."""
+    if out.exists() and not out.is_dir():
+        raise ExperimentError(f"output folder {str(out)!r} is an existing file; choose a folder path.")
     marker = out / "experiment.json"
-    if out.exists() and any(out.iterdir()):
+    if out.is_dir() and any(out.iterdir()):
         if overwrite:
             if not marker.is_file():
                 raise ExperimentError(f"--overwrite: {str(out)!r} does not hold experiment results "
                                       "(no experiment.json); refusing to delete it. Choose another --out.")
-            shutil.rmtree(out)
         elif resume:
             if not marker.is_file():
                 raise ExperimentError(f"--resume: {str(out)!r} holds no experiment (no experiment.json).")
-            stored = json.loads(marker.read_text())
+            try:
+                stored = json.loads(marker.read_text())
+            except (OSError, ValueError):
+                stored = {}
             if stored.get("experiment_hash") != exp.experiment_hash:
                 raise ExperimentError(f"--resume: {str(out)!r} holds a different experiment (the file changed "
                                       "since it started); use --overwrite to start again, or another --out.")
         else:
             raise ExperimentError(f"output folder {str(out)!r} is not empty; add --resume to finish the runs "
                                   "not yet complete, or --overwrite to start again.")
+
+
+def _prepare_folder(out: Path, exp: Experiment, resume: bool, overwrite: bool) -> None:
+    marker = out / "experiment.json"
+    if overwrite and marker.is_file():
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     if not marker.is_file():
         write_points(out, exp)
@@ -152,9 +163,14 @@ def _executor(workers: int, scheduler: str | None, executor: Executor | None) ->
     if executor is not None:
         yield executor
     elif scheduler is not None:
-        from distributed import Client  # noqa: PLC0415 - optional dependency
+        from distributed import Client  # noqa: PLC0415 - imported only when used
 
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout="15s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ExperimentError(f"--scheduler {scheduler!r}: cannot connect to a Dask scheduler there ({exc}); "
+                                  "start one with `dask scheduler --host 127.0.0.1` and give its tcp:// address.") from None
+        with client:
             yield client.get_executor(pure=False)
     elif workers <= 1:
         yield None
@@ -174,27 +190,29 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
     if isinstance(experiment, Experiment):
         check_experiment(exp)
     folder = Path(out) if out is not None else Path("outputs") / exp.name
-    _prepare_folder(folder, exp, resume, overwrite)
-    if resume:
-        remove_temporaries(folder)
-    done = completed_runs(folder) if resume else set()
-    fixed = dict(exp.overrides) | ({"steps": exp.steps} if exp.steps is not None else {})
-    specs = exp.runs()
-    tasks = [Task(s, exp.name, _source(exp, s.scenario), {**fixed, **s.parameters}, str(folder.resolve()))
-             for s in specs if s.run_id not in done]
-    report = SweepReport(folder, total=len(specs), skipped=len(specs) - len(tasks))
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    _check_folder(folder, exp, resume, overwrite)  # before connecting or starting anything
+    report = SweepReport(folder, total=0)
     started = time.perf_counter()
-    with _Progress(report, enabled=progress) as bar:
-        try:
-            with _executor(n_workers, scheduler, executor) as ex:
+    try:
+        with _executor(n_workers, scheduler, executor) as ex:
+            _prepare_folder(folder, exp, resume, overwrite)
+            if resume:
+                remove_temporaries(folder)
+            done = completed_runs(folder) if resume else set()
+            fixed = dict(exp.overrides) | ({"steps": exp.steps} if exp.steps is not None else {})
+            specs = exp.runs()
+            tasks = [Task(s, exp.name, _source(exp, s.scenario), {**fixed, **s.parameters}, str(folder.resolve()))
+                     for s in specs if s.run_id not in done]
+            report.total, report.skipped = len(specs), len(specs) - len(tasks)
+            with _Progress(report, enabled=progress) as bar:
                 if ex is None:
                     for task in tasks:
                         bar.record(task, execute(task))
                 else:
                     _drive(ex, tasks, bar, in_flight=max(4, 4 * n_workers))
-        except KeyboardInterrupt:
-            report.interrupted = True
+    except KeyboardInterrupt:
+        report.interrupted = True
     report.wall_seconds = time.perf_counter() - started
     return report
 
