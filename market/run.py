@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import platform
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
+from market._io import write_atomic
 from market.model import MarketModel
 from market.recording import RUNS_SCHEMA, TABLES
 from market.scenario import Scenario, load_scenario
@@ -57,16 +57,8 @@ class RunResult:
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
         for name, df in self.tables.items():
-            final = out / f"{name}.parquet"
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
-            os.close(fd)
-            try:
-                df.write_parquet(tmp)
-                os.replace(tmp, final)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-            paths[name] = final
+            paths[name] = out / f"{name}.parquet"
+            write_atomic(df, paths[name])
         return paths
 
     def summary(self) -> dict[str, pl.DataFrame]:

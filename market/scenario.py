@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from market.economics import BARGAINING, PRICE_RULES, RATIONING
 
@@ -53,6 +53,22 @@ Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Rate = Annotated[float, Field(ge=-0.5, le=0.5, allow_inf_nan=False)]  # per-month growth
+
+
+def _registered(registry: Mapping[str, Any], what: str) -> AfterValidator:
+    """A validator for a rule chosen by name from one of the economics registries."""
+
+    def check(v: str) -> str:
+        if v not in registry:
+            raise ValueError(f"unknown {what} {v!r}; allowed: {', '.join(sorted(registry))}")
+        return v
+
+    return AfterValidator(check)
+
+
+RationingName = Annotated[str, _registered(RATIONING, "rationing rule")]
+PriceRuleName = Annotated[str, _registered(PRICE_RULES, "price rule")]
+ProtocolName = Annotated[str, _registered(BARGAINING, "bargaining protocol")]
 
 
 class ScenarioError(ValueError):
@@ -85,7 +101,7 @@ class WithholdingRule(_Strict):
 class PricingConfig(_Strict):
     """A price-adjustment rule from :data:`market.economics.PRICE_RULES` and its parameters."""
 
-    rule: str = "excess_demand"
+    rule: PriceRuleName = "excess_demand"
     speed: NonNegative = 0.2
     max_step: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
     min_margin: Annotated[float, Field(ge=0.0, le=50.0)] = 0.0
@@ -93,13 +109,6 @@ class PricingConfig(_Strict):
     target_utilisation: Annotated[float, Field(gt=0.0, le=1.0)] = 0.85
     threshold: Share = 0.05
     review_months: Annotated[int, Field(ge=1, le=120)] = 3
-
-    @field_validator("rule")
-    @classmethod
-    def _known_rule(cls, v: str) -> str:
-        if v not in PRICE_RULES:
-            raise ValueError(f"unknown price rule {v!r}; allowed: {', '.join(sorted(PRICE_RULES))}")
-        return v
 
     @model_validator(mode="after")
     def _band(self) -> PricingConfig:
@@ -135,16 +144,9 @@ class Vendor(_Strict):
     buyers: list[str] = []  # for channel = "named": clouds allowed to buy (own cloud always may)
     lead_time_months: Annotated[int, Field(ge=0, le=36)] = 3  # from shipment to installed capacity
     top_tier_mix: Share = 0.7  # share of its notional capacity (price signal) credited to the top tier
-    rationing: str = "priority"
+    rationing: RationingName = "priority"
     pricing: PricingConfig = PricingConfig(rule="excess_demand", min_margin=0.5, max_margin=6.0)
     withholding: WithholdingRule | None = None
-
-    @field_validator("rationing")
-    @classmethod
-    def _known_rationing(cls, v: str) -> str:
-        if v not in RATIONING:
-            raise ValueError(f"unknown rationing rule {v!r}; allowed: {', '.join(sorted(RATIONING))}")
-        return v
 
 
 class Cloud(_Strict):
@@ -237,7 +239,7 @@ class Packaging(_Strict):
     """The shared packaging (CoWoS-class) capacity, wafers per month, linear between points."""
 
     capacity_wafers_per_month: list[tuple[int, NonNegative]]
-    rationing: str = "pro_rata"
+    rationing: RationingName = "pro_rata"
     shocks: list[Shock] = []
 
     @field_validator("capacity_wafers_per_month")
@@ -250,18 +252,11 @@ class Packaging(_Strict):
             raise ValueError("steps must be strictly increasing")
         return v
 
-    @field_validator("rationing")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in RATIONING:
-            raise ValueError(f"unknown rationing rule {v!r}; allowed: {', '.join(sorted(RATIONING))}")
-        return v
-
 
 class Negotiation(_Strict):
     """The compute-market bargaining protocol and its parameters."""
 
-    protocol: str = "nash"
+    protocol: ProtocolName = "nash"
     seller_discount: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.95
     buyer_discount: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.95
     first_mover: Literal["buyer", "seller"] = "buyer"
@@ -269,13 +264,6 @@ class Negotiation(_Strict):
     max_rounds: Annotated[int, Field(ge=1, le=1000)] = 50
     max_offers_per_lab: Annotated[int, Field(ge=1, le=1000)] = 40
     lost_sales_logit: Annotated[float, Field(ge=0.0, le=100.0)] = 5.0  # how sharply unmet demand goes to favourites
-
-    @field_validator("protocol")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in BARGAINING:
-            raise ValueError(f"unknown bargaining protocol {v!r}; allowed: {', '.join(sorted(BARGAINING))}")
-        return v
 
 
 class Faults(_Strict):

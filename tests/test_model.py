@@ -283,8 +283,12 @@ def test_finished_runs_are_freed() -> None:
     """Long sweeps run many models in one worker: none may stay alive after its run."""
     import gc
 
+    def alive() -> set[int]:
+        gc.collect()
+        return {id(o) for o in gc.get_objects() if isinstance(o, MarketModel)}
+
+    before = alive()
     sc = market.load_scenario("baseline", steps=2)
     for seed in range(3):
         market.run(sc, seed=seed)
-    gc.collect()
-    assert not [o for o in gc.get_objects() if isinstance(o, MarketModel)]
+    assert not alive() - before

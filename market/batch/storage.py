@@ -14,11 +14,11 @@ hidden ``.*.tmp`` file, removed on ``--resume``.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import polars as pl
 
+from market._io import write_atomic
 from market.recording import TABLES
 
 __all__ = ["completed_runs", "remove_temporaries", "run_path", "scan", "write_atomic", "write_run"]
@@ -26,19 +26,6 @@ __all__ = ["completed_runs", "remove_temporaries", "run_path", "scan", "write_at
 
 def run_path(out: Path, table: str, scenario_label: str, run_id: str) -> Path:
     return out / table / f"scenario={scenario_label}" / f"{run_id}.parquet"
-
-
-def write_atomic(df: pl.DataFrame, path: Path) -> None:
-    """Write ``df`` to ``path`` so that the file appears whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        df.write_parquet(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def write_run(out: Path, scenario_label: str, run_id: str, tables: dict[str, pl.DataFrame]) -> None:
