@@ -245,7 +245,7 @@ def _summary_table(summary: pl.DataFrame, total: int) -> Table:
                   title_justify="left")
     table.add_column("scenario")
     table.add_column("runs", justify="right")
-    for col, (label, _) in OUTCOMES.items():
+    for label, _ in OUTCOMES.values():
         table.add_column(label, justify="right")
     for row in summary.iter_rows(named=True):
         cells = []

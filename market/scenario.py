@@ -45,6 +45,8 @@ __all__ = [
     "builtin_scenarios",
     "load_scenario",
     "parse_override",
+    "resolve_scenario",
+    "validate_scenario",
 ]
 
 BUILTIN_DIR = resources.files("market") / "scenarios"
@@ -511,6 +513,28 @@ def _describe(exc: ValidationError, where: str) -> str:
     return f"{where} is invalid: " + "; ".join(problems) + more + "."
 
 
+def resolve_scenario(name_or_path: str | Path) -> dict[str, Any]:
+    """The raw (unvalidated) dict of a scenario with its ``extends`` chain merged in."""
+    data = _resolve(name_or_path)
+    if not data.keys() - {"name"}:
+        raise ScenarioError(f"scenario {str(name_or_path)!r} is empty; start it with extends = \"baseline\" "
+                            "and set only what differs, or see the built-in files for every field.")
+    return data
+
+
+def validate_scenario(data: Mapping[str, Any], overrides: Mapping[str, Any], where: str) -> Scenario:
+    """Apply dotted ``overrides`` to a copy of a raw scenario dict and validate it."""
+    data = copy.deepcopy(dict(data))
+    for key, value in overrides.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ScenarioError(f"override {key!r}: {value!r} is not a finite number")
+        _set_path(data, key, value)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_describe(exc, where)) from None
+
+
 def load_scenario(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None, /,
                   **kw_overrides: Any) -> Scenario:
     """Load a built-in scenario by name, or a TOML file by path, apply dotted overrides, validate.
@@ -519,15 +543,5 @@ def load_scenario(name_or_path: str | Path, overrides: Mapping[str, Any] | None 
     ``load_scenario("baseline", {"clouds.gcp.withholding.share": 0.5})``.
     Raises :class:`ScenarioError` naming the field and what is allowed.
     """
-    data = _resolve(name_or_path)
-    if not data.keys() - {"name"}:
-        raise ScenarioError(f"scenario {str(name_or_path)!r} is empty; start it with extends = \"baseline\" "
-                            "and set only what differs, or see the built-in files for every field.")
-    for key, value in {**(overrides or {}), **kw_overrides}.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ScenarioError(f"override {key!r}: {value!r} is not a finite number")
-        _set_path(data, key, value)
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(_describe(exc, f"scenario {str(name_or_path)!r}")) from None
+    return validate_scenario(resolve_scenario(name_or_path), {**(overrides or {}), **kw_overrides},
+                             f"scenario {str(name_or_path)!r}")

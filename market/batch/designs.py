@@ -31,6 +31,10 @@ class Parameter:
     high: float | None = None
     integer: bool = False
 
+    def cast(self, value: Any) -> Any:
+        """A value as the scenario will receive it: rounded to a whole number when ``integer``."""
+        return int(round(value)) if self.integer and isinstance(value, int | float) else value
+
     def scale(self, unit: np.ndarray) -> list[Any]:
         """Map points in [0, 1) onto the range."""
         assert self.low is not None and self.high is not None
@@ -65,7 +69,8 @@ class Grid(Design):
 
     def points(self, seed: int) -> list[dict[str, Any]]:
         names = list(self.parameters)
-        combos = itertools.product(*(list(self.parameters[n].values or ()) for n in names))
+        combos = itertools.product(*([self.parameters[n].cast(v) for v in self.parameters[n].values or ()]
+                                     for n in names))
         return [dict(zip(names, combo, strict=True)) for combo in combos]
 
 

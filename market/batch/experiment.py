@@ -34,9 +34,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from market.batch.designs import DESIGNS, Design, Parameter
-from market.scenario import Scenario, ScenarioError, _describe, load_scenario
+from market.scenario import Scenario, ScenarioError, _describe, resolve_scenario, validate_scenario
 
-__all__ = ["Experiment", "ExperimentError", "RunSpec", "load_experiment", "run_seed"]
+__all__ = ["Experiment", "ExperimentError", "RunSpec", "check_experiment", "fingerprint", "load_experiment",
+           "run_seed"]
 
 
 class ExperimentError(ScenarioError):
@@ -113,6 +114,13 @@ class Experiment(_Strict):
     def _some(cls, v: list[str]) -> list[str]:
         if not v:
             raise ValueError("list at least one base scenario (a built-in name or a .toml path)")
+        labels: dict[str, str] = {}
+        for name in v:
+            label = _label(name)
+            if label in labels:
+                raise ValueError(f"{labels[label]!r} and {name!r} would share the label {label!r} in run ids and "
+                                 "output folders; list each scenario once and give scenario files distinct names")
+            labels[label] = name
         return v
 
     # -- derived ---------------------------------------------------------------------------
@@ -170,13 +178,14 @@ def _label(scenario: str) -> str:
 
 
 def run_seed(base_seed: int, point: int, replication: int) -> int:
-    """A run's seed: a function of (base seed, design point, replication) only."""
+    """A run's seed: a function of (base seed, design point, replication) only, in [0, 2**63)
+    (63 bits, so collisions are negligible even over millions of runs)."""
     seq = np.random.SeedSequence(entropy=base_seed, spawn_key=(point, replication))
-    return int(seq.generate_state(1, dtype=np.uint32)[0])
+    return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Read and validate an experiment file, and check every base scenario and parameter value."""
+def load_experiment(path: str | Path, *, check: bool = True) -> Experiment:
+    """Read and validate an experiment file, and (``check``) every base scenario and design point."""
     path = Path(path)
     if not path.is_file():
         raise ExperimentError(f"experiment file {str(path)!r} does not exist (or is not a file).")
@@ -194,32 +203,46 @@ def load_experiment(path: str | Path) -> Experiment:
         exp = Experiment.model_validate(data)
     except ValidationError as exc:
         raise ExperimentError(_describe(exc, f"experiment {str(path)!r}")) from None
-    check_experiment(exp)
+    if check:
+        check_experiment(exp)
     return exp
 
 
+def fingerprint(exp: Experiment, bases: dict[str, Scenario]) -> str:
+    """Identifies an experiment *and* the resolved contents of its base scenarios, so that
+    ``--resume`` notices a scenario file edited since the sweep started."""
+    parts = [exp.to_json()] + [f"{name}={bases[name].config_hash}" for name in sorted(bases)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+MAX_CHECKED_POINTS = 2000  # every design point is validated up to this many per scenario
+
+
 def check_experiment(exp: Experiment) -> dict[str, Scenario]:
-    """Validate every base scenario with the fixed overrides and with each parameter's values
-    (grid values; range ends). Returns the base scenarios by name."""
+    """Validate every base scenario with the fixed overrides, each parameter's values (or range
+    ends) on their own, and every design point (up to ``MAX_CHECKED_POINTS`` points).
+    Returns the base scenarios by name; raises :class:`ExperimentError` naming the problem."""
     bases: dict[str, Scenario] = {}
-    fixed = dict(exp.overrides)
-    if exp.steps is not None:
-        fixed["steps"] = exp.steps
+    fixed = dict(exp.overrides) | ({"steps": exp.steps} if exp.steps is not None else {})
+    points = exp.design_points()
+    design = exp.design_obj()
+    if design is not None:
+        # each parameter's values or range ends on their own, then the points themselves
+        singles = [{path: p.cast(v)} for path, p in design.parameters.items()
+                   for v in (p.values if p.values is not None else (p.low, p.high))]
+        points = singles + (points if len(points) <= MAX_CHECKED_POINTS else [])
     for name in exp.scenarios:
         where = f"experiment {exp.name!r}, scenario {name!r}"
         try:
-            bases[name] = load_scenario(exp.scenario_source(name), fixed)
+            raw = resolve_scenario(exp.scenario_source(name))
+            bases[name] = validate_scenario(raw, fixed, where)
         except ScenarioError as exc:
-            raise ExperimentError(f"{where}: {exc}") from None
-        if exp.design is None:
-            continue
-        for path, spec in exp.design.parameters.items():
-            tried = spec.values if spec.values is not None else [spec.low, spec.high]
-            for value in tried:
-                if spec.integer and value is not None:
-                    value = int(round(value))
-                try:
-                    load_scenario(exp.scenario_source(name), {**fixed, path: value})
-                except ScenarioError as exc:
-                    raise ExperimentError(f"{where}: design parameter {path!r} = {value!r} is not allowed: {exc}") from None
+            raise ExperimentError(str(exc) if str(exc).startswith("experiment") else f"{where}: {exc}") from None
+        for point in points:
+            if not point:
+                continue
+            try:
+                validate_scenario(raw, {**fixed, **point}, f"{where}, design point {point}")
+            except ScenarioError as exc:
+                raise ExperimentError(str(exc)) from None
     return bases

@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any
 
 import polars as pl
 
-from market.batch.experiment import Experiment, ExperimentError, RunSpec, check_experiment, load_experiment
+from market.batch.experiment import Experiment, ExperimentError, RunSpec, check_experiment, fingerprint, load_experiment
 from market.batch.storage import completed_runs, remove_temporaries, run_path, write_atomic, write_run
 from market.recording import RUNS_SCHEMA
 
@@ -113,12 +114,16 @@ def _failed_row(task: Task, error: str, wall: float) -> pl.DataFrame:
 # -- the driver ----------------------------------------------------------------------------------
 
 
-def _check_folder(out: Path, exp: Experiment, resume: bool, overwrite: bool) -> None:
-    """Refuse an output folder that would be overwritten or mixed up, before anything starts."""
+def _check_folder(out: Path, print_: str, resume: bool, overwrite: bool) -> None:
+    """Refuse an output folder that would be overwritten or mixed up, before anything starts.
+
+    ``print_`` is the experiment's fingerprint. Hidden files alone (a lock, temporaries of a
+    killed writer) do not make a folder non-empty.
+    """
     if out.exists() and not out.is_dir():
         raise ExperimentError(f"output folder {str(out)!r} is an existing file; choose a folder path.")
     marker = out / "experiment.json"
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(not p.name.startswith(".") for p in out.iterdir()):
         if overwrite:
             if not marker.is_file():
                 raise ExperimentError(f"--overwrite: {str(out)!r} does not hold experiment results "
@@ -130,25 +135,52 @@ def _check_folder(out: Path, exp: Experiment, resume: bool, overwrite: bool) -> 
                 stored = json.loads(marker.read_text())
             except (OSError, ValueError):
                 stored = {}
-            if stored.get("experiment_hash") != exp.experiment_hash:
-                raise ExperimentError(f"--resume: {str(out)!r} holds a different experiment (the file changed "
-                                      "since it started); use --overwrite to start again, or another --out.")
+            if stored.get("fingerprint") != print_:
+                raise ExperimentError(f"--resume: {str(out)!r} holds a different experiment (the experiment or a "
+                                      "scenario file changed since it started); use --overwrite to start again, "
+                                      "or another --out.")
         else:
             raise ExperimentError(f"output folder {str(out)!r} is not empty; add --resume to finish the runs "
                                   "not yet complete, or --overwrite to start again.")
 
 
-def _prepare_folder(out: Path, exp: Experiment, resume: bool, overwrite: bool) -> None:
+def _prepare_folder(out: Path, exp: Experiment, print_: str, overwrite: bool) -> None:
+    """Clear the folder for --overwrite; write experiment.json, then the design table."""
     marker = out / "experiment.json"
     if overwrite and marker.is_file():
-        shutil.rmtree(out)
+        for child in out.iterdir():
+            if child.name != ".sweep.lock":  # we hold it
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
     out.mkdir(parents=True, exist_ok=True)
     if not marker.is_file():
-        write_points(out, exp)
-        payload = {"experiment_hash": exp.experiment_hash, "experiment": json.loads(exp.to_json())}
+        payload = {"fingerprint": print_, "experiment": json.loads(exp.to_json())}
         tmp = out / ".experiment.json.tmp"
         tmp.write_text(json.dumps(payload, indent=2))
         os.replace(tmp, marker)
+    if not (out / "points.parquet").is_file():
+        write_points(out, exp)
+
+
+@contextmanager
+def _lock(out: Path) -> Iterator[None]:
+    """Hold ``out/.sweep.lock`` so that two sweeps never write into one folder at once."""
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only; elsewhere the folder is not locked
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    with open(out / ".sweep.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ExperimentError(f"another sweep is writing to {str(out)!r}; wait for it to finish "
+                                  "(or stop it) before resuming there.") from None
+        try:
+            yield
+        finally:
+            (out / ".sweep.lock").unlink(missing_ok=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_points(out: Path, exp: Experiment) -> None:
@@ -175,8 +207,37 @@ def _executor(workers: int, scheduler: str | None, executor: Executor | None) ->
     elif workers <= 1:
         yield None
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool = _RestartingPool(workers)
+        try:
             yield pool
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _RestartingPool(Executor):
+    """A local process pool (``spawn``) that replaces itself when a worker process dies.
+
+    A dead worker breaks a ``ProcessPoolExecutor`` for good: every run in flight fails with
+    ``BrokenProcessPool``. The driver re-submits those runs, and this pool starts afresh.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool = self._new()
+
+    def _new(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, fn, /, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201 - Executor's signature
+        try:
+            return self._pool.submit(fn, *args, **kwargs)
+        except BrokenProcessPool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new()
+            return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | None = None, *,
@@ -186,19 +247,17 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
 
     Raises :class:`ExperimentError` for a bad file or output folder, before any run starts.
     """
-    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
-    if isinstance(experiment, Experiment):
-        check_experiment(exp)
+    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment, check=False)
+    print_ = fingerprint(exp, check_experiment(exp))
     folder = Path(out) if out is not None else Path("outputs") / exp.name
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
-    _check_folder(folder, exp, resume, overwrite)  # before connecting or starting anything
+    _check_folder(folder, print_, resume, overwrite)  # before connecting or starting anything
     report = SweepReport(folder, total=0)
     started = time.perf_counter()
     try:
-        with _executor(n_workers, scheduler, executor) as ex:
-            _prepare_folder(folder, exp, resume, overwrite)
-            if resume:
-                remove_temporaries(folder)
+        with _executor(n_workers, scheduler, executor) as ex, _lock(folder):
+            _prepare_folder(folder, exp, print_, overwrite)
+            remove_temporaries(folder)
             done = completed_runs(folder) if resume else set()
             fixed = dict(exp.overrides) | ({"steps": exp.steps} if exp.steps is not None else {})
             specs = exp.runs()
@@ -222,13 +281,23 @@ def _source(exp: Experiment, scenario: str) -> str:
     return str(Path(src).resolve()) if isinstance(src, Path) else src
 
 
+MAX_ATTEMPTS = 3  # a run whose worker process dies is tried again, up to this many times in all
+
+
 def _drive(ex: Executor, tasks: list[Task], bar: _Progress, in_flight: int) -> None:
-    """Keep at most ``in_flight`` runs submitted, so memory stays flat however many runs there are."""
-    queue = iter(tasks)
+    """Keep at most ``in_flight`` runs submitted, so memory stays flat however many runs there are.
+
+    A run whose worker process died (``BrokenProcessPool``) is submitted again, up to
+    ``MAX_ATTEMPTS`` times; any other error of the executor is recorded as the run's failure.
+    """
+    queue = list(reversed(tasks))  # pop() from the end keeps the order
+    attempts: dict[str, int] = {}
     pending: dict[Future, Task] = {}
     try:
         while True:
-            while len(pending) < in_flight and (task := next(queue, None)) is not None:
+            while len(pending) < in_flight and queue:
+                task = queue.pop()
+                attempts[task.spec.run_id] = attempts.get(task.spec.run_id, 0) + 1
                 pending[ex.submit(execute, task)] = task
             if not pending:
                 return
@@ -237,15 +306,25 @@ def _drive(ex: Executor, tasks: list[Task], bar: _Progress, in_flight: int) -> N
                 task = pending.pop(fut)
                 try:
                     result = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a lost worker: record and go on
-                    error = f"{type(exc).__name__}: {exc}"
-                    runs = _with_design(_failed_row(task, error, 0.0), task)
-                    write_atomic(runs, run_path(Path(task.out), "runs", task.spec.scenario_label, task.spec.run_id))
-                    result = {"run_id": task.spec.run_id, "status": "failed", "error": error, "wall_seconds": 0.0}
+                except BrokenProcessPool as exc:
+                    if attempts[task.spec.run_id] < MAX_ATTEMPTS:
+                        queue.append(task)  # its worker died: run it again
+                        continue
+                    result = _record_crash(task, exc)
+                except Exception as exc:  # noqa: BLE001 - e.g. a worker lost for good: record and go on
+                    result = _record_crash(task, exc)
                 bar.record(task, result)
     finally:
         for fut in pending:
             fut.cancel()
+
+
+def _record_crash(task: Task, exc: BaseException) -> dict[str, Any]:
+    """Write the ``runs`` row of a run that did not come back from its worker."""
+    error = f"{type(exc).__name__}: {exc}"
+    runs = _with_design(_failed_row(task, error, 0.0), task)
+    write_atomic(runs, run_path(Path(task.out), "runs", task.spec.scenario_label, task.spec.run_id))
+    return {"run_id": task.spec.run_id, "status": "failed", "error": error, "wall_seconds": 0.0}
 
 
 class _Progress:
