@@ -250,7 +250,7 @@ def _summary_table(summary: pl.DataFrame, total: int) -> Table:
     for row in summary.iter_rows(named=True):
         cells = []
         for col, (_, unit) in OUTCOMES.items():
-            fmt = {"usd": _usd, "chips": _num, "share": _pct}[unit]
+            fmt = {"usd": _usd, "chips": _chips, "share": _pct}[unit]
             cells.append(f"{fmt(row[f'{col}_mean'])}\n[dim]{fmt(row[f'{col}_p05'])}-{fmt(row[f'{col}_p95'])}[/dim]")
         table.add_row(row["scenario"], str(row["runs"]), *cells)
     return table
@@ -278,6 +278,13 @@ def _usd(x: float | None) -> str:
 
 def _num(x: float | None) -> str:
     return "n/a" if x is None else f"{x:,.0f}"
+
+
+def _chips(x: float | None) -> str:
+    """Compact chip counts: 1.72M, 408k, 950."""
+    if x is None:
+        return "n/a"
+    return f"{x / 1e6:.2f}M" if abs(x) >= 1e6 else (f"{x / 1e3:.0f}k" if abs(x) >= 1e4 else f"{x:,.0f}")
 
 
 def _print_summary(console: Console, result: market.RunResult) -> None:
