@@ -238,6 +238,61 @@ def sweep_cmd(
         raise typer.Exit(1)
 
 
+@app.command("compare")
+def compare_cmd(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", show_default=False, help="A finished experiment's folder.")],
+    baseline: Annotated[str | None, typer.Option(
+        "--baseline", metavar="NAME", show_default=False,
+        help="Scenario to compare against (default: 'baseline' if present, else the first).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="FILE", show_default=False, help="Where to save the table (.csv; default DIR/comparison.csv).")] = None,
+) -> None:
+    """Each key outcome per scenario: mean, 90% interval across replications, and the difference to
+    the baseline scenario with a bootstrap 95% confidence interval (paired by seed)."""
+    from market.analysis.compare import compare  # noqa: PLC0415
+
+    if not folder.is_dir():
+        raise UserError(f"{str(folder)!r} is not a folder; give the output folder of a finished sweep.")
+    try:
+        table = compare(folder, baseline)
+    except FileNotFoundError as exc:
+        raise UserError(f"{exc}; give the output folder of a finished sweep.") from None
+    except ValueError as exc:
+        raise UserError(f"--baseline: {exc}") from None
+    target = out if out is not None else folder / "comparison.csv"
+    try:
+        table.write_csv(target)
+    except OSError as exc:
+        raise UserError(f"--out {str(target)!r}: cannot write there ({exc.strerror or exc}).") from None
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    console.print(_comparison_table(table))
+    console.print(f"Saved to {target}", markup=False, highlight=False)
+
+
+def _comparison_table(table: pl.DataFrame) -> Table:
+    from market.batch.summary import OUTCOMES  # noqa: PLC0415
+
+    base = table["baseline"][0]
+    out = Table(title=f"Final month: mean [90% of runs] and difference to {base} [95% CI, bootstrap]",
+                title_justify="left")
+    for col, justify in (("outcome", "left"), ("scenario", "left"), ("runs", "right"), ("mean", "right"),
+                         ("90% of runs", "right"), (f"vs {base}", "right"), ("95% CI", "right")):
+        out.add_column(col, justify=justify)
+    for outcome, group in table.group_by("outcome", maintain_order=True):
+        label, unit = OUTCOMES.get(outcome[0], (outcome[0], "share"))
+        fmt = {"usd": _usd, "chips": _chips, "share": _pct}[unit]
+        dfmt = {"usd": lambda x: "n/a" if x is None else f"{'-' if x < 0 else '+'}${abs(x):,.3f}",
+                "chips": lambda x: "n/a" if x is None else f"{'-' if x < 0 else '+'}{_chips(abs(x))}",
+                "share": lambda x: "n/a" if x is None else f"{100 * x:+.1f} pp"}[unit]
+        for i, r in enumerate(group.iter_rows(named=True)):
+            is_base = r["scenario"] == base
+            out.add_row(label if i == 0 else "", r["scenario"], str(r["runs"]), fmt(r["mean"]),
+                        f"{fmt(r['p05'])} - {fmt(r['p95'])}", "-" if is_base else dfmt(r["diff"]),
+                        "-" if is_base else f"{dfmt(r['diff_low'])} to {dfmt(r['diff_high'])}",
+                        end_section=i == group.height - 1)
+    return out
+
+
 def _summary_table(summary: pl.DataFrame, total: int) -> Table:
     from market.batch.summary import OUTCOMES  # noqa: PLC0415
 

@@ -1,0 +1,97 @@
+"""Scenario comparison: bootstrap intervals that cover a known difference, and the command."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+import market
+from market.analysis.compare import bootstrap_mean_ci, compare, compare_runs
+from market.cli import app
+
+
+def _constructed(rng: np.random.Generator, effect: float, n: int = 20) -> pl.DataFrame:
+    """Two scenarios sharing seeds: a common run effect (what seeds share) plus own noise; the
+    second scenario's outcome is shifted by exactly ``effect``."""
+    common = rng.normal(0.7, 0.05, n)
+    rows = []
+    for scenario, shift in (("base", 0.0), ("lever", effect)):
+        own = rng.normal(0.0, 0.01, n)
+        for r in range(n):
+            rows.append({"scenario": scenario, "point": 0, "replication": r,
+                         "nvidia_compute_share": common[r] + shift + own[r]})
+    return pl.DataFrame(rows)
+
+
+def test_paired_interval_covers_the_true_difference_at_its_level() -> None:
+    rng = np.random.default_rng(42)
+    effect, trials, covered, widths = -0.02, 300, 0, []
+    for t in range(trials):
+        table = compare_runs(_constructed(rng, effect), baseline="base", outcomes=["nvidia_compute_share"], seed=t)
+        row = table.filter(pl.col("scenario") == "lever").row(0, named=True)
+        covered += row["diff_low"] <= effect <= row["diff_high"]
+        widths.append(row["diff_high"] - row["diff_low"])
+        assert row["pairs"] == 20
+    coverage = covered / trials
+    assert 0.90 <= coverage <= 0.99, coverage  # nominal 95%; percentile bootstrap at n=20 runs a bit low
+    # pairing removes the shared noise: intervals far narrower than the 0.05 spread of runs
+    assert np.mean(widths) < 0.02
+
+
+def test_unpaired_comparison_when_runs_do_not_match() -> None:
+    rng = np.random.default_rng(1)
+    data = _constructed(rng, 0.05).with_columns(
+        pl.when(pl.col("scenario") == "lever").then(pl.col("replication") + 100).otherwise("replication")
+        .alias("replication"))
+    row = compare_runs(data, "base", ["nvidia_compute_share"]).filter(pl.col("scenario") == "lever").row(0, named=True)
+    assert row["pairs"] == 0
+    assert row["diff_low"] < 0.05 < row["diff_high"] and row["diff_low"] > 0.0
+
+
+def test_bootstrap_of_a_constant_is_the_constant() -> None:
+    assert bootstrap_mean_ci(np.full(10, 3.0)) == (3.0, 3.0)
+
+
+def test_unknown_baseline_names_the_allowed_ones() -> None:
+    data = _constructed(np.random.default_rng(0), 0.0)
+    with pytest.raises(ValueError, match="allowed: base, lever"):
+        compare_runs(data, "nope", ["nvidia_compute_share"])
+
+
+@pytest.fixture(scope="module")
+def small_experiment(tmp_path_factory) -> object:
+    folder = tmp_path_factory.mktemp("cmp")
+    exp = folder / "e.toml"
+    exp.write_text('name = "cmp"\nscenarios = ["baseline", "tpu_merchant"]\nreplications = 3\nsteps = 6\n'
+                   "base_seed = 3\n")
+    market.sweep(exp, folder / "out", workers=1, progress=False)
+    return folder / "out"
+
+
+def test_compare_a_finished_sweep(small_experiment) -> None:
+    table = compare(small_experiment)
+    assert set(table["scenario"]) == {"baseline", "tpu_merchant"}
+    assert (table["runs"] == 3).all() and table["baseline"].unique().to_list() == ["baseline"]
+    merchant = table.filter(pl.col("scenario") == "tpu_merchant")
+    assert (merchant["pairs"] == 3).all()
+    assert (merchant["diff_low"] <= merchant["diff"]).all() and (merchant["diff"] <= merchant["diff_high"]).all()
+
+
+def test_compare_command_prints_and_saves(small_experiment, tmp_path) -> None:
+    target = tmp_path / "cmp.csv"
+    result = CliRunner().invoke(app, ["compare", str(small_experiment), "--out", str(target)],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Nvidia compute share" in result.output and "vs baseline" in result.output
+    saved = pl.read_csv(target)
+    assert {"scenario", "outcome", "mean", "p05", "p95", "diff", "diff_low", "diff_high", "runs"} <= set(saved.columns)
+
+
+@pytest.mark.parametrize("args", [["compare", "/nonexistent/dir"], ["compare", "{dir}", "--baseline", "nope"]])
+def test_compare_mistakes_exit_2(small_experiment, args) -> None:
+    args = [a.replace("{dir}", str(small_experiment)) for a in args]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output and "Traceback" not in result.output
