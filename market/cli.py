@@ -238,6 +238,39 @@ def sweep_cmd(
         raise typer.Exit(1)
 
 
+@app.command("plot")
+def plot_cmd(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", show_default=False, help="A finished experiment's folder.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="FIGDIR", show_default=False, help="Where to write the figures (default DIR/figures).")] = None,
+    formats: Annotated[list[str] | None, typer.Option(
+        "--format", metavar="EXT", show_default=False,
+        help="File formats, repeatable: png, svg, pdf (default: png and svg).")] = None,
+) -> None:
+    """Write the figure set of a finished experiment: shares, prices, withholding, concentration,
+    scenario comparison, who gains, and outcomes along swept parameters."""
+    if not folder.is_dir():
+        raise UserError(f"{str(folder)!r} is not a folder; give the output folder of a finished sweep.")
+    report = _plot(folder, out, tuple(formats or ("png", "svg")))
+    for name, why in report.skipped.items():
+        typer.echo(f"skipped {name}: {why}", err=True)
+
+
+def _plot(folder: Path, out: Path | None, formats: tuple[str, ...]):  # noqa: ANN202 - FigureReport
+    from market.analysis.figures import plot_experiment  # noqa: PLC0415 - matplotlib only when plotting
+
+    allowed = {"png", "svg", "pdf"}
+    if bad := sorted(set(formats) - allowed):
+        raise UserError(f"--format: {', '.join(bad)} not supported; allowed: {', '.join(sorted(allowed))}.")
+    try:
+        report = plot_experiment(folder, out, formats=formats)
+    except FileNotFoundError as exc:
+        raise UserError(f"{exc}; give the output folder of a finished sweep.") from None
+    shown = sorted({p.parent for p in report.written})
+    typer.echo(f"Wrote {len(report.written)} figure files to {', '.join(map(str, shown)) or '(none)'}")
+    return report
+
+
 @app.command("compare")
 def compare_cmd(
     folder: Annotated[Path, typer.Argument(metavar="DIR", show_default=False, help="A finished experiment's folder.")],

@@ -1,0 +1,832 @@
+"""The figure set of an experiment: shares, prices, withholding, concentration, sweeps, payoffs.
+
+    >>> from market.analysis.figures import plot_experiment
+    >>> report = plot_experiment("outputs/seed_scenarios")          # doctest: +SKIP
+    >>> report.written[:2], report.skipped                           # doctest: +SKIP
+
+Each figure has one function ``plot_<name>(tables)`` taking :func:`market.scan`'s dict of
+LazyFrames and returning a matplotlib :class:`~matplotlib.figure.Figure`, or raising :class:`Skip`
+when the experiment lacks what the figure needs (no design, one scenario, nothing withheld, ...).
+:func:`plot_experiment` draws them all, saves each in every format and records the skips.
+
+All numbers come from polars (lazy scans, ``group_by``/``agg``): bands are the 5th-95th
+percentile across runs (replications, and design points if the experiment has a design). Figures
+are plain :class:`~matplotlib.figure.Figure` objects rendered by the non-interactive Agg canvas,
+never registered with pyplot, so drawing them changes no global backend or state (it is safe in a
+notebook) and nothing stays open after saving.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from math import ceil
+from pathlib import Path
+
+import matplotlib as mpl
+import matplotlib.dates as mdates
+import numpy as np
+import polars as pl
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
+
+from market.analysis.style import (SCENARIO_LABELS, VENDOR_LABELS, apply_style, ordered_vendors, scenario_colours,
+                                   shade, tier_colours, vendor_colours)
+from market.batch.storage import scan
+from market.batch.summary import OUTCOMES, run_outcomes
+
+__all__ = ["FIGURES", "FRONTIER_LABS", "FigureReport", "Skip", "plot_chip_prices", "plot_experiment", "plot_hhi",
+           "plot_lab_vendor_mix", "plot_prices", "plot_scenario_comparison", "plot_sweep_outcomes",
+           "plot_vendor_shares", "plot_who_gains", "plot_withholding", "plot_withholding_payoff"]
+
+FRONTIER_LABS = ("openai", "anthropic", "deepmind", "meta", "xai")
+LAB_LABELS = {"openai": "OpenAI", "anthropic": "Anthropic", "deepmind": "Google DeepMind", "meta": "Meta",
+              "xai": "xAI"}
+CLOUD_LABELS = {"aws": "AWS", "azure": "Azure", "gcp": "Google Cloud", "oracle": "Oracle", "coreweave": "CoreWeave",
+                "neoclouds": "other neoclouds", "meta_dc": "Meta (own DCs)", "xai_dc": "xAI (own DCs)"}
+LOW, HIGH = 0.05, 0.95
+
+# outcome -> (axis label, factor applied to the stored value)
+OUTCOME_AXES: dict[str, tuple[str, float]] = {
+    "nvidia_compute_share": ("Share of compute under contract (%)", 100.0),
+    "google_compute_share": ("Share of compute under contract (%)", 100.0),
+    "openai_nvidia_dependency": ("Share of OpenAI's compute (%)", 100.0),
+    "top_tier_usd_per_pflop_hour": ("USD per PFLOP-hour", 1.0),
+    "withheld_top_tier_chips": ("Chips", 1.0),
+    "unmet_share": ("Share of demand (%)", 100.0),
+}
+
+
+class Skip(Exception):  # noqa: N818 - reads as "raise Skip(why)"
+    """The experiment lacks what a figure needs; the message says what."""
+
+
+@dataclass
+class FigureReport:
+    """What :func:`plot_experiment` did: files written, and figures skipped (name -> why)."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# data helpers (polars)
+
+
+def _need(tables: dict[str, pl.LazyFrame], *names: str) -> None:
+    missing = [n for n in names if n not in tables]
+    if missing:
+        raise Skip(f"the experiment has no {', '.join(missing)} table{'s' if len(missing) > 1 else ''} "
+                   "(no complete run wrote one)")
+
+
+def _complete(tables: dict[str, pl.LazyFrame]) -> pl.LazyFrame:
+    """run_id, scenario, point, replication of every complete run."""
+    _need(tables, "runs")
+    return tables["runs"].filter(pl.col("status") == "complete").select("run_id", "scenario", "point", "replication")
+
+
+def _scenario_order(tables: dict[str, pl.LazyFrame]) -> list[str]:
+    """Scenarios with complete runs, in the experiment's order (the points table's), others sorted."""
+    present = set(_complete(tables).select("scenario").unique().collect()["scenario"].to_list())
+    if not present:
+        raise Skip("the experiment has no complete run yet")
+    order: list[str] = []
+    if "points" in tables:
+        order = tables["points"].select("scenario").unique(maintain_order=True).collect()["scenario"].to_list()
+    return [s for s in order if s in present] + sorted(present - set(order))
+
+
+def _runs_per_scenario(tables: dict[str, pl.LazyFrame]) -> str:
+    n = _complete(tables).group_by("scenario").len().collect()["len"]
+    return f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}"
+
+
+def _dated(tables: dict[str, pl.LazyFrame], table: str) -> pl.LazyFrame:
+    """A table's rows of complete runs, with the calendar ``date`` of their step."""
+    _need(tables, "steps", table)
+    dates = tables["steps"].select("run_id", "step", "date")
+    return (tables[table].join(_complete(tables).select("run_id"), on="run_id", how="semi")
+            .join(dates, on=["run_id", "step"], how="left"))
+
+
+def _band(lf: pl.LazyFrame, by: Sequence[str], value: str | pl.Expr) -> pl.DataFrame:
+    """Mean, 5th and 95th percentile and count of ``value`` per group (across runs)."""
+    v = pl.col(value) if isinstance(value, str) else value
+    return (lf.group_by(*by).agg(v.mean().alias("mean"), v.quantile(LOW, "linear").alias("lo"),
+                                 v.quantile(HIGH, "linear").alias("hi"), v.count().alias("n"))
+            .sort(*by).collect())
+
+
+def _final_step(tables: dict[str, pl.LazyFrame]) -> pl.LazyFrame:
+    return tables["steps"].group_by("run_id").agg(pl.col("step").max().alias("last"))
+
+
+def _parameters(tables: dict[str, pl.LazyFrame]) -> list[str]:
+    """The design's parameter columns (dotted paths) of the points table; empty without a design."""
+    if "points" not in tables:
+        return []
+    return [c for c in tables["points"].collect_schema().names() if c not in ("scenario", "point")]
+
+
+def _outcomes_with_design(tables: dict[str, pl.LazyFrame], params: list[str]) -> pl.DataFrame:
+    per_run = run_outcomes(tables)
+    points = tables["points"].select("scenario", "point", *params).collect()
+    return per_run.join(points, on=["scenario", "point"], how="left")
+
+
+# ---------------------------------------------------------------------------------------------
+# drawing helpers (matplotlib)
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _grid(n: int, ncols: int = 3, panel: tuple[float, float] = (4.4, 3.1), sharex: bool = True,
+          sharey: bool = True) -> tuple[Figure, list[Axes], list[Axes]]:
+    """A figure with ``n`` panels (``ncols`` a row at most) and the grid's spare axes, hidden
+    (:func:`_legend` puts the legend in the first one)."""
+    ncols = max(1, min(ncols, n))
+    nrows = ceil(n / ncols)
+    fig = _figure(panel[0] * ncols, panel[1] * nrows + 0.9)
+    axes = list(fig.subplots(nrows, ncols, sharex=sharex, sharey=sharey, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    for i, ax in enumerate(axes[:n]):
+        if i + ncols >= n:  # lowest panel of its column: it shows the shared x axis
+            ax.xaxis.set_tick_params(labelbottom=True)
+    return fig, axes[:n], axes[n:]
+
+
+def _label_bottom(axes: list[Axes], label: str) -> None:
+    """One x label for a grid of panels sharing their x axis, centred below them."""
+    for ax in axes:
+        ax.set_xlabel("")
+    axes[0].figure.supxlabel(label, fontsize=11)
+
+
+def _line_band(ax: Axes, df: pl.DataFrame, x: str, colour, label: str | None = None, ls: str = "-",
+               lw: float = 2.0, alpha: float = 0.16, marker: str | None = None) -> None:
+    xs = df[x].to_list()
+    ax.fill_between(xs, df["lo"].to_list(), df["hi"].to_list(), color=colour, alpha=alpha, linewidth=0)
+    ax.plot(xs, df["mean"].to_list(), color=colour, lw=lw, ls=ls, label=label, marker=marker, markersize=5)
+
+
+def _intervals(ax: Axes, groups: dict[tuple, pl.DataFrame], keys: list[tuple], x: str, colours: dict) -> None:
+    """Mean lines against ``x``: one line with a band, or several with dodged 5-95% error bars
+    (several bands on top of each other would hide each other)."""
+    keys = [k for k in keys if k in groups]
+    if len(keys) == 1:
+        _line_band(ax, groups[keys[0]], x, colours[keys[0]], marker="o", alpha=0.18)
+        return
+    numeric = groups[keys[0]].schema[x].is_numeric()
+    span = (max(g[x].max() for g in groups.values()) - min(g[x].min() for g in groups.values())) if numeric else 0
+    for i, k in enumerate(keys):
+        df = groups[k]
+        mean, lo, hi = (df[c].to_numpy() for c in ("mean", "lo", "hi"))
+        xs = df[x].to_numpy() + (i - (len(keys) - 1) / 2) * 0.015 * span if numeric else df[x].to_list()
+        ax.errorbar(xs, mean, yerr=np.vstack([mean - lo, hi - mean]), color=colours[k], marker="o", markersize=5,
+                    lw=2, elinewidth=1.2, capsize=3, alpha=0.9)
+
+
+def _outcome_axis(axis, outcome: str) -> None:
+    """Chips as 20k / 1.5M, so that long numbers do not collide."""
+    if outcome == "withheld_top_tier_chips" and max(abs(v) for v in axis.get_view_interval()) >= 1e4:
+        axis.set_major_formatter(_kilo)
+
+
+def _year_axis(ax: Axes) -> None:
+    ax.xaxis.set_major_locator(mdates.YearLocator())
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    ax.xaxis.set_minor_locator(mdates.MonthLocator(bymonth=(1, 4, 7, 10)))
+    ax.set_xlabel("")
+
+
+def _legend(anchor: Axes, handles: list, labels: list[str], title: str | None, spare: list[Axes]) -> None:
+    """In the grid's first spare slot if it has one, else right of ``anchor`` (the top-right panel).
+
+    An axes' legend, not a figure's: the constrained layout makes room for it below the suptitle.
+    """
+    if spare:
+        spare[0].legend(handles, labels, title=title, loc="center", frameon=False, alignment="left")
+    else:
+        anchor.legend(handles, labels, title=title, loc="upper left", bbox_to_anchor=(1.03, 1.0), frameon=False,
+                      alignment="left", borderaxespad=0.0)
+
+
+def _top_right(axes: list[Axes]) -> Axes:
+    return axes[min(_ncols(axes), len(axes)) - 1]
+
+
+def _label_left(axes: list[Axes], ncols: int, label: str) -> None:
+    for i, ax in enumerate(axes):
+        ax.set_ylabel(label if i % ncols == 0 else "")
+
+
+def _ncols(axes: list[Axes]) -> int:
+    return axes[0].get_subplotspec().get_gridspec().ncols
+
+
+def _scenario_title(s: str) -> str:
+    return SCENARIO_LABELS.get(s, s)
+
+
+def _band_note(n: str, what: str = "runs") -> str:
+    return f"line: mean; band: 5–95%\nof {n} {what}"
+
+
+def _handle(colour, ls: str = "-", band: bool = True) -> tuple | Line2D:
+    line = Line2D([], [], color=colour, lw=2, ls=ls, marker=None if band else "o")
+    return (Patch(color=colour, alpha=0.16, linewidth=0), line) if band else line
+
+
+def _scale(values: Iterable[float], unit: str) -> tuple[float, str]:
+    top = max((abs(v) for v in values if v is not None), default=0.0)
+    for factor, word in ((1e9, "billion"), (1e6, "million"), (1e3, "thousand")):
+        if top >= factor:
+            return factor, f"{word} {unit}"
+    return 1.0, unit
+
+
+_thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
+
+
+def _short(v: float, _pos=None) -> str:
+    """20k, 1.34M: chip counts that fit a tick or a heatmap cell."""
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:.3g}M"
+    if abs(v) >= 1e3:
+        return f"{v / 1e3:.3g}k"
+    return f"{v:.0f}"
+
+
+_kilo = FuncFormatter(_short)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. vendor shares
+
+
+def plot_vendor_shares(tables: dict[str, pl.LazyFrame]) -> Figure:
+    """Each vendor's share of compute under contract to labs over time, one panel per scenario."""
+    order = _scenario_order(tables)
+    stats = _band(_dated(tables, "shares"), ["scenario", "vendor", "date"], pl.col("compute_share") * 100)
+    if stats.is_empty():
+        raise Skip("the shares table is empty")
+    vendors = ordered_vendors(stats["vendor"].unique())
+    colours = vendor_colours(vendors)
+    groups = stats.partition_by("scenario", "vendor", as_dict=True)
+    fig, axes, spare = _grid(len(order))
+    for ax, sc in zip(axes, order):
+        for v in vendors:
+            if (sc, v) in groups:
+                _line_band(ax, groups[sc, v], "date", colours[v])
+        ax.set_title(_scenario_title(sc))
+        ax.set_ylim(0, None)
+        _year_axis(ax)
+    _label_left(axes, _ncols(axes), "Share of compute under contract (%)")
+    fig.suptitle("Vendor shares of the compute labs rent")
+    _legend(_top_right(axes), [_handle(colours[v]) for v in vendors], [VENDOR_LABELS.get(v, v) for v in vendors],
+            f"Vendor\n({_band_note(_runs_per_scenario(tables), 'runs per scenario')})", spare)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. prices
+
+
+def plot_prices(tables: dict[str, pl.LazyFrame]) -> Figure:
+    """Rental price per PFLOP-hour by tier over time (installed-weighted per run), per scenario."""
+    order = _scenario_order(tables)
+    priced = _dated(tables, "prices").filter(pl.col("rental_price_usd_per_pflop_hour").is_not_null(),
+                                             pl.col("installed_chips") > 0)
+    per_run = priced.group_by("scenario", "run_id", "date", "tier").agg(
+        ((pl.col("rental_price_usd_per_pflop_hour") * pl.col("installed_chips")).sum()
+         / pl.col("installed_chips").sum()).alias("price"))
+    stats = _band(per_run, ["scenario", "tier", "date"], "price")
+    if stats.is_empty():
+        raise Skip("no rental prices were recorded")
+    tiers = [t for t in ("top", "previous") if t in set(stats["tier"])] + sorted(
+        set(stats["tier"]) - {"top", "previous"})
+    colours = tier_colours(tiers)
+    groups = stats.partition_by("scenario", "tier", as_dict=True)
+    fig, axes, spare = _grid(len(order))
+    for ax, sc in zip(axes, order):
+        for t in tiers:
+            if (sc, t) in groups:
+                _line_band(ax, groups[sc, t], "date", colours[t])
+        ax.set_title(_scenario_title(sc))
+        ax.set_ylim(0, None)
+        _year_axis(ax)
+    _label_left(axes, _ncols(axes), "USD per PFLOP-hour")
+    fig.suptitle("Cloud rental price of compute by chip tier")
+    labels = {"top": "top tier (each vendor's newest chip)", "previous": "previous tiers"}
+    _legend(_top_right(axes), [_handle(colours[t]) for t in tiers], [labels.get(t, t) for t in tiers],
+            f"Tier (chips' prices weighted by\ninstalled chips; {_band_note(_runs_per_scenario(tables), 'runs per scenario')})", spare)
+    return fig
+
+
+def plot_chip_prices(tables: dict[str, pl.LazyFrame]) -> Figure:
+    """Vendors' list price per chip over time, by product (baseline scenario, or the first one)."""
+    order = _scenario_order(tables)
+    scenario = "baseline" if "baseline" in order else order[0]
+    prices = (_dated(tables, "prices").filter(pl.col("scenario") == scenario, pl.col("on_sale"))
+              .group_by("product", "vendor", "date").agg(pl.col("chip_price_usd").mean().alias("price"),
+                                                         pl.col("tier").mode().first().alias("tier"),
+                                                         pl.col("run_id").n_unique().alias("runs"),
+                                                         (pl.col("rental_price_usd_per_chip_hour")
+                                                          / pl.col("rental_price_usd_per_pflop_hour")).max()
+                                                         .alias("pflops"))
+              .sort("vendor", "product", "date").collect())
+    if prices.is_empty():
+        raise Skip(f"no chip was on sale in scenario {scenario!r}")
+    vendors = ordered_vendors(prices["vendor"].unique())
+    colours = vendor_colours(vendors)
+    # a vendor's products from oldest (lightest) to newest (full colour): by first month on sale,
+    # then (products already on sale at the start) by PFLOP/s per chip, newer chips being faster
+    rank = {v: i for i, v in enumerate(vendors)}
+    release = (prices.group_by("vendor", "product").agg(pl.col("date").min().alias("first"), pl.col("pflops").max())
+               .sort(pl.col("vendor").replace_strict(rank, return_dtype=pl.Int64), "first", "pflops",
+                     nulls_last=False)
+               .with_columns(pl.int_range(pl.len()).over("vendor").alias("k"), pl.len().over("vendor").alias("m"))
+               .with_columns(((pl.col("m") - 1 - pl.col("k")) / (pl.col("m") - 1).clip(1) * 0.6).alias("light")))
+    fig = _figure(10.5, 5.2)
+    ax = fig.subplots()
+    handles, labels = [], []
+    groups = prices.partition_by("product", as_dict=True)
+    for row in release.iter_rows(named=True):
+        df = groups[(row["product"],)]
+        colour = shade(colours[row["vendor"]], row["light"])
+        dates, price = df["date"].to_list(), df["price"].to_list()
+        ax.plot(dates, price, color=colour, lw=2, ls=(0, (4, 2)))  # whole life dashed...
+        top = df.select(pl.when(pl.col("tier") == "top").then(pl.col("price")))["price"].to_list()
+        ax.plot(dates, top, color=colour, lw=2.4, solid_capstyle="butt")  # ...solid while top tier
+        handles.append(Line2D([], [], color=colour, lw=2.4))
+        labels.append(f"{VENDOR_LABELS.get(row['vendor'], row['vendor'])}: {row['product']}")
+    handles += [Line2D([], [], color="none"), Line2D([], [], color="0.3", lw=2.4),
+                Line2D([], [], color="0.3", lw=2, ls=(0, (4, 2)))]
+    labels += ["", "solid: top tier", "dashed: previous tier"]
+    ax.set_ylim(0, None)
+    ax.yaxis.set_major_formatter(_kilo)
+    ax.set_ylabel("List price (USD per chip)")
+    _year_axis(ax)
+    runs = prices["runs"].max()
+    ax.set_title(f"scenario: {_scenario_title(scenario)} · mean of {runs} run{'s' if runs > 1 else ''} · "
+                 "chips on sale only", fontsize=10, fontweight="normal")
+    fig.suptitle("Chip list prices by product")
+    _legend(ax, handles, labels, "Product (older: lighter)", [])
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. withholding and labs' vendor mix
+
+
+def plot_withholding(tables: dict[str, pl.LazyFrame]) -> Figure:
+    """Top-tier chips withheld per month over time, one line per scenario that withholds."""
+    order = _scenario_order(tables)
+    _need(tables, "steps")
+    if "withholding" not in tables:
+        raise Skip("no run withheld any chip (no withholding rows)")
+    steps = tables["steps"].join(_complete(tables).select("run_id"), on="run_id", how="semi")
+    stats = _band(steps, ["scenario", "date"], "withheld_top_tier_chips")
+    totals = stats.group_by("scenario").agg(pl.col("hi").max(), pl.col("mean").max())
+    withholding = set(totals.filter((pl.col("hi") > 0) | (pl.col("mean") > 0))["scenario"])
+    if not withholding:
+        raise Skip("no scenario withholds top-tier chips in these runs")
+    shown = [s for s in order if s in withholding]
+    colours = scenario_colours(order)
+    fig, axes, _ = _grid(len(shown), ncols=2, panel=(6.0, 3.6))
+    groups = stats.partition_by("scenario", as_dict=True)
+    for ax, sc in zip(axes, shown):
+        _line_band(ax, groups[(sc,)], "date", colours[sc], alpha=0.22)
+        ax.set_title(_scenario_title(sc))
+        ax.set_ylim(0, None)
+        ax.yaxis.set_major_formatter(_kilo)
+        _year_axis(ax)
+    _label_left(axes, _ncols(axes), "Chips withheld per month")
+    fig.suptitle("Top-tier chips withheld from labs each month")
+    none = [_scenario_title(s) for s in order if s not in withholding]
+    handles = [_handle("0.35")]
+    labels = [f"mean of {_runs_per_scenario(tables)} runs;\nband: 5–95% of runs"]
+    if none:
+        handles.append(Line2D([], [], color="none"))
+        labels.append("never withheld in:\n" + "\n".join(none))
+    _legend(_top_right(axes), handles, labels, None, [])
+    return fig
+
+
+def plot_lab_vendor_mix(tables: dict[str, pl.LazyFrame]) -> Figure:
+    """Each frontier lab's compute under contract at the final month, by vendor, per scenario.
+
+    A contract signed at step s for m months is active at step T when s <= T < s + m.
+    """
+    order = _scenario_order(tables)
+    _need(tables, "steps", "contracts")
+    runs = _complete(tables).select("run_id", "scenario")
+    active = (tables["contracts"].join(runs.select("run_id"), on="run_id", how="semi")
+              .join(_final_step(tables), on="run_id")
+              .filter(pl.col("lab").is_in(FRONTIER_LABS), pl.col("step") <= pl.col("last"),
+                      pl.col("step") + pl.col("months") > pl.col("last"))
+              .group_by("run_id", "lab", "vendor").agg(pl.col("pflops").sum()))
+    present = active.select(pl.col("lab").unique()).collect()["lab"].to_list()
+    if not present:
+        raise Skip("no frontier lab (OpenAI, Anthropic, DeepMind, Meta, xAI) holds a contract at the final month")
+    labs = [lab for lab in FRONTIER_LABS if lab in present]
+    vendors = ordered_vendors(active.select(pl.col("vendor").unique()).collect()["vendor"])
+    # every (run, lab, vendor), zero where no contract, so that means across runs count the zeros
+    grid = (runs.join(pl.LazyFrame({"lab": labs}), how="cross").join(pl.LazyFrame({"vendor": vendors}), how="cross"))
+    full = grid.join(active, on=["run_id", "lab", "vendor"], how="left").with_columns(pl.col("pflops").fill_null(0.0))
+    mix = (full.group_by("scenario", "lab", "vendor").agg(pl.col("pflops").mean())
+           .with_columns(pl.col("vendor").replace_strict({v: i for i, v in enumerate(vendors)},
+                                                         return_dtype=pl.Int64).alias("v"))
+           .sort("scenario", "lab", "v")
+           .with_columns((pl.col("pflops").cum_sum().over("scenario", "lab") - pl.col("pflops")).alias("left"),
+                         (pl.col("pflops") / pl.col("pflops").sum().over("scenario", "lab")).alias("share"))
+           .collect())
+    factor, unit = _scale(mix.group_by("scenario", "lab").agg(pl.col("pflops").sum())["pflops"], "PFLOP/s")
+    widest = mix.group_by("scenario", "lab").agg(pl.col("pflops").sum())["pflops"].max()
+    colours = vendor_colours(vendors)
+    y = {lab: i for i, lab in enumerate(labs)}
+    fig, axes, spare = _grid(len(order), panel=(4.6, 0.42 * len(labs) + 1.3))
+    groups = mix.partition_by("scenario", "vendor", as_dict=True)
+    for ax, sc in zip(axes, order):
+        for v in vendors:
+            df = groups.get((sc, v))
+            if df is None:
+                continue
+            ax.barh([y[lab] for lab in df["lab"]], (df["pflops"] / factor).to_list(),
+                    left=(df["left"] / factor).to_list(), color=colours[v], height=0.7, edgecolor="white",
+                    linewidth=0.5)
+            for lab, left, width, share in df.select("lab", "left", "pflops", "share").iter_rows():
+                if width >= 0.09 * widest:
+                    ax.text((left + width / 2) / factor, y[lab], f"{share:.0%}", ha="center", va="center",
+                            fontsize=8, color="white" if v in ("nvidia", "google", "amd") else "black")
+        ax.set_yticks(range(len(labs)), [LAB_LABELS.get(lab, lab) for lab in labs])
+        ax.set_ylim(len(labs) - 0.5, -0.5)  # OpenAI on top
+        ax.grid(axis="y", visible=False)
+        ax.set_title(_scenario_title(sc))
+    _label_bottom(axes, f"Compute under contract ({unit})")
+    last = tables["steps"].select(pl.col("date").max()).collect().item()
+    fig.suptitle(f"Frontier labs' compute by chip vendor in the final month ({last:%b %Y})")
+    _legend(_top_right(axes), [Patch(color=colours[v]) for v in vendors], [VENDOR_LABELS.get(v, v) for v in vendors],
+            f"Vendor (mean of {_runs_per_scenario(tables)} runs;\nlabels: share of the lab's compute)", spare)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. concentration
+
+
+def plot_hhi(tables: dict[str, pl.LazyFrame]) -> Figure:
+    """Herfindahl-Hirschman index of vendor compute shares over time, one line per scenario."""
+    order = _scenario_order(tables)
+    _need(tables, "steps")
+    steps = tables["steps"].join(_complete(tables).select("run_id"), on="run_id", how="semi")
+    stats = _band(steps, ["scenario", "date"], "hhi")
+    colours = scenario_colours(order)
+    fig = _figure(10.0, 4.8)
+    ax = fig.subplots()
+    groups = stats.partition_by("scenario", as_dict=True)
+    for sc in order:
+        if (sc,) in groups:
+            _line_band(ax, groups[(sc,)], "date", colours[sc], alpha=0.09)
+    ax.yaxis.set_major_formatter(_thousands)
+    ax.set_ylabel("HHI (0–10,000)")
+    _year_axis(ax)
+    fig.suptitle("Concentration of the chip market: HHI of vendor compute shares")
+    _legend(ax, [_handle(colours[s]) for s in order], [_scenario_title(s) for s in order],
+            f"Scenario\n({_band_note(_runs_per_scenario(tables), 'runs each')})", [])
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. sweeps
+
+
+def _is_numeric(df: pl.DataFrame, col: str) -> bool:
+    return df.schema[col].is_numeric()
+
+
+def plot_sweep_outcomes(tables: dict[str, pl.LazyFrame]) -> Figure:
+    """Final-month outcomes against the design's parameters.
+
+    One parameter: mean and 90% interval per outcome. Two parameters on a full grid: a heatmap of
+    the mean per outcome (x = first parameter, y = second). Otherwise (sampled designs, more
+    parameters): each design point's mean outcome against each parameter.
+    """
+    params = _parameters(tables)
+    if not params:
+        raise Skip("the experiment has no design parameters (each scenario runs as it is)")
+    order = _scenario_order(tables)
+    data = _outcomes_with_design(tables, params)
+    outcomes = list(OUTCOMES)
+    scaled = data.with_columns(pl.col(c) * OUTCOME_AXES[c][1] for c in outcomes)
+    colours = scenario_colours(order)
+    n_unique = {p: scaled[p].n_unique() for p in params}
+    n_points = scaled.select("scenario", "point").unique().group_by("scenario").len()["len"].max()
+
+    if len(params) == 1:
+        return _sweep_lines(scaled, params[0], order, colours, outcomes)
+    if len(params) == 2 and n_points == n_unique[params[0]] * n_unique[params[1]] and max(n_unique.values()) <= 15:
+        return _sweep_heatmaps(scaled, params, order, outcomes)
+    return _sweep_scatter(scaled, params, order, colours, outcomes)
+
+
+def _sweep_lines(data: pl.DataFrame, p: str, order: list[str], colours: dict, outcomes: list[str]) -> Figure:
+    stats = pl.concat([_band(data.lazy(), ["scenario", p], o).with_columns(pl.lit(o).alias("outcome"))
+                       for o in outcomes])
+    numeric = _is_numeric(stats, p)
+    if not numeric:
+        stats = stats.with_columns(pl.col(p).cast(pl.String))
+    fig, axes, spare = _grid(len(outcomes), sharey=False, panel=(4.4, 3.2))
+    groups = stats.partition_by("outcome", as_dict=True)
+    for ax, o in zip(axes, outcomes):
+        by_scenario = groups[(o,)].drop("outcome").partition_by("scenario", as_dict=True)
+        _intervals(ax, by_scenario, [(sc,) for sc in order], p, {(sc,): colours[sc] for sc in order})
+        ax.set_title(OUTCOMES[o][0], fontsize=11)
+        ax.set_ylabel(OUTCOME_AXES[o][0])
+        _outcome_axis(ax.yaxis, o)
+    _label_bottom(axes, p)
+    n = data.group_by("scenario", p).len()["len"]
+    if len(order) == 1:
+        fig.suptitle(f"Final-month outcomes against {p} ({_scenario_title(order[0])}; "
+                     f"line: mean, band: 5–95% of {n.min()} runs per value)")
+    else:
+        fig.suptitle(f"Final-month outcomes against {p}")
+        _legend(_top_right(axes), [_handle(colours[s], band=False) for s in order],
+                [_scenario_title(s) for s in order], f"Scenario\n(dot: mean; bar: 5–95%\nof {n.min()} runs per value)",
+                spare)
+    return fig
+
+
+def _tick(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _sweep_heatmaps(data: pl.DataFrame, params: list[str], order: list[str], outcomes: list[str]) -> Figure:
+    px, py = params
+    rows = [(sc, o) for sc in order for o in outcomes]
+    ncols = 3 if len(order) == 1 else len(outcomes)
+    fig, axes, _ = _grid(len(rows), ncols=ncols, sharex=False, sharey=False, panel=(4.6, 3.6))
+    means = (data.group_by("scenario", px, py).agg(pl.col(o).mean() for o in outcomes))
+    runs = data.group_by("scenario", px, py).len()["len"].min()
+    xs = sorted(data[px].unique().to_list())
+    ys = sorted(data[py].unique().to_list(), reverse=True)  # largest on top
+    means = means.with_columns(pl.col(px).replace_strict({x: i for i, x in enumerate(xs)}, return_dtype=pl.Int64)
+                               .alias("_ix"),
+                               pl.col(py).replace_strict({y: i for i, y in enumerate(ys)}, return_dtype=pl.Int64)
+                               .alias("_iy"))
+    ncols = _ncols(axes)
+    for k, (ax, (sc, o)) in enumerate(zip(axes, rows)):
+        sub = means.filter(pl.col("scenario") == sc)
+        grid = np.full((len(ys), len(xs)), np.nan)
+        grid[sub["_iy"].to_numpy(), sub["_ix"].to_numpy()] = sub[o].to_numpy()
+        big = np.nanmax(np.abs(grid), initial=0) >= 1000
+        text = np.vectorize(lambda v: "" if np.isnan(v) else _kilo(v, None) if big and v else
+                            f"{v:.1f}" if OUTCOME_AXES[o][1] == 100 else f"{v:.0f}" if big else f"{v:.2f}",
+                            otypes=[str])(grid)
+        sns.heatmap(grid, ax=ax, annot=text, fmt="", cmap="viridis", annot_kws={"fontsize": 9},
+                    xticklabels=[_tick(x) for x in xs], yticklabels=[_tick(v) for v in ys],
+                    cbar_kws={"label": OUTCOME_AXES[o][0], "format": _kilo if big else None})
+        title = OUTCOMES[o][0] if len(order) == 1 else f"{_scenario_title(sc)}: {OUTCOMES[o][0]}"
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel(px if k + ncols >= len(rows) else "")
+        ax.set_ylabel(py if k % ncols == 0 else "")
+        ax.tick_params(axis="y", rotation=0)
+    where = f" ({_scenario_title(order[0])})" if len(order) == 1 else ""
+    fig.suptitle(f"Final-month outcomes over the design{where}: mean of {runs} runs per cell")
+    return fig
+
+
+def _sweep_scatter(data: pl.DataFrame, params: list[str], order: list[str], colours: dict,
+                   outcomes: list[str]) -> Figure:
+    params = params[:8]
+    means = data.group_by("scenario", "point", *params).agg(pl.col(o).mean() for o in outcomes)
+    runs = data.group_by("scenario", "point").len()["len"].min()
+    fig = _figure(max(3.4 * len(params), 8.0) + 1.5, 2.3 * len(outcomes) + 1.0)
+    axes = fig.subplots(len(outcomes), len(params), sharex="col", sharey="row", squeeze=False)
+    columns = {c: means[c].to_list() for c in (*params, *outcomes, "scenario")}
+    for i, o in enumerate(outcomes):
+        for j, p in enumerate(params):
+            ax = axes[i, j]
+            sns.scatterplot(data=columns, x=p, y=o, hue="scenario", hue_order=order, palette=colours, ax=ax, s=22,
+                            legend=False, linewidth=0, alpha=0.85)
+            ax.set_ylabel("")
+            ax.set_xlabel(p if i == len(outcomes) - 1 else "")
+            _outcome_axis(ax.yaxis, o)
+        axes[i, 0].set_title(f"{OUTCOMES[o][0]} · {OUTCOME_AXES[o][0]}", loc="left", fontsize=11)
+    title = "Final-month outcomes against each design parameter"
+    note = f"one dot per design point: mean of {runs} run{'s' if runs > 1 else ''}"
+    if len(order) == 1:
+        fig.suptitle(f"{title} ({_scenario_title(order[0])})\n{note}")
+    else:
+        fig.suptitle(f"{title}\n{note}")
+        _legend(axes[0, -1], [Line2D([], [], marker="o", ls="", color=colours[s]) for s in order],
+                [_scenario_title(s) for s in order], "Scenario", [])
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. scenario comparison
+
+
+def plot_scenario_comparison(tables: dict[str, pl.LazyFrame]) -> Figure:
+    """The distribution of each final-month outcome across runs, per scenario."""
+    order = _scenario_order(tables)
+    if len(order) < 2:
+        raise Skip(f"only one scenario ({order[0]!r}): nothing to compare")
+    _need(tables, "steps", "shares", "labs", "prices")
+    outcomes = list(OUTCOMES)
+    per_run = run_outcomes(tables).with_columns(pl.col(c) * OUTCOME_AXES[c][1] for c in outcomes)
+    labels = [_scenario_title(s) for s in order]
+    per_run = per_run.with_columns(pl.col("scenario").replace_strict(dict(zip(order, labels))).alias("label"))
+    palette = {_scenario_title(s): c for s, c in scenario_colours(order).items()}
+    fig, axes, _ = _grid(len(outcomes), sharex=False, sharey=True, panel=(4.3, 0.5 * len(order) + 1.6))
+    data = {c: per_run[c].to_list() for c in ["label", *outcomes]}
+    for ax, o in zip(axes, outcomes):
+        sns.boxplot(data=data, x=o, y="label", hue="label", order=labels, hue_order=labels, palette=palette,
+                    ax=ax, legend=False, width=0.6, fliersize=0, boxprops={"alpha": 0.35}, linewidth=1.1)
+        sns.stripplot(data=data, x=o, y="label", hue="label", order=labels, hue_order=labels, palette=palette,
+                      ax=ax, legend=False, size=3.5, jitter=0.18, alpha=0.85)
+        ax.set_title(OUTCOMES[o][0], fontsize=11)
+        ax.set_xlabel(OUTCOME_AXES[o][0])
+        ax.set_ylabel("")
+        _outcome_axis(ax.xaxis, o)
+    fig.suptitle(f"Final-month outcomes by scenario (box: quartiles; dots: {_runs_per_scenario(tables)} runs each)")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. who gains
+
+
+def _cumulative_profit(tables: dict[str, pl.LazyFrame], table: str, key: str) -> pl.LazyFrame:
+    """Per run: profit summed over months, in USD billions, per vendor or cloud."""
+    return (tables[table].join(_complete(tables).select("run_id"), on="run_id", how="semi")
+            .group_by("scenario", "run_id", key).agg((pl.col("profit_usd").sum() / 1e9).alias("profit")))
+
+
+def plot_who_gains(tables: dict[str, pl.LazyFrame]) -> Figure:
+    """Each vendor's and each cloud's profit summed over the run, per scenario (mean, 90% interval)."""
+    order = _scenario_order(tables)
+    _need(tables, "vendors", "clouds")
+    vendors = _band(_cumulative_profit(tables, "vendors", "vendor"), ["vendor", "scenario"], "profit")
+    captive = tables["clouds"].filter(pl.col("kind") == "captive").select(pl.col("cloud").unique()).collect()
+    clouds = _band(_cumulative_profit(tables, "clouds", "cloud").join(captive.lazy(), on="cloud", how="anti"),
+                   ["cloud", "scenario"], "profit")
+    vendor_names = ordered_vendors(vendors["vendor"].unique())
+    # clouds: largest profit first
+    cloud_names = (clouds.group_by("cloud").agg(pl.col("mean").mean()).sort("mean", descending=True)["cloud"]
+                   .to_list())
+    colours = scenario_colours(order)
+    ncols = 4
+    vrows, crows = ceil(len(vendor_names) / ncols), ceil(len(cloud_names) / ncols)
+    fig = _figure(3.3 * ncols, 2.55 * (vrows + crows) + 1.8)
+    top, bottom = fig.subfigures(2, 1, height_ratios=[vrows + 0.25, crows + 0.25], hspace=0.04)
+    x = np.arange(len(order))
+    spare: list[Axes] = []
+    for sub, frame, key, names, labels, heading in (
+            (top, vendors, "vendor", vendor_names, VENDOR_LABELS, "Chip vendors"),
+            (bottom, clouds, "cloud", cloud_names, CLOUD_LABELS, "Clouds")):
+        rows = ceil(len(names) / ncols)
+        axes = sub.subplots(rows, ncols, squeeze=False).ravel()
+        groups = frame.partition_by(key, as_dict=True)
+        for ax, name in zip(axes, names):
+            df = groups[(name,)].with_columns(pl.col("scenario").replace_strict(
+                {s: i for i, s in enumerate(order)}, default=None, return_dtype=pl.Int64).alias("i")).sort("i")
+            mean, lo, hi = (df[c].to_numpy() for c in ("mean", "lo", "hi"))
+            ax.bar(x[: len(df)], mean, color=[colours[s] for s in df["scenario"]], width=0.75,
+                   yerr=np.vstack([mean - lo, hi - mean]), error_kw={"ecolor": "0.15", "elinewidth": 1.1,
+                                                                     "capsize": 3})
+            ax.axhline(0, color="0.3", lw=0.8)
+            ax.set_title(labels.get(name, name), fontsize=11)
+            ax.set_xticks([])
+            ax.grid(axis="x", visible=False)
+        for ax in axes[len(names):]:
+            ax.set_axis_off()
+            spare.append(ax)
+        for i, ax in enumerate(axes[: len(names)]):
+            ax.set_ylabel("USD billions" if i % ncols == 0 else "")
+        if key == "vendor":
+            corner = axes[min(ncols, len(names)) - 1]
+        sub.suptitle(heading, fontsize=12, fontweight="bold", x=0.01, ha="left")
+    months = tables["steps"].select(pl.col("step").n_unique()).collect().item() if "steps" in tables else None
+    span = f" over {months} months" if months else ""
+    fig.suptitle(f"Who gains: cumulative profit{span} by scenario")
+    _legend(corner, [Patch(color=colours[s]) for s in order], [_scenario_title(s) for s in order],
+            f"Scenario\n(bar: mean; whisker: 5–95%\nof {_runs_per_scenario(tables)} runs each;\n"
+            "each panel has its own scale;\nlabs' own data centres left out)", spare[-1:])
+    return fig
+
+
+def plot_withholding_payoff(tables: dict[str, pl.LazyFrame]) -> Figure:
+    """Google's profit (TPU sales + Google Cloud) against a swept withholding share."""
+    params = _parameters(tables)
+    swept = [p for p in params if "withholding" in p]
+    if not swept:
+        raise Skip("no design parameter is a withholding setting (e.g. clouds.gcp.withholding.share)")
+    p = swept[0]
+    _need(tables, "vendors", "clouds")
+    order = _scenario_order(tables)
+    runs = _complete(tables)
+    google = (_cumulative_profit(tables, "vendors", "vendor").filter(pl.col("vendor") == "google")
+              .select("run_id", pl.col("profit").alias("google")))
+    gcp = (_cumulative_profit(tables, "clouds", "cloud").filter(pl.col("cloud") == "gcp")
+           .select("run_id", pl.col("profit").alias("gcp")))
+    others = [q for q in params if q != p]
+    data = (runs.join(tables["points"].select("scenario", "point", *params), on=["scenario", "point"])
+            .join(google, on="run_id", how="inner").join(gcp, on="run_id", how="inner")
+            .with_columns((pl.col("google") + pl.col("gcp")).alias("total")).collect())
+    if data.is_empty():
+        raise Skip("the runs have no Google vendor or no gcp cloud")
+    if data[p].n_unique() < 2:
+        raise Skip(f"{p} takes a single value in this design")
+    # colour lines by a second parameter when there is exactly one with few values
+    hue = others[0] if len(others) == 1 and data[others[0]].n_unique() <= 6 else None
+    by = ["scenario", *([hue] if hue else [])]
+    keys = data.select(by).unique().sort(by).rows()
+    if hue:
+        values = sorted(data[hue].unique().to_list())
+        palette = dict(zip(values, mpl.colormaps["plasma"](np.linspace(0.0, 0.78, len(values)))))
+        colour = {k: palette[k[-1]] for k in keys}
+        label = {k: (f"{_scenario_title(k[0])}, " if len(order) > 1 else "") + _tick(k[-1]) for k in keys}
+    else:
+        colour = {k: scenario_colours(order)[k[0]] for k in keys}
+        label = {k: _scenario_title(k[0]) for k in keys}
+    panels = [("google", "Google as chip vendor (TPU sales)"), ("gcp", "Google Cloud (renting out compute)"),
+              ("total", "Google in total")]
+    fig = _figure(14.0, 4.6)
+    axes = list(fig.subplots(1, 3, sharex=True))
+    for ax, (col, title) in zip(axes, panels):
+        stats = _band(data.lazy(), [*by, p], col)
+        _intervals(ax, stats.partition_by(by, as_dict=True), keys, p, colour)
+        ax.set_title(title, fontsize=11)
+        ax.set_ylabel("Cumulative profit (USD billions)" if col == "google" else "")
+    fig.supxlabel(f"{p}  (0 = rents out every TPU, 1 = withholds the whole top tier)"
+                  if p.endswith("withholding.share") else p, fontsize=11)
+    n = data.group_by(*by, p).len()["len"].min()
+    fig.suptitle("Does withholding its top-tier TPUs pay for Google? Cumulative profit against the withholding "
+                 "share")
+    note = _band_note(str(n), "runs per value") if len(keys) == 1 else \
+        f"dot: mean; bar: 5–95%\nof {n} runs per value"
+    title = f"{hue}\n({note})" if hue else f"Scenario\n({note})"
+    if not hue and others:
+        title += "\npooled over " + "\n".join(others)
+    _legend(axes[-1], [_handle(colour[k], band=len(keys) == 1) for k in keys], [label[k] for k in keys], title, [])
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+
+FIGURES: dict[str, Callable[[dict[str, pl.LazyFrame]], Figure]] = {
+    "vendor_shares": plot_vendor_shares,
+    "prices": plot_prices,
+    "chip_prices": plot_chip_prices,
+    "withholding": plot_withholding,
+    "lab_vendor_mix": plot_lab_vendor_mix,
+    "hhi": plot_hhi,
+    "sweep_outcomes": plot_sweep_outcomes,
+    "scenario_comparison": plot_scenario_comparison,
+    "who_gains": plot_who_gains,
+    "withholding_payoff": plot_withholding_payoff,
+}
+
+
+def plot_experiment(folder: str | os.PathLike, out: str | os.PathLike | None = None,
+                    formats: Sequence[str] = ("png", "svg")) -> FigureReport:
+    """Draw every figure the experiment in ``folder`` supports; save each as ``out/<name>.<format>``.
+
+    ``out`` defaults to ``folder/figures``. PNGs are 150 dpi. A figure whose data are missing (no
+    design, a single scenario, nothing withheld, ...) is not drawn: the report's ``skipped`` says
+    why. Other errors propagate.
+    """
+    tables = scan(folder)
+    target = Path(out) if out is not None else Path(folder) / "figures"
+    report = FigureReport()
+    with mpl.rc_context():
+        apply_style()
+        for name, draw in FIGURES.items():
+            try:
+                fig = draw(tables)
+            except Skip as why:
+                report.skipped[name] = str(why)
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            try:
+                for fmt in formats:
+                    path = target / f"{name}.{fmt}"
+                    fig.savefig(path, format=fmt, bbox_inches="tight", dpi=150 if fmt == "png" else "figure")
+                    report.written.append(path)
+            finally:
+                fig.clear()  # never registered with pyplot: dropping it frees it
+    return report
