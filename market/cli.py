@@ -207,9 +207,12 @@ def sweep_cmd(
         "--out", metavar="DIR", show_default=False, help="Output folder (default: outputs/<experiment name>).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finish the runs not yet complete in DIR.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete DIR's results and start again.")] = False,
+    figures: Annotated[bool, typer.Option("--figures/--no-figures",
+                                          help="Write the figure set to DIR/figures at the end.")] = True,
 ) -> None:
     """Run an experiment: scenarios x design points x replications, each run written to DIR as it
-    finishes (one Parquet file per table per run). Ends with the key outcomes per scenario."""
+    finishes (one Parquet file per table per run). Ends by writing the figures and printing the key
+    outcomes per scenario, compared with the baseline scenario."""
     from market.batch import load_experiment, scan, sweep  # noqa: PLC0415
     from market.batch.summary import run_outcomes, scenario_summary  # noqa: PLC0415
 
@@ -227,10 +230,19 @@ def sweep_cmd(
         raise typer.Exit(130)
     tables = scan(report.out)
     if "runs" in tables and "steps" in tables:
+        if figures:
+            for name, why in _plot(report.out, None, ("png", "svg")).skipped.items():
+                typer.echo(f"skipped figure {name}: {why}", err=True)
         per_run = run_outcomes(tables)
-        order = {s.scenario_label: i for i, s in enumerate(exp.runs()) if s.point == 0 and s.replication == 0}
-        per_run = per_run.sort(pl.col("scenario").replace_strict(order, default=len(order)), "point", "replication")
-        console.print(_summary_table(scenario_summary(per_run), report.total))
+        if per_run["scenario"].n_unique() > 1:
+            from market.analysis.compare import compare  # noqa: PLC0415
+
+            table = compare(report.out)
+            table.write_csv(report.out / "comparison.csv")
+            console.print(_comparison_table(table))
+            console.print(f"Comparison saved to {report.out / 'comparison.csv'}", markup=False, highlight=False)
+        else:
+            console.print(_summary_table(scenario_summary(per_run), report.total))
     if report.failed:
         first = next(iter(report.failures.items()))
         typer.echo(f"{report.failed} of {report.total} runs failed (first: {first[0]}: {first[1]}); "

@@ -222,7 +222,7 @@ def client_workers(address: str) -> set[str]:
 @needs_script
 def test_cli_sweep_on_dask_cluster_end_to_end(serial: Path, tiny: Path, tmp_path: Path, dask_scheduler: str) -> None:
     out = tmp_path / "cli-dask"
-    proc = run_script("sweep", tiny, "--scheduler", dask_scheduler, "--out", out, cwd=tmp_path)
+    proc = run_script("sweep", "--no-figures", tiny, "--scheduler", dask_scheduler, "--out", out, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "tiny: 8 runs done, 0 already complete, 0 failed" in proc.stdout
     assert "Traceback" not in proc.stderr
@@ -238,7 +238,7 @@ def test_sigkilled_sweep_resumes_to_the_uninterrupted_dataset(tmp_path: Path) ->
     total = 2 * 8
     out = tmp_path / "killed"
     with open(tmp_path / "killed.log", "wb") as log:
-        proc = subprocess.Popen([str(SCRIPT), "sweep", str(exp), "--out", str(out), "--workers", "2"],
+        proc = subprocess.Popen([str(SCRIPT), "sweep", "--no-figures", str(exp), "--out", str(out), "--workers", "2"],
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=tmp_path,
                                 env=cli_env(), start_new_session=True)
     markers = out / "runs"
@@ -261,7 +261,7 @@ def test_sigkilled_sweep_resumes_to_the_uninterrupted_dataset(tmp_path: Path) ->
     (out / "steps" / "scenario=baseline").mkdir(parents=True, exist_ok=True)
     (out / "steps" / "scenario=baseline" / ".baseline-p0000-r007.k1ll3d.tmp").write_bytes(b"PAR1 torn")
 
-    resumed = run_script("sweep", exp, "--out", out, "--resume", cwd=tmp_path)
+    resumed = run_script("sweep", "--no-figures", exp, "--out", out, "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert f"killme: {total - len(done)} runs done, {len(done)} already complete, 0 failed" in resumed.stdout
 
@@ -337,7 +337,7 @@ def test_failed_runs_are_recorded_through_the_api(tmp_path: Path) -> None:
 def test_failed_runs_make_the_cli_exit_1_and_resume_reruns_them(tmp_path: Path) -> None:
     exp = write_experiment(tmp_path, "faulty", design=FAULTY)
     out = tmp_path / "out"
-    proc = run_script("sweep", exp, "--out", out, "--workers", "2", cwd=tmp_path)
+    proc = run_script("sweep", "--no-figures", exp, "--out", out, "--workers", "2", cwd=tmp_path)
     assert proc.returncode == 1, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr
     assert failure_lines(proc.stderr) == [proc.stderr.strip().splitlines()[-1]]
@@ -346,7 +346,7 @@ def test_failed_runs_make_the_cli_exit_1_and_resume_reruns_them(tmp_path: Path) 
     check_faulty_dataset(out)
 
     # --resume runs the failed ones again (and only those): they fail again, still recorded once
-    resumed = run_script("sweep", exp, "--out", out, "--resume", "--workers", "1", cwd=tmp_path)
+    resumed = run_script("sweep", "--no-figures", exp, "--out", out, "--resume", "--workers", "1", cwd=tmp_path)
     assert resumed.returncode == 1, resumed.stderr
     assert failure_lines(resumed.stderr) == [resumed.stderr.strip().splitlines()[-1]]
     assert failure_lines(resumed.stderr)[0].startswith("4 of 8 runs failed"), resumed.stderr
@@ -707,7 +707,7 @@ def _children(pid: int) -> list[int]:
 def test_a_lost_local_worker_loses_only_its_run(tmp_path: Path) -> None:
     exp = write_experiment(tmp_path, "lost", replications=8, steps=6)
     out = tmp_path / "out"
-    proc = subprocess.Popen([str(SCRIPT), "sweep", str(exp), "--out", str(out), "--workers", "2"],
+    proc = subprocess.Popen([str(SCRIPT), "sweep", "--no-figures", str(exp), "--out", str(out), "--workers", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=cli_env(),
                             start_new_session=True)
     try:

@@ -95,3 +95,16 @@ def test_compare_mistakes_exit_2(small_experiment, args) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
     assert "error:" in result.output and "Traceback" not in result.output
+
+
+def test_main_job_ends_with_figures_and_the_comparison(tmp_path) -> None:
+    """README command one: a sweep writes the figure set and prints the comparison table."""
+    exp = tmp_path / "e.toml"
+    exp.write_text('name = "main"\nscenarios = ["baseline", "openai_google_tpu"]\nreplications = 2\nsteps = 4\n')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["sweep", str(exp), "--out", str(out), "--workers", "1"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "vs baseline" in result.output and (out / "comparison.csv").is_file()
+    pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert "vendor_shares.png" in pngs and "scenario_comparison.png" in pngs
