@@ -18,7 +18,9 @@ notebook) and nothing stays open after saving.
 
 from __future__ import annotations
 
+import functools
 import os
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from math import ceil
@@ -36,8 +38,16 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from market.analysis.style import (SCENARIO_LABELS, VENDOR_LABELS, apply_style, ordered_vendors, scenario_colours,
-                                   shade, tier_colours, vendor_colours)
+from market.analysis.style import (
+    SCENARIO_LABELS,
+    VENDOR_LABELS,
+    apply_style,
+    ordered_vendors,
+    scenario_colours,
+    shade,
+    tier_colours,
+    vendor_colours,
+)
 from market.batch.storage import scan
 from market.batch.summary import OUTCOMES, run_outcomes
 
@@ -63,7 +73,7 @@ OUTCOME_AXES: dict[str, tuple[str, float]] = {
 }
 
 
-class Skip(Exception):  # noqa: N818 - reads as "raise Skip(why)"
+class Skip(Exception):
     """The experiment lacks what a figure needs; the message says what."""
 
 
@@ -143,6 +153,18 @@ def _outcomes_with_design(tables: dict[str, pl.LazyFrame], params: list[str]) ->
 
 # ---------------------------------------------------------------------------------------------
 # drawing helpers (matplotlib)
+
+
+def _styled(draw: Callable[[dict[str, pl.LazyFrame]], Figure]) -> Callable[[dict[str, pl.LazyFrame]], Figure]:
+    """Draw under the package's style (:func:`apply_style`), leaving the caller's rcParams as they were."""
+
+    @functools.wraps(draw)
+    def wrapper(tables: dict[str, pl.LazyFrame]) -> Figure:
+        with mpl.rc_context():
+            apply_style()
+            return draw(tables)
+
+    return wrapper
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -276,6 +298,7 @@ _kilo = FuncFormatter(_short)
 # 1. vendor shares
 
 
+@_styled
 def plot_vendor_shares(tables: dict[str, pl.LazyFrame]) -> Figure:
     """Each vendor's share of compute under contract to labs over time, one panel per scenario."""
     order = _scenario_order(tables)
@@ -304,6 +327,7 @@ def plot_vendor_shares(tables: dict[str, pl.LazyFrame]) -> Figure:
 # 2. prices
 
 
+@_styled
 def plot_prices(tables: dict[str, pl.LazyFrame]) -> Figure:
     """Rental price per PFLOP-hour by tier over time (installed-weighted per run), per scenario."""
     order = _scenario_order(tables)
@@ -335,6 +359,7 @@ def plot_prices(tables: dict[str, pl.LazyFrame]) -> Figure:
     return fig
 
 
+@_styled
 def plot_chip_prices(tables: dict[str, pl.LazyFrame]) -> Figure:
     """Vendors' list price per chip over time, by product (baseline scenario, or the first one)."""
     order = _scenario_order(tables)
@@ -391,13 +416,18 @@ def plot_chip_prices(tables: dict[str, pl.LazyFrame]) -> Figure:
 # 3. withholding and labs' vendor mix
 
 
+@_styled
 def plot_withholding(tables: dict[str, pl.LazyFrame]) -> Figure:
-    """Top-tier chips withheld per month over time, one line per scenario that withholds."""
+    """Top-tier chips withheld per month over time, one panel per scenario that withholds.
+
+    When the design sweeps a withholding setting (a few values), one mean line per value instead
+    of one band over all of them.
+    """
     order = _scenario_order(tables)
     _need(tables, "steps")
     if "withholding" not in tables:
         raise Skip("no run withheld any chip (no withholding rows)")
-    steps = tables["steps"].join(_complete(tables).select("run_id"), on="run_id", how="semi")
+    steps = tables["steps"].join(_complete(tables).select("run_id", "point"), on="run_id", how="inner")
     stats = _band(steps, ["scenario", "date"], "withheld_top_tier_chips")
     totals = stats.group_by("scenario").agg(pl.col("hi").max(), pl.col("mean").max())
     withholding = set(totals.filter((pl.col("hi") > 0) | (pl.col("mean") > 0))["scenario"])
@@ -405,10 +435,36 @@ def plot_withholding(tables: dict[str, pl.LazyFrame]) -> Figure:
         raise Skip("no scenario withholds top-tier chips in these runs")
     shown = [s for s in order if s in withholding]
     colours = scenario_colours(order)
-    fig, axes, _ = _grid(len(shown), ncols=2, panel=(6.0, 3.6))
-    groups = stats.partition_by("scenario", as_dict=True)
+    swept = [p for p in _parameters(tables) if "withholding" in p]
+    p = swept[0] if swept else None
+    values: list = []
+    if p is not None:
+        values = sorted(tables["points"].select(pl.col(p).unique()).collect()[p].drop_nulls().to_list())
+        if not 2 <= len(values) <= 6:
+            p, values = None, []
+    wide = len(shown) == 1
+    fig, axes, _ = _grid(len(shown), ncols=2, panel=(9.0 if wide else 6.0, 4.2 if wide else 3.6))
+    runs = _runs_per_scenario(tables)
+    if p is None:
+        groups = stats.partition_by("scenario", as_dict=True)
+        for ax, sc in zip(axes, shown):
+            _line_band(ax, groups[(sc,)], "date", colours[sc], alpha=0.22)
+        handles, labels = [_handle("0.35")], [f"mean of {runs} runs;\nband: 5–95% of runs"]
+        title = None
+    else:
+        by_value = _band(steps.join(tables["points"].select("scenario", "point", p), on=["scenario", "point"]),
+                         ["scenario", p, "date"], "withheld_top_tier_chips")
+        palette = dict(zip(values, mpl.colormaps["plasma"](np.linspace(0.0, 0.78, len(values)))))
+        groups = by_value.partition_by("scenario", p, as_dict=True)
+        for ax, sc in zip(axes, shown):
+            for v in values:
+                if (sc, v) in groups:
+                    ax.plot(groups[sc, v]["date"].to_list(), groups[sc, v]["mean"].to_list(), color=palette[v], lw=2)
+        n = by_value["n"].min()
+        handles = [Line2D([], [], color=palette[v], lw=2) for v in values]
+        labels = [_tick(v) for v in values]
+        title = f"{p}\n(line: mean of {n} runs per value)"
     for ax, sc in zip(axes, shown):
-        _line_band(ax, groups[(sc,)], "date", colours[sc], alpha=0.22)
         ax.set_title(_scenario_title(sc))
         ax.set_ylim(0, None)
         ax.yaxis.set_major_formatter(_kilo)
@@ -416,15 +472,14 @@ def plot_withholding(tables: dict[str, pl.LazyFrame]) -> Figure:
     _label_left(axes, _ncols(axes), "Chips withheld per month")
     fig.suptitle("Top-tier chips withheld from labs each month")
     none = [_scenario_title(s) for s in order if s not in withholding]
-    handles = [_handle("0.35")]
-    labels = [f"mean of {_runs_per_scenario(tables)} runs;\nband: 5–95% of runs"]
     if none:
         handles.append(Line2D([], [], color="none"))
         labels.append("never withheld in:\n" + "\n".join(none))
-    _legend(_top_right(axes), handles, labels, None, [])
+    _legend(_top_right(axes), handles, labels, title, [])
     return fig
 
 
+@_styled
 def plot_lab_vendor_mix(tables: dict[str, pl.LazyFrame]) -> Figure:
     """Each frontier lab's compute under contract at the final month, by vendor, per scenario.
 
@@ -487,6 +542,7 @@ def plot_lab_vendor_mix(tables: dict[str, pl.LazyFrame]) -> Figure:
 # 4. concentration
 
 
+@_styled
 def plot_hhi(tables: dict[str, pl.LazyFrame]) -> Figure:
     """Herfindahl-Hirschman index of vendor compute shares over time, one line per scenario."""
     order = _scenario_order(tables)
@@ -517,6 +573,7 @@ def _is_numeric(df: pl.DataFrame, col: str) -> bool:
     return df.schema[col].is_numeric()
 
 
+@_styled
 def plot_sweep_outcomes(tables: dict[str, pl.LazyFrame]) -> Figure:
     """Final-month outcomes against the design's parameters.
 
@@ -569,6 +626,12 @@ def _sweep_lines(data: pl.DataFrame, p: str, order: list[str], colours: dict, ou
     return fig
 
 
+def _cell_text(v: float, big: bool, percent: bool) -> str:
+    if np.isnan(v):
+        return ""
+    return _short(v) if big else f"{v:.1f}" if percent else f"{v:.2f}"
+
+
 def _tick(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
@@ -592,9 +655,7 @@ def _sweep_heatmaps(data: pl.DataFrame, params: list[str], order: list[str], out
         grid = np.full((len(ys), len(xs)), np.nan)
         grid[sub["_iy"].to_numpy(), sub["_ix"].to_numpy()] = sub[o].to_numpy()
         big = np.nanmax(np.abs(grid), initial=0) >= 1000
-        text = np.vectorize(lambda v: "" if np.isnan(v) else _kilo(v, None) if big and v else
-                            f"{v:.1f}" if OUTCOME_AXES[o][1] == 100 else f"{v:.0f}" if big else f"{v:.2f}",
-                            otypes=[str])(grid)
+        text = np.vectorize(_cell_text, otypes=[str])(grid, big, OUTCOME_AXES[o][1] == 100)
         sns.heatmap(grid, ax=ax, annot=text, fmt="", cmap="viridis", annot_kws={"fontsize": 9},
                     xticklabels=[_tick(x) for x in xs], yticklabels=[_tick(v) for v in ys],
                     cbar_kws={"label": OUTCOME_AXES[o][0], "format": _kilo if big else None})
@@ -640,6 +701,7 @@ def _sweep_scatter(data: pl.DataFrame, params: list[str], order: list[str], colo
 # 6. scenario comparison
 
 
+@_styled
 def plot_scenario_comparison(tables: dict[str, pl.LazyFrame]) -> Figure:
     """The distribution of each final-month outcome across runs, per scenario."""
     order = _scenario_order(tables)
@@ -654,8 +716,10 @@ def plot_scenario_comparison(tables: dict[str, pl.LazyFrame]) -> Figure:
     fig, axes, _ = _grid(len(outcomes), sharex=False, sharey=True, panel=(4.3, 0.5 * len(order) + 1.6))
     data = {c: per_run[c].to_list() for c in ["label", *outcomes]}
     for ax, o in zip(axes, outcomes):
-        sns.boxplot(data=data, x=o, y="label", hue="label", order=labels, hue_order=labels, palette=palette,
-                    ax=ax, legend=False, width=0.6, fliersize=0, boxprops={"alpha": 0.35}, linewidth=1.1)
+        with warnings.catch_warnings():  # seaborn 0.13 passes boxplot's deprecated ``vert`` (matplotlib >= 3.11)
+            warnings.filterwarnings("ignore", message=".*vert.*", category=DeprecationWarning)
+            sns.boxplot(data=data, x=o, y="label", hue="label", order=labels, hue_order=labels, palette=palette,
+                        ax=ax, legend=False, width=0.6, fliersize=0, boxprops={"alpha": 0.35}, linewidth=1.1)
         sns.stripplot(data=data, x=o, y="label", hue="label", order=labels, hue_order=labels, palette=palette,
                       ax=ax, legend=False, size=3.5, jitter=0.18, alpha=0.85)
         ax.set_title(OUTCOMES[o][0], fontsize=11)
@@ -676,6 +740,7 @@ def _cumulative_profit(tables: dict[str, pl.LazyFrame], table: str, key: str) ->
             .group_by("scenario", "run_id", key).agg((pl.col("profit_usd").sum() / 1e9).alias("profit")))
 
 
+@_styled
 def plot_who_gains(tables: dict[str, pl.LazyFrame]) -> Figure:
     """Each vendor's and each cloud's profit summed over the run, per scenario (mean, 90% interval)."""
     order = _scenario_order(tables)
@@ -729,6 +794,7 @@ def plot_who_gains(tables: dict[str, pl.LazyFrame]) -> Figure:
     return fig
 
 
+@_styled
 def plot_withholding_payoff(tables: dict[str, pl.LazyFrame]) -> Figure:
     """Google's profit (TPU sales + Google Cloud) against a swept withholding share."""
     params = _parameters(tables)
