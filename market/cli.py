@@ -433,6 +433,71 @@ def _print_summary(console: Console, result: market.RunResult) -> None:
         console.print(table)
 
 
+@app.command("sensitivity")
+def sensitivity_cmd(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", show_default=False,
+                                           help="A finished sweep with a morris or saltelli design.")],
+    outcomes: Annotated[list[str] | None, typer.Option(
+        "--outcome", metavar="NAME", show_default=False,
+        help="Outcome to analyse, repeatable (default: all key outcomes).")] = None,
+    top: Annotated[int | None, typer.Option(
+        "--top", min=1, show_default=False, help="Print only the N most important parameters per outcome.")] = None,
+) -> None:
+    """Global sensitivity of the final-month outcomes to the swept parameters: Morris screening
+    (mu*, its 95% CI, mu, sigma) for a morris design, Sobol' indices (S1, ST) for a saltelli
+    design. Writes DIR/sensitivity.csv and DIR/figures/sensitivity.png and .svg."""
+    from market.analysis.sensitivity import sensitivity, short_number  # noqa: PLC0415 - SALib, matplotlib only here
+    from market.batch.summary import OUTCOMES  # noqa: PLC0415
+
+    try:
+        report = sensitivity(folder, outcomes)
+    except ValueError as exc:
+        raise UserError(f"{exc}.") from None
+    except OSError as exc:
+        raise UserError(f"{str(folder)!r}: cannot write the table or figure there ({exc.strerror or exc}).") from None
+    morris = report.method == "morris"
+    d = len(report.parameters)
+    how = (f"Morris screening, {report.points // (d + 1)} trajectories × {d + 1} points" if morris
+           else f"Sobol' indices, {report.points} Saltelli points")
+    title = (f"{how} × {_count(report.replications, 'replication')} = {report.runs:,} runs. "
+             + ("mu*: mean |change in the outcome| over each parameter's range; mu: signed; sigma: spread"
+                if morris else "Total (ST) and first-order (S1) Sobol' indices"))
+    table = Table(title=title, title_justify="left")
+    columns = (["outcome", "scenario", "#", "parameter [range]", "mu*", "95% CI ±", "mu", "sigma", "vs noise"] if morris
+               else ["outcome", "scenario", "#", "parameter [range]", "ST", "95% CI ±", "S1", "95% CI ±"])
+    if len(report.scenarios) < 2:
+        columns.remove("scenario")
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("outcome", "scenario", "parameter [range]") else "right")
+    shown = report.table if top is None else report.table.filter(pl.col("rank") <= top)
+    groups = list(shown.group_by("scenario", "outcome", maintain_order=True))
+    for (scenario, outcome), group in groups:
+        label, unit = OUTCOMES.get(outcome, (outcome, "share"))
+        fmt = {"usd": lambda x: f"${x:,.3f}", "chips": _chips, "share": lambda x: f"{100 * x:.2f} pp"}[unit]
+        for i, r in enumerate(group.iter_rows(named=True)):
+            noise = r.get("noise_mu_star")
+            first = label + ("" if noise is None else f"\n[dim]seed noise: {fmt(noise)}[/dim]")
+            cells = [first if i == 0 else ""] + ([scenario if i == 0 else ""] if "scenario" in columns else [])
+            cells += [str(r["rank"]), f"{r['parameter']} [{short_number(r['low'])}–{short_number(r['high'])}]"]
+            if morris:
+                cells += [fmt(r["mu_star"]), fmt(r["mu_star_conf"]), ("-" if r["mu"] < 0 else "+") + fmt(abs(r["mu"])),
+                          fmt(r["sigma"]),
+                          "n/a" if noise is None else ("above" if r["mu_star"] > noise else "[dim]within[/dim]")]
+            else:
+                cells += [f"{r['ST']:.2f}", f"{r['ST_conf']:.2f}", f"{r['S1']:.2f}", f"{r['S1_conf']:.2f}"]
+            table.add_row(*cells, end_section=i == group.height - 1)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(table)
+    for outcome, why in report.skipped.items():
+        typer.echo(f"skipped {outcome}: {why}", err=True)
+    if morris and report.replications >= 2:
+        console.print("seed noise: the mu* a parameter without any effect gets from the replications' seed noise "
+                      "alone; 'within' marks a parameter not distinguishable from it.", markup=False, highlight=False)
+    wrote = [report.csv, *report.figures]
+    console.print(f"Wrote {', '.join(str(p) for p in wrote if p is not None)}", markup=False, highlight=False,
+                  soft_wrap=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``market`` console script and ``python -m market``."""
     app(args=argv)

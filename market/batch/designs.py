@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["DESIGNS", "Design", "Grid", "LatinHypercube", "Parameter", "Saltelli", "SobolSequence"]
+__all__ = ["DESIGNS", "Design", "Grid", "LatinHypercube", "Morris", "Parameter", "Saltelli", "SobolSequence"]
 
 
 @dataclass(frozen=True)
@@ -119,4 +119,26 @@ class Saltelli(Design):
         return self._from_unit(np.asarray(unit))
 
 
-DESIGNS: dict[str, type[Design]] = {d.kind: d for d in (Grid, LatinHypercube, SobolSequence, Saltelli)}
+class Morris(Design):
+    """Morris elementary-effects screening: ``samples`` trajectories of ``d + 1`` points each on a
+    grid of ``levels`` levels per parameter, ``samples × (d + 1)`` points in all; consecutive points
+    of a trajectory differ in one parameter (SALib.sample.morris). For ``SALib.analyze.morris``
+    (``market sensitivity``)."""
+
+    kind = "morris"
+    needs = "range"
+
+    def __init__(self, parameters: dict[str, Parameter], samples: int | None = None, levels: int = 4) -> None:
+        super().__init__(parameters, samples)
+        self.levels = levels
+
+    def points(self, seed: int) -> list[dict[str, Any]]:
+        from SALib.sample import morris as salib_morris
+
+        names = list(self.parameters)
+        problem = {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
+        unit = salib_morris.sample(problem, N=self.samples, num_levels=self.levels, seed=seed)
+        return self._from_unit(np.asarray(unit))
+
+
+DESIGNS: dict[str, type[Design]] = {d.kind: d for d in (Grid, LatinHypercube, SobolSequence, Saltelli, Morris)}

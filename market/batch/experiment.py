@@ -69,9 +69,19 @@ class ParameterSpec(_Strict):
 
 
 class DesignSpec(_Strict):
-    kind: Literal["grid", "lhs", "sobol", "saltelli"] = "grid"
+    kind: Literal["grid", "lhs", "sobol", "saltelli", "morris"] = "grid"
     samples: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     parameters: dict[str, ParameterSpec]
+    levels: Annotated[int, Field(ge=2, le=20)] | None = None  # morris: grid levels per parameter (default 4)
+
+    @model_validator(mode="after")
+    def _levels_for_morris(self) -> DesignSpec:
+        if self.levels is not None and self.kind != "morris":
+            raise ValueError(f"levels applies to a morris design only, not to {self.kind}; remove it")
+        if self.levels is not None and self.levels % 2:
+            raise ValueError(f"levels = {self.levels}: a morris design needs an even number of levels "
+                             "(odd ones bias the sample), e.g. 4")
+        return self
 
     @model_validator(mode="after")
     def _fits_kind(self) -> DesignSpec:
@@ -129,7 +139,8 @@ class Experiment(_Strict):
             return None
         params = {path: Parameter(values=p.values, low=p.low, high=p.high, integer=p.integer)
                   for path, p in self.design.parameters.items()}
-        return DESIGNS[self.design.kind](params, self.design.samples)
+        extra = {"levels": self.design.levels} if self.design.levels is not None else {}
+        return DESIGNS[self.design.kind](params, self.design.samples, **extra)
 
     def design_points(self) -> list[dict[str, Any]]:
         """The design's points (one empty point when there is no design)."""
