@@ -8,7 +8,7 @@
     base_seed = 20250601
 
     [design]
-    kind = "grid"                     # grid | lhs | sobol | saltelli
+    kind = "grid"                     # grid | lhs | sobol | saltelli | morris
     [design.parameters."clouds.gcp.withholding.share"]
     values = [0.0, 0.25, 0.5, 0.75, 1.0]
 
