@@ -430,7 +430,7 @@ def test_registries(registry: dict, getter) -> None:
 def test_registry_names() -> None:
     assert set(BARGAINING) == {"nash", "rubinstein", "concession"}
     assert set(RATIONING) == {"pro_rata", "priority", "uniform"}
-    assert set(PRICE_RULES) == {"excess_demand", "utilisation", "sticky_steps", "cost_plus"}
+    assert set(PRICE_RULES) == {"excess_demand", "utilisation", "sticky_steps", "cost_plus", "monopoly"}
 
 
 def test_demand_turned_away_raises_a_sold_out_sellers_price() -> None:
@@ -442,3 +442,22 @@ def test_demand_turned_away_raises_a_sold_out_sellers_price() -> None:
     assert utilisation(turned_away, params) > utilisation(full, params) > 2.0
     assert sticky_steps(full, params) == 2.0  # 0.2 * 0.15 / 0.85 < threshold
     assert sticky_steps(turned_away, params) == pytest.approx(2.2)
+
+
+def test_monopoly_rule_moves_to_the_lerner_price() -> None:
+    """p* = c e / (1 + e): twice marginal cost at e = -2; by bounded steps; up on inelastic demand."""
+    from market.economics import monopoly
+
+    params = PriceRuleParams(max_step=0.1, min_margin=0.0, max_margin=math.inf)
+    price = 1.0
+    for _ in range(60):
+        price = monopoly(PriceSignal(price=price, unit_cost=1.0, excess_demand=0.0, utilisation=0.0,
+                                     elasticity=-2.0), params)
+    assert price == pytest.approx(2.0)
+    step = monopoly(PriceSignal(price=1.0, unit_cost=1.0, excess_demand=0.0, utilisation=0.0, elasticity=-2.0), params)
+    assert step == pytest.approx(1.1)  # bounded by max_step on the way
+    inelastic = monopoly(PriceSignal(price=3.0, unit_cost=1.0, excess_demand=0.0, utilisation=0.0,
+                                     elasticity=-0.5), params)
+    assert inelastic == pytest.approx(3.3)
+    probe = monopoly(PriceSignal(price=3.0, unit_cost=1.0, excess_demand=0.0, utilisation=0.0), params)
+    assert probe == pytest.approx(3.3)  # no estimate yet: try a higher price

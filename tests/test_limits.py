@@ -102,6 +102,73 @@ def test_fewer_sellers_at_full_capacity_keep_prices_up(tmp_path) -> None:
     assert prices[-1] > prices[0]
 
 
+MONOPOLY = """
+name = "monopoly"
+steps = 36
+[packaging]
+capacity_wafers_per_month = [[0, 100000]]
+[products.gpu]
+vendor = "v"
+pflops = 1.0
+unit_cost_usd = 5000
+list_price_usd = 20000
+release_step = -1
+chips_per_wafer = 10
+opex_usd_per_chip_hour = 0.2
+[vendors.v]
+ecosystem = "cuda"
+packaging_share = 1.0
+lead_time_months = 0
+[vendors.v.pricing]
+rule = "{rule}"
+speed = 0.15
+max_step = 0.05
+min_margin = 0.5
+max_margin = 6.0
+[clouds.c]
+kind = "neocloud"
+fleet = {{ gpu = 1000 }}
+buys = ["v"]
+capex_usd_per_month = 2e8
+capex_growth = 0.0
+[clouds.c.pricing]
+rule = "utilisation"
+[labs.lab]
+demand_pflops = 1000
+demand_growth = 0.3
+demand_volatility = 0.0
+budget_growth = 0.3
+training_share = 0.0
+budget_usd_per_month = 1e12
+value_usd_per_pflop_hour = 1000.0
+readiness = {{ cuda = 1.0 }}
+contract_months = 1
+"""
+
+
+def test_a_monopoly_vendor_with_spare_capacity_withholds_output(tmp_path) -> None:
+    """One vendor with capacity far above what buyers take. Priced to clear its capacity
+    (tâtonnement) it cuts its price to the floor; maximising profit (Lerner rule) it raises the
+    price and sells fewer chips than it could make: it withholds the excess capacity."""
+    outcomes = {}
+    for rule in ("excess_demand", "monopoly"):
+        path = tmp_path / f"{rule}.toml"
+        path.write_text(MONOPOLY.format(rule=rule))
+        r = market.run(market.load_scenario(path), seed=0)
+        v = r.vendors.filter(pl.col("step") >= 24)  # the last year, after the price has adjusted
+        outcomes[rule] = {"price": r.prices.filter(pl.col("step") >= 24)["chip_price_usd"].mean(),
+                          "shipped": v["shipped_chips"].sum(), "capacity": v["capacity_chips"].sum(),
+                          "profit": v["profit_usd"].sum()}
+    comp, mono = outcomes["excess_demand"], outcomes["monopoly"]
+    assert comp["price"] == pytest.approx(5000 * 1.5, rel=1e-6)  # competitive rule: at the floor
+    # buyers here spend a fixed capex budget (unit-elastic demand), so profit rises with the price
+    # all the way to the ceiling, c (1 + max_margin)
+    assert mono["price"] == pytest.approx(5000 * 7, rel=1e-6)
+    assert mono["shipped"] < 0.5 * comp["shipped"]  # sells less ...
+    assert mono["shipped"] < 0.1 * mono["capacity"]  # ... far below what it could make: withholding
+    assert mono["profit"] > comp["profit"]  # and it pays
+
+
 # -- the price-adjustment rule: cobweb stability and its step bound -------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import mesa
@@ -43,6 +44,8 @@ class ChipVendor(mesa.Agent):
         self._price_params = PriceRuleParams(**cfg.pricing.model_dump(exclude={"rule"}))
         self._ration = get_rationing(cfg.rationing)
         self.orders: dict[str, dict[str, float]] = {}
+        self._last: dict[str, tuple[float, float]] = {}  # (list price, orders) last month, per product
+        self._elastic: dict[str, float] = {}  # estimated price elasticity of orders, per product
         self.reset_step()
 
     def reset_step(self) -> None:
@@ -149,5 +152,19 @@ class ChipVendor(mesa.Agent):
             wanted = sum(self.orders[p].values())
             z = (wanted - supply) / supply if supply > 0 else (1.0 if wanted > 0 else 0.0)
             signal = PriceSignal(price=self.list_price[p], unit_cost=products[p].unit_cost_usd,
-                                 excess_demand=max(-1.0, z), utilisation=0.0)
+                                 excess_demand=max(-1.0, z), utilisation=0.0,
+                                 elasticity=self._elasticity(p, wanted))
             self.list_price[p] = self._price_rule(signal, self._price_params)
+
+    def _elasticity(self, product: str, ordered: float) -> float | None:
+        """Price elasticity of this product's orders, from the last two months (arc elasticity of
+        logs, averaged with the previous estimate); None until prices and orders have moved."""
+        price = self.list_price[product]
+        last = self._last.get(product)
+        self._last[product] = (price, ordered)
+        if last is None or last[1] <= 0 or ordered <= 0 or abs(math.log(price / last[0])) < 1e-6:
+            return self._elastic.get(product)
+        e = max(-20.0, min(0.0, math.log(ordered / last[1]) / math.log(price / last[0])))
+        old = self._elastic.get(product)
+        self._elastic[product] = e if old is None else 0.5 * (old + e)
+        return self._elastic[product]

@@ -5,7 +5,7 @@
 * :mod:`.rationing`: sharing scarce capacity among requests (``RATIONING``:
   pro_rata, priority, uniform).
 * :mod:`.pricing`: price-adjustment rules (``PRICE_RULES``: excess_demand,
-  utilisation, sticky_steps, cost_plus) and Cournot/monopoly benchmarks.
+  utilisation, sticky_steps, cost_plus, monopoly) and Cournot/monopoly benchmarks.
 
 A scenario picks a rule by its name with ``get_protocol``, ``get_rationing``
 or ``get_price_rule``; unknown names raise KeyError listing the allowed ones.
@@ -28,6 +28,7 @@ from market.economics.pricing import (
     PriceRuleParams,
     PriceSignal,
     cost_plus,
+    monopoly,
     cournot_price,
     excess_demand,
     get_price_rule,
@@ -73,6 +74,7 @@ __all__ = [
     "utilisation",
     "sticky_steps",
     "cost_plus",
+    "monopoly",
     "PRICE_RULES",
     "get_price_rule",
     "cournot_price",

@@ -17,6 +17,8 @@ to next period's price ``p'`` in the same units:
   at a review (``months_since_change >= review_months``), by a step ``|step| >= threshold``
   (or back into the band); between reviews it stands.
 * ``cost_plus`` (captive/internal): ``p' = unit_cost * (1 + min_margin)``.
+* ``monopoly`` (a vendor with market power): toward the Lerner price ``c e / (1 + e)`` for demand
+  elasticity ``e < -1``; up by ``max_step`` on inelastic demand.
 
 Benchmarks, for linear inverse demand ``P = a - b*Q`` and unit cost ``c``:
 
@@ -41,6 +43,7 @@ __all__ = [
     "PriceRuleParams",
     "PriceSignal",
     "cost_plus",
+    "monopoly",
     "cournot_price",
     "excess_demand",
     "get_price_rule",
@@ -61,6 +64,7 @@ class PriceSignal:
     excess_demand: float  # (demand - supply) / supply, >= -1 (vendors); demand turned away / capacity (clouds)
     utilisation: float  # share of capacity in use, 0..1 (used by clouds)
     months_since_change: int = 0  # months since the price last changed
+    elasticity: float | None = None  # estimated price elasticity of demand (monopoly rule), < 0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.price) and self.price >= 0.0):
@@ -173,11 +177,30 @@ def cost_plus(signal: PriceSignal, params: PriceRuleParams) -> float:
     return signal.unit_cost * (1.0 + params.min_margin)
 
 
+def monopoly(signal: PriceSignal, params: PriceRuleParams) -> float:
+    """Profit-maximising price of a seller with market power (the Lerner rule); new price.
+
+    With demand elasticity ``e < -1`` the optimum is ``p* = c e / (1 + e)``; the price moves toward
+    it by at most ``max_step`` a month. On inelastic demand (``e >= -1``) profit rises with the
+    price, so the price rises by ``max_step`` up to the ceiling. Without an estimate yet it also
+    tries a higher price, which the next month's orders answer. Output is then what buyers order
+    at that price: a monopolist with more capacity than that leaves the rest idle — it withholds
+    supply.
+    """
+    e = signal.elasticity
+    if e is None or e >= -1.0:
+        return _apply(signal.price, params.max_step, signal.unit_cost, params)
+    target = signal.unit_cost * e / (1.0 + e)
+    step = float(np.clip(target / signal.price - 1.0, -params.max_step, params.max_step))
+    return _apply(signal.price, step, signal.unit_cost, params)
+
+
 PRICE_RULES: dict[str, PriceRule] = {
     "excess_demand": excess_demand,
     "utilisation": utilisation,
     "sticky_steps": sticky_steps,
     "cost_plus": cost_plus,
+    "monopoly": monopoly,
 }
 
 
