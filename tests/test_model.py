@@ -292,3 +292,23 @@ def test_finished_runs_are_freed() -> None:
     for seed in range(3):
         market.run(sc, seed=seed)
     assert not alive() - before
+
+
+# -- patterns -----------------------------------------------------------------------------------
+
+
+def _b200_after(seed: int, rubin_release: int) -> float:
+    """B200's mean rental price in months 28-39 of baseline, with Rubin released at a given step."""
+    sc = market.load_scenario("baseline", {"products.rubin.release_step": rubin_release})
+    b200 = market.run(sc, steps=40, seed=seed).prices.filter(pl.col("product") == "b200")
+    return b200.filter(pl.col("step").is_between(28, 39))["rental_price_usd_per_chip_hour"].mean()
+
+
+def test_a_generations_rental_price_falls_once_the_next_generation_ships() -> None:
+    """Pattern P2 (docs/ODD.md): with Rubin released as scheduled (step 16), B200's rental price one
+    to two years later is lower than in the same seed's world where Rubin never ships — in every
+    one of six seeds."""
+    assert market.load_scenario("baseline").products["rubin"].release_step == 16
+    for seed in range(6):
+        with_next, without_next = _b200_after(seed, 16), _b200_after(seed, 600)
+        assert with_next < without_next, (seed, with_next, without_next)
