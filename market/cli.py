@@ -12,7 +12,6 @@ bad ``--set``/``--steps``, an output folder that cannot be created) exit with co
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 import market
+from market.batch.experiment import safe_label
 from market.scenario import Scenario, ScenarioError, builtin_scenarios, load_scenario, parse_override
 
 try:  # typer >= 0.2x vendors click; older typer sits on click itself
@@ -123,10 +123,6 @@ def _load(scenario: str, sets: list[str] | None, **extra: Any) -> Scenario:
     return load_scenario(scenario, overrides)
 
 
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "scenario"
-
-
 def _count(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
@@ -170,7 +166,7 @@ def run_cmd(
     """Run one simulation, write its tables as parquet and print a summary of the final month."""
     # --steps goes in as an override so the scenario validates it (upper bound, shocks within the run)
     sc = _load(scenario, sets, **({"steps": steps} if steps is not None else {}))
-    folder = out if out is not None else Path("outputs") / f"run-{_safe_name(sc.name)}-s{seed}"
+    folder = out if out is not None else Path("outputs") / f"run-{safe_label(sc.name)}-s{seed}"
     _make_folder(folder)
 
     err = Console(stderr=True)

@@ -15,7 +15,7 @@ import polars as pl
 if TYPE_CHECKING:
     from market.model import MarketModel
 
-__all__ = ["SCHEMAS", "TABLES", "Recorder", "hhi"]
+__all__ = ["SCHEMAS", "TABLES", "Recorder", "hhi", "weighted_rental_price"]
 
 _F = pl.Float64
 _I = pl.Int64
@@ -74,6 +74,12 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "readiness": {"step": _I, "lab": _S, "ecosystem": _S, "readiness": _F},
 }
 TABLES = tuple(SCHEMAS)
+
+
+def weighted_rental_price() -> pl.Expr:
+    """Rental price per PFLOP-hour of a group of ``prices`` rows, weighted by installed chips."""
+    return ((pl.col("rental_price_usd_per_pflop_hour") * pl.col("installed_chips")).sum()
+            / pl.col("installed_chips").sum())
 
 
 def hhi(shares: list[float]) -> float:

@@ -20,7 +20,7 @@ import polars as pl
 
 from market._io import write_atomic
 from market.model import MarketModel
-from market.recording import RUNS_SCHEMA, TABLES
+from market.recording import RUNS_SCHEMA, TABLES, weighted_rental_price
 from market.scenario import Scenario, load_scenario
 
 __all__ = ["RunResult", "run"]
@@ -69,8 +69,7 @@ class RunResult:
                   .sort("compute_share", descending=True))
         prices = (self.tables["prices"].filter((pl.col("step") == last) & pl.col("rental_price_usd_per_pflop_hour").is_not_null())
                   .group_by("tier").agg(
-                      ((pl.col("rental_price_usd_per_pflop_hour") * pl.col("installed_chips")).sum()
-                       / pl.col("installed_chips").sum()).alias("rental_usd_per_pflop_hour"),
+                      weighted_rental_price().alias("rental_usd_per_pflop_hour"),
                       pl.col("product").sort().str.join(", ").alias("products"))
                   .sort("tier", descending=True))
         steps = self.tables["steps"]

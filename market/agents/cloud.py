@@ -73,7 +73,6 @@ class CloudProvider(mesa.Agent):
         self.revenue = 0.0
         self.cost = 0.0
         self.capex_spent = 0.0
-        self.delivered: dict[str, float] = {}
 
     # -- fleet -----------------------------------------------------------------------------
     def _install(self, product: str, chips: float, price: float) -> None:
@@ -86,7 +85,6 @@ class CloudProvider(mesa.Agent):
         """Chips shipped by a vendor at ``price`` USD each; paid now, installed ``lead_time``
         months later (0 = this month)."""
         self.capex_spent += chips * price
-        self.delivered[product] = self.delivered.get(product, 0.0) + chips
         self.pipeline.append((self.model.t + lead_time, product, chips, price))
         self.install_arrivals()
 

@@ -143,9 +143,6 @@ class AILab(mesa.Agent):
             if r < ceiling and share > 0:
                 self.readiness[eco] = r + self.cfg.learning_rate * share * (ceiling - r)
 
-    def nvidia_dependency(self) -> float:
-        return self.vendor_shares().get("nvidia", 0.0)
-
     def snapshot(self) -> tuple[float, float, float, dict[str, float]]:
         """Useful and peak PFLOP/s under contract, monthly spend (USD) and vendor shares (for the recorder)."""
         return self.useful_contracted(), self.peak_contracted(), self.committed_spend(), self.vendor_shares()

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from market.batch.storage import scan
-from market.batch.summary import OUTCOMES, run_outcomes
+from market.batch.summary import OUTCOMES, run_outcomes, scenario_order
 
 __all__ = ["bootstrap_mean_ci", "compare", "compare_runs"]
 
@@ -102,15 +102,6 @@ def compare(folder: str | os.PathLike, baseline: str | None = None, level: float
     if "runs" not in tables or "steps" not in tables:
         raise FileNotFoundError(f"{str(folder)!r} holds no complete runs")
     per_run = run_outcomes(tables)
-    order = _scenario_order(tables)
+    order = {name: i for i, name in enumerate(scenario_order(tables))}
     per_run = per_run.sort(pl.col("scenario").replace_strict(order, default=len(order)), "point", "replication")
     return compare_runs(per_run, baseline, level=level)
-
-
-def _scenario_order(tables: dict[str, pl.LazyFrame]) -> dict[str, int]:
-    """Scenarios in the order the experiment lists them (from experiment.json via points order)."""
-    if "points" in tables:
-        names = tables["points"].select("scenario").collect()["scenario"].unique(maintain_order=True).to_list()
-    else:
-        names = tables["runs"].select("scenario").collect()["scenario"].unique(maintain_order=True).to_list()
-    return {n: i for i, n in enumerate(names)}

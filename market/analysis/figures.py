@@ -49,7 +49,8 @@ from market.analysis.style import (
     vendor_colours,
 )
 from market.batch.storage import scan
-from market.batch.summary import OUTCOMES, run_outcomes
+from market.batch.summary import OUTCOMES, run_outcomes, scenario_order
+from market.recording import weighted_rental_price
 
 __all__ = ["FIGURES", "FRONTIER_LABS", "FigureReport", "Skip", "plot_chip_prices", "plot_experiment", "plot_hhi",
            "plot_lab_vendor_mix", "plot_prices", "plot_scenario_comparison", "plot_sweep_outcomes",
@@ -103,14 +104,12 @@ def _complete(tables: dict[str, pl.LazyFrame]) -> pl.LazyFrame:
 
 
 def _scenario_order(tables: dict[str, pl.LazyFrame]) -> list[str]:
-    """Scenarios with complete runs, in the experiment's order (the points table's), others sorted."""
-    present = set(_complete(tables).select("scenario").unique().collect()["scenario"].to_list())
-    if not present:
+    """Scenarios with complete runs, in the experiment's order."""
+    _need(tables, "runs")
+    order = scenario_order(tables)
+    if not order:
         raise Skip("the experiment has no complete run yet")
-    order: list[str] = []
-    if "points" in tables:
-        order = tables["points"].select("scenario").unique(maintain_order=True).collect()["scenario"].to_list()
-    return [s for s in order if s in present] + sorted(present - set(order))
+    return order
 
 
 def _runs_per_scenario(tables: dict[str, pl.LazyFrame]) -> str:
@@ -334,8 +333,7 @@ def plot_prices(tables: dict[str, pl.LazyFrame]) -> Figure:
     priced = _dated(tables, "prices").filter(pl.col("rental_price_usd_per_pflop_hour").is_not_null(),
                                              pl.col("installed_chips") > 0)
     per_run = priced.group_by("scenario", "run_id", "date", "tier").agg(
-        ((pl.col("rental_price_usd_per_pflop_hour") * pl.col("installed_chips")).sum()
-         / pl.col("installed_chips").sum()).alias("price"))
+        weighted_rental_price().alias("price"))
     stats = _band(per_run, ["scenario", "tier", "date"], "price")
     if stats.is_empty():
         raise Skip("no rental prices were recorded")

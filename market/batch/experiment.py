@@ -126,7 +126,7 @@ class Experiment(_Strict):
             raise ValueError("list at least one base scenario (a built-in name or a .toml path)")
         labels: dict[str, str] = {}
         for name in v:
-            label = _label(name)
+            label = safe_label(name)
             if label in labels:
                 raise ValueError(f"{labels[label]!r} and {name!r} would share the label {label!r} in run ids and "
                                  "output folders; list each scenario once and give scenario files distinct names")
@@ -162,7 +162,7 @@ class Experiment(_Strict):
         points = self.design_points()
         out = []
         for scenario in self.scenarios:
-            label = _label(scenario)
+            label = safe_label(scenario)
             for p, point in enumerate(points):
                 for r in range(self.replications):
                     out.append(RunSpec(f"{label}-p{p:04d}-r{r:03d}", scenario, label, p, r,
@@ -183,7 +183,8 @@ class RunSpec:
     parameters: dict[str, Any]
 
 
-def _label(scenario: str) -> str:
+def safe_label(scenario: str) -> str:
+    """A scenario name or file as a safe name for run ids and folders."""
     stem = Path(scenario).stem if scenario.endswith(".toml") else scenario
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "scenario"
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["OUTCOMES", "run_outcomes", "scenario_summary"]
+from market.recording import weighted_rental_price
+
+__all__ = ["OUTCOMES", "run_outcomes", "scenario_order", "scenario_summary"]
 
 # outcome column -> (label, unit) for printing
 OUTCOMES: dict[str, tuple[str, str]] = {
@@ -21,6 +23,16 @@ OUTCOMES: dict[str, tuple[str, str]] = {
     "withheld_top_tier_chips": ("Top-tier chips withheld (sum over months)", "chips"),
     "unmet_share": ("Unmet demand share", "share"),
 }
+
+
+def scenario_order(tables: dict[str, pl.LazyFrame]) -> list[str]:
+    """Scenarios with complete runs, in the experiment's order (the points table's), others sorted."""
+    present = set(tables["runs"].filter(pl.col("status") == "complete").select("scenario").unique()
+                  .collect()["scenario"].to_list())
+    order: list[str] = []
+    if "points" in tables:
+        order = tables["points"].select("scenario").unique(maintain_order=True).collect()["scenario"].to_list()
+    return [s for s in order if s in present] + sorted(present - set(order))
 
 
 def run_outcomes(tables: dict[str, pl.LazyFrame]) -> pl.DataFrame:
@@ -34,8 +46,7 @@ def run_outcomes(tables: dict[str, pl.LazyFrame]) -> pl.DataFrame:
     openai = final("labs").filter(pl.col("lab") == "openai").select(
         "run_id", pl.col("nvidia_dependency").alias("openai_nvidia_dependency"))
     top = (final("prices").filter(pl.col("tier") == "top", pl.col("rental_price_usd_per_pflop_hour").is_not_null())
-           .group_by("run_id").agg(((pl.col("rental_price_usd_per_pflop_hour") * pl.col("installed_chips")).sum()
-                                    / pl.col("installed_chips").sum()).alias("top_tier_usd_per_pflop_hour")))
+           .group_by("run_id").agg(weighted_rental_price().alias("top_tier_usd_per_pflop_hour")))
     market = tables["steps"].join(last, on="run_id").group_by("run_id").agg(
         pl.col("withheld_top_tier_chips").sum(),
         (pl.col("unmet_pflops") / pl.col("demand_pflops")).filter(pl.col("step") == pl.col("last")).first()
