@@ -201,35 +201,58 @@ def test_withholding_lowers_excluded_labs_tpu_access(pool) -> None:
     _check(s2)
 
 
-# Not strict: the effect sits at the edge of significance, so the verdict depends on the last bits
-# of floating point — p = 0.029 with numpy 2.4 (Python 3.11), below 0.01 with numpy 2.5 (Python
-# 3.12), where this check passes. Either way the effect is small; docs/VALIDATION.md §3.
-@pytest.mark.xfail(strict=False, reason=(
-    "withholding barely raises Google's internal share of its top-tier TPUs: what OpenAI no longer "
-    "gets goes to the other partners (Anthropic, Apple, SSI), not to DeepMind. Measured (20 paired "
-    "seeds, 60 months): DeepMind's share of Google top-tier PFLOP-months under contract "
-    "0.837 -> 0.848, mean paired diff +0.011, 12 up / 8 down, one-sided Wilcoxon p = 0.029 (>= 0.01); "
-    "DeepMind's own top-tier PFLOP-months -0.4 %, partners' +41 %. Same sign, also not significant, at "
-    "36 months (+0.0036, p = 0.22) and 48 months (+0.011, p = 0.024)."))
-def test_withholding_raises_vendors_internal_share(pool) -> None:
-    """Withholding (share 0 -> 1) should raise the share of Google's top tier its own lab holds.
+def test_withholding_from_one_lab_sends_the_top_tier_to_the_vendors_other_partners(pool) -> None:
+    """What Google Cloud refuses OpenAI goes to its other TPU partners, not back to its own lab.
 
-    Measure: DeepMind's share of Google top-tier TPU PFLOP-months under contract during the run
-    (contracts for the vendor's newest TPU, each counted for every month it is active), i.e. the
-    share of the top tier that serves the vendor's own lab rather than outside labs. Same runs as
-    the test above (60 months, so the withholding binds for about 40 of them).
+    Measure: PFLOP-months of Google top-tier TPU contracts held by Google Cloud's other partners
+    (Anthropic, Apple, SSI) during the run. This is the model's answer to "does withholding from
+    one lab raise the vendor's internal share?": DeepMind, the affiliate, is served at internal
+    prices before any outside lab, so its top-tier use does not depend on what OpenAI gets; what
+    OpenAI is refused stays free for the next outside lab in line. DeepMind's share of the top tier
+    and its own PFLOP-months are reported (``info_``) but not tested: they barely move (about
+    +1 pp, p 0.01-0.03 depending on the numpy version; docs/VALIDATION.md §3). Raising the internal
+    share takes withholding from outside buyers in general: the next test.
     """
     a = _runs(pool, "openai_google_tpu", {_W: 0.0}, WITHHOLDING_STEPS)
     b = _runs(pool, "openai_google_tpu", {_W: 1.0}, WITHHOLDING_STEPS)
+    xa, xb = _scalar(a, "partners_google_top_pflop_months"), _scalar(b, "partners_google_top_pflop_months")
+    info = {}
+    for who in ("deepmind", "openai"):
+        pa, pb = _scalar(a, f"{who}_google_top_pflop_months"), _scalar(b, f"{who}_google_top_pflop_months")
+        info[f"info_{who}_top_tier_pflop_months_a_b"] = f"{pa.mean():.4g} -> {pb.mean():.4g}"
+    da, db = _scalar(a, "deepmind_share_of_google_top"), _scalar(b, "deepmind_share_of_google_top")
+    d = db - da
+    info["info_deepmind_share_of_google_top_a_b"] = (
+        f"{da.mean():.4f} -> {db.mean():.4f} (mean paired diff {d.mean():+.4f}, +{int((d > 0).sum())}/"
+        f"-{int((d < 0).sum())}, one-sided p "
+        f"{wilcoxon(d, zero_method='zsplit', alternative='greater').pvalue:.2g}; not tested)")
+    stats = _paired("1b withholding from OpenAI -> Google top tier goes to its other partners",
+                    "Google top-tier TPU PFLOP-months under contract to Anthropic, Apple and SSI",
+                    f"openai_google_tpu, {_W} 0.0 (a) vs 1.0 (b), {WITHHOLDING_STEPS} months",
+                    xb - xa, +1, xa, xb, **info)
+    _check(stats)
+
+
+def test_withholding_from_outside_buyers_raises_the_vendors_internal_share(pool) -> None:
+    """Google Cloud keeping part of its top tier from every outside lab raises its own lab's share.
+
+    Lever: the seed scenario's rule widened to every buyer not affiliated with Google Cloud
+    (``buyers = ["*"]``: "reserve for internal use"), with 80 % (b) or none (a) of the free top
+    tier kept back. Measure: DeepMind's share of Google top-tier TPU PFLOP-months under contract
+    (contracts for the vendor's newest TPU, each counted for every month it is active).
+    """
+    wide = {"clouds.gcp.withholding.buyers": ["*"]}
+    a = _runs(pool, "openai_google_tpu", {**wide, _W: 0.0}, WITHHOLDING_STEPS)
+    b = _runs(pool, "openai_google_tpu", {**wide, _W: 0.8}, WITHHOLDING_STEPS)
     xa, xb = _scalar(a, "deepmind_share_of_google_top"), _scalar(b, "deepmind_share_of_google_top")
     info = {}
     for who in ("deepmind", "partners", "openai"):
         pa, pb = _scalar(a, f"{who}_google_top_pflop_months"), _scalar(b, f"{who}_google_top_pflop_months")
         info[f"info_{who}_top_tier_pflop_months_a_b"] = f"{pa.mean():.4g} -> {pb.mean():.4g}"
-    stats = _paired("1b withholding -> Google's internal (DeepMind) share of its top tier",
+    stats = _paired("1c withholding from all outside buyers -> Google's internal (DeepMind) share of its top tier",
                     "DeepMind's share of Google top-tier TPU PFLOP-months under contract",
-                    f"openai_google_tpu, {_W} 0.0 (a) vs 1.0 (b), {WITHHOLDING_STEPS} months",
-                    xb - xa, +1, xa, xb, **info)
+                    f"openai_google_tpu with clouds.gcp.withholding.buyers = ['*'], {_W} 0.0 (a) vs 0.8 (b), "
+                    f"{WITHHOLDING_STEPS} months", xb - xa, +1, xa, xb, **info)
     _check(stats)
 
 
