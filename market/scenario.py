@@ -55,6 +55,7 @@ Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Rate = Annotated[float, Field(ge=-0.5, le=0.5, allow_inf_nan=False)]  # per-month growth
+MIN_TAIL_PFLOPS = 1e-3  # least mean demand of a long-tail lab, PFLOP/s
 
 
 def _registered(registry: Mapping[str, Any], what: str) -> AfterValidator:
@@ -214,13 +215,22 @@ class LongTail(_Strict):
     demand_growth: Rate = 0.03
     demand_volatility: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
     training_share: Share = 0.3
-    budget_usd_per_pflop_month: Positive = 1800.0
+    budget_usd_per_pflop_month: Annotated[float, Field(ge=1e-3, allow_inf_nan=False)] = 1800.0
     value_usd_per_pflop_hour: Positive = 4.0
     readiness: dict[str, Share] = {"cuda": 0.95}
     switching_cost: NonNegative = 1.0
     diversification: NonNegative = 0.0
     previous_tier_penalty: NonNegative = 0.5
     bargaining_power: Share = 0.2
+
+    @model_validator(mode="after")
+    def _shareable(self) -> LongTail:
+        # Each generated lab needs a positive demand and budget: a total so small that a lab's
+        # Pareto share of it rounds to zero would fail only when the model is built.
+        if self.count and self.total_demand_pflops and self.total_demand_pflops < MIN_TAIL_PFLOPS * self.count:
+            raise ValueError(f"total_demand_pflops = {self.total_demand_pflops!r} is too small to share among "
+                             f"{self.count} labs; allowed: 0 (no long tail) or at least {MIN_TAIL_PFLOPS} per lab")
+        return self
 
 
 class Shock(_Strict):
@@ -409,6 +419,9 @@ def _read_toml(where: str, text: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{where} is not valid TOML: {exc}. Fix the syntax at that line and column.") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ScenarioError(f"{where} nests arrays or tables too deeply to read; no scenario needs more "
+                            "than a few levels.") from None
 
 
 def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -467,6 +480,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     raw = raw.strip()
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
+    except RecursionError:
+        raise ScenarioError(f"--set {key}=...: the value nests lists or tables too deeply to read.") from None
     except tomllib.TOMLDecodeError:
         if raw.startswith(("[", "{")):
             raise ScenarioError(f"--set {text!r}: {raw} is not a valid TOML list or table; text inside it needs "

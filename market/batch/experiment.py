@@ -207,6 +207,8 @@ def load_experiment(path: str | Path, *, check: bool = True) -> Experiment:
         raise ExperimentError(f"experiment file {str(path)!r} cannot be read as UTF-8 text: {exc}.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentError(f"experiment file {str(path)!r} is not valid TOML: {exc}.") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ExperimentError(f"experiment file {str(path)!r} nests arrays or tables too deeply to read.") from None
     if not data:
         raise ExperimentError(f"experiment file {str(path)!r} is empty; it needs at least name and scenarios.")
     data.setdefault("name", path.stem)
