@@ -13,7 +13,8 @@ bad ``--set``/``--steps``, an output folder that cannot be created) exit with co
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,6 +37,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 __all__ = ["app", "main"]
 
 USER_ERROR = 2
+MAX_SEED = 2**63 - 1  # seeds are stored as 64-bit integers in the runs table
 
 
 class UserError(ClickException):
@@ -157,7 +159,7 @@ def run_cmd(
     steps: Annotated[int | None, typer.Option(
         "--steps", min=1, show_default=False,
         help="Monthly steps to simulate (default: the scenario's).")] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (>= 0).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed (0 to 2**63 - 1).")] = 0,
     sets: SetOption = None,
     out: Annotated[Path | None, typer.Option(
         "--out", metavar="DIR", show_default=False,
@@ -271,7 +273,8 @@ def _plot(folder: Path, out: Path | None, formats: tuple[str, ...]):  # noqa: AN
     if bad := sorted(set(formats) - allowed):
         raise UserError(f"--format: {', '.join(bad)} not supported; allowed: {', '.join(sorted(allowed))}.")
     try:
-        report = plot_experiment(folder, out, formats=formats)
+        with _reading(folder):
+            report = plot_experiment(folder, out, formats=formats)
     except FileNotFoundError as exc:
         raise UserError(f"{exc}; give the output folder of a finished sweep.") from None
     shown = sorted({p.parent for p in report.written})
@@ -295,7 +298,8 @@ def compare_cmd(
     if not folder.is_dir():
         raise UserError(f"{str(folder)!r} is not a folder; give the output folder of a finished sweep.")
     try:
-        table = compare(folder, baseline)
+        with _reading(folder):
+            table = compare(folder, baseline)
     except FileNotFoundError as exc:
         raise UserError(f"{exc}; give the output folder of a finished sweep.") from None
     except ValueError as exc:
@@ -350,6 +354,24 @@ def _summary_table(summary: pl.DataFrame, total: int) -> Table:
             cells.append(f"{fmt(row[f'{col}_mean'])}\n[dim]{fmt(row[f'{col}_p05'])}-{fmt(row[f'{col}_p95'])}[/dim]")
         table.add_row(row["scenario"], str(row["runs"]), *cells)
     return table
+
+
+@contextmanager
+def _reading(folder: Path) -> Iterator[None]:
+    """Report a result file that cannot be read (damaged by hand, a full disk, another program)
+    as a user error naming the folder, not as a traceback."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        # polars raises PolarsError for a damaged file, or panics (PanicException, a BaseException)
+        if not isinstance(exc, pl.exceptions.PolarsError) and type(exc).__name__ != "PanicException":
+            raise
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{str(folder)!r} holds a result file that cannot be read ({why}). If it is a sweep's "
+                        "folder, run the sweep again with --resume: it re-runs every run whose files are "
+                        "damaged.") from None
 
 
 def _make_folder(folder: Path) -> None:
@@ -446,7 +468,8 @@ def sensitivity_cmd(
     from market.batch.summary import OUTCOMES  # noqa: PLC0415
 
     try:
-        report = sensitivity(folder, outcomes)
+        with _reading(folder):
+            report = sensitivity(folder, outcomes)
     except ValueError as exc:
         raise UserError(f"{exc}.") from None
     except OSError as exc:

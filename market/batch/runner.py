@@ -157,8 +157,7 @@ def _prepare_folder(out: Path, exp: Experiment, print_: str, overwrite: bool) ->
         tmp = out / ".experiment.json.tmp"
         tmp.write_text(json.dumps(payload, indent=2))
         os.replace(tmp, marker)
-    if not (out / "points.parquet").is_file():
-        write_points(out, exp)
+    write_points(out, exp)  # derived from the experiment: rewritten, in case it was damaged
 
 
 @contextmanager
