@@ -12,6 +12,7 @@ bad ``--set``/``--steps``, an output folder that cannot be created) exit with co
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -47,7 +48,14 @@ class UserError(ClickException):
 
 
 def _say_error(message: str) -> None:
-    typer.echo(f"error: {message.strip()}", err=True)
+    # one line, of a readable length even when it echoes a huge argument or value
+    text = re.sub(r"\S{200,}", lambda m: m.group()[:197] + "...", " ".join(message.split()))
+    typer.echo(f"error: {text}", err=True)
+
+
+def _short_path(name: object, limit: int = 200) -> str:
+    text = repr(str(name))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Group(TyperGroup):
@@ -76,6 +84,11 @@ class _Group(TyperGroup):
         except ClickException as exc:
             _say_error(exc.format_message())
             sys.exit(exc.exit_code)
+        except OSError as exc:  # the file system refused: a name too long, no space, no permission ...
+            where = f" ({_short_path(exc.filename)})" if exc.filename else ""
+            _say_error(f"{exc.strerror or exc}{where}. Check the path, the free space and the permissions, "
+                       "then try again (a sweep: with --resume).")
+            sys.exit(USER_ERROR)
         except typer.Abort:
             typer.echo("Aborted!", err=True)
             sys.exit(1)

@@ -21,6 +21,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from datetime import date
@@ -431,9 +432,9 @@ def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> dict[str, 
         raise ScenarioError(f"extends: scenarios extend each other in a loop: {' -> '.join(seen + (key,))}")
     path = Path(name_or_path)
     builtin = BUILTIN_DIR / f"{key}.toml"
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ScenarioError(f"scenario file {str(path)!r} does not exist (or is not a file). "
+    if path.suffix == ".toml" or _exists(path):
+        if not _is_file(path):
+            raise ScenarioError(f"scenario file {_short(str(path), 200)} does not exist (or is not a file). "
                                 f"Give a path to a .toml file or one of the built-ins: {', '.join(builtin_scenarios())}.")
         try:
             text = path.read_text(encoding="utf-8")
@@ -442,12 +443,12 @@ def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> dict[str, 
         base_dir = path.parent
         data = _read_toml(repr(str(path)), text)
         data.setdefault("name", path.stem)
-    elif builtin.is_file():
+    elif re.fullmatch(r"\w[\w-]*", key) and _is_file(builtin):  # a plain name only: nothing outside BUILTIN_DIR
         data = _read_toml(f"built-in scenario {key!r}", builtin.read_text())
         data.setdefault("name", key)
         base_dir = None
     else:
-        raise ScenarioError(f"unknown scenario {key!r}; allowed: a path to a .toml file or one of the "
+        raise ScenarioError(f"unknown scenario {_short(key, 200)}; allowed: a path to a .toml file or one of the "
                             f"built-ins: {', '.join(builtin_scenarios())}.")
     parent = data.pop("extends", None)
     if parent is None:
@@ -458,6 +459,21 @@ def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> dict[str, 
     base = _resolve(candidate, seen + (key,))
     base.pop("description", None)
     return _merge(base, data)
+
+
+def _exists(path: Path | Any) -> bool:
+    """``path.exists()``, false for a name the OS cannot even look up (too long, a NUL byte)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _is_file(path: Path | Any) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -514,6 +530,12 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a message echoes a value, not a whole file."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _describe(exc: ValidationError, where: str) -> str:
     problems = []
     for err in exc.errors()[:5]:
@@ -522,7 +544,7 @@ def _describe(exc: ValidationError, where: str) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/ODD.md for the fields)"
         got = err.get("input")
-        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
+        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {_short(got)})"
         problems.append(f"{loc}: {msg}{shown}" if loc else f"{msg}{shown}")
     more = f"; and {len(exc.errors()) - 5} more" if len(exc.errors()) > 5 else ""
     return f"{where} is invalid: " + "; ".join(problems) + more + "."

@@ -271,6 +271,12 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
                     _drive(ex, tasks, bar, in_flight=max(4, 4 * n_workers))
     except KeyboardInterrupt:
         report.interrupted = True
+    except OSError as exc:  # a full disk, a read-only or vanished folder: keep what is done, say how to go on
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise ExperimentError(
+            f"cannot write the results to {str(folder)!r}: {exc.strerror or exc}{where}. "
+            f"{report.completed + report.skipped} of {report.total or 'the'} runs are complete and kept; free some "
+            "space (or make the folder writable) and run the same command with --resume to finish.") from None
     report.wall_seconds = time.perf_counter() - started
     return report
 
