@@ -186,7 +186,7 @@ class RunSpec:
 def safe_label(scenario: str) -> str:
     """A scenario name or file as a safe name for run ids and folders."""
     stem = Path(scenario).stem if scenario.endswith(".toml") else scenario
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "scenario"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-") or "scenario"  # never ".", ".." or "-x"
 
 
 def run_seed(base_seed: int, point: int, replication: int) -> int:
