@@ -114,9 +114,8 @@ def dask_commands() -> list[tuple[str, str]]:
     found = []
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "experiments").glob("*.md"))]:
         for line in doc.read_text().splitlines():
-            if re.search(r"\bdask[ -](scheduler|worker)\b", line) and not line.lstrip().startswith(("#", ">", "|")):
-                if re.match(r"^\s*(\$ )?dask[ -](scheduler|worker)\b", line):
-                    found.append((doc.name, line.strip()))
+            if re.match(r"^\s*(\$ )?dask[ -](scheduler|worker)\b", line):  # a command line, not prose
+                found.append((doc.name, line.strip()))
     return found
 
 
