@@ -37,7 +37,7 @@ from market.scenario import Scenario, load_scenario
 STEPS = 24
 CI_EXAMPLES = 100  # random markets from scratch, in CI
 CI_OVERRIDE_EXAMPLES = 20  # random overrides of the built-in scenarios, in CI
-SLOW_EXAMPLES = 600  # the larger campaign behind -m slow
+SLOW_EXAMPLES = 2000  # the larger campaign behind -m slow
 TOL = 1e-6  # relative tolerance of the accounting checks (the model counts chips as floats)
 
 ECOSYSTEMS = ["cuda", "tpu", "rocm", "neuron"]
@@ -81,7 +81,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     n_vendors = draw(st.integers(1, 3))
     vendors = [f"v{i}" for i in range(n_vendors)]
     shares = [draw(st.floats(0.0, 1.0, **finite)) for _ in vendors]
-    scale = draw(st.floats(0.0, 1.0, **finite) | st.just(1.0)) / (sum(shares) or 1.0)
+    total = sum(shares)
+    scale = draw(st.floats(0.0, 1.0, **finite) | st.just(1.0)) / total if total > 1e-6 else 0.0
     products: dict[str, dict[str, Any]] = {}
     for v in vendors:
         for j in range(draw(st.integers(1, 3))):
