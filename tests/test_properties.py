@@ -82,7 +82,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     vendors = [f"v{i}" for i in range(n_vendors)]
     shares = [draw(st.floats(0.0, 1.0, **finite)) for _ in vendors]
     total = sum(shares)
-    scale = draw(st.floats(0.0, 1.0, **finite) | st.just(1.0)) / total if total > 1e-6 else 0.0
+    scale = draw(st.just(1.0) | st.floats(0.0, 1.0, **finite)) / total if total > 1e-6 else 0.0
     products: dict[str, dict[str, Any]] = {}
     for v in vendors:
         for j in range(draw(st.integers(1, 3))):
@@ -125,7 +125,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         clouds[c] = {
             "kind": draw(st.sampled_from(["hyperscaler", "neocloud"])), "fleet": fleet(),
             "buys": draw(st.lists(st.sampled_from(vendors), min_size=1, max_size=3, unique=True)),
-            "capex_usd_per_month": draw(st.just(0.0) | st.floats(1e8, 5e9, **finite)),
+            "capex_usd_per_month": draw(st.floats(1e8, 5e9, **finite) | st.just(0.0)),
             "capex_growth": draw(st.floats(-0.5, 0.5, **finite)),
             "initial_markup": draw(st.floats(0.0, 3.0, **finite)), "pricing": pricing(draw),
             "lifetime_months": draw(st.integers(6, 72)), "target_utilisation": draw(st.floats(0.1, 1.0, **finite)),
@@ -169,7 +169,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     for _ in range(draw(st.integers(0, 2))):
         start = draw(st.integers(0, STEPS))
         shocks.append({"start_step": start, "end_step": start + draw(st.integers(1, 12)),
-                       "factor": draw(st.sampled_from([0.0, 0.5, 2.0]) | st.floats(0.0, 10.0, **finite))})
+                       "factor": draw(st.sampled_from([0.5, 2.0, 0.0]) | st.floats(0.0, 10.0, **finite))})
     data = {
         "name": "random", "steps": STEPS,
         "negotiation": {"protocol": draw(st.sampled_from(sorted(BARGAINING))),
@@ -179,7 +179,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                         "concession_rate": draw(st.floats(0.01, 1.0, **finite)),
                         "max_rounds": draw(st.integers(1, 60)), "max_offers_per_lab": draw(st.integers(1, 20)),
                         "lost_sales_logit": draw(st.floats(0.0, 20.0, **finite))},
-        "packaging": {"capacity_wafers_per_month": [[s, draw(st.just(0.0) | st.floats(1_000.0, 200_000.0, **finite))] for s in steps],
+        "packaging": {"capacity_wafers_per_month": [[s, draw(st.floats(1_000.0, 200_000.0, **finite) | st.just(0.0))] for s in steps],
                       "rationing": draw(st.sampled_from(sorted(RATIONING))), "shocks": shocks},
         "products": products, "vendors": vendor_cfg, "clouds": clouds, "labs": labs,
         "long_tail": {"count": draw(st.integers(0, 6)), "total_demand_pflops": draw(st.just(0.0) | st.floats(1.0, 1e6, **finite)),
