@@ -100,7 +100,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 # -- 1. SIGKILL at random points, then --resume ------------------------------------------------------
 
 
-def sigkill_trials(exp: Path, out: Path, trials: int, rng: np.random.Generator, log: Path) -> int:
+def sigkill_trials(exp: Path, out: Path, trials: int, total: int, rng: np.random.Generator, log: Path) -> int:
     """Start ``market sweep --resume`` and SIGKILL it (with its pool) at a random point, ``trials``
     times; after each kill, check that the runs complete before it are kept. Returns the kills."""
     kills = 0
@@ -111,9 +111,11 @@ def sigkill_trials(exp: Path, out: Path, trials: int, rng: np.random.Generator, 
             proc = subprocess.Popen([str(SCRIPT), "sweep", "--no-figures", str(exp), "--out", str(out), "--workers", "2",
                                      "--resume"], stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     cwd=out.parent, env=cli_env(), start_new_session=True)
-        # a random point: after 0-2 more runs are complete, then 0-150 ms more (startup, mid-run, mid-write)
-        target = len(done) + int(rng.integers(0, 3))
-        pause = float(rng.uniform(0.0, 0.15))
+        # a random point: after 0-2 more runs are complete, then 0-150 ms more (startup, mid-run, mid-write);
+        # near the end, sooner, so that every trial is a kill and not a finished sweep
+        late = total - len(done) <= 8
+        target = len(done) + (0 if late else int(rng.integers(0, 3)))
+        pause = float(rng.uniform(0.0, 0.02 if late else 0.15))
         deadline = time.monotonic() + 120
         try:
             while proc.poll() is None and time.monotonic() < deadline:
@@ -131,6 +133,7 @@ def sigkill_trials(exp: Path, out: Path, trials: int, rng: np.random.Generator, 
         assert_kept(out, before, done)
         done = completed_runs(out)
         before = run_files(out, done)
+        print(f"kill {kills}: {len(done)} of {total} runs complete")
     return kills
 
 
@@ -151,7 +154,7 @@ def resume_to_the_end(exp: Path, out: Path, reference: Path) -> None:
 def test_sigkill_at_random_points_then_resume(small: tuple[Path, Path], tmp_path: Path) -> None:
     exp, reference = small
     out = tmp_path / "killed"
-    kills = sigkill_trials(exp, out, KILL_TRIALS, np.random.default_rng(SEED), tmp_path / "kills.log")
+    kills = sigkill_trials(exp, out, KILL_TRIALS, 16, np.random.default_rng(SEED), tmp_path / "kills.log")
     print(f"\nSIGKILL trials: {kills} kills, then --resume")
     assert kills == KILL_TRIALS, (tmp_path / "kills.log").read_text()[-3000:]
     resume_to_the_end(exp, out, reference)
@@ -164,7 +167,7 @@ def test_sigkill_campaign(tmp_path: Path) -> None:
     reference = tmp_path / "reference"
     assert sweep(exp, reference, workers=1, progress=False).completed == 80
     out = tmp_path / "killed"
-    kills = sigkill_trials(exp, out, SLOW_KILL_TRIALS, np.random.default_rng(SEED + 1), tmp_path / "kills.log")
+    kills = sigkill_trials(exp, out, SLOW_KILL_TRIALS, 80, np.random.default_rng(SEED + 1), tmp_path / "kills.log")
     print(f"\nSIGKILL campaign: {kills} kills over 80 runs, then --resume")
     assert kills == SLOW_KILL_TRIALS, (tmp_path / "kills.log").read_text()[-3000:]
     resume_to_the_end(exp, out, reference)
