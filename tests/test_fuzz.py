@@ -355,3 +355,9 @@ def test_fuzz_campaign(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     report("campaign, scenario files", scenarios)
     report("campaign, experiment files", experiments)
     report("campaign, command lines", {"refused": lines})
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 10**30])
+def test_the_api_refuses_a_seed_out_of_range(seed: int) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        market.run("baseline", steps=1, seed=seed)
