@@ -12,8 +12,10 @@ bad ``--set``/``--steps``, an output folder that cannot be created) exit with co
 
 from __future__ import annotations
 
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,6 +38,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 __all__ = ["app", "main"]
 
 USER_ERROR = 2
+MAX_SEED = 2**63 - 1  # seeds are stored as 64-bit integers in the runs table
 
 
 class UserError(ClickException):
@@ -45,7 +48,14 @@ class UserError(ClickException):
 
 
 def _say_error(message: str) -> None:
-    typer.echo(f"error: {message.strip()}", err=True)
+    # one line, of a readable length even when it echoes a huge argument or value
+    text = re.sub(r"\S{200,}", lambda m: m.group()[:197] + "...", " ".join(message.split()))
+    typer.echo(f"error: {text}", err=True)
+
+
+def _short_path(name: object, limit: int = 200) -> str:
+    text = repr(str(name))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Group(TyperGroup):
@@ -74,6 +84,11 @@ class _Group(TyperGroup):
         except ClickException as exc:
             _say_error(exc.format_message())
             sys.exit(exc.exit_code)
+        except OSError as exc:  # the file system refused: a name too long, no space, no permission ...
+            where = f" ({_short_path(exc.filename)})" if exc.filename else ""
+            _say_error(f"{exc.strerror or exc}{where}. Check the path, the free space and the permissions, "
+                       "then try again (a sweep: with --resume).")
+            sys.exit(USER_ERROR)
         except typer.Abort:
             typer.echo("Aborted!", err=True)
             sys.exit(1)
@@ -157,7 +172,7 @@ def run_cmd(
     steps: Annotated[int | None, typer.Option(
         "--steps", min=1, show_default=False,
         help="Monthly steps to simulate (default: the scenario's).")] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (>= 0).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed (0 to 2**63 - 1).")] = 0,
     sets: SetOption = None,
     out: Annotated[Path | None, typer.Option(
         "--out", metavar="DIR", show_default=False,
@@ -271,7 +286,8 @@ def _plot(folder: Path, out: Path | None, formats: tuple[str, ...]):  # noqa: AN
     if bad := sorted(set(formats) - allowed):
         raise UserError(f"--format: {', '.join(bad)} not supported; allowed: {', '.join(sorted(allowed))}.")
     try:
-        report = plot_experiment(folder, out, formats=formats)
+        with _reading(folder):
+            report = plot_experiment(folder, out, formats=formats)
     except FileNotFoundError as exc:
         raise UserError(f"{exc}; give the output folder of a finished sweep.") from None
     shown = sorted({p.parent for p in report.written})
@@ -295,7 +311,8 @@ def compare_cmd(
     if not folder.is_dir():
         raise UserError(f"{str(folder)!r} is not a folder; give the output folder of a finished sweep.")
     try:
-        table = compare(folder, baseline)
+        with _reading(folder):
+            table = compare(folder, baseline)
     except FileNotFoundError as exc:
         raise UserError(f"{exc}; give the output folder of a finished sweep.") from None
     except ValueError as exc:
@@ -350,6 +367,24 @@ def _summary_table(summary: pl.DataFrame, total: int) -> Table:
             cells.append(f"{fmt(row[f'{col}_mean'])}\n[dim]{fmt(row[f'{col}_p05'])}-{fmt(row[f'{col}_p95'])}[/dim]")
         table.add_row(row["scenario"], str(row["runs"]), *cells)
     return table
+
+
+@contextmanager
+def _reading(folder: Path) -> Iterator[None]:
+    """Report a result file that cannot be read (damaged by hand, a full disk, another program)
+    as a user error naming the folder, not as a traceback."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        # polars raises PolarsError for a damaged file, or panics (PanicException, a BaseException)
+        if not isinstance(exc, pl.exceptions.PolarsError) and type(exc).__name__ != "PanicException":
+            raise
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{str(folder)!r} holds a result file that cannot be read ({why}). If it is a sweep's "
+                        "folder, run the sweep again with --resume: it re-runs every run whose files are "
+                        "damaged.") from None
 
 
 def _make_folder(folder: Path) -> None:
@@ -446,7 +481,8 @@ def sensitivity_cmd(
     from market.batch.summary import OUTCOMES  # noqa: PLC0415
 
     try:
-        report = sensitivity(folder, outcomes)
+        with _reading(folder):
+            report = sensitivity(folder, outcomes)
     except ValueError as exc:
         raise UserError(f"{exc}.") from None
     except OSError as exc:

@@ -102,6 +102,7 @@ class ComputeMarket:
         shares = lab.vendor_shares()
         budget_left = lab.budget - lab.committed_spend()
         refused_here: dict[tuple[str, str], Refusal] = {}  # one refusal per offer and lab-month
+        taken_here: dict[tuple[str, str], float] = {}  # chips of each offer it rented this month
         for purpose, need in lab.needs():
             if need <= EPS:
                 continue
@@ -124,8 +125,14 @@ class ComputeMarket:
                 useful_per_chip = o.pflops * lab.readiness[o.ecosystem]
                 need_chips = need / useful_per_chip
                 share, reason = o.cloud.withheld(lab_id, o.product)
-                accessible, refused = split_access(o.free, need_chips, share)
                 key = (o.cloud.cloud_id, o.product)
+                taken = taken_here.get(key, 0.0)
+                if share > 0.0 and taken > 0.0:
+                    # the withheld share bounds the lab's month, not each purpose: count what it took
+                    accessible, refused = split_access(o.free + taken, need_chips + taken, share)
+                    accessible = max(0.0, accessible - taken)
+                else:
+                    accessible, refused = split_access(o.free, need_chips, share)
                 if refused > EPS and (key not in refused_here or refused > refused_here[key].chips_withheld):
                     refused_here[key] = Refusal(o.cloud.cloud_id, "cloud", lab_id, lab_id, o.product, o.vendor,
                                                 o.tier, refused, reason)
@@ -140,6 +147,7 @@ class ComputeMarket:
                 if chips <= EPS:
                     continue
                 self._sign(lab, o, purpose, chips, outcome, initial)
+                taken_here[key] = taken_here.get(key, 0.0) + chips
                 need -= chips * useful_per_chip
                 budget_left -= chips * outcome.price * hours
             if need > EPS and shortfall and budget_left > EPS:  # short of chips, not of money

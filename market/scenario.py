@@ -21,6 +21,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from datetime import date
@@ -55,6 +56,7 @@ Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Rate = Annotated[float, Field(ge=-0.5, le=0.5, allow_inf_nan=False)]  # per-month growth
+MIN_TAIL_PFLOPS = 1e-3  # least mean demand of a long-tail lab, PFLOP/s
 
 
 def _registered(registry: Mapping[str, Any], what: str) -> AfterValidator:
@@ -214,13 +216,22 @@ class LongTail(_Strict):
     demand_growth: Rate = 0.03
     demand_volatility: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
     training_share: Share = 0.3
-    budget_usd_per_pflop_month: Positive = 1800.0
+    budget_usd_per_pflop_month: Annotated[float, Field(ge=1e-3, allow_inf_nan=False)] = 1800.0
     value_usd_per_pflop_hour: Positive = 4.0
     readiness: dict[str, Share] = {"cuda": 0.95}
     switching_cost: NonNegative = 1.0
     diversification: NonNegative = 0.0
     previous_tier_penalty: NonNegative = 0.5
     bargaining_power: Share = 0.2
+
+    @model_validator(mode="after")
+    def _shareable(self) -> LongTail:
+        # Each generated lab needs a positive demand and budget: a total so small that a lab's
+        # Pareto share of it rounds to zero would fail only when the model is built.
+        if self.count and self.total_demand_pflops and self.total_demand_pflops < MIN_TAIL_PFLOPS * self.count:
+            raise ValueError(f"total_demand_pflops = {self.total_demand_pflops!r} is too small to share among "
+                             f"{self.count} labs; allowed: 0 (no long tail) or at least {MIN_TAIL_PFLOPS} per lab")
+        return self
 
 
 class Shock(_Strict):
@@ -409,6 +420,9 @@ def _read_toml(where: str, text: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{where} is not valid TOML: {exc}. Fix the syntax at that line and column.") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ScenarioError(f"{where} nests arrays or tables too deeply to read; no scenario needs more "
+                            "than a few levels.") from None
 
 
 def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -418,9 +432,9 @@ def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> dict[str, 
         raise ScenarioError(f"extends: scenarios extend each other in a loop: {' -> '.join(seen + (key,))}")
     path = Path(name_or_path)
     builtin = BUILTIN_DIR / f"{key}.toml"
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ScenarioError(f"scenario file {str(path)!r} does not exist (or is not a file). "
+    if path.suffix == ".toml" or _exists(path):
+        if not _is_file(path):
+            raise ScenarioError(f"scenario file {_short(str(path), 200)} does not exist (or is not a file). "
                                 f"Give a path to a .toml file or one of the built-ins: {', '.join(builtin_scenarios())}.")
         try:
             text = path.read_text(encoding="utf-8")
@@ -429,12 +443,12 @@ def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> dict[str, 
         base_dir = path.parent
         data = _read_toml(repr(str(path)), text)
         data.setdefault("name", path.stem)
-    elif builtin.is_file():
+    elif re.fullmatch(r"\w[\w-]*", key) and _is_file(builtin):  # a plain name only: nothing outside BUILTIN_DIR
         data = _read_toml(f"built-in scenario {key!r}", builtin.read_text())
         data.setdefault("name", key)
         base_dir = None
     else:
-        raise ScenarioError(f"unknown scenario {key!r}; allowed: a path to a .toml file or one of the "
+        raise ScenarioError(f"unknown scenario {_short(key, 200)}; allowed: a path to a .toml file or one of the "
                             f"built-ins: {', '.join(builtin_scenarios())}.")
     parent = data.pop("extends", None)
     if parent is None:
@@ -445,6 +459,21 @@ def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> dict[str, 
     base = _resolve(candidate, seen + (key,))
     base.pop("description", None)
     return _merge(base, data)
+
+
+def _exists(path: Path | Any) -> bool:
+    """``path.exists()``, false for a name the OS cannot even look up (too long, a NUL byte)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _is_file(path: Path | Any) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -467,6 +496,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     raw = raw.strip()
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
+    except RecursionError:
+        raise ScenarioError(f"--set {key}=...: the value nests lists or tables too deeply to read.") from None
     except tomllib.TOMLDecodeError:
         if raw.startswith(("[", "{")):
             raise ScenarioError(f"--set {text!r}: {raw} is not a valid TOML list or table; text inside it needs "
@@ -499,6 +530,12 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a message echoes a value, not a whole file."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _describe(exc: ValidationError, where: str) -> str:
     problems = []
     for err in exc.errors()[:5]:
@@ -507,7 +544,7 @@ def _describe(exc: ValidationError, where: str) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/ODD.md for the fields)"
         got = err.get("input")
-        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
+        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {_short(got)})"
         problems.append(f"{loc}: {msg}{shown}" if loc else f"{msg}{shown}")
     more = f"; and {len(exc.errors()) - 5} more" if len(exc.errors()) > 5 else ""
     return f"{where} is invalid: " + "; ".join(problems) + more + "."

@@ -186,7 +186,7 @@ class RunSpec:
 def safe_label(scenario: str) -> str:
     """A scenario name or file as a safe name for run ids and folders."""
     stem = Path(scenario).stem if scenario.endswith(".toml") else scenario
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "scenario"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-") or "scenario"  # never ".", ".." or "-x"
 
 
 def run_seed(base_seed: int, point: int, replication: int) -> int:
@@ -207,6 +207,8 @@ def load_experiment(path: str | Path, *, check: bool = True) -> Experiment:
         raise ExperimentError(f"experiment file {str(path)!r} cannot be read as UTF-8 text: {exc}.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentError(f"experiment file {str(path)!r} is not valid TOML: {exc}.") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ExperimentError(f"experiment file {str(path)!r} nests arrays or tables too deeply to read.") from None
     if not data:
         raise ExperimentError(f"experiment file {str(path)!r} is empty; it needs at least name and scenarios.")
     data.setdefault("name", path.stem)

@@ -157,8 +157,7 @@ def _prepare_folder(out: Path, exp: Experiment, print_: str, overwrite: bool) ->
         tmp = out / ".experiment.json.tmp"
         tmp.write_text(json.dumps(payload, indent=2))
         os.replace(tmp, marker)
-    if not (out / "points.parquet").is_file():
-        write_points(out, exp)
+    write_points(out, exp)  # derived from the experiment: rewritten, in case it was damaged
 
 
 @contextmanager
@@ -270,8 +269,15 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
                         bar.record(task, execute(task))
                 else:
                     _drive(ex, tasks, bar, in_flight=max(4, 4 * n_workers))
+            remove_temporaries(folder)  # left by a worker lost mid-write (its run was done again)
     except KeyboardInterrupt:
         report.interrupted = True
+    except OSError as exc:  # a full disk, a read-only or vanished folder: keep what is done, say how to go on
+        kept = (f"{report.completed + report.skipped} of {report.total} runs are complete and kept" if report.total
+                else "the runs complete in it are kept")
+        raise ExperimentError(
+            f"cannot write the results to {str(folder)!r}: {exc.strerror or exc}. {kept}; free some "
+            "space (or make the folder writable) and run the same command with --resume to finish.") from None
     report.wall_seconds = time.perf_counter() - started
     return report
 
