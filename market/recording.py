@@ -100,13 +100,27 @@ class Recorder:
         self.ecosystems = model.ecosystems
 
     def collect(self) -> None:
+        """Append this step's rows to every table (one method per table, so that other collectors
+        can reuse the same rows; see ``market.bench``)."""
         m = self.model
         t = m.t
+        compute, shipped, tc = self._vendors(t)
+        self._prices(t)
+        self._fleet(t)
+        installed_pf, contracted_pf = self._clouds(t)
+        demand, served = self._labs(t)
+        self._contracts(t)
+        withheld, top = self._withholding(t)
+        self.rows["steps"].append((t, m.config.date_of(t), m.packaging_capacity, demand, served,
+                                   max(0.0, demand - served), contracted_pf, installed_pf,
+                                   _share(contracted_pf, installed_pf), sum(shipped.values()), len(m.signed), withheld,
+                                   top, hhi([_share(x, tc) for x in compute.values()])))
+
+    def _vendors(self, t: int) -> tuple[dict[str, float], dict[str, float], float]:
+        """Rows of ``shares`` and ``vendors``; returns compute and shipped chips by vendor, and total compute."""
+        m = self.model
         rows = self.rows
         products = m.config.products
-        hours = m.hours
-
-        # vendors and shares
         compute = dict.fromkeys(m.vendors, 0.0)
         for cloud in m.cloud_list:
             for p, chips in cloud.contracted.items():
@@ -125,13 +139,18 @@ class Recorder:
             mean_price = sum(v.list_price[p] for p in live) / len(live) if live else None
             rows["vendors"].append((t, vid, v.wafers_requested, v.wafers, capacity, sum(sum(o.values()) for o in v.orders.values()),
                                     shipped[vid], _share(shipped[vid], capacity), mean_price, v.revenue, v.profit))
+        return compute, shipped, tc
 
-        # prices: posted rental prices averaged over the public clouds that hold the product
+    def _prices(self, t: int) -> None:
+        """Rows of ``prices``: posted rental prices averaged over the public clouds that hold the product."""
+        m = self.model
+        products = m.config.products
         signed: dict[str, list[float]] = {}
         for c in m.signed:
             s = signed.setdefault(c.product, [0.0, 0.0])
             s[0] += c.chips * c.price_usd_per_chip_hour
             s[1] += c.chips
+        out = self.rows["prices"]
         for p, state in m.products.items():
             cfg = products[p]
             if cfg.release_step > t:
@@ -145,12 +164,14 @@ class Recorder:
                     price_sum += chips * cloud.rental_price[p]
             rental = price_sum / weight if weight > 0 else None
             s = signed.get(p)
-            rows["prices"].append((t, p, state.vendor, state.tier, state.on_sale, m.vendors[state.vendor].list_price[p],
-                                   rental, rental / cfg.pflops if rental is not None else None,
-                                   s[0] / s[1] if s and s[1] > 0 else None, installed))
+            out.append((t, p, state.vendor, state.tier, state.on_sale, m.vendors[state.vendor].list_price[p],
+                        rental, rental / cfg.pflops if rental is not None else None,
+                        s[0] / s[1] if s and s[1] > 0 else None, installed))
 
-        # clouds, and each cloud's fleet and posted prices by product
-        installed_pf = contracted_pf = 0.0
+    def _fleet(self, t: int) -> None:
+        """Rows of ``fleet``: each cloud's chips and posted price by product."""
+        m = self.model
+        out = self.rows["fleet"]
         for cloud in m.cloud_list:
             transit: dict[str, float] = {}
             for _, p, chips, _ in cloud.pipeline:
@@ -160,46 +181,57 @@ class Recorder:
                 if installed < 1.0 and transit.get(p, 0.0) < 1.0:
                     continue  # a fleet retired down to float dust
                 state = m.products[p]
-                rows["fleet"].append((t, cloud.cloud_id, p, state.vendor, state.tier, installed,
-                                      cloud.contracted.get(p, 0.0), transit.get(p, 0.0), cloud.rental_price.get(p)))
+                out.append((t, cloud.cloud_id, p, state.vendor, state.tier, installed,
+                            cloud.contracted.get(p, 0.0), transit.get(p, 0.0), cloud.rental_price.get(p)))
+
+    def _clouds(self, t: int) -> tuple[float, float]:
+        """Rows of ``clouds``; returns installed and contracted PFLOP/s of all clouds."""
+        installed_pf = contracted_pf = 0.0
+        out = self.rows["clouds"]
+        for cloud in self.model.cloud_list:
             cap, con = cloud.capacity_pflops(), cloud.contracted_pflops()
             installed_pf += cap
             contracted_pf += con
-            rows["clouds"].append((t, cloud.cloud_id, cloud.cfg.kind, cloud.capex_budget, cloud.capex_spent,
-                                   sum(cloud.installed.values()), cap, con, _share(con, cap), cloud.revenue,
-                                   cloud.cost, cloud.profit))
+            out.append((t, cloud.cloud_id, cloud.cfg.kind, cloud.capex_budget, cloud.capex_spent,
+                        sum(cloud.installed.values()), cap, con, _share(con, cap), cloud.revenue,
+                        cloud.cost, cloud.profit))
+        return installed_pf, contracted_pf
 
-        # labs
+    def _labs(self, t: int) -> tuple[float, float]:
+        """Rows of ``labs`` and ``readiness``; returns total demand and served PFLOP/s."""
+        hours = self.model.hours
+        labs, readiness = self.rows["labs"], self.rows["readiness"]
         demand = served = 0.0
-        for lab in m.lab_list:
+        for lab in self.model.lab_list:
             useful, peak, spend, shares = lab.snapshot()
             value = min(useful, lab.demand) * lab.cfg.value_usd_per_pflop_hour * hours
             demand += lab.demand
             served += min(useful, lab.demand)
             # utilisation: share of the useful compute it rents that meets demand
-            rows["labs"].append((t, lab.lab_id, lab.budget, spend, lab.demand, peak, min(useful, lab.demand),
-                                 max(0.0, lab.demand - useful), _share(min(useful, lab.demand), useful), value,
-                                 value - spend,
-                                 shares.get("nvidia", 0.0), shares.get("google", 0.0), len(lab.contracts)))
-            readiness = rows["readiness"]
+            labs.append((t, lab.lab_id, lab.budget, spend, lab.demand, peak, min(useful, lab.demand),
+                         max(0.0, lab.demand - useful), _share(min(useful, lab.demand), useful), value,
+                         value - spend,
+                         shares.get("nvidia", 0.0), shares.get("google", 0.0), len(lab.contracts)))
             for e in self.ecosystems:
                 readiness.append((t, lab.lab_id, e, lab.readiness[e]))
+        return demand, served
 
-        # contracts and refusals this step
-        for c in m.signed:
-            rows["contracts"].append((t, c.contract_id, c.lab, c.cloud, c.vendor, c.product, c.tier, c.purpose, c.chips,
-                                      c.pflops, c.price_usd_per_chip_hour, c.list_price_usd_per_chip_hour, c.months,
-                                      c.rounds))
+    def _contracts(self, t: int) -> None:
+        """Rows of ``contracts``: those signed this step."""
+        out = self.rows["contracts"]
+        for c in self.model.signed:
+            out.append((t, c.contract_id, c.lab, c.cloud, c.vendor, c.product, c.tier, c.purpose, c.chips,
+                        c.pflops, c.price_usd_per_chip_hour, c.list_price_usd_per_chip_hour, c.months, c.rounds))
+
+    def _withholding(self, t: int) -> tuple[float, float]:
+        """Rows of ``withholding``: refusals this step; returns chips withheld, and of the top tier."""
+        out = self.rows["withholding"]
         withheld = top = 0.0
-        for r in m.refusals:
-            rows["withholding"].append((t, r.holder, r.level, r.buyer, r.lab, r.product, r.vendor, r.tier,
-                                        r.chips_withheld, r.reason))
+        for r in self.model.refusals:
+            out.append((t, r.holder, r.level, r.buyer, r.lab, r.product, r.vendor, r.tier, r.chips_withheld, r.reason))
             withheld += r.chips_withheld
             top += r.chips_withheld if r.tier == "top" else 0.0
-
-        rows["steps"].append((t, m.config.date_of(t), m.packaging_capacity, demand, served, max(0.0, demand - served),
-                              contracted_pf, installed_pf, _share(contracted_pf, installed_pf), sum(shipped.values()),
-                              len(m.signed), withheld, top, hhi([_share(x, tc) for x in compute.values()])))
+        return withheld, top
 
     def tables(self, run_id: str) -> dict[str, pl.DataFrame]:
         """The recorded tables, each led by ``run_id`` and sorted by step then entity."""
