@@ -31,7 +31,8 @@ from typing import Any
 import polars as pl
 
 from market.batch.experiment import Experiment, ExperimentError, RunSpec, check_experiment, fingerprint, load_experiment
-from market.batch.storage import completed_runs, remove_temporaries, run_path, write_atomic, write_run
+from market.batch.storage import compact as compact_runs
+from market.batch.storage import completed_runs, remove_temporaries, repair, run_path, write_atomic, write_run
 from market.recording import RUNS_SCHEMA
 
 __all__ = ["SweepReport", "Task", "execute", "sweep"]
@@ -242,8 +243,13 @@ class _RestartingPool(Executor):
 
 def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | None = None, *,
           workers: int | None = None, scheduler: str | None = None, executor: Executor | None = None,
-          resume: bool = False, overwrite: bool = False, progress: bool | None = None) -> SweepReport:
+          resume: bool = False, overwrite: bool = False, progress: bool | None = None,
+          compact: bool | None = None) -> SweepReport:
     """Run every run of an experiment not yet complete in ``out`` (default ``outputs/<name>``).
+
+    When every run has been tried, the run files are compacted into a few larger files per table
+    (see :func:`market.batch.storage.compact`): always with ``compact=True``, never with ``False``,
+    and by default when the experiment has at least ``COMPACT_MIN_RUNS`` runs.
 
     Raises :class:`ExperimentError` for a bad file or output folder, before any run starts.
     """
@@ -258,6 +264,7 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
         with _executor(n_workers, scheduler, executor) as ex, _lock(folder):
             _prepare_folder(folder, exp, print_, overwrite)
             remove_temporaries(folder)
+            repair(folder)  # a compaction killed mid-way
             done = completed_runs(folder) if resume else set()
             fixed = dict(exp.overrides) | ({"steps": exp.steps} if exp.steps is not None else {})
             specs = exp.runs()
@@ -270,6 +277,8 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
                         bar.record(task, execute(task))
                 else:
                     _drive(ex, tasks, bar, in_flight=max(4, 4 * n_workers))
+            if compact or (compact is None and report.total >= COMPACT_MIN_RUNS):
+                compact_runs(folder)
     except KeyboardInterrupt:
         report.interrupted = True
     report.wall_seconds = time.perf_counter() - started
@@ -281,6 +290,7 @@ def _source(exp: Experiment, scenario: str) -> str:
     return str(Path(src).resolve()) if isinstance(src, Path) else src
 
 
+COMPACT_MIN_RUNS = 100  # smaller sweeps keep one file per table per run (quick to scan, easy to inspect)
 MAX_ATTEMPTS = 3  # a run whose worker process dies is tried again, up to this many times in all
 
 
