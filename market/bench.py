@@ -38,7 +38,8 @@ from market.agents.lab import AILab
 from market.agents.vendor import ChipVendor
 from market.batch.experiment import Experiment
 from market.model import MarketModel
-from market.recording import SCHEMAS, Recorder
+from market.recording import CONTRACT_FIELDS, SCHEMAS, Recorder
+from market.recording import hhi as hhi_of
 
 __all__ = ["BENCHMARKS", "Figure", "Sizes", "main", "mesa_collect", "mesa_collector", "mesa_frames", "run_benchmarks"]
 
@@ -238,7 +239,7 @@ def _step_columns() -> dict[str, Callable[[MarketModel], Any]]:
             for p, chips in c.contracted.items():
                 compute[products[p].vendor] += chips * products[p].pflops
         tot = sum(compute.values())
-        return 10_000.0 * sum((x / tot if tot > 0 else 0.0) ** 2 for x in compute.values())
+        return hhi_of([x / tot if tot > 0 else 0.0 for x in compute.values()])
 
     return {
         "step": lambda m: m.t,
@@ -291,11 +292,17 @@ def _only(kind: type, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def _rows_of(table: str) -> Callable[[MarketModel], list[tuple]]:
     def rows(m: MarketModel) -> list[tuple]:
-        side = _side_recorder(m)
-        side.rows[table].clear()
-        getattr(side, f"_{table}")(m.t)
-        return side.rows[table]
+        return _table_rows(_side_recorder(m), table)
     return rows
+
+
+def _table_rows(side: Recorder, table: str) -> list[tuple]:
+    """This step's rows of one of Mesa's tables, made by our Recorder's code for that table."""
+    side.rows[table].clear()
+    getattr(side, f"_{table}")(side.model.t)
+    if table == "contracts":  # our recorder keeps the Contract records themselves
+        return [tuple(getattr(c, f) for f in CONTRACT_FIELDS) for c in side.rows[table]]
+    return side.rows[table]
 
 
 def _side_recorder(m: MarketModel) -> Recorder:
@@ -310,10 +317,8 @@ def mesa_collect(model: MarketModel, dc: Any) -> None:
     dc.collect(model)
     side = _side_recorder(model)
     for table in ROW_TABLES:
-        side.rows[table].clear()
-        getattr(side, f"_{table}")(model.t)
         columns = list(SCHEMAS[table])
-        for row in side.rows[table]:
+        for row in _table_rows(side, table):
             dc.add_table_row(table, dict(zip(columns, row, strict=True)))
 
 

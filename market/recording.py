@@ -3,11 +3,14 @@
 Every table is long: one row per (run, step, entity), keyed by ``run_id`` and ``step``; the same
 schema (:data:`SCHEMAS`) serves single runs, sweeps and notebooks. Rows are kept as tuples while
 the model runs and become polars DataFrames once, at the end, so recording costs little next to
-the model; nothing goes through pandas.
+the model; nothing goes through pandas. The two largest tables are kept leaner still: the signed
+``Contract`` records themselves, and readiness values alone (labs and ecosystems are the same
+every step), turned into columns at the end.
 """
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -98,6 +101,8 @@ class Recorder:
         self.model = model
         self.rows: dict[str, list[tuple]] = {t: [] for t in TABLES if t != "runs"}
         self.ecosystems = model.ecosystems
+        self._readiness: list[float] = []  # lab-major, ecosystem-minor, step after step
+        self._readiness_steps: list[int] = []
 
     def collect(self) -> None:
         """Append this step's rows to every table (one method per table, so that other collectors
@@ -200,7 +205,9 @@ class Recorder:
     def _labs(self, t: int) -> tuple[float, float]:
         """Rows of ``labs`` and ``readiness``; returns total demand and served PFLOP/s."""
         hours = self.model.hours
-        labs, readiness = self.rows["labs"], self.rows["readiness"]
+        labs, readiness = self.rows["labs"], self._readiness
+        ecosystems = self.ecosystems
+        self._readiness_steps.append(t)
         demand = served = 0.0
         for lab in self.model.lab_list:
             useful, peak, spend, shares = lab.snapshot()
@@ -212,16 +219,13 @@ class Recorder:
                          max(0.0, lab.demand - useful), _share(min(useful, lab.demand), useful), value,
                          value - spend,
                          shares.get("nvidia", 0.0), shares.get("google", 0.0), len(lab.contracts)))
-            for e in self.ecosystems:
-                readiness.append((t, lab.lab_id, e, lab.readiness[e]))
+            readiness.extend(map(lab.readiness.__getitem__, ecosystems))
         return demand, served
 
     def _contracts(self, t: int) -> None:
-        """Rows of ``contracts``: those signed this step."""
-        out = self.rows["contracts"]
-        for c in self.model.signed:
-            out.append((t, c.contract_id, c.lab, c.cloud, c.vendor, c.product, c.tier, c.purpose, c.chips,
-                        c.pflops, c.price_usd_per_chip_hour, c.list_price_usd_per_chip_hour, c.months, c.rounds))
+        """Rows of ``contracts``: those signed this step (the records themselves; ``step`` is their
+        ``start_step``)."""
+        self.rows["contracts"].extend(self.model.signed)
 
     def _withholding(self, t: int) -> tuple[float, float]:
         """Rows of ``withholding``: refusals this step; returns chips withheld, and of the top tier."""
@@ -237,6 +241,33 @@ class Recorder:
         """The recorded tables, each led by ``run_id`` and sorted by step then entity."""
         out = {}
         for table, rows in self.rows.items():
-            df = pl.DataFrame(rows, schema=SCHEMAS[table], orient="row")
+            schema = SCHEMAS[table]
+            if table == "contracts":
+                df = pl.DataFrame([pl.Series(name, list(map(attrgetter(field), rows)), dtype=dtype)
+                                   for (name, dtype), field in zip(schema.items(), CONTRACT_FIELDS, strict=True)])
+            elif table == "readiness":
+                df = self._readiness_table()
+            elif rows and table != "withholding":  # column by column: quicker for numbers
+                df = pl.DataFrame([pl.Series(name, col, dtype=dtype)
+                                   for (name, dtype), col in zip(schema.items(), zip(*rows, strict=True), strict=True)])
+            else:
+                df = pl.DataFrame(rows, schema=schema, orient="row")
             out[table] = df.select(pl.lit(run_id, dtype=_S).alias("run_id"), pl.all())
         return out
+
+    def _readiness_table(self) -> pl.DataFrame:
+        labs = pl.Series([lab.lab_id for lab in self.model.lab_list], dtype=_S)
+        ecosystems = pl.Series(self.ecosystems, dtype=_S)
+        n_lab, n_eco, n_step = len(labs), len(ecosystems), len(self._readiness_steps)
+        row = pl.int_range(n_step * n_lab * n_eco, eager=True)
+        return pl.DataFrame({
+            "step": pl.Series(self._readiness_steps, dtype=_I).gather(row // (n_lab * n_eco)),
+            "lab": labs.gather(row // n_eco % n_lab) if n_lab else labs,
+            "ecosystem": ecosystems.gather(row % n_eco) if n_eco else ecosystems,
+            "readiness": pl.Series(self._readiness, dtype=_F),
+        }, schema=SCHEMAS["readiness"])
+
+
+# Contract attributes in the order of the ``contracts`` columns (``step`` is the start step).
+CONTRACT_FIELDS = ("start_step", "contract_id", "lab", "cloud", "vendor", "product", "tier", "purpose", "chips",
+                   "pflops", "price_usd_per_chip_hour", "list_price_usd_per_chip_hour", "months", "rounds")
