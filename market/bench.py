@@ -64,7 +64,7 @@ class Sizes:
     readback_steps: int
 
 
-FULL = Sizes(steps=60, batch_scenarios=("baseline", "openai_google_tpu"), batch_replications=5, batch_steps=24,
+FULL = Sizes(steps=60, batch_scenarios=("baseline", "openai_google_tpu"), batch_replications=20, batch_steps=24,
              parallel_replications=20, parallel_steps=60, labs=(100, 1_000, 10_000), scaling_steps=3,
              memory_runs=(100, 2_000), memory_steps=2, readback_runs=10_000, readback_steps=1)
 QUICK = Sizes(steps=3, batch_scenarios=("baseline",), batch_replications=2, batch_steps=2,
@@ -641,6 +641,13 @@ BENCHMARKS: dict[str, Callable[[Sizes, int], list[Figure]]] = {
 HEAVY = {"parallel": 3, "memory": 3, "readback": 1}  # repeats divided by this (at least one)
 
 
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # pragma: no cover - not on every platform
+        return None
+
+
 def machine() -> dict[str, Any]:
     def v(pkg: str) -> str:
         try:
@@ -666,7 +673,11 @@ def run_benchmarks(*, quick: bool = False, only: list[str] | None = None, repeat
     for name in names:
         if progress:
             progress(name)
-        figures += BENCHMARKS[name](sizes, max(1, n // HEAVY.get(name, 1)))
+        load = _load()
+        got = BENCHMARKS[name](sizes, max(1, n // HEAVY.get(name, 1)))
+        for f in got:  # a shared machine's load shows in the figures: say how loaded it was
+            f.data["load_average"] = [load, _load()]
+        figures += got
     return {"machine": machine(), "mode": "quick" if quick else "full", "repeats": n,
             "seconds": time.perf_counter() - started, "figures": [asdict(f) for f in figures]}
 

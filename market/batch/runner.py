@@ -34,6 +34,7 @@ from market.batch.experiment import Experiment, ExperimentError, RunSpec, check_
 from market.batch.storage import compact as compact_runs
 from market.batch.storage import completed_runs, remove_temporaries, repair, run_path, write_atomic, write_run
 from market.recording import RUNS_SCHEMA
+from market.scenario import resolve_scenario, validate_scenario
 
 __all__ = ["SweepReport", "Task", "execute", "sweep"]
 
@@ -78,7 +79,7 @@ def execute(task: Task) -> dict[str, Any]:
     out = Path(task.out)
     started = time.perf_counter()
     try:
-        sc = market.load_scenario(task.source, task.overrides)
+        sc = validate_scenario(_resolved(task.source), task.overrides, f"scenario {task.source!r}")
         result = market.run(sc, seed=spec.seed, raise_errors=False, run_id=spec.run_id)
         tables = dict(result.tables)
     except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
@@ -91,6 +92,20 @@ def execute(task: Task) -> dict[str, Any]:
         write_atomic(tables["runs"], run_path(out, "runs", spec.scenario_label, spec.run_id))
     return {"run_id": spec.run_id, "status": status, "error": tables["runs"]["error"][0],
             "wall_seconds": time.perf_counter() - started}
+
+
+def _resolved(source: str) -> dict[str, Any]:
+    """A scenario's raw dict, read once per worker process (and again if its file changes)."""
+    path = Path(source)
+    stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path.suffix == ".toml" and path.is_file() else None
+    key = (source, stamp)
+    if key not in _RESOLVED:
+        _RESOLVED.clear()
+        _RESOLVED[key] = resolve_scenario(source)
+    return _RESOLVED[key]
+
+
+_RESOLVED: dict[tuple[str, Any], dict[str, Any]] = {}
 
 
 def _with_design(runs: pl.DataFrame, task: Task) -> pl.DataFrame:
