@@ -30,8 +30,8 @@ def dataset(folder: Path) -> dict[str, pl.DataFrame]:
 
 def assert_same(a: dict[str, pl.DataFrame], b: dict[str, pl.DataFrame]) -> None:
     assert sorted(a) == sorted(b)
-    for name in a:
-        assert_frame_equal(a[name], b[name], check_exact=True)
+    for name, df in a.items():
+        assert_frame_equal(df, b[name], check_exact=True)
 
 
 @pytest.fixture(scope="module")
@@ -72,14 +72,14 @@ def test_parts_hold_at_most_runs_per_part(loose: Path, tmp_path: Path) -> None:
 
 def test_killed_before_commit_counts_nothing_twice(loose: Path, tmp_path: Path, monkeypatch) -> None:
     out = copy(loose, tmp_path)
-    real = storage.write_atomic
+    real = storage._sink_atomic
 
-    def crash_on_commit(df: pl.DataFrame, path: Path) -> None:
+    def crash_on_commit(lf: pl.LazyFrame, path: Path) -> None:
         if path.parent.parent.name == "runs":
             raise KeyboardInterrupt  # killed just before writing the commit
-        real(df, path)
+        real(lf, path)
 
-    monkeypatch.setattr(storage, "write_atomic", crash_on_commit)
+    monkeypatch.setattr(storage, "_sink_atomic", crash_on_commit)
     with pytest.raises(KeyboardInterrupt):
         compact(out)
     monkeypatch.undo()

@@ -131,6 +131,16 @@ def repair(out: Path) -> None:
                 path.unlink()
 
 
+def _sink_atomic(lf: pl.LazyFrame, path: Path) -> None:
+    """Stream ``lf`` into ``path`` (bounded memory) via a hidden temporary file and ``os.replace``."""
+    tmp = path.with_name(f".{path.stem}.compact.tmp")
+    try:
+        lf.sink_parquet(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def compact(folder: str | os.PathLike, runs_per_part: int = RUNS_PER_PART) -> int:
     """Merge the run files of complete runs into ``part-<k>.parquet`` files; returns how many runs.
 
@@ -154,8 +164,7 @@ def compact(folder: str | os.PathLike, runs_per_part: int = RUNS_PER_PART) -> in
             part = f"{PART}{k:05d}.parquet"
             for table in [t for t in TABLES if t != "runs"] + ["runs"]:  # runs last: it commits the part
                 files = [run_path(out, table, label, run_id) for run_id in chunk]
-                write_atomic(pl.concat([pl.read_parquet(f) for f in files], how="vertical"),
-                             out / table / runs_dir.name / part)
+                _sink_atomic(pl.scan_parquet(files, hive_partitioning=False), out / table / runs_dir.name / part)
             for table in [t for t in TABLES if t != "runs"] + ["runs"]:
                 for run_id in chunk:
                     run_path(out, table, label, run_id).unlink(missing_ok=True)
