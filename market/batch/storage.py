@@ -21,6 +21,7 @@ hidden ``.*.tmp`` file, removed on ``--resume``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -32,7 +33,7 @@ __all__ = ["RUNS_PER_PART", "compact", "completed_runs", "remove_temporaries", "
            "write_atomic", "write_run"]
 
 PART = "part-"
-RUNS_PER_PART = 2_000  # runs per compacted file: bounds the memory a compaction needs
+RUNS_PER_PART = 10_000  # runs per compacted file (compaction streams, so memory does not grow with it)
 
 
 def run_path(out: Path, table: str, scenario_label: str, run_id: str) -> Path:
@@ -99,13 +100,20 @@ def _covered(committed: dict[tuple[str, str], set[str]]) -> set[tuple[str, str]]
     return {(label, run_id) for (label, _), ids in committed.items() for run_id in ids}
 
 
-def _files(out: Path, table: str, committed: dict[tuple[str, str], set[str]]) -> list[Path]:
-    """The files that hold ``table``: committed parts, and the run files no part covers."""
-    covered = _covered(committed)
+def _files(out: Path, table: str, parts: set[tuple[str, str]], covered: Callable[[str], set[str]]) -> list[Path]:
+    """The files that hold ``table``: committed parts, and the run files no part covers.
+
+    ``parts`` are the committed ``(scenario label, file name)``; ``covered(label)`` the run ids
+    they hold, asked for only where a scenario has both parts and run files (rare: a compaction
+    was interrupted, or runs were added by --resume after it)."""
     files = []
+    with_parts = {label for label, _ in parts}
     for path in sorted((out / table).glob("scenario=*/*.parquet")):
         label = path.parent.name.removeprefix("scenario=")
-        if (label, path.name) in committed if path.name.startswith(PART) else (label, path.stem) not in covered:
+        if path.name.startswith(PART):
+            if (label, path.name) in parts:
+                files.append(path)
+        elif label not in with_parts or path.stem not in covered(label):
             files.append(path)
     return files
 
@@ -190,9 +198,17 @@ def scan(folder: str | os.PathLike) -> dict[str, pl.LazyFrame]:
     if not out.is_dir():
         raise FileNotFoundError(f"{str(out)!r} is not a folder of experiment results")
     frames = {}
-    committed = _committed(out)
+    parts = {(p.parent.name.removeprefix("scenario="), p.name) for p in (out / "runs").glob(f"scenario=*/{PART}*.parquet")}
+    covered: dict[str, set[str]] = {}
+
+    def covered_in(label: str) -> set[str]:
+        if label not in covered:
+            committed = _committed(out)
+            covered[label] = {run_id for (lab, _), ids in committed.items() if lab == label for run_id in ids}
+        return covered[label]
+
     for table in TABLES:
-        files = _files(out, table, committed)
+        files = _files(out, table, parts, covered_in)
         if files:
             frames[table] = pl.scan_parquet(files, hive_partitioning=True)
     if (out / "points.parquet").is_file():
