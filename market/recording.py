@@ -101,6 +101,9 @@ class Recorder:
         self.model = model
         self.rows: dict[str, list[tuple]] = {t: [] for t in TABLES if t != "runs"}
         self.ecosystems = model.ecosystems
+        products = model.config.products
+        self._pflops = {p: cfg.pflops for p, cfg in products.items()}  # static: looked up once
+        self._vendor_of = {p: cfg.vendor for p, cfg in products.items()}
         self._readiness: list[float] = []  # lab-major, ecosystem-minor, step after step
         self._readiness_steps: list[int] = []
 
@@ -125,13 +128,13 @@ class Recorder:
         """Rows of ``shares`` and ``vendors``; returns compute and shipped chips by vendor, and total compute."""
         m = self.model
         rows = self.rows
-        products = m.config.products
+        pflops, vendor_of = self._pflops, self._vendor_of
         compute = dict.fromkeys(m.vendors, 0.0)
         for cloud in m.cloud_list:
             for p, chips in cloud.contracted.items():
-                compute[products[p].vendor] += chips * products[p].pflops
+                compute[vendor_of[p]] += chips * pflops[p]
         shipped = {v.vendor_id: sum(v.shipped.values()) for v in m.vendor_list}
-        shipped_pf = {v.vendor_id: sum(c * products[p].pflops for p, c in v.shipped.items()) for v in m.vendor_list}
+        shipped_pf = {v.vendor_id: sum([c * pflops[p] for p, c in v.shipped.items()]) for v in m.vendor_list}
         revenue = {v.vendor_id: v.revenue for v in m.vendor_list}
         tc, ts, tr = sum(compute.values()), sum(shipped.values()), sum(revenue.values())
         for v in m.vendor_list:
@@ -193,8 +196,11 @@ class Recorder:
         """Rows of ``clouds``; returns installed and contracted PFLOP/s of all clouds."""
         installed_pf = contracted_pf = 0.0
         out = self.rows["clouds"]
+        pflops = self._pflops
         for cloud in self.model.cloud_list:
-            cap, con = cloud.capacity_pflops(), cloud.contracted_pflops()
+            # cloud.capacity_pflops() and cloud.contracted_pflops(), without their per-product config lookups
+            cap = sum([c * pflops[p] for p, c in cloud.installed.items()])
+            con = sum([c * pflops[p] for p, c in cloud.contracted.items()])
             installed_pf += cap
             contracted_pf += con
             out.append((t, cloud.cloud_id, cloud.cfg.kind, cloud.capex_budget, cloud.capex_spent,
@@ -204,20 +210,17 @@ class Recorder:
 
     def _labs(self, t: int) -> tuple[float, float]:
         """Rows of ``labs`` and ``readiness``; returns total demand and served PFLOP/s."""
-        hours = self.model.hours
         labs, readiness = self.rows["labs"], self._readiness
         ecosystems = self.ecosystems
         self._readiness_steps.append(t)
         demand = served = 0.0
         for lab in self.model.lab_list:
             useful, peak, spend, shares = lab.snapshot()
-            value = min(useful, lab.demand) * lab.cfg.value_usd_per_pflop_hour * hours
-            demand += lab.demand
-            served += min(useful, lab.demand)
-            # utilisation: share of the useful compute it rents that meets demand
-            labs.append((t, lab.lab_id, lab.budget, spend, lab.demand, peak, min(useful, lab.demand),
-                         max(0.0, lab.demand - useful), _share(min(useful, lab.demand), useful), value,
-                         value - spend,
+            d = lab.demand
+            demand += d
+            served += min(useful, d)
+            # the columns derived from these are computed once, over all rows, in _labs_table
+            labs.append((t, lab.lab_id, lab.budget, spend, d, peak, useful, lab.cfg.value_usd_per_pflop_hour,
                          shares.get("nvidia", 0.0), shares.get("google", 0.0), len(lab.contracts)))
             readiness.extend(map(lab.readiness.__getitem__, ecosystems))
         return demand, served
@@ -247,13 +250,37 @@ class Recorder:
                                    for (name, dtype), field in zip(schema.items(), CONTRACT_FIELDS, strict=True)])
             elif table == "readiness":
                 df = self._readiness_table()
+            elif table == "labs":
+                df = self._labs_table(rows)
             elif rows and table != "withholding":  # column by column: quicker for numbers
                 df = pl.DataFrame([pl.Series(name, col, dtype=dtype)
                                    for (name, dtype), col in zip(schema.items(), zip(*rows, strict=True), strict=True)])
             else:
                 df = pl.DataFrame(rows, schema=schema, orient="row")
-            out[table] = df.select(pl.lit(run_id, dtype=_S).alias("run_id"), pl.all())
+            out[table] = df.insert_column(0, pl.repeat(run_id, df.height, dtype=_S, eager=True).alias("run_id"))
         return out
+
+    def _labs_table(self, rows: list[tuple]) -> pl.DataFrame:
+        """The ``labs`` table from the values read each month (the same arithmetic as per row, IEEE
+        doubles either way)."""
+        raw = {"step": _I, "lab": _S, "budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F,
+               "useful": _F, "value_rate": _F, "nvidia_dependency": _F, "tpu_share": _F, "active_contracts": _I}
+        cols = zip(*rows, strict=True) if rows else ([] for _ in raw)
+        df = pl.DataFrame([pl.Series(name, col, dtype=dtype) for (name, dtype), col in zip(raw.items(), cols, strict=True)])
+        useful, demand = pl.col("useful"), pl.col("demand_pflops")
+        served = pl.when(demand < useful).then(demand).otherwise(useful)  # min(useful, demand)
+        unmet = demand - useful
+        value = served * pl.col("value_rate") * self.model.hours
+        return df.select(
+            *[pl.col(c) for c in ("step", "lab", "budget_usd", "spend_usd", "demand_pflops", "contracted_pflops")],
+            served.alias("served_pflops"),
+            pl.when(unmet > 0.0).then(unmet).otherwise(0.0).alias("unmet_pflops"),  # max(0.0, unmet)
+            # utilisation: share of the useful compute it rents that meets demand
+            pl.when(useful > 0).then(served / useful).otherwise(0.0).alias("utilisation"),
+            value.alias("value_usd"),
+            (value - pl.col("spend_usd")).alias("surplus_usd"),
+            "nvidia_dependency", "tpu_share", "active_contracts",
+        ).cast(SCHEMAS["labs"])
 
     def _readiness_table(self) -> pl.DataFrame:
         labs = pl.Series([lab.lab_id for lab in self.model.lab_list], dtype=_S)

@@ -148,8 +148,9 @@ class AILab(mesa.Agent):
 
         The same values as the four methods, computed in one pass (the recorder calls it for every
         lab every month)."""
-        peak = sum(max(0.0, pf) for pf in self._peak_vendor.values())
-        shares = {v: max(0.0, pf) / peak for v, pf in self._peak_vendor.items() if pf > 1e-9} if peak > 0 else {}
+        # ``pf if pf > 0.0 else 0.0`` is ``max(0.0, pf)`` (NaN and -0.0 included), without the call
+        peak = sum([pf if pf > 0.0 else 0.0 for pf in self._peak_vendor.values()])
+        shares = {v: pf / peak for v, pf in self._peak_vendor.items() if pf > 1e-9} if peak > 0 else {}
         readiness = self.readiness
-        useful = sum(max(0.0, pf) * readiness[eco] for (_, eco), pf in self._peak.items())
+        useful = sum([(pf if pf > 0.0 else 0.0) * readiness[eco] for (_, eco), pf in self._peak.items()])
         return useful, peak, max(0.0, self._spend), shares
