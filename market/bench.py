@@ -65,7 +65,7 @@ class Sizes:
     readback_steps: int
 
 
-FULL = Sizes(steps=60, batch_scenarios=("baseline", "openai_google_tpu"), batch_replications=20, batch_steps=24,
+FULL = Sizes(steps=60, batch_scenarios=("baseline", "openai_google_tpu"), batch_replications=50, batch_steps=24,
              parallel_replications=20, parallel_steps=60, labs=(100, 1_000, 10_000), scaling_steps=3,
              memory_runs=(100, 2_000), memory_steps=2, readback_runs=10_000, readback_steps=1)
 QUICK = Sizes(steps=3, batch_scenarios=("baseline",), batch_replications=2, batch_steps=2,
