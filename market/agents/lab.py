@@ -149,8 +149,8 @@ class AILab(mesa.Agent):
         The same values as the four methods, computed in one pass (the recorder calls it for every
         lab every month)."""
         # ``pf if pf > 0.0 else 0.0`` is ``max(0.0, pf)`` (NaN and -0.0 included), without the call
-        peak = sum([pf if pf > 0.0 else 0.0 for pf in self._peak_vendor.values()])
+        peak = sum([pf if pf > 0.0 else 0.0 for pf in self._peak_vendor.values()])  # noqa: FURB136
         shares = {v: pf / peak for v, pf in self._peak_vendor.items() if pf > 1e-9} if peak > 0 else {}
         readiness = self.readiness
-        useful = sum([(pf if pf > 0.0 else 0.0) * readiness[eco] for (_, eco), pf in self._peak.items()])
+        useful = sum([(pf if pf > 0.0 else 0.0) * readiness[eco] for (_, eco), pf in self._peak.items()])  # noqa: FURB136
         return useful, peak, max(0.0, self._spend), shares
