@@ -134,3 +134,18 @@ def test_failed_runs_keep_their_own_file(tmp_path: Path) -> None:
     report = market.sweep(exp, out, workers=1, progress=False, compact=True)
     assert report.failed == 2
     assert files(out, "runs") == sorted(f"{s.run_id}.parquet" for s in exp.runs())
+
+
+def test_market_compact_command(loose: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from market.cli import app
+
+    out = copy(loose, tmp_path)
+    result = CliRunner().invoke(app, ["compact", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"compacted {N} runs" in result.output
+    assert files(out, "labs") == ["part-00000.parquet"] * 2
+    assert_same(dataset(loose), dataset(out))
+    bad = CliRunner().invoke(app, ["compact", str(tmp_path / "nothing")])
+    assert bad.exit_code == 2 and "error:" in bad.output and "no experiment.json" in bad.output
