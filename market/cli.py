@@ -530,6 +530,46 @@ def sensitivity_cmd(
                   soft_wrap=True)
 
 
+@app.command("compact")
+def compact_cmd(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", show_default=False,
+                                           help="The output folder of a sweep.")],
+) -> None:
+    """Merge a sweep's run files into a few larger files per table (quicker to scan); a sweep of
+    100 runs or more does this itself when it finishes. Safe to interrupt."""
+    from market.batch.runner import _lock  # noqa: PLC0415
+    from market.batch.storage import compact  # noqa: PLC0415
+
+    if not (folder / "experiment.json").is_file():
+        raise UserError(f"{str(folder)!r} holds no sweep (no experiment.json).")
+    with _lock(folder):
+        n = compact(folder)
+    typer.echo(f"compacted {n} runs in {folder}")
+
+
+@app.command("bench")
+def bench_cmd(
+    quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes: proves every benchmark works; "
+                                                        "the figures mean nothing.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", metavar="FILE", show_default=False,
+                                                  help="Also write the table as JSON.")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", metavar="NAME", show_default=False,
+                                                   help="Run only this benchmark (repeatable).")] = None,
+    repeats: Annotated[int | None, typer.Option("--repeats", min=1, show_default=False,
+                                                help="Repeats of each measurement (default 5; 1 with --quick).")] = None,
+) -> None:
+    """Benchmarks side by side with Mesa's own tools (DataCollector, batch_run): one table of
+    ratios, each the median of several repeats. See docs/PERFORMANCE.md."""
+    from market import bench  # noqa: PLC0415
+
+    unknown = [n for n in only or [] if n not in bench.BENCHMARKS]
+    if unknown:
+        raise UserError(f"--only {unknown[0]!r}: no such benchmark; choose from {', '.join(bench.BENCHMARKS)}.")
+    result = bench.run_benchmarks(quick=quick, only=only, repeats=repeats,
+                                  progress=lambda n: typer.echo(f"running {n} ...", err=True))
+    bench.emit(result, json_out)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``market`` console script and ``python -m market``."""
     app(args=argv)

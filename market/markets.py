@@ -54,6 +54,10 @@ class Offer:
     reservation: float  # the cloud's reservation price, USD per chip-hour
 
 
+def _rank_key(r: tuple) -> tuple[float, int]:
+    return r[0], r[1]  # cost per useful PFLOP-hour, then the offer's fixed order
+
+
 class ComputeMarket:
     """Labs request capacity; clouds offer; each pair bargains over price; deals become contracts."""
 
@@ -67,12 +71,14 @@ class ComputeMarket:
         self.max_offers = neg.max_offers_per_lab
         self.lost_sales_logit = neg.lost_sales_logit
         self._params: dict[float, BargainingParams] = {}
+        self._outcomes: dict[tuple[float, float, float], BargainOutcome | None] = {}
         self.offers: list[Offer] = []
 
     def open(self) -> None:
         """Collect this month's offers: every product with installed chips at every cloud."""
         model = self.model
         self.offers = []
+        self._outcomes = {}
         for cloud in model.cloud_list:
             for p in sorted(cloud.installed):
                 if cloud.installed[p] <= EPS:
@@ -103,23 +109,31 @@ class ComputeMarket:
         budget_left = lab.budget - lab.committed_spend()
         refused_here: dict[tuple[str, str], Refusal] = {}  # one refusal per offer and lab-month
         taken_here: dict[tuple[str, str], float] = {}  # chips of each offer it rented this month
+        menu: list[tuple[Offer, float, bool, float]] | None = None  # offers it may take, the same for both purposes
+        penalties: dict[tuple[str, str, str], float] = {}  # a penalty depends on vendor, tier and purpose only
         for purpose, need in lab.needs():
             if need <= EPS:
                 continue
+            if menu is None:
+                menu = []
+                for o in self.offers:
+                    if not o.cloud.serves(lab_id, o.vendor):
+                        continue
+                    readiness = lab.readiness[o.ecosystem]
+                    if readiness <= 0:
+                        continue
+                    affiliated = o.cloud.affiliated(lab_id)
+                    menu.append((o, readiness, affiliated, o.reservation if affiliated else o.ask))
             ranked = []
-            for o in self.offers:
-                if not o.cloud.serves(lab_id, o.vendor):
-                    continue
-                readiness = lab.readiness[o.ecosystem]
-                if readiness <= 0:
-                    continue
-                affiliated = o.cloud.affiliated(lab_id)
-                penalty = lab.penalty(o.vendor, o.tier, purpose, in_use, shares)
-                price = o.reservation if affiliated else o.ask
+            for o, readiness, affiliated, price in menu:
+                key = (o.vendor, o.tier, purpose)
+                penalty = penalties.get(key)
+                if penalty is None:
+                    penalty = penalties[key] = lab.penalty(o.vendor, o.tier, purpose, in_use, shares)
                 ranked.append((price / (o.pflops * readiness) * penalty, o.order, o, penalty, affiliated))
-            ranked.sort(key=lambda r: (r[0], r[1]))
-            shortfall: list[Offer] = []  # offers it could have used, had there been more chips
-            for _, _, o, penalty, affiliated in ranked[: self.max_offers]:
+            ranked.sort(key=_rank_key)
+            shortfall: list[tuple[float, Offer]] = []  # offers it could have used, had there been more chips
+            for score, _, o, penalty, affiliated in ranked[: self.max_offers]:
                 if need <= EPS or budget_left <= EPS:
                     break
                 useful_per_chip = o.pflops * lab.readiness[o.ecosystem]
@@ -140,7 +154,7 @@ class ComputeMarket:
                 if outcome is None:
                     continue  # no zone of agreement: neither a deal nor a sale lost for want of chips
                 if share < 1.0 and accessible < need_chips:
-                    shortfall.append(o)
+                    shortfall.append((score, o))
                 if accessible <= EPS:
                     continue
                 chips = min(need_chips, accessible, budget_left / (outcome.price * hours))
@@ -151,21 +165,20 @@ class ComputeMarket:
                 need -= chips * useful_per_chip
                 budget_left -= chips * outcome.price * hours
             if need > EPS and shortfall and budget_left > EPS:  # short of chips, not of money
-                self._lose_sale(lab, need, shortfall, ranked)
+                self._lose_sale(lab, need, shortfall)
         model.refusals.extend(refused_here.values())
 
-    def _lose_sale(self, lab: AILab, need: float, shortfall: list[Offer], ranked: list) -> None:
+    def _lose_sale(self, lab: AILab, need: float, shortfall: list[tuple[float, Offer]]) -> None:
         """Tell the clouds the lab would have rented from about the demand it could not place.
 
         Each short offer's cloud expects to win a logit share of the lab's remaining need:
         ``w ∝ exp(-β (score / best score - 1))`` (multinomial logit over the lab's own ranking, β
         = ``negotiation.lost_sales_logit``); the signal is in peak PFLOP/s.
         """
-        score = {r[1]: r[0] for r in ranked}
-        best = min(score[o.order] for o in shortfall)
-        weights = [math.exp(-self.lost_sales_logit * (score[o.order] / best - 1.0)) for o in shortfall]
+        best = min(score for score, _ in shortfall)
+        weights = [math.exp(-self.lost_sales_logit * (score / best - 1.0)) for score, _ in shortfall]
         total = sum(weights)
-        for o, w in zip(shortfall, weights, strict=True):
+        for (_, o), w in zip(shortfall, weights, strict=True):
             peak = need / lab.readiness[o.ecosystem] * w / total
             o.cloud.lost_sales[o.product] = o.cloud.lost_sales.get(o.product, 0.0) + peak
 
@@ -198,4 +211,9 @@ class ComputeMarket:
         wtp = lab.willingness_to_pay(o.pflops, o.ecosystem, penalty)
         if affiliated:
             return BargainOutcome(o.reservation, 1) if wtp >= o.reservation else None
-        return self.protocol(o.reservation, min(o.ask, wtp), self._bargaining(lab))
+        # A protocol is a pure function of the two reservation values and the parameters, and many
+        # labs of the long tail bring the same ones: remember this month's outcomes.
+        key = (o.reservation, min(o.ask, wtp), lab.cfg.bargaining_power)
+        if key not in self._outcomes:
+            self._outcomes[key] = self.protocol(o.reservation, min(o.ask, wtp), self._bargaining(lab))
+        return self._outcomes[key]

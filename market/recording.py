@@ -3,11 +3,14 @@
 Every table is long: one row per (run, step, entity), keyed by ``run_id`` and ``step``; the same
 schema (:data:`SCHEMAS`) serves single runs, sweeps and notebooks. Rows are kept as tuples while
 the model runs and become polars DataFrames once, at the end, so recording costs little next to
-the model; nothing goes through pandas.
+the model; nothing goes through pandas. The two largest tables are kept leaner still: the signed
+``Contract`` records themselves, and readiness values alone (labs and ecosystems are the same
+every step), turned into columns at the end.
 """
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -98,21 +101,40 @@ class Recorder:
         self.model = model
         self.rows: dict[str, list[tuple]] = {t: [] for t in TABLES if t != "runs"}
         self.ecosystems = model.ecosystems
+        products = model.config.products
+        self._pflops = {p: cfg.pflops for p, cfg in products.items()}  # static: looked up once
+        self._vendor_of = {p: cfg.vendor for p, cfg in products.items()}
+        self._readiness: list[float] = []  # lab-major, ecosystem-minor, step after step
+        self._readiness_steps: list[int] = []
 
     def collect(self) -> None:
+        """Append this step's rows to every table (one method per table, so that other collectors
+        can reuse the same rows; see ``market.bench``)."""
         m = self.model
         t = m.t
-        rows = self.rows
-        products = m.config.products
-        hours = m.hours
+        compute, shipped, tc = self._vendors(t)
+        self._prices(t)
+        self._fleet(t)
+        installed_pf, contracted_pf = self._clouds(t)
+        demand, served = self._labs(t)
+        self._contracts(t)
+        withheld, top = self._withholding(t)
+        self.rows["steps"].append((t, m.config.date_of(t), m.packaging_capacity, demand, served,
+                                   max(0.0, demand - served), contracted_pf, installed_pf,
+                                   _share(contracted_pf, installed_pf), sum(shipped.values()), len(m.signed), withheld,
+                                   top, hhi([_share(x, tc) for x in compute.values()])))
 
-        # vendors and shares
+    def _vendors(self, t: int) -> tuple[dict[str, float], dict[str, float], float]:
+        """Rows of ``shares`` and ``vendors``; returns compute and shipped chips by vendor, and total compute."""
+        m = self.model
+        rows = self.rows
+        pflops, vendor_of = self._pflops, self._vendor_of
         compute = dict.fromkeys(m.vendors, 0.0)
         for cloud in m.cloud_list:
             for p, chips in cloud.contracted.items():
-                compute[products[p].vendor] += chips * products[p].pflops
+                compute[vendor_of[p]] += chips * pflops[p]
         shipped = {v.vendor_id: sum(v.shipped.values()) for v in m.vendor_list}
-        shipped_pf = {v.vendor_id: sum(c * products[p].pflops for p, c in v.shipped.items()) for v in m.vendor_list}
+        shipped_pf = {v.vendor_id: sum([c * pflops[p] for p, c in v.shipped.items()]) for v in m.vendor_list}
         revenue = {v.vendor_id: v.revenue for v in m.vendor_list}
         tc, ts, tr = sum(compute.values()), sum(shipped.values()), sum(revenue.values())
         for v in m.vendor_list:
@@ -125,13 +147,18 @@ class Recorder:
             mean_price = sum(v.list_price[p] for p in live) / len(live) if live else None
             rows["vendors"].append((t, vid, v.wafers_requested, v.wafers, capacity, sum(sum(o.values()) for o in v.orders.values()),
                                     shipped[vid], _share(shipped[vid], capacity), mean_price, v.revenue, v.profit))
+        return compute, shipped, tc
 
-        # prices: posted rental prices averaged over the public clouds that hold the product
+    def _prices(self, t: int) -> None:
+        """Rows of ``prices``: posted rental prices averaged over the public clouds that hold the product."""
+        m = self.model
+        products = m.config.products
         signed: dict[str, list[float]] = {}
         for c in m.signed:
             s = signed.setdefault(c.product, [0.0, 0.0])
             s[0] += c.chips * c.price_usd_per_chip_hour
             s[1] += c.chips
+        out = self.rows["prices"]
         for p, state in m.products.items():
             cfg = products[p]
             if cfg.release_step > t:
@@ -145,12 +172,14 @@ class Recorder:
                     price_sum += chips * cloud.rental_price[p]
             rental = price_sum / weight if weight > 0 else None
             s = signed.get(p)
-            rows["prices"].append((t, p, state.vendor, state.tier, state.on_sale, m.vendors[state.vendor].list_price[p],
-                                   rental, rental / cfg.pflops if rental is not None else None,
-                                   s[0] / s[1] if s and s[1] > 0 else None, installed))
+            out.append((t, p, state.vendor, state.tier, state.on_sale, m.vendors[state.vendor].list_price[p],
+                        rental, rental / cfg.pflops if rental is not None else None,
+                        s[0] / s[1] if s and s[1] > 0 else None, installed))
 
-        # clouds, and each cloud's fleet and posted prices by product
-        installed_pf = contracted_pf = 0.0
+    def _fleet(self, t: int) -> None:
+        """Rows of ``fleet``: each cloud's chips and posted price by product."""
+        m = self.model
+        out = self.rows["fleet"]
         for cloud in m.cloud_list:
             transit: dict[str, float] = {}
             for _, p, chips, _ in cloud.pipeline:
@@ -160,51 +189,112 @@ class Recorder:
                 if installed < 1.0 and transit.get(p, 0.0) < 1.0:
                     continue  # a fleet retired down to float dust
                 state = m.products[p]
-                rows["fleet"].append((t, cloud.cloud_id, p, state.vendor, state.tier, installed,
-                                      cloud.contracted.get(p, 0.0), transit.get(p, 0.0), cloud.rental_price.get(p)))
-            cap, con = cloud.capacity_pflops(), cloud.contracted_pflops()
+                out.append((t, cloud.cloud_id, p, state.vendor, state.tier, installed,
+                            cloud.contracted.get(p, 0.0), transit.get(p, 0.0), cloud.rental_price.get(p)))
+
+    def _clouds(self, t: int) -> tuple[float, float]:
+        """Rows of ``clouds``; returns installed and contracted PFLOP/s of all clouds."""
+        installed_pf = contracted_pf = 0.0
+        out = self.rows["clouds"]
+        pflops = self._pflops
+        for cloud in self.model.cloud_list:
+            # cloud.capacity_pflops() and cloud.contracted_pflops(), without their per-product config lookups
+            cap = sum([c * pflops[p] for p, c in cloud.installed.items()])
+            con = sum([c * pflops[p] for p, c in cloud.contracted.items()])
             installed_pf += cap
             contracted_pf += con
-            rows["clouds"].append((t, cloud.cloud_id, cloud.cfg.kind, cloud.capex_budget, cloud.capex_spent,
-                                   sum(cloud.installed.values()), cap, con, _share(con, cap), cloud.revenue,
-                                   cloud.cost, cloud.profit))
+            out.append((t, cloud.cloud_id, cloud.cfg.kind, cloud.capex_budget, cloud.capex_spent,
+                        sum(cloud.installed.values()), cap, con, _share(con, cap), cloud.revenue,
+                        cloud.cost, cloud.profit))
+        return installed_pf, contracted_pf
 
-        # labs
+    def _labs(self, t: int) -> tuple[float, float]:
+        """Rows of ``labs`` and ``readiness``; returns total demand and served PFLOP/s."""
+        labs, readiness = self.rows["labs"], self._readiness
+        ecosystems = self.ecosystems
+        self._readiness_steps.append(t)
         demand = served = 0.0
-        for lab in m.lab_list:
+        for lab in self.model.lab_list:
             useful, peak, spend, shares = lab.snapshot()
-            value = min(useful, lab.demand) * lab.cfg.value_usd_per_pflop_hour * hours
-            demand += lab.demand
-            served += min(useful, lab.demand)
-            # utilisation: share of the useful compute it rents that meets demand
-            rows["labs"].append((t, lab.lab_id, lab.budget, spend, lab.demand, peak, min(useful, lab.demand),
-                                 max(0.0, lab.demand - useful), _share(min(useful, lab.demand), useful), value,
-                                 value - spend,
-                                 shares.get("nvidia", 0.0), shares.get("google", 0.0), len(lab.contracts)))
-            readiness = rows["readiness"]
-            for e in self.ecosystems:
-                readiness.append((t, lab.lab_id, e, lab.readiness[e]))
+            d = lab.demand
+            demand += d
+            served += min(useful, d)
+            # the columns derived from these are computed once, over all rows, in _labs_table
+            labs.append((t, lab.lab_id, lab.budget, spend, d, peak, useful, lab.cfg.value_usd_per_pflop_hour,
+                         shares.get("nvidia", 0.0), shares.get("google", 0.0), len(lab.contracts)))
+            readiness.extend(map(lab.readiness.__getitem__, ecosystems))
+        return demand, served
 
-        # contracts and refusals this step
-        for c in m.signed:
-            rows["contracts"].append((t, c.contract_id, c.lab, c.cloud, c.vendor, c.product, c.tier, c.purpose, c.chips,
-                                      c.pflops, c.price_usd_per_chip_hour, c.list_price_usd_per_chip_hour, c.months,
-                                      c.rounds))
+    def _contracts(self, t: int) -> None:
+        """Rows of ``contracts``: those signed this step (the records themselves; ``step`` is their
+        ``start_step``)."""
+        self.rows["contracts"].extend(self.model.signed)
+
+    def _withholding(self, t: int) -> tuple[float, float]:
+        """Rows of ``withholding``: refusals this step; returns chips withheld, and of the top tier."""
+        out = self.rows["withholding"]
         withheld = top = 0.0
-        for r in m.refusals:
-            rows["withholding"].append((t, r.holder, r.level, r.buyer, r.lab, r.product, r.vendor, r.tier,
-                                        r.chips_withheld, r.reason))
+        for r in self.model.refusals:
+            out.append((t, r.holder, r.level, r.buyer, r.lab, r.product, r.vendor, r.tier, r.chips_withheld, r.reason))
             withheld += r.chips_withheld
             top += r.chips_withheld if r.tier == "top" else 0.0
-
-        rows["steps"].append((t, m.config.date_of(t), m.packaging_capacity, demand, served, max(0.0, demand - served),
-                              contracted_pf, installed_pf, _share(contracted_pf, installed_pf), sum(shipped.values()),
-                              len(m.signed), withheld, top, hhi([_share(x, tc) for x in compute.values()])))
+        return withheld, top
 
     def tables(self, run_id: str) -> dict[str, pl.DataFrame]:
         """The recorded tables, each led by ``run_id`` and sorted by step then entity."""
         out = {}
         for table, rows in self.rows.items():
-            df = pl.DataFrame(rows, schema=SCHEMAS[table], orient="row")
-            out[table] = df.select(pl.lit(run_id, dtype=_S).alias("run_id"), pl.all())
+            schema = SCHEMAS[table]
+            if table == "contracts":
+                df = pl.DataFrame([pl.Series(name, list(map(attrgetter(field), rows)), dtype=dtype)
+                                   for (name, dtype), field in zip(schema.items(), CONTRACT_FIELDS, strict=True)])
+            elif table == "readiness":
+                df = self._readiness_table()
+            elif table == "labs":
+                df = self._labs_table(rows)
+            elif rows and table != "withholding":  # column by column: quicker for numbers
+                df = pl.DataFrame([pl.Series(name, col, dtype=dtype)
+                                   for (name, dtype), col in zip(schema.items(), zip(*rows, strict=True), strict=True)])
+            else:
+                df = pl.DataFrame(rows, schema=schema, orient="row")
+            out[table] = df.insert_column(0, pl.repeat(run_id, df.height, dtype=_S, eager=True).alias("run_id"))
         return out
+
+    def _labs_table(self, rows: list[tuple]) -> pl.DataFrame:
+        """The ``labs`` table from the values read each month (the same arithmetic as per row, IEEE
+        doubles either way)."""
+        raw = {"step": _I, "lab": _S, "budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F,
+               "useful": _F, "value_rate": _F, "nvidia_dependency": _F, "tpu_share": _F, "active_contracts": _I}
+        cols = zip(*rows, strict=True) if rows else ([] for _ in raw)
+        df = pl.DataFrame([pl.Series(name, col, dtype=dtype) for (name, dtype), col in zip(raw.items(), cols, strict=True)])
+        useful, demand = pl.col("useful"), pl.col("demand_pflops")
+        served = pl.when(demand < useful).then(demand).otherwise(useful)  # min(useful, demand)
+        unmet = demand - useful
+        value = served * pl.col("value_rate") * self.model.hours
+        return df.select(
+            *[pl.col(c) for c in ("step", "lab", "budget_usd", "spend_usd", "demand_pflops", "contracted_pflops")],
+            served.alias("served_pflops"),
+            pl.when(unmet > 0.0).then(unmet).otherwise(0.0).alias("unmet_pflops"),  # max(0.0, unmet)
+            # utilisation: share of the useful compute it rents that meets demand
+            pl.when(useful > 0).then(served / useful).otherwise(0.0).alias("utilisation"),
+            value.alias("value_usd"),
+            (value - pl.col("spend_usd")).alias("surplus_usd"),
+            "nvidia_dependency", "tpu_share", "active_contracts",
+        ).cast(SCHEMAS["labs"])
+
+    def _readiness_table(self) -> pl.DataFrame:
+        labs = pl.Series([lab.lab_id for lab in self.model.lab_list], dtype=_S)
+        ecosystems = pl.Series(self.ecosystems, dtype=_S)
+        n_lab, n_eco, n_step = len(labs), len(ecosystems), len(self._readiness_steps)
+        row = pl.int_range(n_step * n_lab * n_eco, eager=True)
+        return pl.DataFrame({
+            "step": pl.Series(self._readiness_steps, dtype=_I).gather(row // (n_lab * n_eco)),
+            "lab": labs.gather(row // n_eco % n_lab) if n_lab else labs,
+            "ecosystem": ecosystems.gather(row % n_eco) if n_eco else ecosystems,
+            "readiness": pl.Series(self._readiness, dtype=_F),
+        }, schema=SCHEMAS["readiness"])
+
+
+# Contract attributes in the order of the ``contracts`` columns (``step`` is the start step).
+CONTRACT_FIELDS = ("start_step", "contract_id", "lab", "cloud", "vendor", "product", "tier", "purpose", "chips",
+                   "pflops", "price_usd_per_chip_hour", "list_price_usd_per_chip_hour", "months", "rounds")

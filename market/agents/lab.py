@@ -144,5 +144,13 @@ class AILab(mesa.Agent):
                 self.readiness[eco] = r + self.cfg.learning_rate * share * (ceiling - r)
 
     def snapshot(self) -> tuple[float, float, float, dict[str, float]]:
-        """Useful and peak PFLOP/s under contract, monthly spend (USD) and vendor shares (for the recorder)."""
-        return self.useful_contracted(), self.peak_contracted(), self.committed_spend(), self.vendor_shares()
+        """Useful and peak PFLOP/s under contract, monthly spend (USD) and vendor shares (for the recorder).
+
+        The same values as the four methods, computed in one pass (the recorder calls it for every
+        lab every month)."""
+        # ``pf if pf > 0.0 else 0.0`` is ``max(0.0, pf)`` (NaN and -0.0 included), without the call
+        peak = sum([pf if pf > 0.0 else 0.0 for pf in self._peak_vendor.values()])  # noqa: FURB136
+        shares = {v: pf / peak for v, pf in self._peak_vendor.items() if pf > 1e-9} if peak > 0 else {}
+        readiness = self.readiness
+        useful = sum([(pf if pf > 0.0 else 0.0) * readiness[eco] for (_, eco), pf in self._peak.items()])  # noqa: FURB136
+        return useful, peak, max(0.0, self._spend), shares

@@ -31,8 +31,10 @@ from typing import Any
 import polars as pl
 
 from market.batch.experiment import Experiment, ExperimentError, RunSpec, check_experiment, fingerprint, load_experiment
-from market.batch.storage import completed_runs, remove_temporaries, run_path, write_atomic, write_run
+from market.batch.storage import compact as compact_runs
+from market.batch.storage import completed_runs, remove_temporaries, repair, run_path, write_atomic, write_run
 from market.recording import RUNS_SCHEMA
+from market.scenario import resolve_scenario, validate_scenario
 
 __all__ = ["SweepReport", "Task", "execute", "sweep"]
 
@@ -77,7 +79,7 @@ def execute(task: Task) -> dict[str, Any]:
     out = Path(task.out)
     started = time.perf_counter()
     try:
-        sc = market.load_scenario(task.source, task.overrides)
+        sc = validate_scenario(_resolved(task.source), task.overrides, f"scenario {task.source!r}")
         result = market.run(sc, seed=spec.seed, raise_errors=False, run_id=spec.run_id)
         tables = dict(result.tables)
     except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
@@ -90,6 +92,20 @@ def execute(task: Task) -> dict[str, Any]:
         write_atomic(tables["runs"], run_path(out, "runs", spec.scenario_label, spec.run_id))
     return {"run_id": spec.run_id, "status": status, "error": tables["runs"]["error"][0],
             "wall_seconds": time.perf_counter() - started}
+
+
+def _resolved(source: str) -> dict[str, Any]:
+    """A scenario's raw dict, read once per worker process (and again if its file changes)."""
+    path = Path(source)
+    stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path.suffix == ".toml" and path.is_file() else None
+    key = (source, stamp)
+    if key not in _RESOLVED:
+        _RESOLVED.clear()
+        _RESOLVED[key] = resolve_scenario(source)
+    return _RESOLVED[key]
+
+
+_RESOLVED: dict[tuple[str, Any], dict[str, Any]] = {}
 
 
 def _with_design(runs: pl.DataFrame, task: Task) -> pl.DataFrame:
@@ -241,8 +257,13 @@ class _RestartingPool(Executor):
 
 def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | None = None, *,
           workers: int | None = None, scheduler: str | None = None, executor: Executor | None = None,
-          resume: bool = False, overwrite: bool = False, progress: bool | None = None) -> SweepReport:
+          resume: bool = False, overwrite: bool = False, progress: bool | None = None,
+          compact: bool | None = None) -> SweepReport:
     """Run every run of an experiment not yet complete in ``out`` (default ``outputs/<name>``).
+
+    When every run has been tried, the run files are compacted into a few larger files per table
+    (see :func:`market.batch.storage.compact`): always with ``compact=True``, never with ``False``,
+    and by default when the experiment has at least ``COMPACT_MIN_RUNS`` runs.
 
     Raises :class:`ExperimentError` for a bad file or output folder, before any run starts.
     """
@@ -257,6 +278,7 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
         with _executor(n_workers, scheduler, executor) as ex, _lock(folder):
             _prepare_folder(folder, exp, print_, overwrite)
             remove_temporaries(folder)
+            repair(folder)  # a compaction killed mid-way
             done = completed_runs(folder) if resume else set()
             fixed = dict(exp.overrides) | ({"steps": exp.steps} if exp.steps is not None else {})
             specs = exp.runs()
@@ -270,6 +292,8 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
                 else:
                     _drive(ex, tasks, bar, in_flight=max(4, 4 * n_workers))
             remove_temporaries(folder)  # left by a worker lost mid-write (its run was done again)
+            if compact or (compact is None and report.total >= COMPACT_MIN_RUNS):
+                compact_runs(folder)
     except KeyboardInterrupt:
         report.interrupted = True
     except OSError as exc:  # a full disk, a read-only or vanished folder: keep what is done, say how to go on
@@ -287,6 +311,7 @@ def _source(exp: Experiment, scenario: str) -> str:
     return str(Path(src).resolve()) if isinstance(src, Path) else src
 
 
+COMPACT_MIN_RUNS = 100  # smaller sweeps keep one file per table per run (quick to scan, easy to inspect)
 MAX_ATTEMPTS = 3  # a run whose worker process dies is tried again, up to this many times in all
 
 

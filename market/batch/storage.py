@@ -12,6 +12,16 @@ Every file is written to a hidden temporary name in its folder and renamed into 
 hidden ``.*.tmp`` file, removed on ``--resume``. A run is complete when its ``runs`` row says so
 and every file still has the checksum recorded for it, so ``--resume`` re-runs a run whose files
 were damaged or edited after it finished (and never hands a damaged file to the Parquet reader).
+
+A finished sweep of many runs is compacted (:func:`compact`, ``market compact DIR``): the files
+of its complete runs are merged into ``<table>/scenario=<name>/part-<k>.parquet``, up to
+``RUNS_PER_PART`` runs each, because many small files are slow to scan. ``runs/.../part-<k>`` is
+written after the other tables' part files and commits part ``k``; its checksums
+(``checksums/scenario=<name>/part-<k>.json``) follow, then the run files it covers are deleted.
+Before the commit the other ``part-<k>`` files are ignored (and deleted by :func:`repair`); after
+it, the run files it covers are ignored (and then deleted). So a compaction killed at any point
+loses nothing and counts nothing twice, and a damaged part is detected like a damaged run: its
+files are deleted and its runs run again on ``--resume``.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -26,19 +37,42 @@ import polars as pl
 from market._io import write_atomic
 from market.recording import TABLES
 
-__all__ = ["checksum_path", "completed_runs", "remove_temporaries", "run_path", "scan", "write_atomic", "write_run"]
+__all__ = ["RUNS_PER_PART", "checksum_path", "compact", "completed_runs", "remove_temporaries", "repair",
+           "run_path", "scan", "write_atomic", "write_run"]
+
+RUNS_PER_PART = 10_000  # runs per compacted file (compaction streams, so memory does not grow with it)
+_WRITE_ORDER = [t for t in TABLES if t != "runs"] + ["runs"]  # the runs file commits what came before it
 
 
 def run_path(out: Path, table: str, scenario_label: str, run_id: str) -> Path:
     return out / table / f"scenario={scenario_label}" / f"{run_id}.parquet"
 
 
-def checksum_path(out: Path, scenario_label: str, run_id: str) -> Path:
-    return out / "checksums" / f"scenario={scenario_label}" / f"{run_id}.json"
+def checksum_path(out: Path, scenario_label: str, name: str) -> Path:
+    """The checksums of a run (``name`` = its run id) or of a compacted part (``part-<k>``)."""
+    return out / "checksums" / f"scenario={scenario_label}" / f"{name}.json"
+
+
+def _is_part_name(stem: str) -> bool:
+    """``part-<k>`` with k of 5+ digits: a compacted part; run ids ("<label>-p0000-r000") never are."""
+    k = stem.removeprefix("part-")
+    return k != stem and len(k) >= 5 and k.isascii() and k.isdigit()
+
+
+def _is_part(path: Path) -> bool:
+    return _is_part_name(path.stem)
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_checksums(out: Path, scenario_label: str, name: str, sums: dict[str, str]) -> None:
+    target = checksum_path(out, scenario_label, name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(json.dumps({"name": name, "sha256": sums}, sort_keys=True))
+    os.replace(tmp, target)
 
 
 def write_run(out: Path, scenario_label: str, run_id: str, tables: dict[str, pl.DataFrame]) -> None:
@@ -49,11 +83,7 @@ def write_run(out: Path, scenario_label: str, run_id: str, tables: dict[str, pl.
         path = run_path(out, name, scenario_label, run_id)
         write_atomic(tables[name], path)
         sums[name] = _sha256(path)
-    target = checksum_path(out, scenario_label, run_id)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps({"run_id": run_id, "sha256": sums}, sort_keys=True))
-    os.replace(tmp, target)
+    _write_checksums(out, scenario_label, run_id, sums)
 
 
 def remove_temporaries(out: Path) -> int:
@@ -65,22 +95,37 @@ def remove_temporaries(out: Path) -> int:
     return n
 
 
+def _intact(out: Path, label: str, name: str) -> bool:
+    """Every table file of a run or part ``name`` has the checksum recorded for it (written
+    before checksums existed, or a compaction killed before writing them: every file decodes)."""
+    sums = checksum_path(out, label, name)
+    if not sums.is_file():
+        return all(_readable(run_path(out, t, label, name)) for t in TABLES)
+    try:
+        recorded = json.loads(sums.read_text())["sha256"]
+        return set(recorded) == set(TABLES) and all(
+            _sha256(run_path(out, t, label, name)) == recorded[t] for t in TABLES)
+    except (OSError, ValueError, KeyError, TypeError):  # missing, unreadable or damaged: run it again
+        return False
+
+
 def completed_runs(out: Path) -> set[str]:
     """Run ids whose ``runs`` row says complete and whose every file is intact: each has the
-    checksum recorded when the run finished (folders written before checksums existed: each
-    file can be read in full)."""
+    checksum recorded when the run (or the part holding it) was written (folders written before
+    checksums existed: each file can be read in full)."""
     runs_dir = out / "runs"
     if not runs_dir.is_dir():
         return set()
+    committed = _committed(out)
     done = set()
+    for (label, part), ids in committed.items():
+        if _intact(out, label, part):
+            done |= ids
+    covered = _covered(committed)
     for path in runs_dir.glob("scenario=*/*.parquet"):
         label = path.parent.name.removeprefix("scenario=")
         run_id = path.stem
-        sums = checksum_path(out, label, run_id)
-        if sums.is_file():
-            if not _intact(out, label, run_id, sums):
-                continue
-        elif not all(_readable(run_path(out, t, label, run_id)) for t in TABLES):
+        if _is_part(path) or (label, run_id) in covered or not _intact(out, label, run_id):
             continue
         row = pl.read_parquet(path, columns=["run_id", "status"])
         if row.height == 1 and row["run_id"][0] == run_id and row["status"][0] == "complete":
@@ -88,14 +133,120 @@ def completed_runs(out: Path) -> set[str]:
     return done
 
 
-def _intact(out: Path, label: str, run_id: str, sums: Path) -> bool:
-    """Every table file of the run has the checksum recorded for it."""
+def _committed(out: Path) -> dict[tuple[str, str], set[str]]:
+    """Committed compacted parts, ``(scenario label, part stem) -> run ids``, from ``runs/``.
+
+    Only run ids marked complete count (a part holds complete runs only); an unreadable
+    commit holds none."""
+    parts = {}
+    for path in (out / "runs").glob("scenario=*/part-*.parquet"):
+        if not _is_part(path):
+            continue
+        label = path.parent.name.removeprefix("scenario=")
+        try:
+            rows = pl.read_parquet(path, columns=["run_id", "status"])
+            parts[(label, path.stem)] = set(rows.filter(pl.col("status") == "complete")["run_id"])
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # noqa: BLE001 - a damaged commit (polars may panic): its runs count as not done
+            parts[(label, path.stem)] = set()
+    return parts
+
+
+def _covered(committed: dict[tuple[str, str], set[str]]) -> set[tuple[str, str]]:
+    return {(label, run_id) for (label, _), ids in committed.items() for run_id in ids}
+
+
+def _files(out: Path, table: str, parts: set[tuple[str, str]], covered: Callable[[str], set[str]]) -> list[Path]:
+    """The files that hold ``table``: committed parts, and the run files no part covers.
+
+    ``parts`` are the committed ``(scenario label, part stem)``; ``covered(label)`` the run ids
+    they hold, asked for only where a scenario has both parts and run files (rare: a compaction
+    was interrupted, or runs were added by --resume after it)."""
+    files = []
+    with_parts = {label for label, _ in parts}
+    for path in sorted((out / table).glob("scenario=*/*.parquet")):
+        label = path.parent.name.removeprefix("scenario=")
+        if _is_part(path):
+            if (label, path.stem) in parts:
+                files.append(path)
+        elif label not in with_parts or path.stem not in covered(label):
+            files.append(path)
+    return files
+
+
+def _remove(out: Path, label: str, name: str) -> None:
+    """Delete a run's or a part's files: its ``runs`` file first (uncommit), then the data, then
+    its checksums."""
+    for table in ["runs", *(t for t in TABLES if t != "runs")]:
+        run_path(out, table, label, name).unlink(missing_ok=True)
+    checksum_path(out, label, name).unlink(missing_ok=True)
+
+
+def repair(out: Path) -> None:
+    """Finish or undo a compaction that was killed: delete parts never committed, and parts with a
+    damaged file (their runs will be run again); write the checksums a committed part lacks;
+    delete the run files a committed part covers."""
+    committed = _committed(out)
+    for (label, part), ids in list(committed.items()):
+        if not ids or not _intact(out, label, part):
+            _remove(out, label, part)
+            del committed[(label, part)]
+        elif not checksum_path(out, label, part).is_file():  # killed between the commit and its checksums
+            _write_checksums(out, label, part, {t: _sha256(run_path(out, t, label, part)) for t in TABLES})
+    for folder in [*(out / t for t in TABLES), out / "checksums"]:
+        for path in folder.glob("scenario=*/part-*"):
+            label = path.parent.name.removeprefix("scenario=")
+            stem = path.name.split(".")[0]
+            if _is_part_name(stem) and (label, stem) not in committed:
+                path.unlink()
+    for label, run_id in _covered(committed):
+        _remove(out, label, run_id)
+
+
+def _sink_atomic(lf: pl.LazyFrame, path: Path) -> None:
+    """Stream ``lf`` into ``path`` (bounded memory) via a hidden temporary file and ``os.replace``."""
+    tmp = path.with_name(f".{path.stem}.compact.tmp")
     try:
-        recorded = json.loads(sums.read_text())["sha256"]
-        return set(recorded) == set(TABLES) and all(
-            _sha256(run_path(out, t, label, run_id)) == recorded[t] for t in TABLES)
-    except (OSError, ValueError, KeyError, TypeError):  # missing, unreadable or damaged: run it again
-        return False
+        lf.sink_parquet(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def compact(folder: str | os.PathLike, runs_per_part: int = RUNS_PER_PART) -> int:
+    """Merge the run files of complete runs into ``part-<k>.parquet`` files; returns how many runs.
+
+    Failed runs keep their own files, so that ``--resume`` runs them again. Call it only while no
+    sweep writes to the folder (a sweep calls it at its end, holding the lock).
+    """
+    out = Path(folder)
+    repair(out)
+    done = completed_runs(out)
+    covered = _covered(_committed(out))
+    n = 0
+    for runs_dir in sorted((out / "runs").glob("scenario=*")):
+        label = runs_dir.name.removeprefix("scenario=")
+        ids = sorted(p.stem for p in runs_dir.glob("*.parquet")
+                     if not _is_part(p) and p.stem in done and (label, p.stem) not in covered)
+        taken = [int(p.stem.removeprefix("part-")) for t in TABLES
+                 for p in (out / t / runs_dir.name).glob("part-*.parquet") if _is_part(p)]
+        k = max(taken, default=-1) + 1
+        for start in range(0, len(ids), runs_per_part):
+            chunk = ids[start:start + runs_per_part]
+            part = f"part-{k:05d}"
+            sums = {}
+            for table in _WRITE_ORDER:  # runs last: it commits the part
+                files = [run_path(out, table, label, run_id) for run_id in chunk]
+                target = run_path(out, table, label, part)
+                _sink_atomic(pl.scan_parquet(files, hive_partitioning=False), target)
+                sums[table] = _sha256(target)
+            _write_checksums(out, label, part, sums)
+            for run_id in chunk:
+                _remove(out, label, run_id)
+            n += len(chunk)
+            k += 1
+    return n
 
 
 def _readable(path: Path) -> bool:
@@ -119,9 +270,20 @@ def scan(folder: str | os.PathLike) -> dict[str, pl.LazyFrame]:
     if not out.is_dir():
         raise FileNotFoundError(f"{str(out)!r} is not a folder of experiment results")
     frames = {}
+    parts = {(p.parent.name.removeprefix("scenario="), p.stem)
+             for p in (out / "runs").glob("scenario=*/part-*.parquet") if _is_part(p)}
+    covered: dict[str, set[str]] = {}
+
+    def covered_in(label: str) -> set[str]:
+        if label not in covered:
+            committed = _committed(out)
+            covered[label] = {run_id for (lab, _), ids in committed.items() if lab == label for run_id in ids}
+        return covered[label]
+
     for table in TABLES:
-        if any((out / table).glob("scenario=*/*.parquet")):
-            frames[table] = pl.scan_parquet(out / table / "scenario=*" / "*.parquet", hive_partitioning=True)
+        files = _files(out, table, parts, covered_in)
+        if files:
+            frames[table] = pl.scan_parquet(files, hive_partitioning=True)
     if (out / "points.parquet").is_file():
         frames["points"] = pl.scan_parquet(out / "points.parquet")
     return frames

@@ -1,0 +1,48 @@
+"""``market bench --quick`` runs every benchmark at tiny sizes and reports every figure.
+
+Nothing here is about speed: the quick sizes only prove that the benchmark code works.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from market.bench import BENCHMARKS
+from market.cli import app
+
+FIGURES = {
+    "collector": ["collector overhead (recording on / off)", "seconds per seed-scenario run"],
+    "datacollector": ["Mesa DataCollector / ours (collect + to polars)"],
+    "batch_run": ["mesa.batch_run overhead / our sweep's", "runs per second, mesa.batch_run",
+                  "runs per second, our sweep"],
+    "parallel": ["parallel efficiency, local pool (2 workers)", "parallel efficiency, Dask cluster (2 workers)",
+                 "runs per second per core (local pool)"],
+    "scaling": ["log-log slope of time per step"],
+    "memory": ["peak RSS"],
+    "readback": ["reading back: compacted sweep / one Parquet file"],
+}
+
+
+def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(app, ["bench", "--quick", "--json", str(out)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    report = json.loads(out.read_text())
+    assert report["mode"] == "quick" and report["machine"]["cores"] >= 1
+    assert {"python", "mesa", "polars", "numpy"} <= set(report["machine"])
+    assert set(FIGURES) == set(BENCHMARKS)
+    for bench, names in FIGURES.items():
+        got = [f for f in report["figures"] if f["benchmark"] == bench]
+        assert len(got) == len(names), (bench, [f["figure"] for f in got])
+        for f, name in zip(got, names, strict=True):
+            assert f["figure"].startswith(name)
+            assert isinstance(f["value"], float) and math.isfinite(f["value"]) and f["value"] > 0, f
+            assert f["met"] in (True, False) if f["target"] else f["met"] is None
+            assert f["details"]
+    identical = {f["benchmark"]: f["data"]["identical"] for f in report["figures"] if "identical" in f["data"]}
+    assert identical == {"datacollector": True, "readback": True}  # both sides recorded the same values
+    assert "collector overhead" in result.stdout and "cores" in result.stdout

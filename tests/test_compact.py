@@ -1,0 +1,179 @@
+"""Compaction of a sweep's run files: the same dataset before and after, resume and repair still
+work, and a compaction killed at any point loses nothing and counts nothing twice."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+import market
+from market.batch import storage
+from market.batch.experiment import Experiment
+from market.batch.storage import compact, completed_runs, repair, scan
+from market.recording import TABLES
+
+EXP = Experiment(name="packed", scenarios=["baseline", "openai_google_tpu"], replications=3, steps=2, base_seed=5)
+N = 6
+
+
+def dataset(folder: Path) -> dict[str, pl.DataFrame]:
+    out = {}
+    for name, lf in scan(folder).items():
+        df = lf.collect().drop("wall_seconds", strict=False)
+        out[name] = df.sort(df.columns, nulls_last=True)
+    return out
+
+
+def assert_same(a: dict[str, pl.DataFrame], b: dict[str, pl.DataFrame]) -> None:
+    assert sorted(a) == sorted(b)
+    for name, df in a.items():
+        assert_frame_equal(df, b[name], check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def loose(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("loose") / "sweep"
+    report = market.sweep(EXP, out, workers=1, progress=False, compact=False)
+    assert report.completed == N
+    return out
+
+
+def copy(src: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "sweep"
+    shutil.copytree(src, dst)
+    return dst
+
+
+def files(folder: Path, table: str) -> list[str]:
+    return sorted(p.name for p in (folder / table).rglob("*.parquet"))
+
+
+def test_compaction_keeps_the_dataset_and_leaves_one_part_per_scenario(loose: Path, tmp_path: Path) -> None:
+    out = copy(loose, tmp_path)
+    assert compact(out) == N
+    for table in TABLES:
+        assert files(out, table) == ["part-00000.parquet"] * 2, table
+    assert_same(dataset(loose), dataset(out))
+    assert completed_runs(out) == completed_runs(loose)
+    assert compact(out) == 0  # nothing left to do
+
+
+def test_parts_hold_at_most_runs_per_part(loose: Path, tmp_path: Path) -> None:
+    out = copy(loose, tmp_path)
+    assert compact(out, runs_per_part=2) == N
+    assert files(out, "steps") == ["part-00000.parquet", "part-00000.parquet", "part-00001.parquet",
+                                   "part-00001.parquet"]
+    assert_same(dataset(loose), dataset(out))
+
+
+def test_killed_before_commit_counts_nothing_twice(loose: Path, tmp_path: Path, monkeypatch) -> None:
+    out = copy(loose, tmp_path)
+    real = storage._sink_atomic
+
+    def crash_on_commit(lf: pl.LazyFrame, path: Path) -> None:
+        if path.parent.parent.name == "runs":
+            raise KeyboardInterrupt  # killed just before writing the commit
+        real(lf, path)
+
+    monkeypatch.setattr(storage, "_sink_atomic", crash_on_commit)
+    with pytest.raises(KeyboardInterrupt):
+        compact(out)
+    monkeypatch.undo()
+    assert any(p.name.startswith("part-") for p in (out / "steps").rglob("*.parquet"))
+    assert_same(dataset(loose), dataset(out))  # uncommitted parts are ignored
+    assert completed_runs(out) == completed_runs(loose)
+    repair(out)
+    assert not any(p.name.startswith("part-") for p in out.rglob("*.parquet"))
+    assert compact(out) == N
+    assert_same(dataset(loose), dataset(out))
+
+
+def test_killed_after_commit_counts_nothing_twice(loose: Path, tmp_path: Path) -> None:
+    out = copy(loose, tmp_path)
+    compact(out)
+    for table in TABLES:  # the run files it had not yet deleted
+        for src in (loose / table).rglob("*.parquet"):
+            shutil.copy(src, out / src.relative_to(loose))
+    assert_same(dataset(loose), dataset(out))  # covered run files are ignored
+    assert completed_runs(out) == completed_runs(loose)
+    repair(out)
+    for table in TABLES:
+        assert files(out, table) == ["part-00000.parquet"] * 2, table
+
+
+def test_a_corrupt_part_is_run_again_on_resume(loose: Path, tmp_path: Path) -> None:
+    out = copy(loose, tmp_path)
+    compact(out)
+    (out / "labs" / "scenario=baseline" / "part-00000.parquet").write_bytes(b"PAR1 torn")
+    assert completed_runs(out) == {r for r in completed_runs(loose) if not r.startswith("baseline")}
+    report = market.sweep(EXP, out, workers=1, progress=False, resume=True, compact=False)
+    assert (report.completed, report.skipped) == (3, 3)
+    assert_same(dataset(loose), dataset(out))
+
+
+def test_a_part_edited_so_that_it_still_decodes_is_detected_by_its_checksum(loose: Path, tmp_path: Path) -> None:
+    """Parts carry checksums like run files: a part replaced by another valid Parquet file (here the
+    other scenario's, which decodes fine) counts as damaged, is removed, and its runs run again."""
+    out = copy(loose, tmp_path)
+    compact(out)
+    assert sorted(p.name for p in (out / "checksums").rglob("*.json")) == ["part-00000.json"] * 2
+    shutil.copy(out / "prices" / "scenario=openai_google_tpu" / "part-00000.parquet",
+                out / "prices" / "scenario=baseline" / "part-00000.parquet")
+    assert completed_runs(out) == {r for r in completed_runs(loose) if not r.startswith("baseline")}
+    report = market.sweep(EXP, out, workers=1, progress=False, resume=True, compact=True)
+    assert (report.completed, report.skipped) == (3, 3)
+    assert_same(dataset(loose), dataset(out))
+
+
+def test_killed_between_commit_and_checksums_loses_nothing(loose: Path, tmp_path: Path) -> None:
+    """A committed part without its checksums (killed just after the commit) still counts, and the
+    next repair writes them; its run files are then removed."""
+    out = copy(loose, tmp_path)
+    compact(out)
+    for sums in (out / "checksums").rglob("part-*.json"):
+        sums.unlink()
+    assert completed_runs(out) == completed_runs(loose)
+    assert_same(dataset(loose), dataset(out))
+    repair(out)
+    assert sorted(p.name for p in (out / "checksums").rglob("*.json")) == ["part-00000.json"] * 2
+    assert completed_runs(out) == completed_runs(loose)
+
+
+def test_resume_after_compaction_adds_a_part(loose: Path, tmp_path: Path) -> None:
+    out = copy(loose, tmp_path)
+    for table in TABLES:  # three runs not done yet
+        for p in (out / table).glob("scenario=baseline/*.parquet"):
+            p.unlink()
+    compact(out)
+    report = market.sweep(EXP, out, workers=1, progress=False, resume=True, compact=True)
+    assert (report.completed, report.skipped) == (3, 3)
+    assert files(out, "steps") == ["part-00000.parquet", "part-00000.parquet"]
+    assert_same(dataset(loose), dataset(out))
+
+
+def test_failed_runs_keep_their_own_file(tmp_path: Path) -> None:
+    exp = Experiment(name="faulty", scenarios=["baseline"], replications=2, steps=3, base_seed=1,
+                     overrides={"faults.raise_at_step": 1})
+    out = tmp_path / "faulty"
+    report = market.sweep(exp, out, workers=1, progress=False, compact=True)
+    assert report.failed == 2
+    assert files(out, "runs") == sorted(f"{s.run_id}.parquet" for s in exp.runs())
+
+
+def test_market_compact_command(loose: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from market.cli import app
+
+    out = copy(loose, tmp_path)
+    result = CliRunner().invoke(app, ["compact", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"compacted {N} runs" in result.output
+    assert files(out, "labs") == ["part-00000.parquet"] * 2
+    assert_same(dataset(loose), dataset(out))
+    bad = CliRunner().invoke(app, ["compact", str(tmp_path / "nothing")])
+    assert bad.exit_code == 2 and "error:" in bad.output and "no experiment.json" in bad.output
