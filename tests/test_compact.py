@@ -70,23 +70,6 @@ def test_parts_hold_at_most_runs_per_part(loose: Path, tmp_path: Path) -> None:
     assert_same(dataset(loose), dataset(out))
 
 
-def test_merging_in_tiers_gives_the_same_parts(loose: Path, tmp_path: Path, monkeypatch) -> None:
-    """Compaction streams at most FILES_PER_MERGE files at a time (bounded memory): with tiers of
-    two files (three runs per scenario: two tiers) the parts hold the same rows in the same order,
-    and no temporary is left behind."""
-    out = copy(loose, tmp_path)
-    compact(out)
-    tiered = copy(loose, tmp_path / "tiered")
-    monkeypatch.setattr(storage, "FILES_PER_MERGE", 2)
-    compact(tiered)
-    for table in TABLES:
-        for label in ("baseline", "openai_google_tpu"):
-            a = pl.read_parquet(out / table / f"scenario={label}" / "part-00000.parquet")
-            b = pl.read_parquet(tiered / table / f"scenario={label}" / "part-00000.parquet")
-            assert_frame_equal(a, b, check_exact=True)
-    assert not list(tiered.rglob("*.tmp"))
-
-
 def test_killed_before_commit_counts_nothing_twice(loose: Path, tmp_path: Path, monkeypatch) -> None:
     out = copy(loose, tmp_path)
     real = storage._sink_atomic

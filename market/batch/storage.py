@@ -214,30 +214,6 @@ def _sink_atomic(lf: pl.LazyFrame, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-FILES_PER_MERGE = 200  # files streamed into one file at a time: what a scan holds open is bounded by it
-
-
-def _merge(files: list[Path], target: Path) -> None:
-    """Stream ``files`` into ``target`` in tiers of at most ``FILES_PER_MERGE`` files (a scan keeps
-    each of its files' metadata and buffers, so one scan over thousands would grow with them);
-    intermediate files are hidden temporaries next to the target, removed however this ends."""
-    temporaries: list[Path] = []
-    try:
-        tier = 0
-        while len(files) > FILES_PER_MERGE:
-            merged = []
-            for i in range(0, len(files), FILES_PER_MERGE):
-                tmp = target.with_name(f".{target.stem}.tier{tier}-{i // FILES_PER_MERGE}.tmp")
-                pl.scan_parquet(files[i:i + FILES_PER_MERGE], hive_partitioning=False).sink_parquet(tmp)
-                temporaries.append(tmp)
-                merged.append(tmp)
-            files, tier = merged, tier + 1
-        _sink_atomic(pl.scan_parquet(files, hive_partitioning=False), target)
-    finally:
-        for tmp in temporaries:
-            tmp.unlink(missing_ok=True)
-
-
 def compact(folder: str | os.PathLike, runs_per_part: int = RUNS_PER_PART) -> int:
     """Merge the run files of complete runs into ``part-<k>.parquet`` files; returns how many runs.
 
@@ -261,8 +237,9 @@ def compact(folder: str | os.PathLike, runs_per_part: int = RUNS_PER_PART) -> in
             part = f"part-{k:05d}"
             sums = {}
             for table in _WRITE_ORDER:  # runs last: it commits the part
+                files = [run_path(out, table, label, run_id) for run_id in chunk]
                 target = run_path(out, table, label, part)
-                _merge([run_path(out, table, label, run_id) for run_id in chunk], target)
+                _sink_atomic(pl.scan_parquet(files, hive_partitioning=False), target)
                 sums[table] = _sha256(target)
             _write_checksums(out, label, part, sums)
             for run_id in chunk:
