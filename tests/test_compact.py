@@ -177,3 +177,19 @@ def test_market_compact_command(loose: Path, tmp_path: Path) -> None:
     assert_same(dataset(loose), dataset(out))
     bad = CliRunner().invoke(app, ["compact", str(tmp_path / "nothing")])
     assert bad.exit_code == 2 and "error:" in bad.output and "no experiment.json" in bad.output
+
+
+def test_scan_is_a_lazy_read_only_mapping(loose: Path, monkeypatch) -> None:
+    """market.scan lists the tables present and builds a table's frame only when it is asked for
+    (opening a big sweep to query one table costs that table only)."""
+    built = []
+    real = storage._files
+    monkeypatch.setattr(storage, "_files", lambda out, table, *a: built.append(table) or real(out, table, *a))
+    tables = scan(loose)
+    assert list(tables) == [*TABLES, "points"] and len(tables) == len(TABLES) + 1
+    assert built == []
+    assert tables["shares"].collect().height > 0 and built == ["shares"]
+    assert tables["shares"] is tables["shares"] and built == ["shares"]  # built once
+    assert "withholding" in tables and "nothing" not in tables
+    with pytest.raises(KeyError):
+        tables["nothing"]

@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import polars as pl
@@ -37,7 +37,7 @@ import polars as pl
 from market._io import write_atomic
 from market.recording import TABLES
 
-__all__ = ["RUNS_PER_PART", "checksum_path", "compact", "completed_runs", "remove_temporaries", "repair",
+__all__ = ["RUNS_PER_PART", "Tables", "checksum_path", "compact", "completed_runs", "remove_temporaries", "repair",
            "run_path", "scan", "write_atomic", "write_run"]
 
 RUNS_PER_PART = 10_000  # runs per compacted file (compaction streams, so memory does not grow with it)
@@ -261,18 +261,45 @@ def _readable(path: Path) -> bool:
         return False
 
 
-def scan(folder: str | os.PathLike) -> dict[str, pl.LazyFrame]:
+class Tables(Mapping[str, pl.LazyFrame]):
+    """The tables of an experiment folder by name, each a polars LazyFrame over all its runs.
+
+    A read-only mapping (``tables["shares"]``, ``"withholding" in tables``, ``.items()``); a
+    table's files are listed and its frame built on first access, so opening a folder to query
+    one table costs only that table."""
+
+    def __init__(self, out: Path, names: list[str], build: Callable[[str], pl.LazyFrame]) -> None:
+        self._out, self._names, self._build = out, names, build
+        self._frames: dict[str, pl.LazyFrame] = {}
+
+    def __getitem__(self, name: str) -> pl.LazyFrame:
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._frames:
+            self._frames[name] = self._build(name)
+        return self._frames[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return f"market.scan({str(self._out)!r}): {', '.join(self._names)}"
+
+
+def scan(folder: str | os.PathLike) -> Tables:
     """Every table of a finished (or running) experiment as a polars LazyFrame over all its runs.
 
     Tables carry ``run_id`` and, from the folder layout, ``scenario``; ``points`` is the design.
+    Returns a read-only mapping of table name to LazyFrame (see :class:`Tables`).
     """
     out = Path(folder)
     if not out.is_dir():
         raise FileNotFoundError(f"{str(out)!r} is not a folder of experiment results")
-    frames = {}
-    parts = {(p.parent.name.removeprefix("scenario="), p.stem)
-             for p in (out / "runs").glob("scenario=*/part-*.parquet") if _is_part(p)}
     covered: dict[str, set[str]] = {}
+    parts: set[tuple[str, str]] | None = None
 
     def covered_in(label: str) -> set[str]:
         if label not in covered:
@@ -280,10 +307,16 @@ def scan(folder: str | os.PathLike) -> dict[str, pl.LazyFrame]:
             covered[label] = {run_id for (lab, _), ids in committed.items() if lab == label for run_id in ids}
         return covered[label]
 
-    for table in TABLES:
-        files = _files(out, table, parts, covered_in)
-        if files:
-            frames[table] = pl.scan_parquet(files, hive_partitioning=True)
+    def build(table: str) -> pl.LazyFrame:
+        nonlocal parts
+        if table == "points":
+            return pl.scan_parquet(out / "points.parquet")
+        if parts is None:
+            parts = {(p.parent.name.removeprefix("scenario="), p.stem)
+                     for p in (out / "runs").glob("scenario=*/part-*.parquet") if _is_part(p)}
+        return pl.scan_parquet(_files(out, table, parts, covered_in), hive_partitioning=True)
+
+    names = [t for t in TABLES if next((out / t).glob("scenario=*/*.parquet"), None) is not None]
     if (out / "points.parquet").is_file():
-        frames["points"] = pl.scan_parquet(out / "points.parquet")
-    return frames
+        names.append("points")
+    return Tables(out, names, build)
