@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -218,14 +218,23 @@ def _vendor_columns() -> dict[str, Callable[[ChipVendor], Any]]:
     }
 
 
+def _running_total(values: Iterable[float]) -> float:
+    """Left-to-right float addition, as the recorder's running totals over labs (the built-in
+    ``sum`` compensates rounding from Python 3.12 on, which would differ in the last bits)."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
+
+
 def _step_columns() -> dict[str, Callable[[MarketModel], Any]]:
     """The ``steps`` table as Mesa model reporters (lambdas, so Mesa deep-copies each value)."""
 
     def served(m: MarketModel) -> float:
-        return sum(min(lab.useful_contracted(), lab.demand) for lab in m.lab_list)
+        return _running_total(min(lab.useful_contracted(), lab.demand) for lab in m.lab_list)
 
     def demand(m: MarketModel) -> float:
-        return sum(lab.demand for lab in m.lab_list)
+        return _running_total(lab.demand for lab in m.lab_list)
 
     def installed(m: MarketModel) -> float:
         return sum(c.capacity_pflops() for c in m.cloud_list)
