@@ -28,6 +28,7 @@ from typer.core import TyperGroup
 
 import market
 from market.batch.experiment import safe_label
+from market.run import MAX_SEED
 from market.scenario import Scenario, ScenarioError, builtin_scenarios, load_scenario, parse_override
 
 try:  # typer >= 0.2x vendors click; older typer sits on click itself
@@ -38,7 +39,6 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 __all__ = ["app", "main"]
 
 USER_ERROR = 2
-MAX_SEED = 2**63 - 1  # seeds are stored as 64-bit integers in the runs table
 
 
 class UserError(ClickException):

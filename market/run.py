@@ -26,6 +26,7 @@ from market.scenario import Scenario, load_scenario
 __all__ = ["RunResult", "run"]
 
 Seed = int
+MAX_SEED = 2**63 - 1  # the runs table stores a seed as a 64-bit integer
 
 
 @dataclass
@@ -102,7 +103,7 @@ def run(scenario: Scenario | str | os.PathLike, steps: int | None = None, seed: 
     defaults to the scenario's. With ``raise_errors=False`` an exception inside the model is
     recorded in ``runs`` (status "failed", error text) and the tables hold the steps completed.
     """
-    if not 0 <= seed < 2**63:  # the runs table stores it as a 64-bit integer
+    if not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed {seed} is out of range; allowed: 0 to 2**63 - 1")
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     n = sc.steps if steps is None else steps
