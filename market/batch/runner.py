@@ -30,6 +30,7 @@ from typing import Any
 
 import polars as pl
 
+from market._io import write_text_atomic
 from market.batch.experiment import Experiment, ExperimentError, RunSpec, check_experiment, fingerprint, load_experiment
 from market.batch.storage import compact as compact_runs
 from market.batch.storage import completed_runs, remove_temporaries, repair, run_path, write_atomic, write_run
@@ -170,9 +171,7 @@ def _prepare_folder(out: Path, exp: Experiment, print_: str, overwrite: bool) ->
     out.mkdir(parents=True, exist_ok=True)
     if not marker.is_file():
         payload = {"fingerprint": print_, "experiment": json.loads(exp.to_json())}
-        tmp = out / ".experiment.json.tmp"
-        tmp.write_text(json.dumps(payload, indent=2))
-        os.replace(tmp, marker)
+        write_text_atomic(json.dumps(payload, indent=2), marker)
     write_points(out, exp)  # derived from the experiment: rewritten, in case it was damaged
 
 

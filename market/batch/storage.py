@@ -34,7 +34,7 @@ from pathlib import Path
 
 import polars as pl
 
-from market._io import write_atomic
+from market._io import replace_atomically, write_atomic, write_text_atomic
 from market.recording import TABLES
 
 __all__ = ["RUNS_PER_PART", "Tables", "checksum_path", "compact", "completed_runs", "remove_temporaries", "repair",
@@ -68,11 +68,8 @@ def _sha256(path: Path) -> str:
 
 
 def _write_checksums(out: Path, scenario_label: str, name: str, sums: dict[str, str]) -> None:
-    target = checksum_path(out, scenario_label, name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps({"name": name, "sha256": sums}, sort_keys=True))
-    os.replace(tmp, target)
+    text = json.dumps({"name": name, "sha256": sums}, sort_keys=True)
+    write_text_atomic(text, checksum_path(out, scenario_label, name))
 
 
 def write_run(out: Path, scenario_label: str, run_id: str, tables: dict[str, pl.DataFrame]) -> None:
@@ -205,13 +202,8 @@ def repair(out: Path) -> None:
 
 
 def _sink_atomic(lf: pl.LazyFrame, path: Path) -> None:
-    """Stream ``lf`` into ``path`` (bounded memory) via a hidden temporary file and ``os.replace``."""
-    tmp = path.with_name(f".{path.stem}.compact.tmp")
-    try:
-        lf.sink_parquet(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Stream ``lf`` into ``path`` (bounded memory), whole or not at all."""
+    replace_atomically(path, lf.sink_parquet)
 
 
 def compact(folder: str | os.PathLike, runs_per_part: int = RUNS_PER_PART) -> int:
