@@ -557,21 +557,58 @@ def bench_scaling(sizes: Sizes, repeats: int) -> list[Figure]:
 # -- 6. memory -------------------------------------------------------------------------------------
 
 _MEMORY_CHILD = r"""
-import json, resource, sys
+import json, os, resource, sys, threading, time
 import market
 from market.batch.experiment import Experiment
+
+
+def vm_hwm_kb(pid):
+    with open(f"/proc/{pid}/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+
+
+def descendants(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            kids = [int(c) for c in fh.read().split()]
+    except OSError:
+        return []
+    return kids + [d for k in kids for d in descendants(k)]
+
+
+class WorkerPeak(threading.Thread):
+    # The pool's workers are forked by a fork server, so they are not this process's children
+    # and getrusage(RUSAGE_CHILDREN) does not see them: read each descendant's own peak (VmHWM,
+    # which only grows) every 20 ms while the sweep runs.
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak_kb, self.stop = 0, threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            for pid in descendants(os.getpid()):
+                try:
+                    self.peak_kb = max(self.peak_kb, vm_hwm_kb(pid))
+                except (OSError, StopIteration):
+                    pass  # ended meanwhile
+            time.sleep(0.02)
+
+
 if __name__ == "__main__":
     exp = Experiment(name="memory", scenarios=["baseline"], replications=int(sys.argv[1]), steps=int(sys.argv[2]),
                      base_seed=1)
+    watch = WorkerPeak()
+    watch.start()
     report = market.sweep(exp, sys.argv[3], workers=2, progress=False)
+    watch.stop.set()
+    watch.join()
     try:  # ru_maxrss survives exec on Linux: it would report the benchmark process's own peak
-        with open("/proc/self/status") as fh:
-            parent_kb = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+        parent_kb = vm_hwm_kb("self")
     except OSError:
         parent_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    worker_kb = max(watch.peak_kb, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     print(json.dumps({"runs": report.completed, "wall_seconds": report.wall_seconds,
-                      "parent_mb": parent_kb / 1024,
-                      "worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+                      "parent_mb": parent_kb / 1024, "worker_mb": worker_kb / 1024}))
 """
 
 

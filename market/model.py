@@ -182,7 +182,7 @@ class MarketModel(mesa.Model):
             cloud.place_orders()
             cloud.lost_sales = {}
         reserved = np.array([v.cfg.packaging_share * self.packaging_capacity for v in self.vendor_list])
-        requests = np.array([v.request_wafers(r) for v, r in zip(self.vendor_list, reserved, strict=True)])
+        requests = np.array([v.request_wafers(r) for v, r in zip(self.vendor_list, reserved.tolist(), strict=True)])
         wafers = allocate_packaging(requests, reserved, self.packaging_capacity, self.config.packaging.rationing)
         for vendor, w in zip(self.vendor_list, wafers, strict=True):
             self.refusals.extend(vendor.produce_and_ship(float(w)))

@@ -10,12 +10,14 @@ every step), turned into columns at the end.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 if TYPE_CHECKING:
+    from market.agents.lab import AILab
     from market.model import MarketModel
 
 __all__ = ["SCHEMAS", "TABLES", "Recorder", "hhi", "weighted_rental_price"]
@@ -90,6 +92,9 @@ def hhi(shares: list[float]) -> float:
     return 10_000.0 * sum(s * s for s in shares)
 
 
+_SHARE_VENDORS = ("nvidia", "google")  # the labs table's nvidia_dependency and tpu_share
+
+
 def _share(x: float, total: float) -> float:
     return x / total if total > 0 else 0.0
 
@@ -105,7 +110,7 @@ class Recorder:
         self._pflops = {p: cfg.pflops for p, cfg in products.items()}  # static: looked up once
         self._vendor_of = {p: cfg.vendor for p, cfg in products.items()}
         self._readiness: list[float] = []  # lab-major, ecosystem-minor, step after step
-        self._readiness_steps: list[int] = []
+        self._lab_steps: list[int] = []  # the steps of the labs' and readiness rows
 
     def collect(self) -> None:
         """Append this step's rows to every table (one method per table, so that other collectors
@@ -209,19 +214,21 @@ class Recorder:
         return installed_pf, contracted_pf
 
     def _labs(self, t: int) -> tuple[float, float]:
-        """Rows of ``labs`` and ``readiness``; returns total demand and served PFLOP/s."""
+        """Rows of ``labs`` and ``readiness``; returns total demand and served PFLOP/s.
+
+        Only the values that change are read each month, lab after lab in ``lab_list`` order (which
+        a run never changes); ``step``, ``lab`` and the derived columns are made at the end
+        (:meth:`_labs_table`)."""
         labs, readiness = self.rows["labs"], self._readiness
-        ecosystems = self.ecosystems
-        self._readiness_steps.append(t)
+        ecosystems, vendors = self.ecosystems, _SHARE_VENDORS
+        self._lab_steps.append(t)
         demand = served = 0.0
         for lab in self.model.lab_list:
-            useful, peak, spend, shares = lab.snapshot()
+            useful, peak, spend, (nvidia, google) = lab.snapshot(vendors)
             d = lab.demand
             demand += d
             served += min(useful, d)
-            # the columns derived from these are computed once, over all rows, in _labs_table
-            labs.append((t, lab.lab_id, lab.budget, spend, d, peak, useful, lab.cfg.value_usd_per_pflop_hour,
-                         shares.get("nvidia", 0.0), shares.get("google", 0.0), len(lab.contracts)))
+            labs.append((lab.budget, spend, d, peak, useful, nvidia, google, len(lab.contracts)))
             readiness.extend(map(lab.readiness.__getitem__, ecosystems))
         return demand, served
 
@@ -246,8 +253,8 @@ class Recorder:
         for table, rows in self.rows.items():
             schema = SCHEMAS[table]
             if table == "contracts":
-                df = pl.DataFrame([pl.Series(name, list(map(attrgetter(field), rows)), dtype=dtype)
-                                   for (name, dtype), field in zip(schema.items(), CONTRACT_FIELDS, strict=True)])
+                cols = zip(*map(attrgetter(*CONTRACT_FIELDS), rows), strict=True) if rows else ([] for _ in schema)
+                df = pl.DataFrame([pl.Series(name, col, dtype=dtype) for (name, dtype), col in zip(schema.items(), cols, strict=True)])
             elif table == "readiness":
                 df = self._readiness_table()
             elif table == "labs":
@@ -257,22 +264,24 @@ class Recorder:
                                    for (name, dtype), col in zip(schema.items(), zip(*rows, strict=True), strict=True)])
             else:
                 df = pl.DataFrame(rows, schema=schema, orient="row")
-            out[table] = df.insert_column(0, pl.repeat(run_id, df.height, dtype=_S, eager=True).alias("run_id"))
+            out[table] = df.insert_column(0, pl.Series("run_id", [run_id], dtype=_S).new_from_index(0, df.height))
         return out
 
     def _labs_table(self, rows: list[tuple]) -> pl.DataFrame:
         """The ``labs`` table from the values read each month (the same arithmetic as per row, IEEE
         doubles either way)."""
-        raw = {"step": _I, "lab": _S, "budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F,
-               "useful": _F, "value_rate": _F, "nvidia_dependency": _F, "tpu_share": _F, "active_contracts": _I}
+        raw = {"budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F, "useful": _F,
+               "nvidia_dependency": _F, "tpu_share": _F, "active_contracts": _I}
         cols = zip(*rows, strict=True) if rows else ([] for _ in raw)
         df = pl.DataFrame([pl.Series(name, col, dtype=dtype) for (name, dtype), col in zip(raw.items(), cols, strict=True)])
+        step, lab, value_rate = self._lab_keys(1, lambda lab: lab.cfg.value_usd_per_pflop_hour)
         useful, demand = pl.col("useful"), pl.col("demand_pflops")
         served = pl.when(demand < useful).then(demand).otherwise(useful)  # min(useful, demand)
         unmet = demand - useful
-        value = served * pl.col("value_rate") * self.model.hours
+        value = served * value_rate * self.model.hours
         return df.select(
-            *[pl.col(c) for c in ("step", "lab", "budget_usd", "spend_usd", "demand_pflops", "contracted_pflops")],
+            step, lab,
+            *[pl.col(c) for c in ("budget_usd", "spend_usd", "demand_pflops", "contracted_pflops")],
             served.alias("served_pflops"),
             pl.when(unmet > 0.0).then(unmet).otherwise(0.0).alias("unmet_pflops"),  # max(0.0, unmet)
             # utilisation: share of the useful compute it rents that meets demand
@@ -280,16 +289,28 @@ class Recorder:
             value.alias("value_usd"),
             (value - pl.col("spend_usd")).alias("surplus_usd"),
             "nvidia_dependency", "tpu_share", "active_contracts",
-        ).cast(SCHEMAS["labs"])
+        )
+
+    def _lab_keys(self, per_lab: int, attr: Callable[[AILab], float] | None = None) -> list[pl.Series]:
+        """``step`` and ``lab`` columns of rows recorded step-major, lab-minor, ``per_lab`` rows per
+        lab (in ``lab_list`` order, which a run never changes); and ``attr`` of each row's lab."""
+        lab_list = self.model.lab_list
+        n_lab, n_step = len(lab_list), len(self._lab_steps)
+        row = pl.int_range(n_step * n_lab * per_lab, eager=True)
+        of_lab = row // per_lab % n_lab if n_lab else row
+        out = [pl.Series("step", self._lab_steps, dtype=_I).gather(row // (n_lab * per_lab)),
+               pl.Series("lab", [lab.lab_id for lab in lab_list], dtype=_S).gather(of_lab)]
+        if attr is not None:
+            out.append(pl.Series([attr(lab) for lab in lab_list], dtype=_F).gather(of_lab))
+        return out
 
     def _readiness_table(self) -> pl.DataFrame:
-        labs = pl.Series([lab.lab_id for lab in self.model.lab_list], dtype=_S)
         ecosystems = pl.Series(self.ecosystems, dtype=_S)
-        n_lab, n_eco, n_step = len(labs), len(ecosystems), len(self._readiness_steps)
-        row = pl.int_range(n_step * n_lab * n_eco, eager=True)
+        n_eco = len(ecosystems)
+        step, lab = self._lab_keys(n_eco)
+        row = pl.int_range(len(self._readiness), eager=True)
         return pl.DataFrame({
-            "step": pl.Series(self._readiness_steps, dtype=_I).gather(row // (n_lab * n_eco)),
-            "lab": labs.gather(row // n_eco % n_lab) if n_lab else labs,
+            "step": step, "lab": lab,
             "ecosystem": ecosystems.gather(row % n_eco) if n_eco else ecosystems,
             "readiness": pl.Series(self._readiness, dtype=_F),
         }, schema=SCHEMAS["readiness"])

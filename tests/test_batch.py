@@ -702,6 +702,25 @@ def _children(pid: int) -> list[int]:
     return [int(c) for c in path.read_text().split()] if path.exists() else []
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _pool_workers(pid: int) -> list[int]:
+    """The local pool's worker processes of the sweep process ``pid``: forked by its fork server
+    (a child running ``multiprocessing.forkserver``), or spawned by it."""
+    workers = []
+    for child in _children(pid):
+        if "multiprocessing.forkserver" in _cmdline(child):
+            workers += _children(child)
+        elif "spawn_main" in _cmdline(child):
+            workers.append(child)
+    return workers
+
+
 @needs_script
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find the pool's processes")
 def test_a_lost_local_worker_loses_only_its_run(tmp_path: Path) -> None:
@@ -716,8 +735,7 @@ def test_a_lost_local_worker_loses_only_its_run(tmp_path: Path) -> None:
             if (out / "runs").is_dir() and any((out / "runs").glob("scenario=*/*.parquet")):
                 break
             time.sleep(0.002)
-        workers = [c for c in _children(proc.pid)
-                   if "spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")]
+        workers = _pool_workers(proc.pid)
         if proc.poll() is not None or not workers:
             pytest.skip("the sweep ended before a worker could be lost")
         os.kill(workers[0], signal.SIGKILL)  # one pool worker dies (as under the OOM killer)
@@ -731,3 +749,20 @@ def test_a_lost_local_worker_loses_only_its_run(tmp_path: Path) -> None:
     runs = pl.read_parquet(out / "runs" / "scenario=*" / "*.parquet")
     assert runs.height == 16
     assert runs.filter(pl.col("status") != "complete").height <= 1, runs.filter(pl.col("status") != "complete")
+
+
+def test_the_fork_server_imports_no_polars() -> None:
+    """Pool workers are forked from a server that has imported ``_PRELOAD`` only: polars starts
+    threads when imported, and a child forked from a process with polars threads can hang."""
+    import multiprocessing
+
+    from market.batch.runner import _PRELOAD, _pool_context
+
+    code = ("import importlib, sys\n"
+            f"for name in {_PRELOAD!r}:\n"
+            "    importlib.import_module(name)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('polars', 'market')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        assert _pool_context().get_start_method() == "forkserver"

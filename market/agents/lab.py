@@ -143,14 +143,20 @@ class AILab(mesa.Agent):
             if r < ceiling and share > 0:
                 self.readiness[eco] = r + self.cfg.learning_rate * share * (ceiling - r)
 
-    def snapshot(self) -> tuple[float, float, float, dict[str, float]]:
-        """Useful and peak PFLOP/s under contract, monthly spend (USD) and vendor shares (for the recorder).
+    def snapshot(self, vendors: tuple[str, ...]) -> tuple[float, float, float, list[float]]:
+        """Useful and peak PFLOP/s under contract, monthly spend (USD), and the share of its peak
+        compute from each of ``vendors`` (for the recorder).
 
-        The same values as the four methods, computed in one pass (the recorder calls it for every
-        lab every month)."""
+        The same values as ``useful_contracted()``, ``peak_contracted()``, ``committed_spend()`` and
+        ``vendor_shares().get(v, 0.0)``, computed in one pass (the recorder calls it for every lab
+        every month)."""
         # ``pf if pf > 0.0 else 0.0`` is ``max(0.0, pf)`` (NaN and -0.0 included), without the call
-        peak = sum([pf if pf > 0.0 else 0.0 for pf in self._peak_vendor.values()])  # noqa: FURB136
-        shares = {v: pf / peak for v, pf in self._peak_vendor.items() if pf > 1e-9} if peak > 0 else {}
+        by_vendor = self._peak_vendor
+        peak = sum([pf if pf > 0.0 else 0.0 for pf in by_vendor.values()])  # noqa: FURB136
         readiness = self.readiness
         useful = sum([(pf if pf > 0.0 else 0.0) * readiness[eco] for (_, eco), pf in self._peak.items()])  # noqa: FURB136
-        return useful, peak, max(0.0, self._spend), shares
+        spend = max(0.0, self._spend)
+        if peak > 0:
+            get = by_vendor.get
+            return useful, peak, spend, [pf / peak if (pf := get(v, 0.0)) > 1e-9 else 0.0 for v in vendors]
+        return useful, peak, spend, [0.0] * len(vendors)

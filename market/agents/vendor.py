@@ -108,7 +108,7 @@ class ChipVendor(mesa.Agent):
             made = wanted * share_of_request
             self.production[p] = made
             buyers = sorted(book)  # fixed order: results must not depend on dict history
-            requests = np.array([book[b] for b in buyers])
+            requests = [book[b] for b in buyers]
             caps = np.empty(len(buyers))
             for i, b in enumerate(buyers):
                 cloud = model.clouds[b]
@@ -128,7 +128,9 @@ class ChipVendor(mesa.Agent):
             priority = np.array([0 if model.clouds[b].cfg.vendor == self.vendor_id else 1 for b in buyers])
             alloc = self._ration(caps, min(made, caps.sum()), priority)
             price = self.list_price[p]
-            for b, chips in zip(buyers, alloc, strict=True):
+            # as Python floats: numpy scalars would flow into every fleet, contract and table, and
+            # arithmetic on them is several times slower (the values are the same IEEE doubles)
+            for b, chips in zip(buyers, alloc.tolist(), strict=True):
                 if chips > 0:
                     model.clouds[b].receive(p, chips, price, self.cfg.lead_time_months)
             shipped = float(alloc.sum())
