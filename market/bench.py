@@ -39,7 +39,7 @@ from market.agents.lab import AILab
 from market.agents.vendor import ChipVendor
 from market.batch.experiment import Experiment
 from market.model import MarketModel
-from market.recording import CONTRACT_FIELDS, SCHEMAS, Recorder
+from market.recording import SCHEMAS, Recorder
 from market.recording import hhi as hhi_of
 
 __all__ = ["BENCHMARKS", "Figure", "Sizes", "main", "mesa_collect", "mesa_collector", "mesa_frames", "run_benchmarks"]
@@ -310,9 +310,7 @@ def _table_rows(side: Recorder, table: str) -> list[tuple]:
     """This step's rows of one of Mesa's tables, made by our Recorder's code for that table."""
     side.rows[table].clear()
     getattr(side, f"_{table}")(side.model.t)
-    if table == "contracts":  # our recorder keeps the Contract records themselves
-        return [tuple(getattr(c, f) for f in CONTRACT_FIELDS) for c in side.rows[table]]
-    return side.rows[table]
+    return side.row_tuples(table)
 
 
 def _side_recorder(m: MarketModel) -> Recorder:

@@ -11,6 +11,7 @@ every step), turned into columns at the end.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from market.agents.lab import AILab
     from market.model import MarketModel
 
-__all__ = ["SCHEMAS", "TABLES", "Recorder", "hhi", "weighted_rental_price"]
+__all__ = ["SCHEMAS", "TABLES", "WIDTH", "Recorder", "hhi", "weighted_rental_price"]
 
 _F = pl.Float64
 _I = pl.Int64
@@ -104,7 +105,10 @@ class Recorder:
 
     def __init__(self, model: MarketModel) -> None:
         self.model = model
-        self.rows: dict[str, list[tuple]] = {t: [] for t in TABLES if t != "runs"}
+        # Each table's rows one after another in one flat list of values (``WIDTH[table]`` a row):
+        # values alone are not tracked by the garbage collector, where a tuple per row would make
+        # it run several times as often while the model runs.
+        self.rows: dict[str, list] = {t: [] for t in TABLES if t != "runs"}
         self.ecosystems = model.ecosystems
         products = model.config.products
         self._pflops = {p: cfg.pflops for p, cfg in products.items()}  # static: looked up once
@@ -124,7 +128,7 @@ class Recorder:
         demand, served = self._labs(t)
         self._contracts(t)
         withheld, top = self._withholding(t)
-        self.rows["steps"].append((t, m.config.date_of(t), m.packaging_capacity, demand, served,
+        self.rows["steps"].extend((t, m.config.date_of(t), m.packaging_capacity, demand, served,
                                    max(0.0, demand - served), contracted_pf, installed_pf,
                                    _share(contracted_pf, installed_pf), sum(shipped.values()), len(m.signed), withheld,
                                    top, hhi([_share(x, tc) for x in compute.values()])))
@@ -144,13 +148,13 @@ class Recorder:
         tc, ts, tr = sum(compute.values()), sum(shipped.values()), sum(revenue.values())
         for v in m.vendor_list:
             vid = v.vendor_id
-            rows["shares"].append((t, vid, compute[vid], _share(compute[vid], tc), shipped[vid], shipped_pf[vid],
+            rows["shares"].extend((t, vid, compute[vid], _share(compute[vid], tc), shipped[vid], shipped_pf[vid],
                                    _share(shipped[vid], ts), revenue[vid], _share(revenue[vid], tr)))
             # notional capacity from its reserved packaging, or more if it got spare wafers
             capacity = max(sum(v.potential.values()), shipped[vid])
             live = v.on_sale()
             mean_price = sum(v.list_price[p] for p in live) / len(live) if live else None
-            rows["vendors"].append((t, vid, v.wafers_requested, v.wafers, capacity, sum(sum(o.values()) for o in v.orders.values()),
+            rows["vendors"].extend((t, vid, v.wafers_requested, v.wafers, capacity, sum(sum(o.values()) for o in v.orders.values()),
                                     shipped[vid], _share(shipped[vid], capacity), mean_price, v.revenue, v.profit))
         return compute, shipped, tc
 
@@ -177,7 +181,7 @@ class Recorder:
                     price_sum += chips * cloud.rental_price[p]
             rental = price_sum / weight if weight > 0 else None
             s = signed.get(p)
-            out.append((t, p, state.vendor, state.tier, state.on_sale, m.vendors[state.vendor].list_price[p],
+            out.extend((t, p, state.vendor, state.tier, state.on_sale, m.vendors[state.vendor].list_price[p],
                         rental, rental / cfg.pflops if rental is not None else None,
                         s[0] / s[1] if s and s[1] > 0 else None, installed))
 
@@ -194,7 +198,7 @@ class Recorder:
                 if installed < 1.0 and transit.get(p, 0.0) < 1.0:
                     continue  # a fleet retired down to float dust
                 state = m.products[p]
-                out.append((t, cloud.cloud_id, p, state.vendor, state.tier, installed,
+                out.extend((t, cloud.cloud_id, p, state.vendor, state.tier, installed,
                             cloud.contracted.get(p, 0.0), transit.get(p, 0.0), cloud.rental_price.get(p)))
 
     def _clouds(self, t: int) -> tuple[float, float]:
@@ -208,7 +212,7 @@ class Recorder:
             con = sum([c * pflops[p] for p, c in cloud.contracted.items()])
             installed_pf += cap
             contracted_pf += con
-            out.append((t, cloud.cloud_id, cloud.cfg.kind, cloud.capex_budget, cloud.capex_spent,
+            out.extend((t, cloud.cloud_id, cloud.cfg.kind, cloud.capex_budget, cloud.capex_spent,
                         sum(cloud.installed.values()), cap, con, _share(con, cap), cloud.revenue,
                         cloud.cost, cloud.profit))
         return installed_pf, contracted_pf
@@ -228,21 +232,20 @@ class Recorder:
             d = lab.demand
             demand += d
             served += min(useful, d)
-            labs.append((lab.budget, spend, d, peak, useful, nvidia, google, len(lab.contracts)))
+            labs.extend((lab.budget, spend, d, peak, useful, nvidia, google, len(lab.contracts)))
             readiness.extend(map(lab.readiness.__getitem__, ecosystems))
         return demand, served
 
     def _contracts(self, t: int) -> None:
-        """Rows of ``contracts``: those signed this step (the records themselves; ``step`` is their
-        ``start_step``)."""
-        self.rows["contracts"].extend(self.model.signed)
+        """Rows of ``contracts``: those signed this step (``step`` is their ``start_step``)."""
+        self.rows["contracts"].extend(chain.from_iterable(map(_contract_row, self.model.signed)))
 
     def _withholding(self, t: int) -> tuple[float, float]:
         """Rows of ``withholding``: refusals this step; returns chips withheld, and of the top tier."""
         out = self.rows["withholding"]
         withheld = top = 0.0
         for r in self.model.refusals:
-            out.append((t, r.holder, r.level, r.buyer, r.lab, r.product, r.vendor, r.tier, r.chips_withheld, r.reason))
+            out.extend((t, r.holder, r.level, r.buyer, r.lab, r.product, r.vendor, r.tier, r.chips_withheld, r.reason))
             withheld += r.chips_withheld
             top += r.chips_withheld if r.tier == "top" else 0.0
         return withheld, top
@@ -250,30 +253,25 @@ class Recorder:
     def tables(self, run_id: str) -> dict[str, pl.DataFrame]:
         """The recorded tables, each led by ``run_id`` and sorted by step then entity."""
         out = {}
-        for table, rows in self.rows.items():
-            schema = SCHEMAS[table]
-            if table == "contracts":
-                cols = zip(*map(attrgetter(*CONTRACT_FIELDS), rows), strict=True) if rows else ([] for _ in schema)
-                df = pl.DataFrame([pl.Series(name, col, dtype=dtype) for (name, dtype), col in zip(schema.items(), cols, strict=True)])
-            elif table == "readiness":
+        for table in self.rows:
+            if table == "readiness":
                 df = self._readiness_table()
             elif table == "labs":
-                df = self._labs_table(rows)
-            elif rows and table != "withholding":  # column by column: quicker for numbers
-                df = pl.DataFrame([pl.Series(name, col, dtype=dtype)
-                                   for (name, dtype), col in zip(schema.items(), zip(*rows, strict=True), strict=True)])
+                df = self._labs_table()
             else:
-                df = pl.DataFrame(rows, schema=schema, orient="row")
+                df = _frame(self.rows[table], SCHEMAS[table])
             out[table] = df.insert_column(0, pl.Series("run_id", [run_id], dtype=_S).new_from_index(0, df.height))
         return out
 
-    def _labs_table(self, rows: list[tuple]) -> pl.DataFrame:
+    def row_tuples(self, table: str) -> list[tuple]:
+        """A table's rows recorded so far as tuples (``labs``: the values read, see :meth:`_labs`)."""
+        values = self.rows[table]
+        return list(zip(*[iter(values)] * WIDTH[table], strict=True))
+
+    def _labs_table(self) -> pl.DataFrame:
         """The ``labs`` table from the values read each month (the same arithmetic as per row, IEEE
         doubles either way)."""
-        raw = {"budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F, "useful": _F,
-               "nvidia_dependency": _F, "tpu_share": _F, "active_contracts": _I}
-        cols = zip(*rows, strict=True) if rows else ([] for _ in raw)
-        df = pl.DataFrame([pl.Series(name, col, dtype=dtype) for (name, dtype), col in zip(raw.items(), cols, strict=True)])
+        df = _frame(self.rows["labs"], _LAB_VALUES)
         step, lab, value_rate = self._lab_keys(1, lambda lab: lab.cfg.value_usd_per_pflop_hour)
         useful, demand = pl.col("useful"), pl.col("demand_pflops")
         served = pl.when(demand < useful).then(demand).otherwise(useful)  # min(useful, demand)
@@ -316,6 +314,18 @@ class Recorder:
         }, schema=SCHEMAS["readiness"])
 
 
+def _frame(values: list, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """A frame from rows stored one after another in a flat list, column by column."""
+    n = len(schema)
+    return pl.DataFrame([pl.Series(name, values[i::n], dtype=dtype) for i, (name, dtype) in enumerate(schema.items())])
+
+
 # Contract attributes in the order of the ``contracts`` columns (``step`` is the start step).
 CONTRACT_FIELDS = ("start_step", "contract_id", "lab", "cloud", "vendor", "product", "tier", "purpose", "chips",
                    "pflops", "price_usd_per_chip_hour", "list_price_usd_per_chip_hour", "months", "rounds")
+_contract_row = attrgetter(*CONTRACT_FIELDS)
+# What is read of each lab every month; the labs table's other columns are made from these.
+_LAB_VALUES: dict[str, pl.DataType] = {
+    "budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F, "useful": _F,
+    "nvidia_dependency": _F, "tpu_share": _F, "active_contracts": _I}
+WIDTH = {t: len(SCHEMAS[t]) for t in TABLES} | {"labs": len(_LAB_VALUES)}  # values a row in Recorder.rows
