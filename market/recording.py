@@ -93,9 +93,6 @@ def hhi(shares: list[float]) -> float:
     return 10_000.0 * sum(s * s for s in shares)
 
 
-_SHARE_VENDORS = ("nvidia", "google")  # the labs table's nvidia_dependency and tpu_share
-
-
 def _share(x: float, total: float) -> float:
     return x / total if total > 0 else 0.0
 
@@ -224,16 +221,16 @@ class Recorder:
         a run never changes); ``step``, ``lab`` and the derived columns are made at the end
         (:meth:`_labs_table`)."""
         labs, readiness = self.rows["labs"], self._readiness
-        ecosystems, vendors = self.ecosystems, _SHARE_VENDORS
+        ecosystems = self.ecosystems
         self._lab_steps.append(t)
         demand = served = 0.0
         for lab in self.model.lab_list:
-            useful, peak, spend, (nvidia, google) = lab.snapshot(vendors)
+            useful, peak, spend, nvidia, google = lab.snapshot("nvidia", "google")
             d = lab.demand
             demand += d
-            served += min(useful, d)
-            labs.extend((lab.budget, spend, d, peak, useful, nvidia, google, len(lab.contracts)))
-            readiness.extend(map(lab.readiness.__getitem__, ecosystems))
+            served += d if d < useful else useful  # noqa: FURB136 - min(useful, d), without the call
+            labs += (lab.budget, spend, d, peak, useful, nvidia, google, len(lab.contracts))
+            readiness += map(lab.readiness.__getitem__, ecosystems)
         return demand, served
 
     def _contracts(self, t: int) -> None:

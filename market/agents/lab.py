@@ -143,9 +143,9 @@ class AILab(mesa.Agent):
             if r < ceiling and share > 0:
                 self.readiness[eco] = r + self.cfg.learning_rate * share * (ceiling - r)
 
-    def snapshot(self, vendors: tuple[str, ...]) -> tuple[float, float, float, list[float]]:
-        """Useful and peak PFLOP/s under contract, monthly spend (USD), and the share of its peak
-        compute from each of ``vendors`` (for the recorder).
+    def snapshot(self, vendor_a: str, vendor_b: str) -> tuple[float, float, float, float, float]:
+        """Useful and peak PFLOP/s under contract, monthly spend (USD), and the shares of its peak
+        compute from ``vendor_a`` and from ``vendor_b`` (for the recorder).
 
         The same values as ``useful_contracted()``, ``peak_contracted()``, ``committed_spend()`` and
         ``vendor_shares().get(v, 0.0)``, computed in one pass (the recorder calls it for every lab
@@ -157,6 +157,6 @@ class AILab(mesa.Agent):
         useful = sum([(pf if pf > 0.0 else 0.0) * readiness[eco] for (_, eco), pf in self._peak.items()])  # noqa: FURB136
         spend = max(0.0, self._spend)
         if peak > 0:
-            get = by_vendor.get
-            return useful, peak, spend, [pf / peak if (pf := get(v, 0.0)) > 1e-9 else 0.0 for v in vendors]
-        return useful, peak, spend, [0.0] * len(vendors)
+            a, b = by_vendor.get(vendor_a, 0.0), by_vendor.get(vendor_b, 0.0)
+            return useful, peak, spend, a / peak if a > 1e-9 else 0.0, b / peak if b > 1e-9 else 0.0
+        return useful, peak, spend, 0.0, 0.0
