@@ -41,6 +41,11 @@ __all__ = ["RUNS_PER_PART", "Tables", "checksum_path", "compact", "completed_run
            "run_path", "scan", "write_atomic", "write_run"]
 
 RUNS_PER_PART = 10_000  # runs per compacted file (compaction streams, so memory does not grow with it)
+# Bytes (in memory) of a compacted file's row group: the Parquet writer holds a whole row group, and
+# its encoded copy, before writing it, so the row group, not the file, sets compaction's peak memory.
+# A table's rows per group follow from its widest run file (a `runs` row holds the resolved
+# configuration, about 14 kB; a `shares` row about 90 bytes).
+ROW_GROUP_BYTES = 2 << 20
 _WRITE_ORDER = [t for t in TABLES if t != "runs"] + ["runs"]  # the runs file commits what came before it
 
 
@@ -201,9 +206,18 @@ def repair(out: Path) -> None:
         _remove(out, label, run_id)
 
 
-def _sink_atomic(lf: pl.LazyFrame, path: Path) -> None:
+def _sink_atomic(lf: pl.LazyFrame, path: Path, row_group_size: int | None = None) -> None:
     """Stream ``lf`` into ``path`` (bounded memory), whole or not at all."""
-    replace_atomically(path, lf.sink_parquet)
+    replace_atomically(path, lambda tmp: lf.sink_parquet(tmp, row_group_size=row_group_size))
+
+
+def _rows_per_group(files: list[Path]) -> int | None:
+    """Rows of about ``ROW_GROUP_BYTES`` in memory, estimated from the largest of ``files``
+    (``None``, polars' default, if it has no rows)."""
+    sample = pl.read_parquet(max(files, key=lambda f: f.stat().st_size), hive_partitioning=False)
+    if sample.height == 0:
+        return None
+    return max(1, ROW_GROUP_BYTES * sample.height // max(sample.estimated_size(), 1))
 
 
 def compact(folder: str | os.PathLike, runs_per_part: int = RUNS_PER_PART) -> int:
@@ -231,7 +245,7 @@ def compact(folder: str | os.PathLike, runs_per_part: int = RUNS_PER_PART) -> in
             for table in _WRITE_ORDER:  # runs last: it commits the part
                 files = [run_path(out, table, label, run_id) for run_id in chunk]
                 target = run_path(out, table, label, part)
-                _sink_atomic(pl.scan_parquet(files, hive_partitioning=False), target)
+                _sink_atomic(pl.scan_parquet(files, hive_partitioning=False), target, _rows_per_group(files))
                 sums[table] = _sha256(target)
             _write_checksums(out, label, part, sums)
             for run_id in chunk:
