@@ -41,11 +41,12 @@ __all__ = ["RUNS_PER_PART", "Tables", "checksum_path", "compact", "completed_run
            "run_path", "scan", "write_atomic", "write_run"]
 
 RUNS_PER_PART = 10_000  # runs per compacted file (compaction streams, so memory does not grow with it)
-# Bytes (in memory) of a compacted file's row group: the Parquet writer holds a whole row group, and
-# its encoded copy, before writing it, so the row group, not the file, sets compaction's peak memory.
-# A table's rows per group follow from its widest run file (a `runs` row holds the resolved
-# configuration, about 14 kB; a `shares` row about 90 bytes).
+# The Parquet writer holds a whole row group, and its encoded copy, before writing it, so the row
+# group, not the file, sets compaction's peak memory: at most about ROW_GROUP_BYTES in memory (a
+# `runs` row holds the resolved configuration, about 14 kB; a `shares` row about 90 bytes), and rows
+# from at most about ROW_GROUP_FILES run files (each costs some 16 kB while it waits, however small).
 ROW_GROUP_BYTES = 2 << 20
+ROW_GROUP_FILES = 500
 _WRITE_ORDER = [t for t in TABLES if t != "runs"] + ["runs"]  # the runs file commits what came before it
 
 
@@ -212,12 +213,13 @@ def _sink_atomic(lf: pl.LazyFrame, path: Path, row_group_size: int | None = None
 
 
 def _rows_per_group(files: list[Path]) -> int | None:
-    """Rows of about ``ROW_GROUP_BYTES`` in memory, estimated from the largest of ``files``
-    (``None``, polars' default, if it has no rows)."""
+    """Rows of about ``ROW_GROUP_BYTES`` in memory and ``ROW_GROUP_FILES`` files, estimated from the
+    largest of ``files`` (``None``, polars' default, if it has no rows)."""
     sample = pl.read_parquet(max(files, key=lambda f: f.stat().st_size), hive_partitioning=False)
     if sample.height == 0:
         return None
-    return max(1, ROW_GROUP_BYTES * sample.height // max(sample.estimated_size(), 1))
+    by_bytes = ROW_GROUP_BYTES * sample.height // max(sample.estimated_size(), 1)
+    return max(1, min(by_bytes, ROW_GROUP_FILES * sample.height))
 
 
 def compact(folder: str | os.PathLike, runs_per_part: int = RUNS_PER_PART) -> int:
