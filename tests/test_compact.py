@@ -216,3 +216,56 @@ def test_row_groups_are_bounded_in_bytes_not_rows(loose: Path, tmp_path: Path, m
     assert compact(out) == N
     assert sizes["contracts"] == sizes["runs"] == 1
     assert_same(dataset(loose), dataset(out))
+
+
+def test_compaction_hashes_each_committed_part_once(loose: Path, tmp_path: Path, monkeypatch) -> None:
+    """compact() verifies the parts already there once (in repair) and hands them on: a resumed
+    sweep's compaction does not read a big part's files twice."""
+    out = copy(loose, tmp_path)
+    for table in TABLES:  # the baseline runs come later, as if added by --resume
+        for p in (out / table).glob("scenario=baseline/*.parquet"):
+            p.unlink()
+    compact(out)
+    for src in loose.rglob("scenario=baseline/*"):
+        shutil.copy(src, out / src.relative_to(loose))
+    hashed = []
+    real = storage._sha256
+    monkeypatch.setattr(storage, "_sha256", lambda path: hashed.append(path) or real(path))
+    assert compact(out) == 3
+    old_part = [p for p in hashed if p.parent.name == "scenario=openai_google_tpu"]
+    assert sorted(p.parent.parent.name for p in old_part) == sorted(TABLES)  # each file once
+    assert_same(dataset(loose), dataset(out))
+
+
+def test_completed_runs_given_what_repair_returned(loose: Path, tmp_path: Path) -> None:
+    """``completed_runs(out, repair(out))`` is ``completed_runs(out)`` without hashing the parts
+    again, also after a damaged part was removed."""
+    out = copy(loose, tmp_path)
+    compact(out, runs_per_part=2)
+    (out / "labs" / "scenario=baseline" / "part-00000.parquet").write_bytes(b"PAR1 torn")
+    before = completed_runs(out)
+    assert len(before) == N - 2
+    assert completed_runs(out, repair(out)) == before == completed_runs(out)
+
+
+def test_run_files_are_judged_one_by_one(loose: Path, tmp_path: Path, monkeypatch) -> None:
+    """The ``runs`` rows of all run files are read at once, yet each file is judged on its own: one
+    with an extra column (written by another version, before checksums) is complete, one saying
+    failed or holding two rows is not, and compaction leaves those two runs their own files. If
+    reading them at once fails, they are read one by one, with the same verdicts."""
+    out = copy(loose, tmp_path)
+    first, failed, doubled = sorted(completed_runs(loose))[:3]
+    for run_id, edit in [(first, lambda df: df.with_columns(note=pl.lit("older"))),
+                         (failed, lambda df: df.with_columns(status=pl.lit("failed"))),
+                         (doubled, lambda df: pl.concat([df, df]))]:
+        path = next((out / "runs").rglob(f"{run_id}.parquet"))
+        edit(pl.read_parquet(path, hive_partitioning=False)).write_parquet(path)
+        next((out / "checksums").rglob(f"{run_id}.json")).unlink()
+    expected = completed_runs(loose) - {failed, doubled}
+    assert completed_runs(out) == expected
+    with monkeypatch.context() as m:
+        m.setattr(pl, "scan_parquet", lambda *a, **k: pl.DataFrame().lazy().select(pl.col("x")))  # fails on collect
+        assert completed_runs(out) == expected
+    assert compact(out) == N - 2
+    assert sorted(p.stem for p in (out / "runs").rglob("*.parquet") if not p.stem.startswith("part-")) == sorted(
+        [failed, doubled])

@@ -112,28 +112,46 @@ def _intact(out: Path, label: str, name: str) -> bool:
         return False
 
 
-def completed_runs(out: Path) -> set[str]:
+def completed_runs(out: Path, repaired: Mapping[tuple[str, str], set[str]] | None = None) -> set[str]:
     """Run ids whose ``runs`` row says complete and whose every file is intact: each has the
     checksum recorded when the run (or the part holding it) was written (folders written before
-    checksums existed: each file can be read in full)."""
-    runs_dir = out / "runs"
-    if not runs_dir.is_dir():
+    checksums existed: each file can be read in full).
+
+    ``repaired``: what :func:`repair` just returned (its parts are intact: not read again)."""
+    if not (out / "runs").is_dir():
         return set()
-    committed = _committed(out)
-    done = set()
-    for (label, part), ids in committed.items():
-        if _intact(out, label, part):
-            done |= ids
-    covered = _covered(committed)
-    for path in runs_dir.glob("scenario=*/*.parquet"):
-        label = path.parent.name.removeprefix("scenario=")
-        run_id = path.stem
-        if _is_part(path) or (label, run_id) in covered or not _intact(out, label, run_id):
-            continue
-        row = pl.read_parquet(path, columns=["run_id", "status"])
-        if row.height == 1 and row["run_id"][0] == run_id and row["status"][0] == "complete":
-            done.add(run_id)
-    return done
+    committed = _committed(out) if repaired is None else repaired
+    done = {run_id for (label, part), ids in committed.items()
+            if repaired is not None or _intact(out, label, part) for run_id in ids}
+    return done | {run_id for _, run_id in _complete_run_files(out, _covered(committed))}
+
+
+def _complete_run_files(out: Path, covered: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """``(scenario label, run id)`` of the runs that have their own files, not ``covered`` by a
+    committed part, intact, and whose ``runs`` row says complete."""
+    intact = [(path.parent.name.removeprefix("scenario="), path)
+              for path in sorted((out / "runs").glob("scenario=*/*.parquet")) if not _is_part(path)]
+    intact = [(label, path) for label, path in intact
+              if (label, path.stem) not in covered and _intact(out, label, path.stem)]
+    if not intact:
+        return set()
+    try:  # one read for all (intact files decode, but one written by another version may not match the rest)
+        rows = (pl.scan_parquet([path for _, path in intact], hive_partitioning=False, include_file_paths="path",
+                                extra_columns="ignore", missing_columns="insert")
+                .group_by("path").agg(pl.len(), pl.col("run_id").first(), pl.col("status").first())
+                .filter((pl.col("len") == 1) & (pl.col("status") == "complete")).collect())
+        complete = set(zip(rows["path"], rows["run_id"]))
+        return {(label, path.stem) for label, path in intact if (str(path), path.stem) in complete}
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - read them one by one (polars may panic)
+        return {(label, path.stem) for label, path in intact if _says_complete(path)}
+
+
+def _says_complete(path: Path) -> bool:
+    """The run file ``path`` of table ``runs`` holds one row, of its run, marked complete."""
+    row = pl.read_parquet(path, columns=["run_id", "status"])
+    return row.height == 1 and row["run_id"][0] == path.stem and row["status"][0] == "complete"
 
 
 def _committed(out: Path) -> dict[tuple[str, str], set[str]]:
@@ -186,10 +204,11 @@ def _remove(out: Path, label: str, name: str) -> None:
     checksum_path(out, label, name).unlink(missing_ok=True)
 
 
-def repair(out: Path) -> None:
+def repair(out: Path) -> dict[tuple[str, str], set[str]]:
     """Finish or undo a compaction that was killed: delete parts never committed, and parts with a
     damaged file (their runs will be run again); write the checksums a committed part lacks;
-    delete the run files a committed part covers."""
+    delete the run files a committed part covers. Returns the committed parts, all intact now,
+    ``(scenario label, part stem) -> run ids``."""
     committed = _committed(out)
     for (label, part), ids in list(committed.items()):
         if not ids or not _intact(out, label, part):
@@ -205,6 +224,7 @@ def repair(out: Path) -> None:
                 path.unlink()
     for label, run_id in _covered(committed):
         _remove(out, label, run_id)
+    return committed
 
 
 def _sink_atomic(lf: pl.LazyFrame, path: Path, row_group_size: int | None = None) -> None:
@@ -229,14 +249,12 @@ def compact(folder: str | os.PathLike, runs_per_part: int = RUNS_PER_PART) -> in
     sweep writes to the folder (a sweep calls it at its end, holding the lock).
     """
     out = Path(folder)
-    repair(out)
-    done = completed_runs(out)
-    covered = _covered(_committed(out))
+    committed = repair(out)  # after it, every committed part is intact and no run file is covered by one
+    done = _complete_run_files(out, _covered(committed))
     n = 0
     for runs_dir in sorted((out / "runs").glob("scenario=*")):
         label = runs_dir.name.removeprefix("scenario=")
-        ids = sorted(p.stem for p in runs_dir.glob("*.parquet")
-                     if not _is_part(p) and p.stem in done and (label, p.stem) not in covered)
+        ids = sorted(run_id for lab, run_id in done if lab == label)
         taken = [int(p.stem.removeprefix("part-")) for t in TABLES
                  for p in (out / t / runs_dir.name).glob("part-*.parquet") if _is_part(p)]
         k = max(taken, default=-1) + 1
