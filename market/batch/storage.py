@@ -15,13 +15,15 @@ were damaged or edited after it finished (and never hands a damaged file to the 
 
 A finished sweep of many runs is compacted (:func:`compact`, ``market compact DIR``): the files
 of its complete runs are merged into ``<table>/scenario=<name>/part-<k>.parquet``, up to
-``RUNS_PER_PART`` runs each, because many small files are slow to scan. ``runs/.../part-<k>`` is
-written after the other tables' part files and commits part ``k``; its checksums
-(``checksums/scenario=<name>/part-<k>.json``) follow, then the run files it covers are deleted.
-Before the commit the other ``part-<k>`` files are ignored (and deleted by :func:`repair`); after
-it, the run files it covers are ignored (and then deleted). So a compaction killed at any point
-loses nothing and counts nothing twice, and a damaged part is detected like a damaged run: its
-files are deleted and its runs run again on ``--resume``.
+``RUNS_PER_PART`` runs each, because many small files are slow to scan; each is streamed in row
+groups of bounded size (``ROW_GROUP_BYTES``, ``ROW_GROUP_FILES``), so that compaction's memory does
+not grow with the number of runs. ``runs/.../part-<k>`` is written after the other tables' part
+files and commits part ``k``; its checksums (``checksums/scenario=<name>/part-<k>.json``) follow,
+then the run files it covers are deleted. Before the commit the other ``part-<k>`` files are
+ignored (and deleted by :func:`repair`); after it, the run files it covers are ignored (and then
+deleted). So a compaction killed at any point loses nothing and counts nothing twice, and a
+damaged part is detected like a damaged run: its files are deleted and its runs run again on
+``--resume``.
 """
 
 from __future__ import annotations
