@@ -251,21 +251,22 @@ def test_completed_runs_given_what_repair_returned(loose: Path, tmp_path: Path) 
 def test_run_files_are_judged_one_by_one(loose: Path, tmp_path: Path, monkeypatch) -> None:
     """The ``runs`` rows of all run files are read at once, yet each file is judged on its own: one
     with an extra column (written by another version, before checksums) is complete, one saying
-    failed or holding two rows is not, and compaction leaves those two runs their own files. If
-    reading them at once fails, they are read one by one, with the same verdicts."""
+    failed, holding two rows or another run's row is not, and compaction leaves those runs their own
+    files. If reading them at once fails, they are read one by one, with the same verdicts."""
     out = copy(loose, tmp_path)
-    first, failed, doubled = sorted(completed_runs(loose))[:3]
+    first, failed, doubled, misnamed = sorted(completed_runs(loose))[:4]
     for run_id, edit in [(first, lambda df: df.with_columns(note=pl.lit("older"))),
                          (failed, lambda df: df.with_columns(status=pl.lit("failed"))),
-                         (doubled, lambda df: pl.concat([df, df]))]:
+                         (doubled, lambda df: pl.concat([df, df])),
+                         (misnamed, lambda df: df.with_columns(run_id=pl.lit(first)))]:
         path = next((out / "runs").rglob(f"{run_id}.parquet"))
         edit(pl.read_parquet(path, hive_partitioning=False)).write_parquet(path)
         next((out / "checksums").rglob(f"{run_id}.json")).unlink()
-    expected = completed_runs(loose) - {failed, doubled}
+    expected = completed_runs(loose) - {failed, doubled, misnamed}
     assert completed_runs(out) == expected
     with monkeypatch.context() as m:
         m.setattr(pl, "scan_parquet", lambda *a, **k: pl.DataFrame().lazy().select(pl.col("x")))  # fails on collect
         assert completed_runs(out) == expected
-    assert compact(out) == N - 2
+    assert compact(out) == N - 3
     assert sorted(p.stem for p in (out / "runs").rglob("*.parquet") if not p.stem.startswith("part-")) == sorted(
-        [failed, doubled])
+        [failed, doubled, misnamed])

@@ -131,19 +131,20 @@ def completed_runs(out: Path, repaired: Mapping[tuple[str, str], set[str]] | Non
 def _complete_run_files(out: Path, covered: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """``(scenario label, run id)`` of the runs that have their own files, not ``covered`` by a
     committed part, intact, and whose ``runs`` row says complete."""
-    intact = [(path.parent.name.removeprefix("scenario="), path)
-              for path in sorted((out / "runs").glob("scenario=*/*.parquet")) if not _is_part(path)]
-    intact = [(label, path) for label, path in intact
-              if (label, path.stem) not in covered and _intact(out, label, path.stem)]
+    files = [(path.parent.name.removeprefix("scenario="), path)
+             for path in sorted((out / "runs").glob("scenario=*/*.parquet")) if not _is_part(path)]
+    intact = [(label, path) for label, path in files if (label, path.stem) not in covered and _intact(out, label, path.stem)]
     if not intact:
         return set()
     try:  # one read for all (intact files decode, but one written by another version may not match the rest)
         rows = (pl.scan_parquet([path for _, path in intact], hive_partitioning=False, include_file_paths="path",
                                 extra_columns="ignore", missing_columns="insert")
                 .group_by("path").agg(pl.len(), pl.col("run_id").first(), pl.col("status").first())
-                .filter((pl.col("len") == 1) & (pl.col("status") == "complete")).collect())
-        complete = set(zip(rows["path"], rows["run_id"]))
-        return {(label, path.stem) for label, path in intact if (str(path), path.stem) in complete}
+                .filter((pl.col("len") == 1) & (pl.col("status") == "complete")
+                        & (pl.col("path").str.extract(r"([^/\\]+)\.parquet$") == pl.col("run_id")))
+                .collect())
+        complete = set(rows["run_id"])
+        return {(label, path.stem) for label, path in intact if path.stem in complete}
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # noqa: BLE001 - read them one by one (polars may panic)
