@@ -232,7 +232,9 @@ def repair(out: Path) -> dict[tuple[str, str], set[str]]:
 
 def _sink_atomic(lf: pl.LazyFrame, path: Path, row_group_size: int | None = None) -> None:
     """Stream ``lf`` into ``path`` (bounded memory), whole or not at all."""
-    replace_atomically(path, lambda tmp: lf.sink_parquet(tmp, row_group_size=row_group_size))
+    # zstd level 1, not polars' default 3: parts within 2 % of the size, written some 10 % faster
+    replace_atomically(path, lambda tmp: lf.sink_parquet(tmp, compression="zstd", compression_level=1,
+                                                         row_group_size=row_group_size))
 
 
 def _rows_per_group(files: list[Path]) -> int | None:
