@@ -74,10 +74,10 @@ def test_killed_before_commit_counts_nothing_twice(loose: Path, tmp_path: Path, 
     out = copy(loose, tmp_path)
     real = storage._sink_atomic
 
-    def crash_on_commit(lf: pl.LazyFrame, path: Path) -> None:
+    def crash_on_commit(lf: pl.LazyFrame, path: Path, *args: object) -> None:
         if path.parent.parent.name == "runs":
             raise KeyboardInterrupt  # killed just before writing the commit
-        real(lf, path)
+        real(lf, path, *args)
 
     monkeypatch.setattr(storage, "_sink_atomic", crash_on_commit)
     with pytest.raises(KeyboardInterrupt):
@@ -193,3 +193,80 @@ def test_scan_is_a_lazy_read_only_mapping(loose: Path, monkeypatch) -> None:
     assert "withholding" in tables and "nothing" not in tables
     with pytest.raises(KeyError):
         tables["nothing"]
+
+
+def test_row_groups_are_bounded_in_bytes_not_rows(loose: Path, tmp_path: Path, monkeypatch) -> None:
+    """The writer holds a whole row group in memory, so a table of wide rows (``runs`` holds each
+    run's resolved configuration) gets few rows per group, one of narrow ones the rows of at most
+    ``ROW_GROUP_FILES`` run files; rows split into many small groups read back as the same dataset."""
+    sizes = {}
+    real = storage._sink_atomic
+
+    def spy(lf: pl.LazyFrame, path: Path, row_group_size: int | None = None) -> None:
+        sizes[path.parent.parent.name] = row_group_size
+        real(lf, path, row_group_size)
+
+    monkeypatch.setattr(storage, "_sink_atomic", spy)
+    compact(copy(loose, tmp_path / "a"))
+    assert sizes["runs"] * 5_000 <= storage.ROW_GROUP_BYTES  # over 5 kB a row
+    shares_per_file = pl.read_parquet(next((loose / "shares").rglob("*.parquet"))).height
+    assert sizes["shares"] == storage.ROW_GROUP_FILES * shares_per_file
+    monkeypatch.setattr(storage, "ROW_GROUP_BYTES", 1)  # one row per group
+    out = copy(loose, tmp_path / "b")
+    assert compact(out) == N
+    assert sizes["contracts"] == sizes["runs"] == 1
+    assert_same(dataset(loose), dataset(out))
+
+
+def test_compaction_hashes_each_committed_part_once(loose: Path, tmp_path: Path, monkeypatch) -> None:
+    """compact() verifies the parts already there once (in repair) and hands them on: a resumed
+    sweep's compaction does not read a big part's files twice."""
+    out = copy(loose, tmp_path)
+    for table in TABLES:  # the baseline runs come later, as if added by --resume
+        for p in (out / table).glob("scenario=baseline/*.parquet"):
+            p.unlink()
+    compact(out)
+    for src in loose.rglob("scenario=baseline/*"):
+        shutil.copy(src, out / src.relative_to(loose))
+    hashed = []
+    real = storage._sha256
+    monkeypatch.setattr(storage, "_sha256", lambda path: hashed.append(path) or real(path))
+    assert compact(out) == 3
+    old_part = [p for p in hashed if p.parent.name == "scenario=openai_google_tpu"]
+    assert sorted(p.parent.parent.name for p in old_part) == sorted(TABLES)  # each file once
+    assert_same(dataset(loose), dataset(out))
+
+
+def test_completed_runs_given_what_repair_returned(loose: Path, tmp_path: Path) -> None:
+    """``completed_runs(out, repair(out))`` is ``completed_runs(out)`` without hashing the parts
+    again, also after a damaged part was removed."""
+    out = copy(loose, tmp_path)
+    compact(out, runs_per_part=2)
+    (out / "labs" / "scenario=baseline" / "part-00000.parquet").write_bytes(b"PAR1 torn")
+    before = completed_runs(out)
+    assert len(before) == N - 2
+    assert completed_runs(out, repair(out)) == before == completed_runs(out)
+
+
+def test_run_files_are_judged_one_by_one(loose: Path, tmp_path: Path, monkeypatch) -> None:
+    """The ``runs`` rows of all run files are read at once, yet each file is judged on its own: one
+    with an extra column (written by another version, before checksums) is complete, one saying
+    failed, holding two rows or another run's row is not, and compaction leaves those runs their own
+    files. If reading them at once fails, they are read one by one, with the same verdicts."""
+    out = copy(loose, tmp_path)
+    first, failed, doubled, misnamed = sorted(completed_runs(loose))[:4]
+    for run_id, edit in [(first, lambda df: df.with_columns(note=pl.lit("older"))),
+                         (failed, lambda df: df.with_columns(status=pl.lit("failed"))),
+                         (doubled, lambda df: pl.concat([df, df])),
+                         (misnamed, lambda df: df.with_columns(run_id=pl.lit(first)))]:
+        path = next((out / "runs").rglob(f"{run_id}.parquet"))
+        edit(pl.read_parquet(path, hive_partitioning=False)).write_parquet(path)
+        next((out / "checksums").rglob(f"{run_id}.json")).unlink()
+    expected = completed_runs(loose) - {failed, doubled, misnamed}
+    assert completed_runs(out) == expected
+    with monkeypatch.context() as m:
+        m.setattr(pl, "scan_parquet", lambda *a, **k: pl.DataFrame().lazy().select(pl.col("x")))  # fails on collect
+        assert completed_runs(out) == expected
+    assert compact(out) == N - 3
+    assert sorted(p.stem for p in (out / "runs").rglob("*.parquet") if not p.stem.startswith("part-")) == sorted(
+        [failed, doubled, misnamed])
