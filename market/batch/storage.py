@@ -72,7 +72,8 @@ def _is_part(path: Path) -> bool:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as fh:  # in chunks: a compacted part may be larger than the memory to spare
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _write_checksums(out: Path, scenario_label: str, name: str, sums: dict[str, str]) -> None:
