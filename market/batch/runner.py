@@ -303,8 +303,8 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
         with _executor(n_workers, scheduler, executor) as ex, _lock(folder):
             _prepare_folder(folder, exp, print_, overwrite)
             remove_temporaries(folder)
-            repair(folder)  # a compaction killed mid-way
-            done = completed_runs(folder) if resume else set()
+            repaired = repair(folder)  # a compaction killed mid-way; returns the committed parts, intact
+            done = completed_runs(folder, repaired) if resume else set()
             fixed = dict(exp.overrides) | ({"steps": exp.steps} if exp.steps is not None else {})
             specs = exp.runs()
             tasks = [Task(s, exp.name, _source(exp, s.scenario), {**fixed, **s.parameters}, str(folder.resolve()))
