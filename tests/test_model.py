@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 import market
+from market.economics.pricing import price_band
 from market.model import MarketModel
 
 STEPS = 24
@@ -275,10 +276,22 @@ def test_hyperscalers_move_list_prices_in_steps_neoclouds_follow_utilisation(run
     assert gaps["gap"].min() >= review
     small = steps_.filter(pl.col("change").abs() < min(sc.clouds[c].pricing.threshold for c in hyper) - 1e-9)
     assert small.height <= steps_.height // 4  # only band corrections are smaller than a step
-    # neoclouds reprice often, by small amounts bounded by max_step
+    # neoclouds reprice often, by small amounts bounded by max_step, or into the margin band: a price
+    # set while a cloud held only float dust of a product (too little to reprice) can lie outside
+    # the band, and is clipped to it when the chips arrive (seen on Python 3.12)
     moves = _price_changes(r, neo)
     assert moves.height > steps_.height
-    assert moves["change"].abs().max() <= max(sc.clouds[c].pricing.max_step for c in neo) + 1e-9
+    max_step = max(sc.clouds[c].pricing.max_step for c in neo)
+    beyond = moves.filter(pl.col("change").abs() > max_step + 1e-9)
+    assert beyond.height <= moves.height // 20
+    for move in beyond.iter_rows(named=True):
+        model = MarketModel(sc, seed=r.seed, record=False)
+        model.run(move["step"] + 1)  # to the end of the move's month
+        cloud = model.clouds[move["cloud"]]
+        floor, ceiling = price_band(cloud.unit_cost(move["product"]), cloud._price_params)
+        assert cloud.rental_price[move["product"]] == move["rental_price_usd_per_chip_hour"]
+        assert move["rental_price_usd_per_chip_hour"] in (floor, ceiling), (move, floor, ceiling)
+        model.release()
 
 
 def test_finished_runs_are_freed() -> None:
