@@ -5,9 +5,9 @@
     >>> tables = market.scan(report.out)                                       # doctest: +SKIP
 
 Executors: ``workers=1`` runs in this process; ``workers=N`` a local process pool (workers forked
-from a fork server that imported the model once, see ``_pool_context``; ``spawn`` where there is
-none; never a plain ``fork``: children that write Parquet after a ``fork`` of a process that used
-polars can hang); ``scheduler="tcp://host:port"`` a Dask distributed cluster (``get_executor(pure=False)``,
+from a fork server that imports Mesa once per session, see ``_pool_context``; ``spawn`` where there
+is none; never a plain ``fork``: children that write Parquet after a ``fork`` of a process that
+used polars can hang); ``scheduler="tcp://host:port"`` a Dask distributed cluster (``get_executor(pure=False)``,
 so that identical replications are not merged); or pass any ``concurrent.futures.Executor``.
 Workers write their own files and return only a small status record, so a lost worker loses only
 the run it was doing and the parent's memory does not grow with the number of runs.
