@@ -1,11 +1,12 @@
 """The collector: reads the model after each step into tidy polars tables.
 
 Every table is long: one row per (run, step, entity), keyed by ``run_id`` and ``step``; the same
-schema (:data:`SCHEMAS`) serves single runs, sweeps and notebooks. Rows are kept as tuples while
-the model runs and become polars DataFrames once, at the end, so recording costs little next to
-the model; nothing goes through pandas. The two largest tables are kept leaner still: the signed
-``Contract`` records themselves, and readiness values alone (labs and ecosystems are the same
-every step), turned into columns at the end.
+schema (:data:`SCHEMAS`) serves single runs, sweeps and notebooks. While the model runs, each
+table's values are appended to one flat list (no object per row, so the garbage collector has
+nothing more to track); they become polars DataFrames once, at the end, so recording costs little
+next to the model; nothing goes through pandas. The labs and readiness tables keep only the values
+that change (labs and ecosystems are the same every step): their key and derived columns are made
+at the end.
 """
 
 from __future__ import annotations
@@ -110,7 +111,6 @@ class Recorder:
         products = model.config.products
         self._pflops = {p: cfg.pflops for p, cfg in products.items()}  # static: looked up once
         self._vendor_of = {p: cfg.vendor for p, cfg in products.items()}
-        self._readiness: list[float] = []  # lab-major, ecosystem-minor, step after step
         self._lab_steps: list[int] = []  # the steps of the labs' and readiness rows
 
     def collect(self) -> None:
@@ -220,7 +220,7 @@ class Recorder:
         Only the values that change are read each month, lab after lab in ``lab_list`` order (which
         a run never changes); ``step``, ``lab`` and the derived columns are made at the end
         (:meth:`_labs_table`)."""
-        labs, readiness = self.rows["labs"], self._readiness
+        labs, readiness = self.rows["labs"], self.rows["readiness"]  # readiness: lab-major, ecosystem-minor
         ecosystems = self.ecosystems
         self._lab_steps.append(t)
         demand = served = 0.0
@@ -261,7 +261,8 @@ class Recorder:
         return out
 
     def row_tuples(self, table: str) -> list[tuple]:
-        """A table's rows recorded so far as tuples (``labs``: the values read, see :meth:`_labs`)."""
+        """A table's rows recorded so far as tuples (``labs`` and ``readiness``: the values read,
+        see :meth:`_labs`)."""
         values = self.rows[table]
         return list(zip(*[iter(values)] * WIDTH[table], strict=True))
 
@@ -303,11 +304,12 @@ class Recorder:
         ecosystems = pl.Series(self.ecosystems, dtype=_S)
         n_eco = len(ecosystems)
         step, lab = self._lab_keys(n_eco)
-        row = pl.int_range(len(self._readiness), eager=True)
+        values = self.rows["readiness"]
+        row = pl.int_range(len(values), eager=True)
         return pl.DataFrame({
             "step": step, "lab": lab,
             "ecosystem": ecosystems.gather(row % n_eco) if n_eco else ecosystems,
-            "readiness": pl.Series(self._readiness, dtype=_F),
+            "readiness": pl.Series(values, dtype=_F),
         }, schema=SCHEMAS["readiness"])
 
 
@@ -325,4 +327,4 @@ _contract_row = attrgetter(*CONTRACT_FIELDS)
 _LAB_VALUES: dict[str, pl.DataType] = {
     "budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F, "useful": _F,
     "nvidia_dependency": _F, "tpu_share": _F, "active_contracts": _I}
-WIDTH = {t: len(SCHEMAS[t]) for t in TABLES} | {"labs": len(_LAB_VALUES)}  # values a row in Recorder.rows
+WIDTH = {t: len(SCHEMAS[t]) for t in TABLES} | {"labs": len(_LAB_VALUES), "readiness": 1}  # values a row in Recorder.rows

@@ -100,8 +100,11 @@ def execute(task: Task) -> dict[str, Any]:
 def _resolved(source: str) -> dict[str, Any]:
     """A scenario's raw dict, read once per worker process (and again if its file changes)."""
     path = Path(source)
-    stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path.suffix == ".toml" and path.is_file() else None
-    key = (source, stamp)
+    if path.suffix == ".toml" and path.is_file():
+        info = path.stat()
+        key = (source, (info.st_mtime_ns, info.st_size))
+    else:
+        key = (source, None)
     if key not in _RESOLVED:
         _RESOLVED.clear()
         _RESOLVED[key] = resolve_scenario(source)

@@ -85,7 +85,7 @@ def write_run(out: Path, scenario_label: str, run_id: str, tables: dict[str, pl.
     """Write one run's tables, then its ``runs`` row, then the checksums of all of them (last:
     a run without them is not complete)."""
     sums = {}
-    for name in [t for t in tables if t != "runs"] + ["runs"]:
+    for name in _WRITE_ORDER:
         path = run_path(out, name, scenario_label, run_id)
         write_atomic(tables[name], path)
         sums[name] = _sha256(path)
@@ -203,7 +203,7 @@ def _files(out: Path, table: str, parts: set[tuple[str, str]], covered: Callable
 def _remove(out: Path, label: str, name: str) -> None:
     """Delete a run's or a part's files: its ``runs`` file first (uncommit), then the data, then
     its checksums."""
-    for table in ["runs", *(t for t in TABLES if t != "runs")]:
+    for table in ["runs", *_WRITE_ORDER[:-1]]:
         run_path(out, table, label, name).unlink(missing_ok=True)
     checksum_path(out, label, name).unlink(missing_ok=True)
 
@@ -330,14 +330,16 @@ def scan(folder: str | os.PathLike) -> Tables:
     out = Path(folder)
     if not out.is_dir():
         raise FileNotFoundError(f"{str(out)!r} is not a folder of experiment results")
-    covered: dict[str, set[str]] = {}
+    covered: dict[str, set[str]] | None = None
     parts: set[tuple[str, str]] | None = None
 
     def covered_in(label: str) -> set[str]:
-        if label not in covered:
-            committed = _committed(out)
-            covered[label] = {run_id for (lab, _), ids in committed.items() if lab == label for run_id in ids}
-        return covered[label]
+        nonlocal covered
+        if covered is None:  # the committed parts' runs files, read once
+            covered = {}
+            for (lab, _), ids in _committed(out).items():
+                covered.setdefault(lab, set()).update(ids)
+        return covered.get(label, set())
 
     def build(table: str) -> pl.LazyFrame:
         nonlocal parts
