@@ -496,3 +496,27 @@ def test_reading_a_damaged_folder_is_a_one_line_error(small: tuple[Path, Path], 
     for command in (["plot", out, "--format", "png"], ["compare", out]):
         assert_one_line_error(cli(*command), "cannot be read", "--resume")
     assert json.loads((out / "experiment.json").read_text())  # nothing else was touched
+
+
+def test_a_run_killed_before_its_runs_row_is_not_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checksums are written before the ``runs`` row that commits a run: killed between the two,
+    the run is not complete (it is run again), and no complete run is ever left without checksums."""
+    from market import run
+    from market.batch import storage
+
+    tables = dict(run("baseline", steps=2, seed=1, run_id="baseline-p0000-r000").tables)
+    write_checksums = storage._write_checksums
+
+    def killed(*args: object) -> None:  # as a SIGKILL right after the checksums are in place
+        write_checksums(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(storage, "_write_checksums", killed)
+    with pytest.raises(KeyboardInterrupt):
+        storage.write_run(tmp_path, "baseline", "baseline-p0000-r000", tables)
+    assert checksum_path(tmp_path, "baseline", "baseline-p0000-r000").is_file()
+    assert not run_path(tmp_path, "runs", "baseline", "baseline-p0000-r000").exists()
+    assert completed_runs(tmp_path) == set()
+    monkeypatch.setattr(storage, "_write_checksums", write_checksums)
+    storage.write_run(tmp_path, "baseline", "baseline-p0000-r000", tables)  # run again on --resume
+    assert completed_runs(tmp_path) == {"baseline-p0000-r000"}

@@ -5,7 +5,7 @@
       points.parquet                        the design: one row per (scenario, point), a column per parameter
       <table>/scenario=<name>/<run_id>.parquet   one file per table per run (hive-partitioned)
       runs/scenario=<name>/<run_id>.parquet      the run's row: status "complete" or "failed" and why
-      checksums/scenario=<name>/<run_id>.json    SHA-256 of each of the run's files, written last
+      checksums/scenario=<name>/<run_id>.json    SHA-256 of each of the run's files, written before its runs row
 
 Every file is written to a hidden temporary name in its folder and renamed into place
 (``os.replace``), so a reader never sees a half-written file; a killed writer leaves only a
@@ -82,14 +82,22 @@ def _write_checksums(out: Path, scenario_label: str, name: str, sums: dict[str, 
 
 
 def write_run(out: Path, scenario_label: str, run_id: str, tables: dict[str, pl.DataFrame]) -> None:
-    """Write one run's tables, then its ``runs`` row, then the checksums of all of them (last:
-    a run without them is not complete)."""
+    """Write one run's tables, then the checksums of all its files, then its ``runs`` row, which
+    commits the run. Killed at any point, a run either has every file and its checksums, or no
+    ``runs`` file (not complete: run again on ``--resume``). (With the checksums written after the
+    ``runs`` row, a kill between the two left a complete run without checksums.)"""
     sums = {}
-    for name in _WRITE_ORDER:
+    for name in _WRITE_ORDER[:-1]:
         path = run_path(out, name, scenario_label, run_id)
         write_atomic(tables[name], path)
         sums[name] = _sha256(path)
-    _write_checksums(out, scenario_label, run_id, sums)
+
+    def commit(tmp: str) -> None:  # the runs row is hashed in its temporary file, renamed into place last
+        tables["runs"].write_parquet(tmp)
+        sums["runs"] = _sha256(Path(tmp))
+        _write_checksums(out, scenario_label, run_id, sums)
+
+    replace_atomically(run_path(out, "runs", scenario_label, run_id), commit)
 
 
 def remove_temporaries(out: Path) -> int:
