@@ -194,8 +194,8 @@ class ComputeMarket:
         terms = range(1, months + 1) if initial else (months,)
         for m in terms:
             part = chips / len(terms)
-            contract = Contract(model.next_contract_id(), lab.lab_id, o.cloud.cloud_id, o.vendor, o.product, o.tier,
-                                purpose, part, part * o.pflops, outcome.price, o.ask, model.t, m, outcome.rounds)
+            contract = Contract(model.t, model.next_contract_id(), lab.lab_id, o.cloud.cloud_id, o.vendor, o.product,
+                                o.tier, purpose, part, part * o.pflops, outcome.price, o.ask, m, outcome.rounds)
             lab.add_contract(contract)
             model.signed.append(contract)
         o.free -= chips

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import chain
-from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -234,15 +233,17 @@ class Recorder:
         return demand, served
 
     def _contracts(self, t: int) -> None:
-        """Rows of ``contracts``: those signed this step (``step`` is their ``start_step``)."""
-        self.rows["contracts"].extend(chain.from_iterable(map(_contract_row, self.model.signed)))
+        """Rows of ``contracts``: those signed this step; a :class:`~market.contracts.Contract`'s
+        fields are the row (``step`` is its ``start_step``)."""
+        self.rows["contracts"].extend(chain.from_iterable(self.model.signed))
 
     def _withholding(self, t: int) -> tuple[float, float]:
         """Rows of ``withholding``: refusals this step; returns chips withheld, and of the top tier."""
         out = self.rows["withholding"]
         withheld = top = 0.0
         for r in self.model.refusals:
-            out.extend((t, r.holder, r.level, r.buyer, r.lab, r.product, r.vendor, r.tier, r.chips_withheld, r.reason))
+            out.append(t)
+            out.extend(r)  # a Refusal's fields are the row after ``step``
             withheld += r.chips_withheld
             top += r.chips_withheld if r.tier == "top" else 0.0
         return withheld, top
@@ -319,10 +320,6 @@ def _frame(values: list, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame([pl.Series(name, values[i::n], dtype=dtype) for i, (name, dtype) in enumerate(schema.items())])
 
 
-# Contract attributes in the order of the ``contracts`` columns (``step`` is the start step).
-CONTRACT_FIELDS = ("start_step", "contract_id", "lab", "cloud", "vendor", "product", "tier", "purpose", "chips",
-                   "pflops", "price_usd_per_chip_hour", "list_price_usd_per_chip_hour", "months", "rounds")
-_contract_row = attrgetter(*CONTRACT_FIELDS)
 # What is read of each lab every month; the labs table's other columns are made from these.
 _LAB_VALUES: dict[str, pl.DataType] = {
     "budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F, "useful": _F,

@@ -8,8 +8,10 @@ import polars as pl
 import pytest
 
 import market
+from market.contracts import Contract, Refusal
 from market.economics.pricing import price_band
 from market.model import MarketModel
+from market.recording import SCHEMAS
 
 STEPS = 24
 BUILTINS = ["baseline", "openai_google_tpu", "open_tpu_access", "tpu_merchant", "supply_shock"]
@@ -376,3 +378,11 @@ def test_readiness_grows_only_with_use_by_learning_by_doing() -> None:
     assert r.labs.filter(pl.col("lab") == "openai")["tpu_share"].max() == 0.0
     openai_tpu = r.readiness.filter(pl.col("lab") == "openai", pl.col("ecosystem") == "tpu")["readiness"]
     assert openai_tpu.max() == openai_tpu.min() == closed.labs["openai"].readiness["tpu"]
+
+
+def test_a_contract_and_a_refusal_are_their_tables_rows() -> None:
+    """The recorder appends a contract's fields as the ``contracts`` row, and ``step`` then a
+    refusal's fields as the ``withholding`` row: field order must match the columns."""
+    assert ("step", *Contract._fields[1:]) == tuple(SCHEMAS["contracts"])
+    assert Contract._fields[0] == "start_step"
+    assert ("step", *Refusal._fields) == tuple(SCHEMAS["withholding"])
