@@ -142,21 +142,3 @@ class AILab(mesa.Agent):
             ceiling = self.model.maturity[eco]
             if r < ceiling and share > 0:
                 self.readiness[eco] = r + self.cfg.learning_rate * share * (ceiling - r)
-
-    def snapshot(self, vendor_a: str, vendor_b: str) -> tuple[float, float, float, float, float]:
-        """Useful and peak PFLOP/s under contract, monthly spend (USD), and the shares of its peak
-        compute from ``vendor_a`` and from ``vendor_b`` (for the recorder).
-
-        The same values as ``useful_contracted()``, ``peak_contracted()``, ``committed_spend()`` and
-        ``vendor_shares().get(v, 0.0)``, computed in one pass (the recorder calls it for every lab
-        every month)."""
-        # ``pf if pf > 0.0 else 0.0`` is ``max(0.0, pf)`` (NaN and -0.0 included), without the call
-        by_vendor = self._peak_vendor
-        peak = sum([pf if pf > 0.0 else 0.0 for pf in by_vendor.values()])  # noqa: FURB136
-        readiness = self.readiness
-        useful = sum([(pf if pf > 0.0 else 0.0) * readiness[eco] for (_, eco), pf in self._peak.items()])  # noqa: FURB136
-        spend = max(0.0, self._spend)
-        if peak > 0:
-            a, b = by_vendor.get(vendor_a, 0.0), by_vendor.get(vendor_b, 0.0)
-            return useful, peak, spend, a / peak if a > 1e-9 else 0.0, b / peak if b > 1e-9 else 0.0
-        return useful, peak, spend, 0.0, 0.0
