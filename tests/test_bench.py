@@ -44,5 +44,22 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
             assert f["met"] in (True, False) if f["target"] else f["met"] is None
             assert f["details"]
     identical = {f["benchmark"]: f["data"]["identical"] for f in report["figures"] if "identical" in f["data"]}
-    assert identical == {"datacollector": True, "readback": True}  # both sides recorded the same values
+    # both sides recorded the same values; recording left the run where it would have been without
+    assert identical == {"collector": True, "datacollector": True, "readback": True}
     assert "collector overhead" in result.stdout and "cores" in result.stdout
+
+
+def test_the_collector_benchmark_notices_a_recorder_that_changes_the_run(monkeypatch) -> None:
+    """The "same end state" check can fail: a recorder that nudges the model is caught."""
+    from market.bench import QUICK, bench_collector
+    from market.recording import Recorder
+
+    collect = Recorder.collect
+
+    def meddling(self: Recorder) -> None:
+        collect(self)
+        self.model.lab_list[0].demand *= 1.0 + 1e-12
+
+    monkeypatch.setattr(Recorder, "collect", meddling)
+    overhead = bench_collector(QUICK, repeats=1)[0]
+    assert overhead.data["identical"] is False and "same end state: NO" in overhead.details
