@@ -33,7 +33,11 @@ def allocate_packaging(requests: np.ndarray, reserved: np.ndarray, capacity: flo
     request or, in total, ``capacity``.
     """
     first = np.minimum(requests, reserved)
-    first *= min(1.0, capacity / first.sum()) if first.sum() > 0 else 0.0
+    total = first.sum()
+    if total <= 0:
+        first *= 0.0
+    elif total > capacity:  # scale down to the capacity (a tiny total would overflow capacity / total)
+        first *= capacity / total
     spare = max(0.0, capacity - first.sum())
     return first + get_rationing(rule)(requests - first, spare, None)
 

@@ -461,3 +461,18 @@ def test_monopoly_rule_moves_to_the_lerner_price() -> None:
     assert inelastic == pytest.approx(3.3)
     probe = monopoly(PriceSignal(price=3.0, unit_cost=1.0, excess_demand=0.0, utilisation=0.0), params)
     assert probe == pytest.approx(3.3)  # no estimate yet: try a higher price
+
+
+def test_packaging_for_tiny_requests_is_exact_and_warns_of_nothing() -> None:
+    """Reservations asked for in float dust are granted as asked (capacity / total would overflow)."""
+    import warnings
+
+    from market.markets import allocate_packaging
+
+    requests = np.array([1e-310, 2e-310])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        wafers = allocate_packaging(requests, np.array([5.0, 5.0]), 10.0, "pro_rata")
+    np.testing.assert_array_equal(wafers, requests)
+    np.testing.assert_allclose(allocate_packaging(np.array([8.0, 8.0]), np.array([6.0, 6.0]), 10.0, "pro_rata"),
+                               [5.0, 5.0])
