@@ -37,7 +37,7 @@ import market
 from market.agents.cloud import CloudProvider
 from market.agents.lab import AILab
 from market.agents.vendor import ChipVendor
-from market.batch.experiment import Experiment
+from market.batch.experiment import Experiment, run_seed
 from market.model import MarketModel
 from market.recording import SCHEMAS, Recorder
 from market.recording import hhi as hhi_of
@@ -492,19 +492,27 @@ def bench_batch_run(sizes: Sizes, repeats: int) -> list[Figure]:
     n_runs = len(scenarios) * reps
     mesa_over, ours_over, mesa_rps, ours_rps, bares = [], [], [], [], []
     for r in range(repeats):
-        bare, _ = _timed(lambda: [market.run(s, steps=steps, seed=k, record=False)
-                                  for s in scenarios for k in range(reps)])
-        with tempfile.TemporaryDirectory() as tmp:
+        # the seeds our sweep gives its runs, so that both sides (and the bare runs) run the same models
+        seeds = [run_seed(r, 0, k) for k in range(reps)]
+        bare = 0.0
+
+        def bare_runs(half: list[int]) -> float:
+            """Seconds for these seeds' runs of every scenario, one after another, without recording."""
+            seconds, _ = _timed(lambda: [market.run(s, steps=steps, seed=k, record=False) for s in scenarios for k in half])
+            return seconds
+
+        bare += bare_runs(seeds[::2])  # half before the two sweeps and half after, so that the machine's
+        with tempfile.TemporaryDirectory() as tmp:  # changing speed falls on the bare time as on the sweeps'
+
             exp = Experiment(name="bench", scenarios=list(scenarios), replications=reps, steps=steps, base_seed=r)
 
             def ours(exp: Experiment = exp, tmp: str = tmp) -> dict[str, pl.DataFrame]:
                 market.sweep(exp, Path(tmp) / "out", workers=2, progress=False)
                 return {t: lf.collect() for t, lf in market.scan(Path(tmp) / "out").items()}
 
-            def theirs() -> dict[str, pl.DataFrame]:
+            def theirs(seeds: list[int] = seeds) -> dict[str, pl.DataFrame]:
                 # batch_run runs while model.steps <= max_steps: max_steps = steps - 1 makes `steps` steps
-                results = mesa.batch_run(MesaMarket, {"scenario": list(scenarios), "steps": steps,
-                                                      "seed": list(range(reps))},
+                results = mesa.batch_run(MesaMarket, {"scenario": list(scenarios), "steps": steps, "seed": seeds},
                                          number_processes=2, data_collection_period=1, max_steps=steps - 1,
                                          display_progress=False)
                 return batch_run_frames(results)
@@ -513,6 +521,7 @@ def bench_batch_run(sizes: Sizes, repeats: int) -> list[Figure]:
             walls = {}
             for fn in order:
                 walls[fn.__name__], _ = _timed(fn)
+        bare += bare_runs(seeds[1::2])
         bares.append(bare)
         mesa_over.append(walls["theirs"] - bare / 2)
         ours_over.append(walls["ours"] - bare / 2)
@@ -520,7 +529,8 @@ def bench_batch_run(sizes: Sizes, repeats: int) -> list[Figure]:
         ours_rps.append(n_runs / walls["ours"])
     ratio = [m / max(o, 1e-3) for m, o in zip(mesa_over, ours_over, strict=True)]
     detail = (f"{n_runs} runs ({len(scenarios)} scenarios x {reps} seeds x {steps} steps), 2 processes, every step "
-              f"recorded, polars frames at the end (ours also Parquet); overhead = wall - bare/2, bare "
+              f"recorded, polars frames at the end (ours also Parquet); overhead = wall - bare/2, bare (the same "
+              f"runs without recording, one process, half before the sweeps and half after) "
               f"{_median(bares):.2f} s; overhead Mesa {_median(mesa_over):.2f} s, ours {_median(ours_over):.2f} s; "
               f"first repeat {ratio[0]:.2f}x (ours {ours_over[0]:.2f} s: the session's first sweep starts the fork "
               f"server our workers are forked from, Mesa forks its own process)")
