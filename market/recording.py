@@ -117,136 +117,107 @@ class Recorder:
         """Append this step's rows to every table (one method per table, so that other collectors
         can reuse the same rows; see ``market.bench``).
 
-        This runs every month of every run, so it is written for speed: each method reads the
-        agents' state once, in a plain loop, with no per-value function calls. Every value is the
-        one the agents' own methods give (``AILab.useful_contracted()``, ``CloudProvider.
-        capacity_pflops()`` ...), from the same floating-point operations in the same order (the
-        benchmark's Mesa side records them through those methods and checks that they agree)."""
+        Values the agents' own methods give (``AILab.useful_contracted()``,
+        ``CloudProvider.capacity_pflops()`` ...) are computed here without the calls, by the same
+        floating-point operations in the same order: the benchmark's Mesa side records them
+        through those methods and checks that they agree."""
         m = self.model
         t = m.t
-        installed_pf, contracted_pf, compute = self._clouds(t)
-        shipped, tc = self._vendors(t, compute)
+        compute, shipped, tc = self._vendors(t)
         self._prices(t)
         self._fleet(t)
+        installed_pf, contracted_pf = self._clouds(t)
         demand, served = self._labs(t)
         self._contracts(t)
         withheld, top = self._withholding(t)
         self.rows["steps"].extend((t, m.config.date_of(t), m.packaging_capacity, demand, served,
                                    max(0.0, demand - served), contracted_pf, installed_pf,
-                                   _share(contracted_pf, installed_pf), shipped, len(m.signed), withheld,
+                                   _share(contracted_pf, installed_pf), sum(shipped.values()), len(m.signed), withheld,
                                    top, hhi([_share(x, tc) for x in compute.values()])))
 
-    def _clouds(self, t: int) -> tuple[float, float, dict[str, float]]:
-        """Rows of ``clouds``; returns installed and contracted PFLOP/s of all clouds, and the
-        contracted PFLOP/s of each vendor's chips (the ``shares`` table's compute)."""
+    def _vendors(self, t: int) -> tuple[dict[str, float], dict[str, float], float]:
+        """Rows of ``shares`` and ``vendors``; returns compute and shipped chips by vendor, and total compute."""
         m = self.model
-        installed_pf = contracted_pf = 0.0
-        compute = dict.fromkeys(m.vendors, 0.0)
-        out = self.rows["clouds"]
+        rows = self.rows
         pflops, vendor_of = self._pflops, self._vendor_of
+        compute = dict.fromkeys(m.vendors, 0.0)
         for cloud in m.cloud_list:
-            # cloud.capacity_pflops() and cloud.contracted_pflops(), without their per-product config lookups
-            cap = sum([c * pflops[p] for p, c in cloud.installed.items()])
-            con_by_product = []
-            for p, c in cloud.contracted.items():
-                pf = c * pflops[p]
-                con_by_product.append(pf)
-                compute[vendor_of[p]] += pf
-            con = sum(con_by_product)
-            installed_pf += cap
-            contracted_pf += con
-            revenue, cost = cloud.revenue, cloud.cost
-            out.extend((t, cloud.cloud_id, cloud.cfg.kind, cloud.capex_budget, cloud.capex_spent,
-                        sum(cloud.installed.values()), cap, con, con / cap if cap > 0 else 0.0, revenue,
-                        cost, revenue - cost))
-        return installed_pf, contracted_pf, compute
-
-    def _vendors(self, t: int, compute: dict[str, float]) -> tuple[float, float]:
-        """Rows of ``shares`` and ``vendors``, given each vendor's contracted PFLOP/s; returns the
-        chips shipped and the total compute."""
-        m = self.model
-        shares, out = self.rows["shares"], self.rows["vendors"]
-        pflops = self._pflops
-        products = m.products
-        vendors = m.vendor_list
-        shipped = [sum(v.shipped.values()) for v in vendors]
-        revenue = [v.revenue for v in vendors]
-        tc, ts, tr = sum(compute.values()), sum(shipped), sum(revenue)
-        for v, sh, rev in zip(vendors, shipped, revenue, strict=True):
+            for p, chips in cloud.contracted.items():
+                compute[vendor_of[p]] += chips * pflops[p]
+        shipped = {v.vendor_id: sum(v.shipped.values()) for v in m.vendor_list}
+        shipped_pf = {v.vendor_id: sum([c * pflops[p] for p, c in v.shipped.items()]) for v in m.vendor_list}
+        revenue = {v.vendor_id: v.revenue for v in m.vendor_list}
+        tc, ts, tr = sum(compute.values()), sum(shipped.values()), sum(revenue.values())
+        for v in m.vendor_list:
             vid = v.vendor_id
-            c = compute[vid]
-            shares.extend((t, vid, c, c / tc if tc > 0 else 0.0, sh,
-                           sum([x * pflops[p] for p, x in v.shipped.items()]), sh / ts if ts > 0 else 0.0,
-                           rev, rev / tr if tr > 0 else 0.0))
+            rows["shares"].extend((t, vid, compute[vid], _share(compute[vid], tc), shipped[vid], shipped_pf[vid],
+                                   _share(shipped[vid], ts), revenue[vid], _share(revenue[vid], tr)))
             # notional capacity from its reserved packaging, or more if it got spare wafers
-            capacity = max(sum(v.potential.values()), sh)
-            live = [p for p in v.product_ids if products[p].on_sale]  # v.on_sale()
-            mean_price = sum(map(v.list_price.__getitem__, live)) / len(live) if live else None
-            out.extend((t, vid, v.wafers_requested, v.wafers, capacity, sum(map(sum, map(dict.values, v.orders.values()))),
-                        sh, sh / capacity if capacity > 0 else 0.0, mean_price, rev, rev - v.cost))
-        return ts, tc
+            capacity = max(sum(v.potential.values()), shipped[vid])
+            live = v.on_sale()
+            mean_price = sum(v.list_price[p] for p in live) / len(live) if live else None
+            rows["vendors"].extend((t, vid, v.wafers_requested, v.wafers, capacity, sum(sum(o.values()) for o in v.orders.values()),
+                                    shipped[vid], _share(shipped[vid], capacity), mean_price, v.revenue, v.profit))
+        return compute, shipped, tc
 
     def _prices(self, t: int) -> None:
-        """Rows of ``prices``: posted rental prices averaged over the public clouds that hold the
-        product, and the chips-weighted mean price of the month's contracts."""
+        """Rows of ``prices``: posted rental prices averaged over the public clouds that hold the product."""
         m = self.model
         products = m.config.products
-        signed: dict[str, list[float]] = {}  # product -> [chips x price, chips] of this month's contracts
-        for _, _, _, _, _, p, _, _, chips, _, price, _, _, _ in m.signed:  # a Contract's fields
-            s = signed.get(p)
-            if s is None:
-                s = signed[p] = [0.0, 0.0]
-            s[0] += chips * price
-            s[1] += chips
-        # per product, sums over the clouds in cloud_list order (a cloud without it adds nothing)
-        installed: dict[str, float] = {}
-        weighted: dict[str, list[float]] = {}  # product -> [chips, chips x price] at public clouds
-        for cloud in m.cloud_list:
-            public = cloud.owner_lab is None
-            rental = cloud.rental_price
-            for p, chips in cloud.installed.items():
-                installed[p] = installed.get(p, 0.0) + chips
-                if chips >= 1.0 and public:  # ignore float dust of retired fleets
-                    w = weighted.get(p)
-                    if w is None:
-                        w = weighted[p] = [0.0, 0.0]
-                    w[0] += chips
-                    w[1] += chips * rental[p]
+        signed: dict[str, list[float]] = {}
+        for c in m.signed:
+            s = signed.setdefault(c.product, [0.0, 0.0])
+            s[0] += c.chips * c.price_usd_per_chip_hour
+            s[1] += c.chips
         out = self.rows["prices"]
         for p, state in m.products.items():
             cfg = products[p]
             if cfg.release_step > t:
                 continue
-            w = weighted.get(p)
-            rental = w[1] / w[0] if w is not None and w[0] > 0 else None
+            weight = price_sum = installed = 0.0
+            for cloud in m.cloud_list:
+                chips = cloud.installed.get(p, 0.0)
+                installed += chips
+                if chips >= 1.0 and cloud.owner_lab is None:  # ignore float dust of retired fleets
+                    weight += chips
+                    price_sum += chips * cloud.rental_price[p]
+            rental = price_sum / weight if weight > 0 else None
             s = signed.get(p)
             out.extend((t, p, state.vendor, state.tier, state.on_sale, m.vendors[state.vendor].list_price[p],
                         rental, rental / cfg.pflops if rental is not None else None,
-                        s[0] / s[1] if s is not None and s[1] > 0 else None, installed.get(p, 0.0)))
+                        s[0] / s[1] if s and s[1] > 0 else None, installed))
 
     def _fleet(self, t: int) -> None:
         """Rows of ``fleet``: each cloud's chips and posted price by product."""
         m = self.model
-        products = m.products
         out = self.rows["fleet"]
         for cloud in m.cloud_list:
-            installed, contracted, rental = cloud.installed, cloud.contracted, cloud.rental_price
-            cid = cloud.cloud_id
-            if cloud.pipeline:
-                transit: dict[str, float] = {}
-                for _, p, chips, _ in cloud.pipeline:
-                    transit[p] = transit.get(p, 0.0) + chips
-                held = sorted(installed.keys() | transit.keys())
-            else:
-                transit = {}
-                held = sorted(installed)
-            for p in held:
-                chips = installed.get(p, 0.0)
-                coming = transit.get(p, 0.0)
-                if chips < 1.0 and coming < 1.0:
+            transit: dict[str, float] = {}
+            for _, p, chips, _ in cloud.pipeline:
+                transit[p] = transit.get(p, 0.0) + chips
+            for p in sorted(cloud.installed.keys() | transit.keys()):
+                installed = cloud.installed.get(p, 0.0)
+                if installed < 1.0 and transit.get(p, 0.0) < 1.0:
                     continue  # a fleet retired down to float dust
-                state = products[p]
-                out.extend((t, cid, p, state.vendor, state.tier, chips, contracted.get(p, 0.0), coming, rental.get(p)))
+                state = m.products[p]
+                out.extend((t, cloud.cloud_id, p, state.vendor, state.tier, installed,
+                            cloud.contracted.get(p, 0.0), transit.get(p, 0.0), cloud.rental_price.get(p)))
+
+    def _clouds(self, t: int) -> tuple[float, float]:
+        """Rows of ``clouds``; returns installed and contracted PFLOP/s of all clouds."""
+        installed_pf = contracted_pf = 0.0
+        out = self.rows["clouds"]
+        pflops = self._pflops
+        for cloud in self.model.cloud_list:
+            # cloud.capacity_pflops() and cloud.contracted_pflops(), without their per-product config lookups
+            cap = sum([c * pflops[p] for p, c in cloud.installed.items()])
+            con = sum([c * pflops[p] for p, c in cloud.contracted.items()])
+            installed_pf += cap
+            contracted_pf += con
+            out.extend((t, cloud.cloud_id, cloud.cfg.kind, cloud.capex_budget, cloud.capex_spent,
+                        sum(cloud.installed.values()), cap, con, _share(con, cap), cloud.revenue,
+                        cloud.cost, cloud.profit))
+        return installed_pf, contracted_pf
 
     def _labs(self, t: int) -> tuple[float, float]:
         """Rows of ``labs`` and ``readiness``; returns total demand and served PFLOP/s.
