@@ -325,29 +325,37 @@ def _readable(path: Path) -> bool:
 class Tables(Mapping[str, pl.LazyFrame]):
     """The tables of an experiment folder by name, each a polars LazyFrame over all its runs.
 
-    A read-only mapping (``tables["shares"]``, ``"withholding" in tables``, ``.items()``); a
-    table's files are listed and its frame built on first access, so opening a folder to query
+    A read-only mapping (``tables["shares"]``, ``"withholding" in tables``, ``.items()``). Nothing
+    is listed up front: a table's files are listed and its frame built when it is first asked
+    for, and the folder's list of tables when it is first iterated, so opening a folder to query
     one table costs only that table."""
 
-    def __init__(self, out: Path, names: list[str], build: Callable[[str], pl.LazyFrame]) -> None:
-        self._out, self._names, self._build = out, names, build
+    def __init__(self, out: Path, names: Callable[[], list[str]], build: Callable[[str], pl.LazyFrame | None]) -> None:
+        self._out, self._list, self._build = out, names, build
+        self._names: list[str] | None = None
         self._frames: dict[str, pl.LazyFrame] = {}
 
     def __getitem__(self, name: str) -> pl.LazyFrame:
-        if name not in self._names:
-            raise KeyError(name)
         if name not in self._frames:
-            self._frames[name] = self._build(name)
+            frame = self._build(name)
+            if frame is None:  # not a table, or none of its files in this folder
+                raise KeyError(name)
+            self._frames[name] = frame
         return self._frames[name]
 
+    def _all(self) -> list[str]:
+        if self._names is None:
+            self._names = self._list()
+        return self._names
+
     def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
+        return iter(self._all())
 
     def __len__(self) -> int:
-        return len(self._names)
+        return len(self._all())
 
     def __repr__(self) -> str:
-        return f"market.scan({str(self._out)!r}): {', '.join(self._names)}"
+        return f"market.scan({str(self._out)!r}): {', '.join(self._all())}"
 
 
 def scan(folder: str | os.PathLike) -> Tables:
@@ -370,15 +378,19 @@ def scan(folder: str | os.PathLike) -> Tables:
                 covered.setdefault(lab, set()).update(ids)
         return covered.get(label, set())
 
-    def build(table: str) -> pl.LazyFrame:
+    def build(table: str) -> pl.LazyFrame | None:
         nonlocal parts
         if table == "points":
-            return pl.scan_parquet(out / "points.parquet")
+            return pl.scan_parquet(out / "points.parquet") if (out / "points.parquet").is_file() else None
+        if table not in TABLES:
+            return None
         if parts is None:
             parts = {(p.parent.name.removeprefix("scenario="), p.stem) for p in _table_files(out, "runs") if _is_part(p)}
-        return pl.scan_parquet(_files(out, table, parts, covered_in), hive_partitioning=True)
+        files = _files(out, table, parts, covered_in)
+        return pl.scan_parquet(files, hive_partitioning=True) if files else None
 
-    names = [t for t in TABLES if _table_files(out, t, first=True)]
-    if (out / "points.parquet").is_file():
-        names.append("points")
+    def names() -> list[str]:
+        found = [t for t in TABLES if _table_files(out, t, first=True)]
+        return [*found, "points"] if (out / "points.parquet").is_file() else found
+
     return Tables(out, names, build)
