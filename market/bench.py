@@ -26,7 +26,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from market.batch.experiment import Experiment, run_seed
 from market.model import MarketModel
 from market.recording import SCHEMAS, Recorder
 from market.recording import hhi as hhi_of
+from market.run import package_version
 
 __all__ = ["BENCHMARKS", "Figure", "Sizes", "main", "mesa_collect", "mesa_collector", "mesa_frames", "run_benchmarks"]
 
@@ -771,14 +771,8 @@ def _load() -> float | None:
 
 
 def machine() -> dict[str, Any]:
-    def v(pkg: str) -> str:
-        try:
-            return version(pkg)
-        except Exception:  # noqa: BLE001
-            return "-"
-
     return {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            **{pkg: v(pkg) for pkg in ("market", "mesa", "polars", "numpy", "pandas", "dask", "distributed")}}
+            **{pkg: package_version(pkg) for pkg in ("market", "mesa", "polars", "numpy", "pandas", "dask", "distributed")}}
 
 
 def run_benchmarks(*, quick: bool = False, only: list[str] | None = None, repeats: int | None = None,

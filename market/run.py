@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import time
@@ -84,15 +85,19 @@ class RunResult:
         return {"shares": shares, "prices": prices, "market": market}
 
 
-def _versions() -> dict[str, str]:
-    def v(pkg: str) -> str:
-        try:
-            return version(pkg)
-        except Exception:
-            return "unknown"
+@functools.cache
+def package_version(name: str) -> str:
+    """An installed package's version, or "unknown"; read once per process (reading a
+    distribution's metadata costs about 0.4 ms, and every run's provenance row needs three)."""
+    try:
+        return version(name)
+    except Exception:  # noqa: BLE001 - not installed, or broken metadata: provenance says so
+        return "unknown"
 
-    return {"package_version": v("market"), "mesa_version": v("mesa"), "polars_version": v("polars"),
-            "python_version": platform.python_version()}
+
+def _versions() -> dict[str, str]:
+    return {"package_version": package_version("market"), "mesa_version": package_version("mesa"),
+            "polars_version": package_version("polars"), "python_version": platform.python_version()}
 
 
 def run(scenario: Scenario | str | os.PathLike, steps: int | None = None, seed: Seed = 0, *,
