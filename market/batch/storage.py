@@ -71,27 +71,6 @@ def _is_part(path: Path) -> bool:
     return _is_part_name(path.stem)
 
 
-def _table_files(out: Path, table: str, first: bool = False) -> list[Path]:
-    """The Parquet files of ``table`` (run files and parts, in its ``scenario=*`` folders), sorted;
-    with ``first``, at most one. Listed with ``os.scandir``, about five times as fast as
-    ``Path.glob``, which matters to ``scan`` (it lists every table of a folder it opens)."""
-    files: list[Path] = []
-    try:
-        with os.scandir(out / table) as folders:
-            for folder in folders:
-                if not (folder.name.startswith("scenario=") and folder.is_dir()):
-                    continue
-                with os.scandir(folder.path) as entries:
-                    for entry in entries:
-                        if entry.name.endswith(".parquet"):
-                            files.append(Path(entry.path))
-                            if first:
-                                return files
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    return sorted(files)
-
-
 def _sha256(path: Path) -> str:
     with path.open("rb") as fh:  # in chunks: a compacted part may be larger than the memory to spare
         return hashlib.file_digest(fh, "sha256").hexdigest()
@@ -219,7 +198,7 @@ def _files(out: Path, table: str, parts: set[tuple[str, str]], covered: Callable
     was interrupted, or runs were added by --resume after it)."""
     files = []
     with_parts = {label for label, _ in parts}
-    for path in _table_files(out, table):
+    for path in sorted((out / table).glob("scenario=*/*.parquet")):
         label = path.parent.name.removeprefix("scenario=")
         if _is_part(path):
             if (label, path.stem) in parts:
@@ -385,12 +364,13 @@ def scan(folder: str | os.PathLike) -> Tables:
         if table not in TABLES:
             return None
         if parts is None:
-            parts = {(p.parent.name.removeprefix("scenario="), p.stem) for p in _table_files(out, "runs") if _is_part(p)}
+            parts = {(p.parent.name.removeprefix("scenario="), p.stem)
+                     for p in (out / "runs").glob("scenario=*/part-*.parquet") if _is_part(p)}
         files = _files(out, table, parts, covered_in)
         return pl.scan_parquet(files, hive_partitioning=True) if files else None
 
     def names() -> list[str]:
-        found = [t for t in TABLES if _table_files(out, t, first=True)]
+        found = [t for t in TABLES if next((out / t).glob("scenario=*/*.parquet"), None) is not None]
         return [*found, "points"] if (out / "points.parquet").is_file() else found
 
     return Tables(out, names, build)
