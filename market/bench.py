@@ -491,19 +491,19 @@ def bench_batch_run(sizes: Sizes, repeats: int) -> list[Figure]:
     scenarios, reps, steps = sizes.batch_scenarios, sizes.batch_replications, sizes.batch_steps
     n_runs = len(scenarios) * reps
     mesa_over, ours_over, mesa_rps, ours_rps, bares = [], [], [], [], []
+
+    def bare_runs(seeds: list[int]) -> float:
+        """Seconds for these seeds' runs of every scenario, one after another, without recording."""
+        seconds, _ = _timed(lambda: [market.run(s, steps=steps, seed=k, record=False) for s in scenarios for k in seeds])
+        return seconds
+
     for r in range(repeats):
         # the seeds our sweep gives its runs, so that both sides (and the bare runs) run the same models
         seeds = [run_seed(r, 0, k) for k in range(reps)]
-        bare = 0.0
-
-        def bare_runs(half: list[int]) -> float:
-            """Seconds for these seeds' runs of every scenario, one after another, without recording."""
-            seconds, _ = _timed(lambda: [market.run(s, steps=steps, seed=k, record=False) for s in scenarios for k in half])
-            return seconds
-
-        bare += bare_runs(seeds[::2])  # half before the two sweeps and half after, so that the machine's
-        with tempfile.TemporaryDirectory() as tmp:  # changing speed falls on the bare time as on the sweeps'
-
+        # the bare runs, half before the two sweeps and half after: the machine's changing speed
+        # falls on the bare time as on the sweeps'
+        bare = bare_runs(seeds[::2])
+        with tempfile.TemporaryDirectory() as tmp:
             exp = Experiment(name="bench", scenarios=list(scenarios), replications=reps, steps=steps, base_seed=r)
 
             def ours(exp: Experiment = exp, tmp: str = tmp) -> dict[str, pl.DataFrame]:
