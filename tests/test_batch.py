@@ -360,10 +360,7 @@ def test_failed_runs_make_the_cli_exit_1_and_resume_reruns_them(tmp_path: Path) 
 
 def test_scan_returns_every_table_lazily_with_unique_natural_keys(serial: Path) -> None:
     tables = scan(serial)
-    assert "shares" in tables and "points" in tables and "no_such_table" not in tables
-    with pytest.raises(KeyError):
-        tables["no_such_table"]
-    assert set(tables) == set(TABLES) | {"points"} and len(tables) == len(TABLES) + 1
+    assert set(tables) == set(TABLES) | {"points"}
     assert all(isinstance(lf, pl.LazyFrame) for lf in tables.values())
     ids = run_ids(serial)
     label = {r: r.split("-p")[0] for r in ids}
