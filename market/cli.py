@@ -220,9 +220,13 @@ def sweep_cmd(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete DIR's results and start again.")] = False,
     figures: Annotated[bool, typer.Option("--figures/--no-figures",
                                           help="Write the figure set to DIR/figures at the end.")] = True,
+    batch: Annotated[int | None, typer.Option(
+        "--batch", min=1, metavar="N", show_default=False,
+        help="At most N runs a worker writes together, as one file per table (default: 10 in experiments "
+             "of 100 runs or more, else 1). Results do not depend on it.")] = None,
 ) -> None:
     """Run an experiment: scenarios x design points x replications, each run written to DIR as it
-    finishes (one Parquet file per table per run). Ends by writing the figures and printing the key
+    finishes (one Parquet file per table per run, or per batch of runs in large experiments). Ends by writing the figures and printing the key
     outcomes per scenario, compared with the baseline scenario."""
     from market.batch import load_experiment, scan, sweep  # noqa: PLC0415
     from market.batch.summary import run_outcomes, scenario_summary  # noqa: PLC0415
@@ -230,7 +234,7 @@ def sweep_cmd(
     if resume and overwrite:
         raise UserError("--resume and --overwrite contradict each other; give one of them.")
     exp = load_experiment(experiment)
-    report = sweep(exp, out, workers=workers, scheduler=scheduler, resume=resume, overwrite=overwrite)
+    report = sweep(exp, out, workers=workers, scheduler=scheduler, resume=resume, overwrite=overwrite, batch=batch)
     console = Console(width=None if sys.stdout.isatty() else 140)
     console.print(f"{exp.name}: {report.completed} runs done, {report.skipped} already complete, "
                   f"{report.failed} failed, in {report.wall_seconds:.1f} s -> {report.out}/",

@@ -201,15 +201,16 @@ def test_serial_and_two_local_processes_give_identical_tables(serial: Path, loca
 def test_dask_cluster_gives_identical_tables(serial: Path, tiny: Path, tmp_path: Path, dask_scheduler: str) -> None:
     from distributed import Client, get_task_stream
 
-    out = tmp_path / "dask"
-    with Client(dask_scheduler) as client, get_task_stream(client=client) as stream:
-        report = sweep(tiny, out, scheduler=dask_scheduler, progress=False)
-    assert (report.total, report.completed, report.failed) == (8, 8, 0), report
-    # the runs really ran on the cluster's workers (one task per run), not in this process
-    tasks = [t for t in stream.data if str(t["key"]).startswith("execute-")]
-    assert len(tasks) == 8, [t["key"] for t in stream.data]
-    assert {t["worker"] for t in tasks} <= client_workers(dask_scheduler)
-    assert_same_dataset(serial, out)
+    for batch, n_tasks in [(None, 8), (4, 7)]:  # batches of 4 runs at most: at 8 runs to do, 8 // (2 x 2 workers) = 2
+        out = tmp_path / f"dask-{batch}"
+        with Client(dask_scheduler) as client, get_task_stream(client=client) as stream:
+            report = sweep(tiny, out, scheduler=dask_scheduler, progress=False, batch=batch)
+        assert (report.total, report.completed, report.failed) == (8, 8, 0), report
+        # the runs really ran on the cluster's workers (a task per run, or per batch), not in this process
+        tasks = [t for t in stream.data if str(t["key"]).startswith("execute_batch-")]
+        assert len(tasks) == n_tasks, [t["key"] for t in stream.data]
+        assert {t["worker"] for t in tasks} <= client_workers(dask_scheduler)
+        assert_same_dataset(serial, out)
 
 
 def client_workers(address: str) -> set[str]:

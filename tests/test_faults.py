@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 import pytest
 from conftest import _dask_command, _free_port, _start, _stop, _tail
+from test_batches import assert_whole
 from test_batch import (
     SCRIPT,
     TABLES,
@@ -52,11 +53,14 @@ DONE_LINE = re.compile(r"(\d+) runs done, (\d+) already complete, (\d+) failed")
 
 
 def run_files(out: Path, run_ids_: set[str]) -> dict[str, bytes]:
-    """The bytes of every file of the given runs (tables, runs row, checksums)."""
+    """The bytes of every file of the given runs (tables, runs row, checksums), and of the batches
+    that hold any of them."""
+    batches = {(f.parent.name, f.stem) for f in (out / "runs").glob("scenario=*/batch-*.parquet")
+               if set(pl.read_parquet(f, columns=["run_id"])["run_id"]) & run_ids_}
     files = {}
     for folder in [*TABLES, "checksums"]:
         for f in (out / folder).glob("scenario=*/*"):
-            if f.stem in run_ids_:
+            if f.stem in run_ids_ or (f.parent.name, f.stem) in batches:
                 files[str(f.relative_to(out))] = f.read_bytes()
     return files
 
@@ -70,12 +74,15 @@ def assert_kept(out: Path, before: dict[str, bytes], done: set[str]) -> None:
     assert not changed, f"files of complete runs were rewritten: {changed[:5]}"
 
 
-def assert_final(out: Path, reference: Path) -> None:
-    """One intact file per run and table, no temporaries, the uninterrupted sweep's dataset."""
+def assert_final(out: Path, reference: Path, batched: bool = False) -> None:
+    """One intact file per run (or batch) and table, no temporaries, the uninterrupted sweep's dataset."""
     ids = set(run_ids(reference))
     assert completed_runs(out) == ids
-    assert_one_file_per_run(out, [*TABLES], ids)
-    assert sorted(f.stem for f in (out / "checksums").glob("scenario=*/*.json")) == sorted(ids)
+    if batched:
+        assert_whole(out)
+    else:
+        assert_one_file_per_run(out, [*TABLES], ids)
+        assert sorted(f.stem for f in (out / "checksums").glob("scenario=*/*.json")) == sorted(ids)
     assert not [p.name for p in out.rglob(".*") if p.name.endswith(".tmp")], "temporary files left behind"
     assert_same_dataset(reference, out)
 
@@ -100,26 +107,33 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 # -- 1. SIGKILL at random points, then --resume ------------------------------------------------------
 
 
-def sigkill_trials(exp: Path, out: Path, trials: int, total: int, rng: np.random.Generator, log: Path) -> int:
-    """Start ``market sweep --resume`` and SIGKILL it (with its pool) at a random point, ``trials``
-    times; after each kill, check that the runs complete before it are kept. Returns the kills."""
+def committed(out: Path) -> int:
+    """How many runs or batches have been written (their checksums come just before their commit)."""
+    return len(list((out / "checksums").glob("scenario=*/*.json")))
+
+
+def sigkill_trials(exp: Path, out: Path, trials: int, total: int, rng: np.random.Generator, log: Path,
+                   *options: str) -> int:
+    """Start ``market sweep --resume [options]`` and SIGKILL it (with its pool) at a random point,
+    ``trials`` times; after each kill, check that the runs complete before it are kept. Returns the
+    kills."""
     kills = 0
     done: set[str] = set()
     before: dict[str, bytes] = {}
     for _ in range(trials):
         with open(log, "ab") as fh:
             proc = subprocess.Popen([str(SCRIPT), "sweep", "--no-figures", str(exp), "--out", str(out), "--workers", "2",
-                                     "--resume"], stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    cwd=out.parent, env=cli_env(), start_new_session=True)
-        # a random point: after 0-2 more runs are complete, then 0-150 ms more (startup, mid-run, mid-write);
-        # near the end, sooner, so that every trial is a kill and not a finished sweep
+                                     "--resume", *options], stdout=fh, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=out.parent, env=cli_env(), start_new_session=True)
+        # a random point: after 0-2 more runs (or batches) are written, then 0-150 ms more (startup, mid-run,
+        # mid-write); near the end, sooner, so that every trial is a kill and not a finished sweep
         late = total - len(done) <= 8
-        target = len(done) + (0 if late else int(rng.integers(0, 3)))
+        target = committed(out) + (0 if late else int(rng.integers(0, 3)))
         pause = float(rng.uniform(0.0, 0.02 if late else 0.15))
         deadline = time.monotonic() + 120
         try:
             while proc.poll() is None and time.monotonic() < deadline:
-                if len(list((out / "checksums").glob("scenario=*/*.json"))) >= target:
+                if committed(out) >= target:
                     break
                 time.sleep(0.002)
             time.sleep(pause)
@@ -137,17 +151,17 @@ def sigkill_trials(exp: Path, out: Path, trials: int, total: int, rng: np.random
     return kills
 
 
-def resume_to_the_end(exp: Path, out: Path, reference: Path) -> None:
+def resume_to_the_end(exp: Path, out: Path, reference: Path, *options: str) -> None:
     done = completed_runs(out)
     before = run_files(out, done)
-    proc = subprocess.run([str(SCRIPT), "sweep", "--no-figures", str(exp), "--out", str(out), "--resume"],
+    proc = subprocess.run([str(SCRIPT), "sweep", "--no-figures", str(exp), "--out", str(out), "--resume", *options],
                           check=False, capture_output=True, text=True, cwd=out.parent, env=cli_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     total = len(run_ids(reference))
     assert done_counts(proc.stdout) == (total - len(done), len(done), 0), proc.stdout
     assert_kept(out, before, done)
-    assert_final(out, reference)
+    assert_final(out, reference, batched=bool(options))
 
 
 @needs_script
@@ -158,6 +172,19 @@ def test_sigkill_at_random_points_then_resume(small: tuple[Path, Path], tmp_path
     print(f"\nSIGKILL trials: {kills} kills, then --resume")
     assert kills == KILL_TRIALS, (tmp_path / "kills.log").read_text()[-3000:]
     resume_to_the_end(exp, out, reference)
+
+
+@needs_script
+def test_sigkill_during_batches_then_resume(small: tuple[Path, Path], tmp_path: Path) -> None:
+    """The same with batches of up to 3 runs (written together, committed by their runs file)."""
+    exp, reference = small
+    out = tmp_path / "killed"
+    kills = sigkill_trials(exp, out, KILL_TRIALS, 16, np.random.default_rng(SEED + 2), tmp_path / "kills.log",
+                           "--batch", "3")
+    print(f"\nSIGKILL trials with batches: {kills} kills, then --resume")
+    assert kills == KILL_TRIALS, (tmp_path / "kills.log").read_text()[-3000:]
+    assert list(out.glob("runs/scenario=*/batch-*.parquet")), "no batch was written before the last kill"
+    resume_to_the_end(exp, out, reference, "--batch", "3")
 
 
 @needs_script

@@ -10,7 +10,12 @@ is none; never a plain ``fork``: children that write Parquet after a ``fork`` of
 used polars can hang); ``scheduler="tcp://host:port"`` a Dask distributed cluster (``get_executor(pure=False)``,
 so that identical replications are not merged); or pass any ``concurrent.futures.Executor``.
 Workers write their own files and return only a small status record, so a lost worker loses only
-the run it was doing and the parent's memory does not grow with the number of runs.
+the runs it was doing and the parent's memory does not grow with the number of runs.
+
+A large sweep hands each worker a batch of runs of one scenario at a time and the worker writes the
+complete ones together (one file per table, see :mod:`market.batch.storage`): each file costs about
+a millisecond to write whatever its size, and compacting fewer files is faster. Batches shrink as
+the sweep nears its end (``_batches``), so that the workers finish together.
 """
 
 from __future__ import annotations
@@ -34,12 +39,21 @@ import polars as pl
 
 from market._io import write_text_atomic
 from market.batch.experiment import Experiment, ExperimentError, RunSpec, check_experiment, fingerprint, load_experiment
+from market.batch.storage import (
+    batch_name,
+    completed_runs,
+    remove_run,
+    remove_temporaries,
+    repair,
+    run_path,
+    write_atomic,
+    write_run,
+)
 from market.batch.storage import compact as compact_runs
-from market.batch.storage import completed_runs, remove_temporaries, repair, run_path, write_atomic, write_run
-from market.recording import RUNS_SCHEMA
+from market.recording import RUNS_SCHEMA, TABLES
 from market.scenario import resolve_scenario, validate_scenario
 
-__all__ = ["SweepReport", "Task", "execute", "sweep"]
+__all__ = ["SweepReport", "Task", "execute", "execute_batch", "sweep"]
 
 
 @dataclass(frozen=True)
@@ -76,10 +90,37 @@ def execute(task: Task) -> dict[str, Any]:
     A run that raises inside the model is recorded as failed (its ``runs`` row only, so no
     partial tables enter the dataset) and does not raise here.
     """
+    tables, result = _run(task)
+    if result["status"] == "complete":
+        write_run(Path(task.out), task.spec.scenario_label, task.spec.run_id, tables)
+    return result
+
+
+def execute_batch(tasks: list[Task], name: str | None = None) -> list[dict[str, Any]]:
+    """Run several tasks of one scenario and write their complete runs together as batch ``name``
+    (one file per table for all of them; one run each without a name). Returns each run's
+    :func:`execute` record. A failed run writes its own ``runs`` row, as in :func:`execute`."""
+    if name is None:
+        return [execute(task) for task in tasks]
+    out, label = Path(tasks[0].out), tasks[0].spec.scenario_label
+    for task in tasks:  # an earlier try's files: a failed run's row, or a run killed mid-write
+        remove_run(out, label, task.spec.run_id)
+    complete, results = [], []
+    for task in tasks:
+        tables, result = _run(task)
+        results.append(result)
+        if result["status"] == "complete":
+            complete.append(tables)
+    if complete:
+        write_run(out, label, name, {t: pl.concat([c[t] for c in complete]) for t in TABLES})
+    return results
+
+
+def _run(task: Task) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
+    """One run's tables and its record; a failed run's ``runs`` row is written here."""
     import market  # noqa: PLC0415 - imported in the worker, which may be a fresh process
 
     spec = task.spec
-    out = Path(task.out)
     started = time.perf_counter()
     try:
         sc = validate_scenario(_resolved(task.source), task.overrides, f"scenario {task.source!r}")
@@ -89,12 +130,10 @@ def execute(task: Task) -> dict[str, Any]:
         tables = {"runs": _failed_row(task, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)}
     tables["runs"] = _with_design(tables["runs"], task)
     status = tables["runs"]["status"][0]
-    if status == "complete":
-        write_run(out, spec.scenario_label, spec.run_id, tables)
-    else:
-        write_atomic(tables["runs"], run_path(out, "runs", spec.scenario_label, spec.run_id))
-    return {"run_id": spec.run_id, "status": status, "error": tables["runs"]["error"][0],
-            "wall_seconds": time.perf_counter() - started}
+    if status != "complete":
+        write_atomic(tables["runs"], run_path(Path(task.out), "runs", spec.scenario_label, spec.run_id))
+    return tables, {"run_id": spec.run_id, "status": status, "error": tables["runs"]["error"][0],
+                    "wall_seconds": time.perf_counter() - started}
 
 
 def _resolved(source: str) -> dict[str, Any]:
@@ -286,12 +325,16 @@ class _RestartingPool(Executor):
 def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | None = None, *,
           workers: int | None = None, scheduler: str | None = None, executor: Executor | None = None,
           resume: bool = False, overwrite: bool = False, progress: bool | None = None,
-          compact: bool | None = None) -> SweepReport:
+          compact: bool | None = None, batch: int | None = None) -> SweepReport:
     """Run every run of an experiment not yet complete in ``out`` (default ``outputs/<name>``).
 
     When every run has been tried, the run files are compacted into a few larger files per table
     (see :func:`market.batch.storage.compact`): always with ``compact=True``, never with ``False``,
     and by default when the experiment has at least ``COMPACT_MIN_RUNS`` runs.
+
+    ``batch``: at most how many runs a worker writes together, as one file per table (default
+    ``MAX_BATCH`` in an experiment of at least ``COMPACT_MIN_RUNS`` runs, else 1: small sweeps keep
+    a file per table per run, easy to inspect). Results do not depend on it.
 
     Raises :class:`ExperimentError` for a bad file or output folder, before any run starts.
     """
@@ -299,6 +342,9 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
     print_ = fingerprint(exp, check_experiment(exp))
     folder = Path(out) if out is not None else Path("outputs") / exp.name
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise ExperimentError(f"batch: {batch!r} is not allowed; give a whole number of runs, 1 or more "
+                              "(1 writes a file per table per run).")
     _check_folder(folder, print_, resume, overwrite)  # before connecting or starting anything
     report = SweepReport(folder, total=0)
     started = time.perf_counter()
@@ -313,12 +359,15 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
             tasks = [Task(s, exp.name, _source(exp, s.scenario), {**fixed, **s.parameters}, str(folder.resolve()))
                      for s in specs if s.run_id not in done]
             report.total, report.skipped = len(specs), len(specs) - len(tasks)
+            limit = batch if batch is not None else MAX_BATCH if len(specs) >= COMPACT_MIN_RUNS else 1
+            batches = _batches(tasks, limit, 1 if ex is None else n_workers, _next_batch_numbers(folder))
             with _Progress(report, enabled=progress) as bar:
                 if ex is None:
-                    for task in tasks:
-                        bar.record(task, execute(task))
+                    for chunk, name in batches:
+                        for task, result in zip(chunk, execute_batch(chunk, name), strict=True):
+                            bar.record(task, result)
                 else:
-                    _drive(ex, tasks, bar, in_flight=max(4, 4 * n_workers))
+                    _drive(ex, batches, bar, in_flight=max(4, 4 * n_workers))
             remove_temporaries(folder)  # left by a worker lost mid-write (its run was done again)
             if compact or (compact is None and report.total >= COMPACT_MIN_RUNS):
                 compact_runs(folder)
@@ -340,39 +389,77 @@ def _source(exp: Experiment, scenario: str) -> str:
 
 
 COMPACT_MIN_RUNS = 100  # smaller sweeps keep one file per table per run (quick to scan, easy to inspect)
+MAX_BATCH = 10  # runs a worker writes together by default (larger batches save little more)
 MAX_ATTEMPTS = 3  # a run whose worker process dies is tried again, up to this many times in all
 
+Batch = tuple[list[Task], str | None]  # runs of one scenario, and the name they are written under (None: each its own)
 
-def _drive(ex: Executor, tasks: list[Task], bar: _Progress, in_flight: int) -> None:
-    """Keep at most ``in_flight`` runs submitted, so memory stays flat however many runs there are.
 
-    A run whose worker process died (``BrokenProcessPool``) is submitted again, up to
-    ``MAX_ATTEMPTS`` times; any other error of the executor is recorded as the run's failure.
+def _next_batch_numbers(out: Path) -> dict[str, int]:
+    """Per scenario label, the first batch number not used in ``out`` (after :func:`repair`, every
+    batch left is committed, so its ``runs`` file is there)."""
+    taken: dict[str, int] = {}
+    for path in (out / "runs").glob("scenario=*/batch-*.parquet"):
+        label = path.parent.name.removeprefix("scenario=")
+        number = path.stem.removeprefix("batch-")
+        if number.isdigit():
+            taken[label] = max(taken.get(label, 0), int(number) + 1)
+    return taken
+
+
+def _batches(tasks: list[Task], limit: int, workers: int, numbers: dict[str, int]) -> Iterator[Batch]:
+    """Consecutive runs of one scenario, at most ``limit`` together, fewer as the sweep nears its
+    end (guided self-scheduling: a batch is at most the runs left / (2 x workers), so the last
+    batches are single runs and the workers finish together). The sizes depend only on the task
+    list, never on timing. ``numbers``: the next batch number per label (updated)."""
+    i = 0
+    while i < len(tasks):
+        size = max(1, min(limit, (len(tasks) - i) // (2 * workers)))
+        label = tasks[i].spec.scenario_label
+        j = i + 1
+        while j < len(tasks) and j - i < size and tasks[j].spec.scenario_label == label:
+            j += 1
+        name = None
+        if j - i > 1:
+            name = batch_name(numbers.get(label, 0))
+            numbers[label] = numbers.get(label, 0) + 1
+        yield tasks[i:j], name
+        i = j
+
+
+def _drive(ex: Executor, batches: Iterator[Batch], bar: _Progress, in_flight: int) -> None:
+    """Keep at most ``in_flight`` batches submitted, so memory stays flat however many runs there are.
+
+    A batch whose worker process died (``BrokenProcessPool``) is submitted again, whole and under
+    the same name, up to ``MAX_ATTEMPTS`` times; any other error of the executor is recorded as the
+    failure of each of its runs.
     """
-    queue = list(reversed(tasks))  # pop() from the end keeps the order
+    retry: list[Batch] = []
     attempts: dict[str, int] = {}
-    pending: dict[Future, Task] = {}
+    pending: dict[Future, Batch] = {}
     try:
         while True:
-            while len(pending) < in_flight and queue:
-                task = queue.pop()
-                attempts[task.spec.run_id] = attempts.get(task.spec.run_id, 0) + 1
-                pending[ex.submit(execute, task)] = task
+            while len(pending) < in_flight and (item := retry.pop() if retry else next(batches, None)):
+                key = item[0][0].spec.run_id
+                attempts[key] = attempts.get(key, 0) + 1
+                pending[ex.submit(execute_batch, *item)] = item
             if not pending:
                 return
             finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for fut in finished:
-                task = pending.pop(fut)
+                item = pending.pop(fut)
+                chunk = item[0]
                 try:
-                    result = fut.result()
+                    results = fut.result()
                 except BrokenProcessPool as exc:
-                    if attempts[task.spec.run_id] < MAX_ATTEMPTS:
-                        queue.append(task)  # its worker died: run it again
+                    if attempts[chunk[0].spec.run_id] < MAX_ATTEMPTS:
+                        retry.append(item)  # its worker died: run it again
                         continue
-                    result = _record_crash(task, exc)
+                    results = [_record_crash(task, exc) for task in chunk]
                 except Exception as exc:  # noqa: BLE001 - e.g. a worker lost for good: record and go on
-                    result = _record_crash(task, exc)
-                bar.record(task, result)
+                    results = [_record_crash(task, exc) for task in chunk]
+                for task, result in zip(chunk, results, strict=True):
+                    bar.record(task, result)
     finally:
         for fut in pending:
             fut.cancel()
