@@ -201,10 +201,12 @@ def test_serial_and_two_local_processes_give_identical_tables(serial: Path, loca
 def test_dask_cluster_gives_identical_tables(serial: Path, tiny: Path, tmp_path: Path, dask_scheduler: str) -> None:
     from distributed import Client, get_task_stream
 
-    for batch, n_tasks in [(None, 8), (4, 7)]:  # batches of 4 runs at most: at 8 runs to do, 8 // (2 x 2 workers) = 2
+    # batches of up to 4 runs: with 8 runs to do on the cluster's 2 workers, 8 // (2 x 2) = 2 runs, then single
+    # runs (batch sizes follow the cluster's workers, not the local `workers`, which a scheduler overrides)
+    for batch, n_tasks in [(None, 8), (4, 7)]:
         out = tmp_path / f"dask-{batch}"
         with Client(dask_scheduler) as client, get_task_stream(client=client) as stream:
-            report = sweep(tiny, out, scheduler=dask_scheduler, progress=False, batch=batch)
+            report = sweep(tiny, out, scheduler=dask_scheduler, progress=False, batch=batch, workers=8)
         assert (report.total, report.completed, report.failed) == (8, 8, 0), report
         # the runs really ran on the cluster's workers (a task per run, or per batch), not in this process
         tasks = [t for t in stream.data if str(t["key"]).startswith("execute_batch-")]

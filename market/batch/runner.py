@@ -249,9 +249,10 @@ def write_points(out: Path, exp: Experiment) -> None:
 
 
 @contextmanager
-def _executor(workers: int, scheduler: str | None, executor: Executor | None) -> Iterator[Executor | None]:
+def _executor(workers: int, scheduler: str | None, executor: Executor | None) -> Iterator[tuple[Executor | None, int]]:
+    """The executor, and how many runs it runs at once (``None``, 1: in this process)."""
     if executor is not None:
-        yield executor
+        yield executor, getattr(executor, "_max_workers", workers)
     elif scheduler is not None:
         from distributed import Client  # noqa: PLC0415 - imported only when used
 
@@ -261,13 +262,13 @@ def _executor(workers: int, scheduler: str | None, executor: Executor | None) ->
             raise ExperimentError(f"--scheduler {scheduler!r}: cannot connect to a Dask scheduler there ({exc}); "
                                   "start one with `dask scheduler --host 127.0.0.1` and give its tcp:// address.") from None
         with client:
-            yield client.get_executor(pure=False)
+            yield client.get_executor(pure=False), max(1, sum(client.nthreads().values()))  # the cluster's, not ours
     elif workers <= 1:
-        yield None
+        yield None, 1
     else:
         pool = _RestartingPool(workers)
         try:
-            yield pool
+            yield pool, workers
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -349,7 +350,7 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
     report = SweepReport(folder, total=0)
     started = time.perf_counter()
     try:
-        with _executor(n_workers, scheduler, executor) as ex, _lock(folder):
+        with _executor(n_workers, scheduler, executor) as (ex, slots), _lock(folder):
             _prepare_folder(folder, exp, print_, overwrite)
             remove_temporaries(folder)
             repaired = repair(folder)  # a compaction killed mid-way; returns the committed parts, intact
@@ -360,14 +361,14 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
                      for s in specs if s.run_id not in done]
             report.total, report.skipped = len(specs), len(specs) - len(tasks)
             limit = batch if batch is not None else MAX_BATCH if len(specs) >= COMPACT_MIN_RUNS else 1
-            batches = _batches(tasks, limit, 1 if ex is None else n_workers, _next_batch_numbers(folder))
+            batches = _batches(tasks, limit, slots, _next_batch_numbers(folder))
             with _Progress(report, enabled=progress) as bar:
                 if ex is None:
                     for chunk, name in batches:
                         for task, result in zip(chunk, execute_batch(chunk, name), strict=True):
                             bar.record(task, result)
                 else:
-                    _drive(ex, batches, bar, in_flight=max(4, 4 * n_workers))
+                    _drive(ex, batches, bar, in_flight=max(4, 4 * slots))
             remove_temporaries(folder)  # left by a worker lost mid-write (its run was done again)
             if compact or (compact is None and report.total >= COMPACT_MIN_RUNS):
                 compact_runs(folder)
