@@ -9,6 +9,8 @@ a compaction killed after its commit counts nothing twice.
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import polars as pl
@@ -218,3 +220,31 @@ def test_the_batch_option_is_checked(tmp_path: Path) -> None:
         with pytest.raises(runner.ExperimentError, match="batch"):
             market.sweep(EXP, tmp_path / "never", workers=1, progress=False, batch=bad)
     assert not (tmp_path / "never").exists()
+
+
+class DiesAfterWriting(Executor):
+    """Runs each batch here, then reports that its worker died, as if it was killed after
+    committing the batch and before answering."""
+
+    _max_workers = 1
+
+    def submit(self, fn, /, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+        fn(*args, **kwargs)
+        future = Future()
+        future.set_exception(BrokenProcessPool("a worker died"))
+        return future
+
+
+def test_a_batch_whose_worker_keeps_dying_is_failed_not_counted_twice(reference: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dying"
+    report = market.sweep(EXP, out, executor=DiesAfterWriting(), progress=False, batch=4)
+    assert report.failed == N and "a worker died" in next(iter(report.failures.values()))
+    assert not batch_runs(out) and not list(out.rglob("batch-*"))  # deleted: their runs are failed
+    runs = pl.read_parquet(list((out / "runs").glob("scenario=*/*.parquet")))
+    assert runs.height == N and set(runs["status"]) == {"failed"}
+    assert completed_runs(out) == set()
+
+    report = market.sweep(EXP, out, workers=1, progress=False, batch=4, resume=True)
+    assert (report.completed, report.failed) == (N, 0)
+    assert_whole(out)
+    assert_same(dataset(reference), dataset(out))

@@ -456,9 +456,9 @@ def _drive(ex: Executor, batches: Iterator[Batch], bar: _Progress, in_flight: in
                     if attempts[chunk[0].spec.run_id] < MAX_ATTEMPTS:
                         retry.append(item)  # its worker died: run it again
                         continue
-                    results = [_record_crash(task, exc) for task in chunk]
+                    results = _record_crash(item, exc)
                 except Exception as exc:  # noqa: BLE001 - e.g. a worker lost for good: record and go on
-                    results = [_record_crash(task, exc) for task in chunk]
+                    results = _record_crash(item, exc)
                 for task, result in zip(chunk, results, strict=True):
                     bar.record(task, result)
     finally:
@@ -466,12 +466,17 @@ def _drive(ex: Executor, batches: Iterator[Batch], bar: _Progress, in_flight: in
             fut.cancel()
 
 
-def _record_crash(task: Task, exc: BaseException) -> dict[str, Any]:
-    """Write the ``runs`` row of a run that did not come back from its worker."""
+def _record_crash(item: Batch, exc: BaseException) -> list[dict[str, Any]]:
+    """Write the ``runs`` rows of runs that did not come back from their worker, after deleting
+    their batch (its worker may have died after committing it): they are failed, to be run again."""
+    chunk, name = item
+    if name is not None:
+        remove_run(Path(chunk[0].out), chunk[0].spec.scenario_label, name)
     error = f"{type(exc).__name__}: {exc}"
-    runs = _with_design(_failed_row(task, error, 0.0), task)
-    write_atomic(runs, run_path(Path(task.out), "runs", task.spec.scenario_label, task.spec.run_id))
-    return {"run_id": task.spec.run_id, "status": "failed", "error": error, "wall_seconds": 0.0}
+    for task in chunk:
+        runs = _with_design(_failed_row(task, error, 0.0), task)
+        write_atomic(runs, run_path(Path(task.out), "runs", task.spec.scenario_label, task.spec.run_id))
+    return [{"run_id": task.spec.run_id, "status": "failed", "error": error, "wall_seconds": 0.0} for task in chunk]
 
 
 class _Progress:
