@@ -226,8 +226,9 @@ def sweep_cmd(
              "of 100 runs or more, else 1). Results do not depend on it.")] = None,
 ) -> None:
     """Run an experiment: scenarios x design points x replications, each run written to DIR as it
-    finishes (one Parquet file per table per run, or per batch of runs in large experiments). Ends by writing the figures and printing the key
-    outcomes per scenario, compared with the baseline scenario."""
+    finishes (one Parquet file per table per run, or per batch of runs in large experiments). Ends
+    by writing the figures and printing the key outcomes per scenario, compared with the baseline
+    scenario."""
     from market.batch import load_experiment, scan, sweep  # noqa: PLC0415
     from market.batch.summary import run_outcomes, scenario_summary  # noqa: PLC0415
 

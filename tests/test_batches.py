@@ -39,7 +39,8 @@ def assert_whole(folder: Path) -> None:
     files of an uncommitted batch), and no run is in two files."""
     for table in TABLES:
         assert names(folder, table) == names(folder), table
-    assert sorted(f"{p.parent.name}/{p.stem}" for p in (folder / "checksums").glob("scenario=*/*.json")) == names(folder)
+    checksums = sorted(f"{p.parent.name}/{p.stem}" for p in (folder / "checksums").glob("scenario=*/*.json"))
+    assert checksums == names(folder)
     run_ids = pl.read_parquet(list((folder / "runs").glob("scenario=*/*.parquet")), columns=["run_id"])["run_id"]
     assert run_ids.is_unique().all()
 
@@ -144,7 +145,7 @@ def test_a_batch_killed_before_its_commit_is_removed_and_its_runs_run_again(refe
 
 def test_a_damaged_batch_is_deleted_and_its_runs_run_again(reference: Path, batched: Path, tmp_path: Path) -> None:
     out = copy(batched, tmp_path)
-    name, ids = sorted(batch_runs(out).items())[0]
+    name, ids = min(batch_runs(out).items())
     (out / "prices" / f"{name}.parquet").write_bytes(b"PAR1 torn")
     assert completed_runs(out) == IDS - set(ids)
     report = market.sweep(EXP, out, workers=1, progress=False, batch=4, resume=True)
@@ -171,7 +172,7 @@ def test_a_failed_run_keeps_its_own_row_until_it_is_run_again(reference: Path, t
     monkeypatch.undo()
     assert sorted(report.failures) == unlucky
     assert {f"scenario=baseline/{r}" for r in unlucky} <= set(names(out))  # their own runs rows, status failed
-    assert batch_runs(out)["scenario=baseline/batch-00000"] == [sorted(IDS)[0]]
+    assert batch_runs(out)["scenario=baseline/batch-00000"] == [min(IDS)]
     runs = pl.read_parquet(list((out / "runs").glob("scenario=*/*.parquet")))
     assert runs.height == N and sorted(runs.filter(pl.col("status") == "failed")["run_id"]) == unlucky
 

@@ -46,21 +46,8 @@ import polars as pl
 from market._io import replace_atomically, write_atomic, write_text_atomic
 from market.recording import TABLES
 
-__all__ = [
-    "RUNS_PER_PART",
-    "Tables",
-    "batch_name",
-    "checksum_path",
-    "compact",
-    "completed_runs",
-    "remove_run",
-    "remove_temporaries",
-    "repair",
-    "run_path",
-    "scan",
-    "write_atomic",
-    "write_run",
-]
+__all__ = ["RUNS_PER_PART", "Tables", "batch_name", "checksum_path", "compact", "completed_runs", "remove_run",
+           "remove_temporaries", "repair", "run_path", "scan", "write_atomic", "write_run"]
 
 RUNS_PER_PART = 10_000  # runs per compacted file (compaction streams, so memory does not grow with it)
 # The Parquet writer holds a whole row group, and its encoded copy, before writing it, so the row
@@ -103,6 +90,11 @@ def _is_batch_name(stem: str) -> bool:
     return _numbered(stem, "batch-")
 
 
+def _is_part_or_batch(stem: str) -> bool:
+    """A file of several runs, committed by its ``runs`` file like a run's."""
+    return _is_part_name(stem) or _is_batch_name(stem)
+
+
 def _is_part(path: Path) -> bool:
     return _is_part_name(path.stem)
 
@@ -118,8 +110,8 @@ def _write_checksums(out: Path, scenario_label: str, name: str, sums: dict[str, 
 
 
 def write_run(out: Path, scenario_label: str, run_id: str, tables: dict[str, pl.DataFrame]) -> None:
-    """Write one run's tables (or a batch's: ``run_id`` a :func:`batch_name`), then the checksums of all its files, then its ``runs`` row, which
-    commits the run. Killed at any point, a run either has every file and its checksums, or no
+    """Write one run's tables (or a batch's: ``run_id`` a :func:`batch_name`), then the checksums of
+    all its files, then its ``runs`` row, which commits the run. Killed at any point, a run either has every file and its checksums, or no
     ``runs`` file (not complete: run again on ``--resume``). (With the checksums written after the
     ``runs`` row, a kill between the two left a complete run without checksums.)"""
     sums = {}
@@ -192,6 +184,7 @@ def _runs_rows(paths: list[Path]) -> dict[Path, tuple[int, set[str]]]:
 
 
 def _rows_of(path: Path) -> tuple[int, set[str]]:
+    """:func:`_runs_rows` of one file."""
     try:
         rows = pl.read_parquet(path, columns=["run_id", "status"])
         return rows.height, set(rows.filter(pl.col("status") == "complete")["run_id"])
@@ -204,9 +197,10 @@ def _rows_of(path: Path) -> tuple[int, set[str]]:
 def _complete_run_files(out: Path, covered: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """``(scenario label, run id)`` of the runs that have their own files, not ``covered`` by a
     committed part, intact, and whose ``runs`` row says complete."""
-    files = [(path.parent.name.removeprefix("scenario="), path) for path in sorted((out / "runs").glob("scenario=*/*.parquet"))
-             if not (_is_part(path) or _is_batch_name(path.stem))]
-    intact = [(label, path) for label, path in files if (label, path.stem) not in covered and _intact(out, label, path.stem)]
+    files = [(path.parent.name.removeprefix("scenario="), path)
+             for path in sorted((out / "runs").glob("scenario=*/*.parquet")) if not _is_part_or_batch(path.stem)]
+    intact = [(label, path) for label, path in files
+              if (label, path.stem) not in covered and _intact(out, label, path.stem)]
     rows = _runs_rows([path for _, path in intact])
     return {(label, path.stem) for label, path in intact if rows[path] == (1, {path.stem})}
 
@@ -215,9 +209,9 @@ def _committed(out: Path) -> dict[tuple[str, str], set[str]]:
     """Committed compacted parts and batches, ``(scenario label, name) -> run ids``, from their
     ``runs`` files. Only run ids marked complete count (both hold complete runs only); an
     unreadable commit holds none."""
-    paths = [path for path in (out / "runs").glob("scenario=*/*-*.parquet")
-             if _is_part(path) or _is_batch_name(path.stem)]
-    return {(path.parent.name.removeprefix("scenario="), path.stem): ids for path, (_, ids) in _runs_rows(paths).items()}
+    paths = [path for path in (out / "runs").glob("scenario=*/*-*.parquet") if _is_part_or_batch(path.stem)]
+    return {(path.parent.name.removeprefix("scenario="), path.stem): ids
+            for path, (_, ids) in _runs_rows(paths).items()}
 
 
 def _covered(committed: Mapping[tuple[str, str], set[str]]) -> set[tuple[str, str]]:
@@ -271,7 +265,7 @@ def repair(out: Path) -> dict[tuple[str, str], set[str]]:
         for path in [*folder.glob("scenario=*/part-*"), *folder.glob("scenario=*/batch-*")]:
             label = path.parent.name.removeprefix("scenario=")
             stem = path.name.split(".")[0]
-            if (_is_part_name(stem) or _is_batch_name(stem)) and (label, stem) not in committed:
+            if _is_part_or_batch(stem) and (label, stem) not in committed:
                 path.unlink()
     for label, name in _covered(committed):
         remove_run(out, label, name)
