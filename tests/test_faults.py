@@ -189,15 +189,19 @@ def test_sigkill_during_batches_then_resume(small: tuple[Path, Path], tmp_path: 
 
 @needs_script
 @pytest.mark.slow
-def test_sigkill_campaign(tmp_path: Path) -> None:
+@pytest.mark.parametrize("options", [(), ("--batch", "5")], ids=["run-files", "batches"])
+def test_sigkill_campaign(tmp_path: Path, options: tuple[str, ...]) -> None:
     exp = write_experiment(tmp_path, "campaign", replications=40, steps=6, base_seed=12)
     reference = tmp_path / "reference"
     assert sweep(exp, reference, workers=1, progress=False).completed == 80
     out = tmp_path / "killed"
-    kills = sigkill_trials(exp, out, SLOW_KILL_TRIALS, 80, np.random.default_rng(SEED + 1), tmp_path / "kills.log")
-    print(f"\nSIGKILL campaign: {kills} kills over 80 runs, then --resume")
+    kills = sigkill_trials(exp, out, SLOW_KILL_TRIALS, 80, np.random.default_rng(SEED + 1), tmp_path / "kills.log",
+                           *options)
+    before = len(completed_runs(out))
+    print(f"\nSIGKILL campaign {' '.join(options)}: {kills} kills over 80 runs ({before} complete by the last), "
+          "then --resume")
     assert kills == SLOW_KILL_TRIALS, (tmp_path / "kills.log").read_text()[-3000:]
-    resume_to_the_end(exp, out, reference)
+    resume_to_the_end(exp, out, reference, *options)
 
 
 # -- 2. a Dask worker killed mid-sweep ----------------------------------------------------------------
