@@ -213,11 +213,13 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find the worker processes")
-def test_a_dask_worker_killed_mid_sweep_loses_nothing(small: tuple[Path, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch", [None, 3], ids=["run-files", "batches"])
+def test_a_dask_worker_killed_mid_sweep_loses_nothing(small: tuple[Path, Path], tmp_path: Path,
+                                                      batch: int | None) -> None:
     """A cluster of our own (the shared one is used by other tests): a scheduler and two nannies,
     each with one worker process, all on 127.0.0.1. One worker process is SIGKILLed (as by the OOM
-    killer) once the first run is complete; its nanny starts a new one and the scheduler gives the
-    lost run to a live worker."""
+    killer) once the first run (or batch) is complete; its nanny starts a new one and the scheduler
+    gives the lost run (or batch) to a live worker."""
     distributed = pytest.importorskip("distributed")
     exp, reference = small
     port = _free_port()
@@ -248,7 +250,7 @@ def test_a_dask_worker_killed_mid_sweep_loses_nothing(small: tuple[Path, Path], 
             client.wait_for_workers(2, timeout=60)
         killer = threading.Thread(target=kill_a_worker, daemon=True)
         killer.start()
-        report = sweep(exp, out, scheduler=address, progress=False)
+        report = sweep(exp, out, scheduler=address, progress=False, batch=batch)
         killer.join(timeout=60)
     finally:
         for proc in nannies:
@@ -256,7 +258,7 @@ def test_a_dask_worker_killed_mid_sweep_loses_nothing(small: tuple[Path, Path], 
         _stop(scheduler)
     assert killed, "the sweep ended before a worker could be killed:\n" + "\n".join(_tail(log) for log in logs)
     assert (report.completed, report.failed) == (16, 0), (report, [_tail(log) for log in logs])
-    assert_final(out, reference)
+    assert_final(out, reference, batched=batch is not None)
 
 
 # -- 3. a full disk, a read-only folder -----------------------------------------------------------------
