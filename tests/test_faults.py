@@ -27,7 +27,6 @@ import numpy as np
 import polars as pl
 import pytest
 from conftest import _dask_command, _free_port, _start, _stop, _tail
-from test_batches import assert_whole
 from test_batch import (
     SCRIPT,
     TABLES,
@@ -39,6 +38,7 @@ from test_batch import (
     run_ids,
     write_experiment,
 )
+from test_batches import assert_whole, batch_runs
 
 from market.batch import sweep
 from market.batch.storage import checksum_path, completed_runs, run_path
@@ -55,12 +55,11 @@ DONE_LINE = re.compile(r"(\d+) runs done, (\d+) already complete, (\d+) failed")
 def run_files(out: Path, run_ids_: set[str]) -> dict[str, bytes]:
     """The bytes of every file of the given runs (tables, runs row, checksums), and of the batches
     that hold any of them."""
-    batches = {(f.parent.name, f.stem) for f in (out / "runs").glob("scenario=*/batch-*.parquet")
-               if set(pl.read_parquet(f, columns=["run_id"])["run_id"]) & run_ids_}
+    batches = {name for name, ids in batch_runs(out).items() if set(ids) & run_ids_}
     files = {}
     for folder in [*TABLES, "checksums"]:
         for f in (out / folder).glob("scenario=*/*"):
-            if f.stem in run_ids_ or (f.parent.name, f.stem) in batches:
+            if f.stem in run_ids_ or f"{f.parent.name}/{f.stem}" in batches:
                 files[str(f.relative_to(out))] = f.read_bytes()
     return files
 

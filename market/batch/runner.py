@@ -42,6 +42,7 @@ from market.batch.experiment import Experiment, ExperimentError, RunSpec, check_
 from market.batch.storage import (
     batch_name,
     completed_runs,
+    next_batch_numbers,
     remove_run,
     remove_temporaries,
     repair,
@@ -361,7 +362,7 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
                      for s in specs if s.run_id not in done]
             report.total, report.skipped = len(specs), len(specs) - len(tasks)
             limit = batch if batch is not None else MAX_BATCH if len(specs) >= COMPACT_MIN_RUNS else 1
-            batches = _batches(tasks, limit, slots, _next_batch_numbers(folder))
+            batches = _batches(tasks, limit, slots, next_batch_numbers(folder))
             with _Progress(report, enabled=progress) as bar:
                 if ex is None:
                     for chunk, name in batches:
@@ -394,18 +395,6 @@ MAX_BATCH = 10  # runs a worker writes together by default (larger batches save 
 MAX_ATTEMPTS = 3  # a run whose worker process dies is tried again, up to this many times in all
 
 Batch = tuple[list[Task], str | None]  # runs of one scenario, and the name they are written under (None: each its own)
-
-
-def _next_batch_numbers(out: Path) -> dict[str, int]:
-    """Per scenario label, the first batch number not used in ``out`` (after :func:`repair`, every
-    batch left is committed, so its ``runs`` file is there)."""
-    taken: dict[str, int] = {}
-    for path in (out / "runs").glob("scenario=*/batch-*.parquet"):
-        label = path.parent.name.removeprefix("scenario=")
-        number = path.stem.removeprefix("batch-")
-        if number.isdigit():
-            taken[label] = max(taken.get(label, 0), int(number) + 1)
-    return taken
 
 
 def _batches(tasks: list[Task], limit: int, workers: int, numbers: dict[str, int]) -> Iterator[Batch]:

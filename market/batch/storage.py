@@ -46,8 +46,8 @@ import polars as pl
 from market._io import replace_atomically, write_atomic, write_text_atomic
 from market.recording import TABLES
 
-__all__ = ["RUNS_PER_PART", "Tables", "batch_name", "checksum_path", "compact", "completed_runs", "remove_run",
-           "remove_temporaries", "repair", "run_path", "scan", "write_atomic", "write_run"]
+__all__ = ["RUNS_PER_PART", "Tables", "batch_name", "checksum_path", "compact", "completed_runs", "next_batch_numbers",
+           "remove_run", "remove_temporaries", "repair", "run_path", "scan", "write_atomic", "write_run"]
 
 RUNS_PER_PART = 10_000  # runs per compacted file (compaction streams, so memory does not grow with it)
 # The Parquet writer holds a whole row group, and its encoded copy, before writing it, so the row
@@ -71,6 +71,17 @@ def checksum_path(out: Path, scenario_label: str, name: str) -> Path:
 def batch_name(k: int) -> str:
     """The name of a worker's ``k``-th batch of runs of a scenario."""
     return f"batch-{k:05d}"
+
+
+def next_batch_numbers(out: Path) -> dict[str, int]:
+    """Per scenario label, the first batch number not used in ``out`` (after :func:`repair`, every
+    batch left is committed, so its ``runs`` file is there)."""
+    taken: dict[str, int] = {}
+    for path in (out / "runs").glob("scenario=*/batch-*.parquet"):
+        if _is_batch_name(path.stem):
+            label = path.parent.name.removeprefix("scenario=")
+            taken[label] = max(taken.get(label, 0), int(path.stem.removeprefix("batch-")) + 1)
+    return taken
 
 
 def _numbered(stem: str, prefix: str) -> bool:
@@ -111,9 +122,10 @@ def _write_checksums(out: Path, scenario_label: str, name: str, sums: dict[str, 
 
 def write_run(out: Path, scenario_label: str, run_id: str, tables: dict[str, pl.DataFrame]) -> None:
     """Write one run's tables (or a batch's: ``run_id`` a :func:`batch_name`), then the checksums of
-    all its files, then its ``runs`` row, which commits the run. Killed at any point, a run either has every file and its checksums, or no
-    ``runs`` file (not complete: run again on ``--resume``). (With the checksums written after the
-    ``runs`` row, a kill between the two left a complete run without checksums.)"""
+    all its files, then its ``runs`` row, which commits the run. Killed at any point, a run either
+    has every file and its checksums, or no ``runs`` file (not complete: run again on
+    ``--resume``). (With the checksums written after the ``runs`` row, a kill between the two left
+    a complete run without checksums.)"""
     sums = {}
     for name in _WRITE_ORDER[:-1]:
         path = run_path(out, name, scenario_label, run_id)
