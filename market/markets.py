@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from market.agents.policy import split_access
 from market.contracts import Contract, Refusal
 from market.economics import BargainingParams, BargainOutcome, get_protocol, get_rationing
+from market.economics.withholding import access
 
 if TYPE_CHECKING:
     from market.agents.cloud import CloudProvider
@@ -145,12 +145,8 @@ class ComputeMarket:
                 share, reason = o.cloud.withheld(lab_id, o.product)
                 key = (o.cloud.cloud_id, o.product)
                 taken = taken_here.get(key, 0.0)
-                if share > 0.0 and taken > 0.0:
-                    # the withheld share bounds the lab's month, not each purpose: count what it took
-                    accessible, refused = split_access(o.free + taken, need_chips + taken, share)
-                    accessible = max(0.0, accessible - taken)
-                else:
-                    accessible, refused = split_access(o.free, need_chips, share)
+                # the withheld share bounds the lab's month, not each purpose: what it took counts
+                accessible, refused = access(o.free, need_chips, share, taken)
                 if refused > EPS and (key not in refused_here or refused > refused_here[key].chips_withheld):
                     refused_here[key] = Refusal(o.cloud.cloud_id, "cloud", lab_id, lab_id, o.product, o.vendor,
                                                 o.tier, refused, reason)

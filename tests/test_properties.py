@@ -29,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from market.agents.policy import withheld_share
+from market.economics.withholding import withheld
 from market.economics import BARGAINING, PRICE_RULES, RATIONING
 from market.model import MarketModel
 from market.scenario import Scenario, load_scenario
@@ -294,12 +294,11 @@ def check_chip_market(model: MarketModel, received: list[tuple[str, str, float]]
             if products[p].vendor != v.vendor_id:
                 continue
             c = model.clouds[cloud]
-            share, _ = withheld_share(v.cfg.withholding, product=p, vendor=v.vendor_id, tier=model.products[p].tier,
-                                      buyer=cloud, affiliated=c.cfg.vendor == v.vendor_id)
-            if share <= 0.0 and c.owner_lab:
-                share, _ = withheld_share(v.cfg.withholding, product=p, vendor=v.vendor_id,
-                                          tier=model.products[p].tier, buyer=c.owner_lab,
-                                          affiliated=model.labs[c.owner_lab].cfg.affiliation == v.vendor_id)
+            ids = [(cloud, c.cfg.vendor == v.vendor_id)]
+            if c.owner_lab:
+                ids.append((c.owner_lab, model.labs[c.owner_lab].cfg.affiliation == v.vendor_id))
+            share, _ = withheld(v.cfg.withholding, product=p, vendor=v.vendor_id, tier=model.products[p].tier,
+                                buyers=ids)
             limit = (1.0 - share) * made[p]
             assert chips <= limit * (1 + TOL) + 1e-6, f"{cloud} got {chips} of {p}, withheld share {share}, made {made[p]}"
 
@@ -399,8 +398,8 @@ def check_tables(tables: dict[str, pl.DataFrame], sc: Scenario) -> None:
         for row in contracts.filter(pl.col("cloud") == cid).iter_rows(named=True):
             affiliated = cloud.vendor is not None and sc.labs[row["lab"]].affiliation == cloud.vendor \
                 if row["lab"] in sc.labs else False
-            share, _ = withheld_share(rule, product=row["product"], vendor=row["vendor"], tier=row["tier"],
-                                      buyer=row["lab"], affiliated=affiliated)
+            share, _ = withheld(rule, product=row["product"], vendor=row["vendor"], tier=row["tier"],
+                                buyers=[(row["lab"], affiliated)])
             assert share < 1.0, f"withheld chips in a contract: {row}"
 
 

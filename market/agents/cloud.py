@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from market.agents.policy import withheld_share
 from market.economics import PriceRuleParams, PriceSignal, get_price_rule
+from market.economics.withholding import Withholding, withheld
 from market.scenario import Cloud
 
 if TYPE_CHECKING:
@@ -175,10 +175,11 @@ class CloudProvider(mesa.Agent):
             self._serves[key] = ok
         return self._serves[key]
 
-    def withheld(self, lab_id: str, product: str) -> tuple[float, str]:
-        products = self.model.products
-        return withheld_share(self.cfg.withholding, product=product, vendor=products[product].vendor,
-                              tier=products[product].tier, buyer=lab_id, affiliated=self.affiliated(lab_id))
+    def withheld(self, lab_id: str, product: str) -> Withholding:
+        """Share of its free chips of ``product`` kept from ``lab_id``, and why."""
+        state = self.model.products[product]
+        return withheld(self.cfg.withholding, product=product, vendor=state.vendor, tier=state.tier,
+                        buyers=[(lab_id, self.affiliated(lab_id))])
 
     # -- chip market -----------------------------------------------------------------------
     def place_orders(self) -> None:

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from market.agents.policy import split_access, withheld_share
 from market.contracts import Refusal
 from market.economics import PriceRuleParams, PriceSignal, get_price_rule, get_rationing
+from market.economics.withholding import access, withheld
 from market.scenario import Vendor
 
 if TYPE_CHECKING:
@@ -112,15 +112,13 @@ class ChipVendor(mesa.Agent):
             caps = np.empty(len(buyers))
             for i, b in enumerate(buyers):
                 cloud = model.clouds[b]
-                share, reason = withheld_share(self.cfg.withholding, product=p, vendor=self.vendor_id,
-                                               tier=model.products[p].tier, buyer=b,
-                                               affiliated=cloud.cfg.vendor == self.vendor_id)
-                if share <= 0.0 and cloud.owner_lab:  # a lab's own data centres: the rule may name the lab
-                    owner = model.labs[cloud.owner_lab]
-                    share, reason = withheld_share(self.cfg.withholding, product=p, vendor=self.vendor_id,
-                                                   tier=model.products[p].tier, buyer=cloud.owner_lab,
-                                                   affiliated=owner.cfg.affiliation == self.vendor_id)
-                allowed, refused = split_access(made, requests[i], share)
+                # a lab's own data centres: the rule may name the cloud or its owner lab
+                buyer_ids = [(b, cloud.cfg.vendor == self.vendor_id)]
+                if cloud.owner_lab:
+                    buyer_ids.append((cloud.owner_lab, model.labs[cloud.owner_lab].cfg.affiliation == self.vendor_id))
+                share, reason = withheld(self.cfg.withholding, product=p, vendor=self.vendor_id,
+                                         tier=model.products[p].tier, buyers=buyer_ids)
+                allowed, refused = access(made, requests[i], share)
                 caps[i] = min(requests[i], allowed)
                 if refused > 0:
                     refusals.append(Refusal(self.vendor_id, "vendor", b, cloud.owner_lab or "", p, self.vendor_id,
