@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from market.contracts import Contract, Refusal
-from market.economics import BargainingParams, BargainOutcome, get_protocol, get_rationing
+from market.economics import (BargainingParams, BargainOutcome, best_response, get_protocol, get_rationing,
+                              with_outside_options)
 from market.economics.withholding import access
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def allocate_packaging(requests: np.ndarray, reserved: np.ndarray, capacity: flo
 
 @dataclass(slots=True)
 class Offer:
-    """A cloud's standing offer of one product this month (mutable: ``free`` falls as it sells)."""
+    """A cloud's offer of one product this month (mutable: ``free`` falls as it sells)."""
 
     order: int  # position in a fixed ordering, to break ties deterministically
     cloud: CloudProvider
@@ -54,16 +55,34 @@ class Offer:
     tier: str
     pflops: float
     free: float  # chips not under contract
-    ask: float  # posted rental price, USD per chip-hour
-    reservation: float  # the cloud's reservation price, USD per chip-hour
+    ask: float  # posted (on-demand) price, USD per chip-hour
+    floor: float  # avoidable cost plus minimum margin, USD per chip-hour: the cloud's impasse point
+    reservation: float  # the least it accepts: the floor, or its scarcity value when it expects to sell out
+    scarce: bool  # it expects to sell out at its ask: no on-demand capacity to fall back on
+    access: np.ndarray  # per lab (model.lab_list order): may rent it at all (channel, readiness, full withholding)
+    key: int  # index of its (vendor, tier) in this month's penalty table
 
 
-def _rank_key(r: tuple) -> tuple[float, int]:
-    return r[0], r[1]  # cost per useful PFLOP-hour, then the offer's fixed order
+PURPOSES = ("training", "inference")
+
+
+def _rank_key(r: tuple) -> tuple[float, float, int]:
+    # effective reservation per useful PFLOP-hour (the best price it may get), then the effective
+    # ask (which seller it tries first among equals), then the offer's fixed order
+    return r[0], r[1], r[2]
 
 
 class ComputeMarket:
-    """Labs request capacity; clouds offer; each pair bargains over price; deals become contracts."""
+    """Labs request capacity; clouds post asks and offer; each pair bargains; deals become contracts.
+
+    Each month :meth:`open` collects the offers, computes every lab's penalties and demand schedule
+    (as arrays, one row per lab), and has each public cloud reply to its rivals' asks on the
+    residual demand of its product's market (:func:`market.economics.best_response`). Then labs
+    negotiate one by one (:meth:`negotiate`): each bargains down its ranked list, the price of a
+    deal being the Nash split between the cloud's avoidable cost and the lab's value, bounded by
+    their outside options (the lab's best alternative seller, or the posted ask; the cloud's
+    scarcity value), and takes the quantity its demand curve wants at that price.
+    """
 
     def __init__(self, model: MarketModel) -> None:
         self.model = model
@@ -77,21 +96,149 @@ class ComputeMarket:
         self._params: dict[float, BargainingParams] = {}
         self._outcomes: dict[tuple[float, float, float], BargainOutcome | None] = {}
         self.offers: list[Offer] = []
+        labs = model.lab_list
+        self.lab_index = {lab.lab_id: i for i, lab in enumerate(labs)}
+        self.eco_index = {e: i for i, e in enumerate(model.ecosystems)}
+        self.vendor_index = {v: i for i, v in enumerate(model.vendors)}
+        self._value = np.array([lab.cfg.value_usd_per_pflop_hour for lab in labs])
+        self._switching = np.array([lab.cfg.switching_cost for lab in labs])
+        self._tier_penalty = np.array([lab.cfg.previous_tier_penalty for lab in labs])
+        self._diversification = np.array([lab.cfg.diversification for lab in labs])
+        demand = model.config.demand
+        self._elasticity = np.array([demand.training_elasticity, demand.inference_elasticity])
+        self._serves: dict[tuple[str, str], np.ndarray] = {}  # static channel policy, per (cloud, vendor)
+        self.penalty = np.ones((0, len(labs), 2))  # (vendor, tier) key, lab, purpose -> multiplier >= 1
 
+    # -- the month's offers and asks ------------------------------------------------------------
     def open(self) -> None:
-        """Collect this month's offers: every product with installed chips at every cloud."""
+        """Collect this month's offers, the labs' state, and let public clouds reprice."""
         model = self.model
-        self.offers = []
+        labs = model.lab_list
+        n = len(labs)
         self._outcomes = {}
+        rho = np.zeros((n, len(self.eco_index)))
+        in_use = np.zeros((n, len(self.eco_index)), dtype=bool)
+        shares = np.zeros((n, len(self.vendor_index)))
+        held = np.zeros((n, 2))
+        notional = np.zeros((n, 2))
+        level = np.empty(n)
+        eco_index, vendor_index = self.eco_index, self.vendor_index
+        for i, lab in enumerate(labs):
+            for e, r in lab.readiness.items():
+                rho[i, eco_index[e]] = r
+            for e in lab.ecosystems_in_use():
+                in_use[i, eco_index[e]] = True
+            for v, x in lab.vendor_shares().items():
+                shares[i, vendor_index[v]] = x
+            held[i] = lab.useful_contracted("training"), lab.useful_contracted("inference")
+            total = lab.notional()
+            notional[i, 0] = total * lab.cfg.training_share
+            notional[i, 1] = total - notional[i, 0]
+            level[i] = lab.price_level
+        self.rho, self.held, self.notional, self.level = rho, held, notional, level
+        keys: dict[tuple[str, str], int] = {}
+        penalties: list[np.ndarray] = []
+        self.offers = []
         for cloud in model.cloud_list:
             for p in sorted(cloud.installed):
                 if cloud.installed[p] <= EPS:
                     continue
                 prod = model.products[p]
-                self.offers.append(Offer(len(self.offers), cloud, p, prod.vendor,
-                                         model.vendors[prod.vendor].ecosystem, prod.tier,
-                                         model.config.products[p].pflops, cloud.free(p),
-                                         cloud.rental_price[p], cloud.reservation_price(p)))
+                eco = model.vendors[prod.vendor].ecosystem
+                key = keys.get((prod.vendor, prod.tier))
+                if key is None:
+                    key = keys[prod.vendor, prod.tier] = len(penalties)
+                    penalties.append(self._penalties(prod.vendor, eco, prod.tier, rho, in_use, shares))
+                floor = cloud.reservation_price(p) if cloud.cfg.pricing.rule == "cost_plus" else (
+                    cloud.avoidable_cost(p) * (1.0 + cloud.cfg.pricing.min_margin))
+                self.offers.append(Offer(len(self.offers), cloud, p, prod.vendor, eco, prod.tier,
+                                         model.config.products[p].pflops, cloud.free(p), cloud.rental_price[p],
+                                         floor, floor, False, self._access(cloud, p, prod.vendor, eco), key))
+        self.penalty = np.stack(penalties) if penalties else np.ones((0, n, 2))
+        self._reprice()
+
+    def _penalties(self, vendor: str, eco: str, tier: str, rho: np.ndarray, in_use: np.ndarray,
+                   shares: np.ndarray) -> np.ndarray:
+        """Every lab's penalty multiplier on offers of this vendor and tier, for each purpose
+        (:meth:`AILab.penalty`, for all labs at once)."""
+        e, v = self.eco_index[eco], self.vendor_index[vendor]
+        switching = np.where(in_use[:, e], 1.0, 1.0 + self._switching * (1.0 - rho[:, e]))
+        diversify = 1.0 + self._diversification * shares[:, v]
+        training = switching * (1.0 + self._tier_penalty if tier != "top" else 1.0) * diversify
+        return np.stack((training, switching * 1.0 * diversify), axis=1)
+
+    def _access(self, cloud: CloudProvider, product: str, vendor: str, eco: str) -> np.ndarray:
+        """Which labs may rent this offer: the channel, a usable ecosystem, and not all withheld."""
+        key = (cloud.cloud_id, vendor)
+        serves = self._serves.get(key)
+        if serves is None:
+            serves = self._serves[key] = np.array([cloud.serves(lab.lab_id, vendor) for lab in self.model.lab_list])
+        ok = serves & (self.rho[:, self.eco_index[eco]] > 0)
+        if cloud.cfg.withholding is not None:
+            ok = ok & np.array([cloud.withheld(lab.lab_id, product).share < 1.0 for lab in self.model.lab_list])
+        return ok
+
+    def _reprice(self) -> None:
+        """Each public cloud's best reply, product by product, on the residual demand of that
+        product's market; sets its asks and whether it expects to sell out (docs/ODD.md 7.7)."""
+        offers = self.offers
+        if not offers:
+            return
+        n = len(self.model.lab_list)
+        useful = np.stack([o.pflops * self.rho[:, self.eco_index[o.ecosystem]] for o in offers])  # offer, lab
+        with np.errstate(divide="ignore"):
+            per_useful = np.where(useful > 0, 1.0 / useful, np.inf)
+        penalty = self.penalty[[o.key for o in offers]]  # offer, lab, purpose
+        need = np.maximum(self.notional - self.held, 0.0)  # lab, purpose
+        # The labs' outside options: each offer's reservation, in effective USD per useful
+        # PFLOP-hour, where it could serve the lab's need alone.
+        effective = np.full((len(offers), n, 2), np.inf)
+        for k, o in enumerate(offers):
+            able = o.access[:, None] & (o.free * useful[k][:, None] >= need) & (need > 0)
+            effective[k] = np.where(able, o.reservation * penalty[k] * per_useful[k][:, None], np.inf)
+        by_product: dict[str, list[int]] = {}
+        for k, o in enumerate(offers):
+            by_product.setdefault(o.product, []).append(k)
+        for product, ks in by_product.items():
+            sellers = [k for k in ks if offers[k].cloud.owner_lab is None and offers[k].cloud.cfg.pricing.rule
+                       == "best_response"]
+            if not sellers:
+                continue
+            others = [k for k in range(len(offers)) if offers[k].product != product]
+            alt = effective[others].min(axis=0) if others else np.full((n, 2), np.inf)
+            k0 = ks[0]
+            u = useful[k0][:, None]
+            pen = penalty[k0]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                choke = np.where(u > 0, np.minimum(self._value[:, None], alt) * u / pen, 0.0)  # USD per chip-hour
+            for k in sellers:
+                self._reply(offers[k], [offers[r] for r in sellers if r != k], choke, u)
+
+    def _reply(self, o: Offer, rivals: list[Offer], choke: np.ndarray, useful: np.ndarray) -> None:
+        """One public offer's best reply to its rivals (sellers of the same product)."""
+        rows = o.access
+        n_rows = useful[rows, 0]
+        demand_rows = (self.notional[rows], self.held[rows], self.level[rows], choke[rows], n_rows)
+        notional, held, level, ch, u = demand_rows
+        u = u[:, None]
+        eps = self._elasticity
+
+        def demand(prices: np.ndarray) -> np.ndarray:
+            """Chips wanted at each price (USD per chip-hour): every lab's and purpose's extra need."""
+            a = prices[None, None, :]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                wanted = notional[:, :, None] * ((a / u[:, :, None]) / level[:, None, None]) ** eps[None, :, None]
+                chips = np.maximum(wanted - held[:, :, None], 0.0) / u[:, :, None]
+            chips = np.where(a <= ch[:, :, None], chips, 0.0)
+            return chips.sum(axis=(0, 1))
+
+        ceiling = float(ch.max()) if ch.size else o.floor
+        reply = best_response(o.floor, o.free, demand, np.array([r.ask for r in rivals]),
+                              np.array([r.free for r in rivals]), ceiling, o.cloud.cfg.pricing.undercut)
+        o.cloud.reprice(o.product, reply)
+        o.ask = o.cloud.rental_price[o.product]
+        o.scarce = reply.scarce
+        o.reservation = max(o.floor, reply.price) if reply.scarce else o.floor
 
     def _bargaining(self, lab: AILab) -> BargainingParams:
         power = 1.0 - lab.cfg.bargaining_power
@@ -99,60 +246,55 @@ class ComputeMarket:
             self._params[power] = BargainingParams(seller_power=power, **self._base)
         return self._params[power]
 
+    # -- one lab's round ------------------------------------------------------------------------
     def negotiate(self, lab: AILab, initial: bool = False) -> None:
-        """One lab's round: rank the offers it may take, bargain down the list until its needs are met.
+        """One lab's round: rank the offers it may take, bargain down the list until its demand at
+        the prices it gets is met.
 
         ``initial`` marks the first month, whose contracts stand for those signed before the
         simulation (see :meth:`_sign`).
         """
         model = self.model
         lab_id = lab.lab_id
+        i = self.lab_index[lab_id]
         hours = model.hours
-        in_use = lab.ecosystems_in_use()
-        shares = lab.vendor_shares()
+        value = self._value[i]
         budget_left = lab.budget - lab.committed_spend()
         refused_here: dict[tuple[str, str], Refusal] = {}  # one refusal per offer and lab-month
         taken_here: dict[tuple[str, str], float] = {}  # chips of each offer it rented this month
-        menu: list[tuple[Offer, float, bool, float]] | None = None  # offers it may take, the same for both purposes
-        penalties: dict[tuple[str, str, str], float] = {}  # a penalty depends on vendor, tier and purpose only
-        for purpose, need in lab.needs():
-            if need <= EPS:
+        menu = [o for o in self.offers if o.access[i]]
+        for u, purpose in enumerate(PURPOSES):
+            if self.notional[i, u] <= EPS:
                 continue
-            if menu is None:
-                menu = []
-                for o in self.offers:
-                    if not o.cloud.serves(lab_id, o.vendor):
-                        continue
-                    readiness = lab.readiness[o.ecosystem]
-                    if readiness <= 0:
-                        continue
-                    affiliated = o.cloud.affiliated(lab_id)
-                    menu.append((o, readiness, affiliated, o.reservation if affiliated else o.ask))
             ranked = []
-            for o, readiness, affiliated, price in menu:
-                key = (o.vendor, o.tier, purpose)
-                penalty = penalties.get(key)
-                if penalty is None:
-                    penalty = penalties[key] = lab.penalty(o.vendor, o.tier, purpose, in_use, shares)
-                ranked.append((price / (o.pflops * readiness) * penalty, o.order, o, penalty, affiliated))
+            for o in menu:
+                useful = o.pflops * lab.readiness[o.ecosystem]
+                penalty = self.penalty[o.key, i, u]
+                ranked.append((o.reservation * penalty / useful, o.ask * penalty / useful, o.order, o, useful, penalty))
             ranked.sort(key=_rank_key)
+            ranked = ranked[: self.max_offers]
             shortfall: list[tuple[float, Offer]] = []  # offers it could have used, had there been more chips
-            for score, _, o, penalty, affiliated in ranked[: self.max_offers]:
-                if need <= EPS or budget_left <= EPS:
+            for j, (score, _, _, o, useful, penalty) in enumerate(ranked):
+                if budget_left <= EPS:
                     break
-                useful_per_chip = o.pflops * lab.readiness[o.ecosystem]
-                need_chips = need / useful_per_chip
-                share, reason = o.cloud.withheld(lab_id, o.product)
+                held = lab.useful_contracted(purpose)
+                if lab.wanted(purpose, o.floor / useful) <= held + EPS:
+                    break  # it wants no more even at this seller's lowest price, nor at any later one's
                 key = (o.cloud.cloud_id, o.product)
                 taken = taken_here.get(key, 0.0)
-                # the withheld share bounds the lab's month, not each purpose: what it took counts
+                affiliated = o.cloud.affiliated(lab_id)
+                outcome = self._bargain(lab, purpose, o, ranked, j, useful, penalty, affiliated, value)
+                if outcome is None:
+                    continue  # no zone of agreement: neither a deal nor a sale lost for want of chips
+                need = lab.wanted(purpose, outcome.price / useful) - held
+                if need <= EPS:
+                    continue
+                need_chips = need / useful
+                share, reason = o.cloud.withheld(lab_id, o.product)
                 accessible, refused = access(o.free, need_chips, share, taken)
                 if refused > EPS and (key not in refused_here or refused > refused_here[key].chips_withheld):
                     refused_here[key] = Refusal(o.cloud.cloud_id, "cloud", lab_id, lab_id, o.product, o.vendor,
                                                 o.tier, refused, reason)
-                outcome = self._bargain(lab, o, penalty, affiliated)
-                if outcome is None:
-                    continue  # no zone of agreement: neither a deal nor a sale lost for want of chips
                 if share < 1.0 and accessible < need_chips:
                     shortfall.append((score, o))
                 if accessible <= EPS:
@@ -161,9 +303,10 @@ class ComputeMarket:
                 if chips <= EPS:
                     continue
                 self._sign(lab, o, purpose, chips, outcome, initial)
-                taken_here[key] = taken_here.get(key, 0.0) + chips
-                need -= chips * useful_per_chip
+                lab.paid(chips * outcome.price, chips * useful)
+                taken_here[key] = taken + chips
                 budget_left -= chips * outcome.price * hours
+            need = lab.notional(purpose) - lab.useful_contracted(purpose)
             if need > EPS and shortfall and budget_left > EPS:  # short of chips, not of money
                 self._lose_sale(lab, need, shortfall)
         model.refusals.extend(refused_here.values())
@@ -201,19 +344,34 @@ class ComputeMarket:
         o.free -= chips
         o.cloud.contracted[o.product] += chips
 
-    def _bargain(self, lab: AILab, o: Offer, penalty: float, affiliated: bool) -> BargainOutcome | None:
-        """Price of one bilateral deal, between the cloud's and the lab's reservation values.
+    def _bargain(self, lab: AILab, purpose: str, o: Offer, ranked: list, j: int, useful: float, penalty: float,
+                 affiliated: bool, value: float) -> BargainOutcome | None:
+        """Price of one bilateral deal (USD per chip-hour).
 
-        Cloud: unit cost plus minimum margin. Lab: the least of the posted price (renting on
-        demand is always possible) and its willingness to pay. Affiliated pairs transfer at the
-        cloud's reservation price without bargaining.
+        Inside the bargain the cloud's impasse point is its avoidable cost (plus minimum margin) and
+        the lab's is its value of the chip-hour, net of penalties; the protocol splits that surplus.
+        Outside options bound the split (Binmore-Shaked-Sutton): the cloud need not go below its
+        reservation (its scarcity value when it expects to sell out: another buyer pays that); the
+        lab need not pay more than its best alternative (the reservation of the best other seller
+        that could serve all it wants, in this offer's terms) nor more than the cloud's market
+        price (its ask when it has capacity to spare, its scarcity value when not).
+        Affiliated pairs transfer at the cloud's reservation, without bargaining.
         """
-        wtp = lab.willingness_to_pay(o.pflops, o.ecosystem, penalty)
+        wtp = value * useful / penalty
         if affiliated:
             return BargainOutcome(o.reservation, 1) if wtp >= o.reservation else None
-        # A protocol is a pure function of the two reservation values and the parameters, and many
+        # A protocol is a pure function of the two impasse points and the parameters, and many
         # labs of the long tail bring the same ones: remember this month's outcomes.
-        key = (o.reservation, min(o.ask, wtp), lab.cfg.bargaining_power)
+        key = (o.floor, wtp, lab.cfg.bargaining_power)
         if key not in self._outcomes:
-            self._outcomes[key] = self.protocol(o.reservation, min(o.ask, wtp), self._bargaining(lab))
-        return self._outcomes[key]
+            self._outcomes[key] = self.protocol(o.floor, wtp, self._bargaining(lab))
+        buyer_option = min(wtp, o.reservation if o.scarce else o.ask)  # the seller's market price
+        # an alternative is an outside option if it could serve all the lab wants at its price
+        need = lab.wanted(purpose, o.reservation / useful) - lab.useful_contracted(purpose)
+        for k, (score, _, _, other, other_useful, _) in enumerate(ranked):
+            if score * useful / penalty >= buyer_option:
+                break
+            if k != j and other.free * other_useful >= need:
+                buyer_option = score * useful / penalty
+                break
+        return with_outside_options(self._outcomes[key], o.reservation, buyer_option)

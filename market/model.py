@@ -25,7 +25,7 @@ from market.agents.lab import AILab
 from market.agents.vendor import ChipVendor
 from market.contracts import Contract, Refusal
 from market.markets import ComputeMarket, allocate_packaging
-from market.scenario import Cloud, Lab, PricingConfig, Scenario
+from market.scenario import Cloud, Lab, RentalPricing, Scenario
 
 __all__ = ["MarketModel", "ProductState"]
 
@@ -74,7 +74,7 @@ class MarketModel(mesa.Model):
                 clouds[f"{lab_id}_dc"] = Cloud(
                     name=f"{cfg.name or lab_id} data centres", kind="captive", owner_lab=lab_id, fleet=dc.fleet,
                     buys=dc.buys, capex_usd_per_month=dc.capex_usd_per_month, capex_growth=dc.capex_growth,
-                    lifetime_months=dc.lifetime_months, pricing=PricingConfig(rule="cost_plus"))
+                    lifetime_months=dc.lifetime_months, pricing=RentalPricing(rule="cost_plus"))
         self.clouds = {c: CloudProvider(self, c, cfg) for c, cfg in clouds.items()}
         self.cloud_list = list(self.clouds.values())
         self.lab_list = list(self.labs.values())
@@ -206,6 +206,7 @@ class MarketModel(mesa.Model):
             for c in lab.contracts:
                 self.clouds[c.cloud].revenue += c.monthly_cost(hours)
             lab.learn()
+            lab.update_price_level()
         for cloud in self.cloud_list:
             cloud.settle()
 

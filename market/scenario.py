@@ -36,9 +36,11 @@ from market.economics import BARGAINING, PRICE_RULES, RATIONING
 __all__ = [
     "BUILTIN_DIR",
     "Cloud",
+    "Demand",
     "Lab",
     "LongTail",
     "Product",
+    "RentalPricing",
     "Scenario",
     "ScenarioError",
     "Vendor",
@@ -121,6 +123,36 @@ class PricingConfig(_Strict):
         return self
 
 
+class RentalPricing(_Strict):
+    """How a cloud prices rentals (docs/ODD.md 7.7): ``best_response`` sets its on-demand ask as the
+    profit-maximising reply to rivals' asks on the residual demand of its product's market
+    (Bertrand-Edgeworth); ``cost_plus`` (a lab's own data centres) transfers at avoidable cost
+    plus ``min_margin``. Transaction prices are bargained (7.12), the ask caps them."""
+
+    rule: Literal["best_response", "cost_plus"] = "best_response"
+    min_margin: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0  # over avoidable (operating) cost
+    speed: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5  # share of the log gap to the best reply closed a month
+    undercut: Annotated[float, Field(ge=0.0, le=0.5)] = 0.02  # a rival's ask is undercut by this share
+    review_months: Annotated[int, Field(ge=1, le=120)] = 1  # the posted ask changes at most this often
+    threshold: Share = 0.0  # ... and only by at least this share (sticky list prices)
+
+
+class Demand(_Strict):
+    """Labs' demand response to price (docs/CALIBRATION.md, "Demand elasticity").
+
+    A lab's demand for useful compute of a purpose at effective price ``e`` (USD per useful
+    PFLOP-hour, penalties included) is ``D = N (e / E)^eps_short``, with ``E`` its recent price
+    level (moving average over ``adjustment_months``) and ``N = D0 (E / reference)^eps_long`` its
+    demand at that level; ``D0`` is ``demand_pflops`` and its growth path. Nothing above the lab's
+    value per PFLOP-hour (the choke price)."""
+
+    reference_price_usd_per_pflop_hour: Positive = 2.5
+    training_elasticity: Annotated[float, Field(ge=-5.0, le=0.0)] = -0.3  # short run
+    inference_elasticity: Annotated[float, Field(ge=-5.0, le=0.0)] = -0.7  # short run
+    long_run_elasticity: Annotated[float, Field(ge=-5.0, le=0.0)] = -1.0
+    adjustment_months: Annotated[float, Field(ge=1.0, le=240.0)] = 12.0
+
+
 class Product(_Strict):
     """A chip generation. Its tier is derived each step: the vendor's newest released product is
     "top", older ones "previous"."""
@@ -169,7 +201,7 @@ class Cloud(_Strict):
     withholding: WithholdingRule | None = None
     rental_price_usd_per_chip_hour: dict[str, Positive] = {}  # initial prices; default cost-plus
     initial_markup: NonNegative = 1.0
-    pricing: PricingConfig = PricingConfig(rule="sticky_steps", min_margin=0.1, max_margin=5.0)
+    pricing: RentalPricing = RentalPricing()
     lifetime_months: Annotated[int, Field(ge=6, le=240)] = 60
     target_utilisation: Annotated[float, Field(gt=0.0, le=1.0)] = 0.85
     follow_market: Share = 0.3  # share of its lost sales it reads as demand for what the market lacks
@@ -294,6 +326,7 @@ class Scenario(_Strict):
     steps: Annotated[int, Field(ge=1, le=1200)] = 60
     hours_per_month: Positive = 730.0
     negotiation: Negotiation = Negotiation()
+    demand: Demand = Demand()
     packaging: Packaging
     products: dict[str, Product]
     vendors: dict[str, Vendor]

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from market.economics import PriceRuleParams, PriceSignal, get_price_rule
+import math
+
+from market.economics import BestResponse
 from market.economics.withholding import Withholding, withheld
 from market.scenario import Cloud
 
@@ -27,7 +29,9 @@ class CloudProvider(mesa.Agent):
         contracted: chips reserved by active rental contracts per product (<= installed).
         cohorts: ``[retire_step, product, chips]`` for every delivery, oldest first.
         book_value: US dollars paid for the installed chips of each product (for depreciation).
-        rental_price: posted price per product, USD per chip-hour.
+        rental_price: posted (on-demand) ask per product, USD per chip-hour.
+        scarcity_value: per product, the price at which it expects to sell out this month, USD per
+            chip-hour, or None when it has capacity to spare (its reservation is then avoidable cost).
         capex_budget: US dollars it may spend on chips this month.
         lost_sales: PFLOP/s (peak) labs wanted here but could not get, per product, this month
             (read by this month's repricing and next month's orders, then cleared).
@@ -53,8 +57,7 @@ class CloudProvider(mesa.Agent):
         self.retired: dict[str, float] = {}  # chips retired so far, per product
         self._affiliated: dict[str, bool] = {}
         self._serves: dict[tuple[str, str], bool] = {}
-        self._price_rule = get_price_rule(cfg.pricing.rule)
-        self._price_params = PriceRuleParams(**cfg.pricing.model_dump(exclude={"rule"}))
+        self.scarcity_value: dict[str, float | None] = {}
         for p, chips in sorted(cfg.fleet.items()):
             prod = sc.products[p]
             self._install(p, chips, prod.list_price_usd)
@@ -142,15 +145,39 @@ class CloudProvider(mesa.Agent):
         return max(0.0, self.installed.get(product, 0.0) - self.contracted.get(product, 0.0))
 
     def unit_cost(self, product: str) -> float:
-        """Full cost of one chip-hour: depreciation of what was paid plus operating cost, USD."""
+        """Full cost of one chip-hour: depreciation of what was paid plus operating cost, USD.
+        What matters for buying chips, not for renting out those it has (their price is sunk)."""
         chips = self.installed.get(product, 0.0)
         prod = self.model.config.products[product]
         price = self.book_value[product] / chips if chips > 0 else prod.list_price_usd
         return price / (self.cfg.lifetime_months * self.model.hours) + prod.opex_usd_per_chip_hour
 
+    def avoidable_cost(self, product: str) -> float:
+        """Cost of renting out one more chip-hour it already owns: operating cost (power, cooling,
+        network, staff), USD. Depreciation is sunk."""
+        return self.model.config.products[product].opex_usd_per_chip_hour
+
     def reservation_price(self, product: str) -> float:
-        """The least it accepts per chip-hour: unit cost plus its minimum margin."""
-        return self.unit_cost(product) * (1.0 + self.cfg.pricing.min_margin)
+        """The least it accepts per chip-hour: avoidable cost plus its minimum margin, or the
+        price its next-best buyer pays when it expects to sell out (its scarcity value)."""
+        floor = self.avoidable_cost(product) * (1.0 + self.cfg.pricing.min_margin)
+        scarce = self.scarcity_value.get(product)
+        return floor if scarce is None else max(floor, scarce)
+
+    def reprice(self, product: str, reply: BestResponse) -> None:
+        """Move the posted ask toward the best reply (``pricing.speed`` of the log gap), at most
+        every ``review_months`` and by at least ``threshold`` (sticky list prices); the scarcity
+        value follows the reply at once."""
+        self.scarcity_value[product] = reply.price if reply.scarce else None
+        pricing = self.cfg.pricing
+        old = self.rental_price[product]
+        new = math.exp((1.0 - pricing.speed) * math.log(old) + pricing.speed * math.log(reply.price))
+        due = self.months_since_change[product] + 1 >= pricing.review_months
+        if due and abs(new / old - 1.0) >= max(pricing.threshold, 1e-12):
+            self.rental_price[product] = new
+            self.months_since_change[product] = 0
+        else:
+            self.months_since_change[product] += 1
 
     # -- whom it serves --------------------------------------------------------------------
     def affiliated(self, lab_id: str) -> bool:
@@ -226,9 +253,8 @@ class CloudProvider(mesa.Agent):
 
     # -- settlement ------------------------------------------------------------------------
     def settle(self) -> None:
-        """Revenue from active contracts, operating cost and depreciation; then reprice each
-        product on its load (utilisation plus demand turned away this month), and note the load on
-        each vendor's chips for next month's orders."""
+        """Operating cost and depreciation of the fleet (revenue is booked by the model), and the
+        load on each vendor's chips, for next month's orders."""
         hours = self.model.hours
         products = self.model.config.products
         load: dict[str, list[float]] = {}
@@ -240,23 +266,6 @@ class CloudProvider(mesa.Agent):
         for p, chips in self.installed.items():
             self.cost += chips * products[p].opex_usd_per_chip_hour * hours
             self.cost += self.book_value[p] / self.cfg.lifetime_months
-        t = self.model.t
-        retiring: dict[str, float] = {}
-        for retire_at, p, chips in self.cohorts:
-            if retire_at > t:
-                break
-            retiring[p] = retiring.get(p, 0.0) + chips
-        for p in list(self.rental_price):
-            chips = self.installed.get(p, 0.0)
-            if chips < 1.0 or retiring.get(p, 0.0) >= chips * (1 - 1e-9):
-                continue  # nothing left to rent out: the last chips wait for their contracts to end
-            turned_away = self.lost_sales.get(p, 0.0) / products[p].pflops / chips
-            signal = PriceSignal(price=self.rental_price[p], unit_cost=self.unit_cost(p), excess_demand=turned_away,
-                                 utilisation=min(1.0, max(0.0, self.contracted[p] / chips)),
-                                 months_since_change=self.months_since_change[p])
-            new = self._price_rule(signal, self._price_params)
-            self.months_since_change[p] = 0 if abs(new - self.rental_price[p]) > 1e-12 else self.months_since_change[p] + 1
-            self.rental_price[p] = new
 
     @property
     def profit(self) -> float:

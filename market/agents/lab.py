@@ -23,8 +23,11 @@ class AILab(mesa.Agent):
 
     Attributes:
         lab_id, cfg: id and validated configuration (preferences).
-        demand: useful PFLOP/s it wants under contract (peak PFLOP/s × readiness).
-        budget: US dollars per month it may commit to rentals.
+        demand: useful PFLOP/s (peak PFLOP/s × readiness) it would want under contract at the
+            reference price (``demand.reference_price_usd_per_pflop_hour``): its exogenous path.
+        price_level: USD per useful PFLOP-hour it has been paying (moving average of new contracts);
+            long-run demand follows it, short-run demand answers to this month's price against it.
+        budget: US dollars per month it may commit to rentals (a financing limit).
         readiness: ecosystem -> share of a chip's peak it can use (rises with use).
         contracts: active rental contracts.
     """
@@ -42,6 +45,10 @@ class AILab(mesa.Agent):
         self._peak: dict[tuple[str, str], float] = {}  # (purpose, ecosystem) -> peak PFLOP/s under contract
         self._peak_vendor: dict[str, float] = {}  # vendor -> peak PFLOP/s under contract
         self._spend = 0.0  # USD per month under contract
+        demand = model.config.demand
+        self.price_level = demand.reference_price_usd_per_pflop_hour
+        self._elasticity = {"training": demand.training_elasticity, "inference": demand.inference_elasticity}
+        self._month_paid = [0.0, 0.0]  # this month's new contracts: USD per hour, useful PFLOP/s
 
     # -- exogenous -------------------------------------------------------------------------
     def grow(self, z: float) -> None:
@@ -101,12 +108,39 @@ class AILab(mesa.Agent):
             return {}
         return {v: max(0.0, pf) / total for v, pf in self._peak_vendor.items() if pf > 1e-9}
 
+    def notional(self, purpose: str | None = None) -> float:
+        """Useful PFLOP/s it wants at its own price level: the exogenous path times the long-run
+        response ``(price_level / reference)^long_run_elasticity``; of one purpose, or in all."""
+        demand = self.model.config.demand
+        level = self.demand * (self.price_level / demand.reference_price_usd_per_pflop_hour) ** demand.long_run_elasticity
+        if purpose is None:
+            return level
+        train = level * self.cfg.training_share
+        return train if purpose == "training" else level - train
+
+    def wanted(self, purpose: str, price_per_useful_pflop_hour: float) -> float:
+        """Useful PFLOP/s of ``purpose`` it wants under contract at this price (USD per useful
+        PFLOP-hour): ``notional × (price / price_level)^short_run_elasticity``."""
+        return self.notional(purpose) * (price_per_useful_pflop_hour / self.price_level) ** self._elasticity[purpose]
+
     def needs(self) -> list[tuple[str, float]]:
-        """Useful PFLOP/s still to contract: training (which wants the top tier) first, then inference."""
-        train = self.demand * self.cfg.training_share
-        infer = self.demand - train
-        return [("training", max(0.0, train - self.useful_contracted("training"))),
-                ("inference", max(0.0, infer - self.useful_contracted("inference")))]
+        """Useful PFLOP/s still to contract at its own price level: training (which wants the top
+        tier) first, then inference."""
+        return [(purpose, max(0.0, self.notional(purpose) - self.useful_contracted(purpose)))
+                for purpose in ("training", "inference")]
+
+    def paid(self, usd_per_hour: float, useful_pflops: float) -> None:
+        """Note a contract signed this month: its cost per hour and the useful PFLOP/s it buys."""
+        self._month_paid[0] += usd_per_hour
+        self._month_paid[1] += useful_pflops
+
+    def update_price_level(self) -> None:
+        """The price level moves toward this month's price per useful PFLOP-hour (an exponential
+        moving average with time constant ``demand.adjustment_months``)."""
+        usd, useful = self._month_paid
+        if useful > 0:
+            self.price_level += (usd / useful - self.price_level) / self.model.config.demand.adjustment_months
+        self._month_paid = [0.0, 0.0]
 
     def penalty(self, vendor: str, tier: str, purpose: str, ecosystems_in_use: set[str],
                 shares: dict[str, float]) -> float:

@@ -2,6 +2,9 @@
 
 * :mod:`.bargaining`: bilateral price bargaining (``BARGAINING``: nash,
   rubinstein, concession).
+* :mod:`.competition`: price competition with capacity limits (best replies on
+  residual demand: Bertrand, Lerner, Kreps-Scheinkman).
+* :mod:`.withholding`: which withholding rule matches a buyer, and the split.
 * :mod:`.rationing`: sharing scarce capacity among requests (``RATIONING``:
   pro_rata, priority, uniform).
 * :mod:`.pricing`: price-adjustment rules (``PRICE_RULES``: excess_demand,
@@ -21,7 +24,9 @@ from market.economics.bargaining import (
     get_protocol,
     nash,
     rubinstein,
+    with_outside_options,
 )
+from market.economics.competition import BestResponse, best_response, lerner_price, residual_demand
 from market.economics.pricing import (
     PRICE_RULES,
     PriceRule,
@@ -58,6 +63,12 @@ __all__ = [
     "concession",
     "BARGAINING",
     "get_protocol",
+    "with_outside_options",
+    # competition
+    "BestResponse",
+    "best_response",
+    "lerner_price",
+    "residual_demand",
     # rationing
     "RationingRule",
     "pro_rata",

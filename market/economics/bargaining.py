@@ -14,6 +14,11 @@ with ``S < 0`` there is no zone of agreement and every protocol returns None.
   ``d_other``; the proposer gets the share
   ``(1 - d_other) / (1 - d_first*d_other)`` of ``S`` and the first offer is
   accepted. Seller first: ``p = s + share*S``; buyer first: ``p = b - share*S``.
+* ``with_outside_options``: the outside-option principle (Binmore, Shaked and
+  Sutton 1989; Osborne and Rubinstein 1990, ch. 3) applied to any protocol's
+  outcome: the split of the surplus between the parties' impasse points stands
+  unless it gives a party less than its best alternative elsewhere; then the
+  price is that alternative.
 * ``concession``: deterministic exchanges of offers in which each side concedes
   a share of its remaining room per exchange, faster the more impatient it is;
   agreement at the midpoint once ask and bid meet, see :func:`concession`.
@@ -35,6 +40,7 @@ __all__ = [
     "get_protocol",
     "nash",
     "rubinstein",
+    "with_outside_options",
 ]
 
 _FIRST_MOVERS = ("buyer", "seller")
@@ -165,6 +171,25 @@ def concession(
         if ask - bid <= tolerance:
             return BargainOutcome(price=0.5 * (ask + bid), rounds=offers)
     return None
+
+
+def with_outside_options(outcome: BargainOutcome | None, seller_option: float,
+                         buyer_option: float) -> BargainOutcome | None:
+    """The outside-option principle: ``outcome`` (a protocol's split between the impasse points)
+    unless an outside option binds.
+
+    ``seller_option``: the least price the seller can get elsewhere (its next-best buyer); the
+    ``buyer_option``: the most the buyer needs to pay (its next-best seller). The price is
+    ``clip(p, seller_option, buyer_option)``; None when there is no inside agreement or the
+    options leave no room (``seller_option > buyer_option``): each party is better off elsewhere.
+    """
+    if outcome is None or seller_option > buyer_option:
+        return None
+    if outcome.price < seller_option:
+        return BargainOutcome(seller_option, outcome.rounds)
+    if outcome.price > buyer_option:
+        return BargainOutcome(buyer_option, outcome.rounds)
+    return outcome
 
 
 BARGAINING: dict[str, Protocol] = {

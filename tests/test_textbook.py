@@ -1,0 +1,127 @@
+"""Textbook limits of the compute market through the public model (``market.run`` on the scenario
+files in tests/scenarios/), each against its analytic value.
+
+The tiny market: one product with avoidable cost c = 0.2 USD per chip-hour (1 PFLOP/s a chip), one
+lab whose demand curve is D(m) = 100 m^e PFLOP/s (m in USD per PFLOP-hour, e its elasticity, the
+same in the short and long run so the curve stays put), contracts of one month, no new chips.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+import market
+from market.economics import lerner_price
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+COST = 0.2  # opex_usd_per_chip_hour of the tiny market's product
+
+
+def run(name: str, **overrides) -> market.RunResult:
+    return market.run(market.load_scenario(SCENARIOS / f"{name}.toml", overrides), seed=0)
+
+
+def contract_prices(result: market.RunResult) -> pl.DataFrame:
+    """Per step: the least and greatest contract price, and the chips rented."""
+    return (result.tables["contracts"].group_by("step")
+            .agg(low=pl.col("price_usd_per_chip_hour").min(), high=pl.col("price_usd_per_chip_hour").max(),
+                 chips=pl.col("chips").sum())
+            .sort("step"))
+
+
+def asks(result: market.RunResult, cloud: str) -> np.ndarray:
+    return result.fleet.filter(pl.col("cloud") == cloud).sort("step")["rental_price_usd_per_chip_hour"].to_numpy()
+
+
+def test_two_identical_sellers_with_spare_capacity_price_at_marginal_cost() -> None:
+    """Bertrand: each cloud could serve all the lab wants at cost, so the lab's outside option
+    (the other cloud, which would rent at its avoidable cost) holds every contract at c from the
+    first month; the posted asks undercut each other, a tick (5%) at a time, to within two ticks
+    of c (below that, matching the rival beats a cut that leaves almost no margin)."""
+    result = run("bertrand", steps=30)
+    prices = contract_prices(result)
+    assert prices["low"].min() == pytest.approx(COST, rel=1e-12)
+    assert prices["high"].max() == pytest.approx(COST, rel=1e-12)
+    assert prices["chips"][-1] == pytest.approx(100 * COST ** -2.0, rel=1e-9)  # the demand at c: 2,500
+    for cloud in ("a", "b"):
+        path = asks(result, cloud)
+        assert path[0] > 1.5 * COST
+        assert np.all(np.diff(path) <= 1e-12), "asks only fall while capacity is spare"
+        assert COST <= path[-1] <= COST / (1 - 0.05) ** 2
+
+
+def test_one_seller_with_the_same_capacity_keeps_the_monopoly_markup() -> None:
+    """The same capacity in one cloud's hands: its ask moves to the Lerner price c e/(1 + e)
+    (0.4 at e = -2, twice the competitive price) and the lab, with no outside option, pays it."""
+    result = run("tiny_market", steps=36, **{"clouds.a.fleet.gpu": 10000.0})
+    lerner = lerner_price(COST, -2.0)
+    assert lerner == pytest.approx(0.4)
+    last = contract_prices(result).row(-1, named=True)
+    assert last["low"] == pytest.approx(lerner, rel=1e-4) and last["high"] == pytest.approx(lerner, rel=1e-4)
+    assert last["chips"] == pytest.approx(100 * lerner ** -2.0, rel=1e-3)  # sells what is demanded there
+    assert asks(result, "a")[-1] == pytest.approx(lerner, rel=1e-4)
+    # the markup follows the stated elasticity: more elastic demand, a smaller markup
+    more_elastic = {f"demand.{k}_elasticity": -4.0 for k in ("training", "inference", "long_run")}
+    elastic = run("tiny_market", steps=36, **{"clouds.a.fleet.gpu": 50000.0}, **more_elastic)
+    assert contract_prices(elastic)["high"][-1] == pytest.approx(lerner_price(COST, -4.0), rel=1e-4)
+
+
+def test_capacities_below_the_cournot_quantities_price_at_inverse_demand_of_total_capacity() -> None:
+    """Kreps-Scheinkman: two clouds with 138.9 chips each, less than their Cournot quantities (703
+    at c = 0.2, e = -2), end at P(K1 + K2) = (277.8 / 100)^(-1/2) = 0.6, both sold out, and
+    neither gains by raising its price. Undercutting moves in ticks of 1%, so the price settles
+    within a tick of P."""
+    capacity = 100 / 0.6 ** 2 / 2
+    cournot_price = COST / (1 - 1 / (2 * 2.0))  # p (1 + s/e) = c with s = 1/2, e = -2
+    cournot_quantity = 100 * cournot_price ** -2.0 / 2
+    assert capacity < cournot_quantity
+    result = run("kreps_scheinkman", steps=48)
+    last = contract_prices(result).row(-1, named=True)
+    assert last["low"] == pytest.approx(0.6, rel=0.01) and last["high"] == pytest.approx(0.6, rel=0.01)
+    fleet = result.fleet.filter(pl.col("step") == 47)
+    assert (fleet["contracted_chips"] >= 0.98 * capacity).all()
+
+
+def test_capacity_short_of_demand_prices_at_the_value_of_the_marginal_buyer_served() -> None:
+    """Peak-load pricing: five labs want 100 PFLOP/s each up to values 5, 4, 3, 2, 1; four clouds
+    hold 300 chips. The price rises to 3, the value of the marginal lab served; the labs that value
+    compute at 2 and 1 are priced out and their demand recorded as unmet."""
+    result = run("scarcity", steps=12)
+    prices = contract_prices(result)
+    assert prices["low"].min() == pytest.approx(3.0, rel=1e-6) and prices["high"].max() == pytest.approx(3.0, rel=1e-6)
+    assert prices["chips"].to_list() == pytest.approx([300.0] * 12)
+    served = result.tables["contracts"].group_by("lab").agg(pl.col("chips").sum()).sort("lab")
+    assert served["lab"].to_list() == ["lab", "lab3", "lab4"]
+    last = result.steps.row(-1, named=True)
+    assert last["unmet_pflops"] == pytest.approx(200.0)
+    unmet = result.tables["labs"].filter(pl.col("step") == 11).sort("lab")
+    assert dict(zip(unmet["lab"], unmet["unmet_pflops"], strict=True)) == pytest.approx(
+        {"lab": 0.0, "lab1": 100.0, "lab2": 100.0, "lab3": 0.0, "lab4": 0.0})
+
+
+@pytest.mark.parametrize("power", [0.0, 0.2, 0.5, 0.8, 1.0])
+def test_without_a_binding_outside_option_the_price_is_the_nash_split(power: float) -> None:
+    """One lab, cloud a with capacity to spare, and cloud b too dear to be an alternative: the
+    price splits the surplus between a's avoidable cost and the lab's value (2) by bargaining
+    power, p = c + (1 - beta_lab)(v - c), every month."""
+    result = run("bargaining", steps=6, **{"labs.lab.bargaining_power": power})
+    nash = COST + (1 - power) * (2.0 - COST)
+    prices = contract_prices(result)
+    assert prices["low"].to_list() == pytest.approx([nash] * 6, rel=1e-12)
+    assert prices["high"].to_list() == pytest.approx([nash] * 6, rel=1e-12)
+
+
+@pytest.mark.parametrize(("power", "binds"), [(0.0, True), (0.5, True), (0.8, False)])
+def test_a_binding_outside_option_sets_the_price(power: float, binds: bool) -> None:
+    """Cloud b would rent the same chips at 0.6 (cost x 3): where the Nash split lies above that
+    (2.0 and 1.1 for a lab with power 0 and 0.5) the lab's outside option binds and the price is
+    0.6; where it lies below (0.56 for a lab with power 0.8) the split stands."""
+    result = run("bargaining", steps=1, **{"labs.lab.bargaining_power": power, "clouds.b.pricing.min_margin": 2.0})
+    nash = COST + (1 - power) * (2.0 - COST)
+    assert (nash > 0.6) == binds
+    (price,) = result.tables["contracts"]["price_usd_per_chip_hour"].to_list()
+    assert price == pytest.approx(0.6 if binds else nash, rel=1e-12)
