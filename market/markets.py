@@ -59,7 +59,8 @@ class Offer:
     floor: float  # avoidable cost plus minimum margin, USD per chip-hour: the cloud's impasse point
     reservation: float  # the least it accepts: the floor, or its scarcity value when it expects to sell out
     scarce: bool  # it expects to sell out at its ask: no on-demand capacity to fall back on
-    access: np.ndarray  # per lab (model.lab_list order): may rent it at all (channel, readiness, full withholding)
+    access: np.ndarray  # per lab (model.lab_list order): may ask for it (channel and a usable ecosystem)
+    buyers: np.ndarray  # per lab: buys it at arm's length (not affiliated, not all withheld): its pricing's demand
     key: int  # index of its (vendor, tier) in this month's penalty table
 
 
@@ -92,7 +93,6 @@ class ComputeMarket:
                           first_mover=neg.first_mover, concession_rate=neg.concession_rate,
                           max_rounds=neg.max_rounds)
         self.max_offers = neg.max_offers_per_lab
-        self.lost_sales_logit = neg.lost_sales_logit
         self._params: dict[float, BargainingParams] = {}
         self._outcomes: dict[tuple[float, float, float], BargainOutcome | None] = {}
         self.offers: list[Offer] = []
@@ -107,6 +107,7 @@ class ComputeMarket:
         demand = model.config.demand
         self._elasticity = np.array([demand.training_elasticity, demand.inference_elasticity])
         self._serves: dict[tuple[str, str], np.ndarray] = {}  # static channel policy, per (cloud, vendor)
+        self._affiliates: dict[str, np.ndarray] = {}  # static, per cloud
         self.penalty = np.ones((0, len(labs), 2))  # (vendor, tier) key, lab, purpose -> multiplier >= 1
 
     # -- the month's offers and asks ------------------------------------------------------------
@@ -151,9 +152,10 @@ class ComputeMarket:
                     penalties.append(self._penalties(prod.vendor, eco, prod.tier, rho, in_use, shares))
                 floor = cloud.reservation_price(p) if cloud.cfg.pricing.rule == "cost_plus" else (
                     cloud.avoidable_cost(p) * (1.0 + cloud.cfg.pricing.min_margin))
+                menu, buyers = self._access(cloud, p, prod.vendor, eco)
                 self.offers.append(Offer(len(self.offers), cloud, p, prod.vendor, eco, prod.tier,
                                          model.config.products[p].pflops, cloud.free(p), cloud.rental_price[p],
-                                         floor, floor, False, self._access(cloud, p, prod.vendor, eco), key))
+                                         floor, floor, False, menu, buyers, key))
         self.penalty = np.stack(penalties) if penalties else np.ones((0, n, 2))
         self._reprice()
 
@@ -167,16 +169,29 @@ class ComputeMarket:
         training = switching * (1.0 + self._tier_penalty if tier != "top" else 1.0) * diversify
         return np.stack((training, switching * 1.0 * diversify), axis=1)
 
-    def _access(self, cloud: CloudProvider, product: str, vendor: str, eco: str) -> np.ndarray:
-        """Which labs may rent this offer: the channel, a usable ecosystem, and not all withheld."""
+    def _access(self, cloud: CloudProvider, product: str, vendor: str, eco: str) -> tuple[np.ndarray, np.ndarray]:
+        """Which labs may ask for this offer (the channel and a usable ecosystem), and which of
+        them buy it at arm's length (not affiliated with the cloud, not all of it withheld from
+        them): the demand its price answers to."""
         key = (cloud.cloud_id, vendor)
         serves = self._serves.get(key)
         if serves is None:
             serves = self._serves[key] = np.array([cloud.serves(lab.lab_id, vendor) for lab in self.model.lab_list])
-        ok = serves & (self.rho[:, self.eco_index[eco]] > 0)
-        if cloud.cfg.withholding is not None:
-            ok = ok & np.array([cloud.withheld(lab.lab_id, product).share < 1.0 for lab in self.model.lab_list])
-        return ok
+        menu = serves & (self.rho[:, self.eco_index[eco]] > 0)
+        labs = self.model.lab_list
+        # affiliated labs take capacity at the cloud's reservation, outside its pricing
+        buyers = menu & ~self._affiliated_to(cloud)
+        if cloud.cfg.withholding is None:
+            return menu, buyers
+        return menu, buyers & np.array([cloud.withheld(lab.lab_id, product).share < 1.0 for lab in labs])
+
+    def _affiliated_to(self, cloud: CloudProvider) -> np.ndarray:
+        """Per lab: is it affiliated with this cloud (static, so cached)?"""
+        mask = self._affiliates.get(cloud.cloud_id)
+        if mask is None:
+            mask = self._affiliates[cloud.cloud_id] = np.array([cloud.affiliated(lab.lab_id)
+                                                               for lab in self.model.lab_list])
+        return mask
 
     def _reprice(self) -> None:
         """Each public cloud's best reply, product by product, on the residual demand of that
@@ -194,7 +209,7 @@ class ComputeMarket:
         # PFLOP-hour, where it could serve the lab's need alone.
         effective = np.full((len(offers), n, 2), np.inf)
         for k, o in enumerate(offers):
-            able = o.access[:, None] & (o.free * useful[k][:, None] >= need) & (need > 0)
+            able = o.buyers[:, None] & (o.free * useful[k][:, None] >= need) & (need > 0)
             effective[k] = np.where(able, o.reservation * penalty[k] * per_useful[k][:, None], np.inf)
         by_product: dict[str, list[int]] = {}
         for k, o in enumerate(offers):
@@ -214,26 +229,35 @@ class ComputeMarket:
             for k in sellers:
                 self._reply(offers[k], [offers[r] for r in sellers if r != k], choke, u)
 
+    def _chips_wanted(self, rows: np.ndarray, useful: np.ndarray, prices: np.ndarray,
+                      choke: np.ndarray | None = None) -> np.ndarray:
+        """Chips the labs ``rows`` want beyond what they hold, at each of ``prices`` (USD per
+        chip-hour of a product giving them ``useful`` PFLOP/s a chip), nothing above ``choke``."""
+        u = useful[rows][:, :, None]  # lab, 1, 1
+        a = prices[None, None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wanted = (self.notional[rows][:, :, None]
+                      * ((a / u) / self.level[rows][:, None, None]) ** self._elasticity[None, :, None])
+            chips = np.maximum(wanted - self.held[rows][:, :, None], 0.0) / u
+        if choke is not None:
+            chips = np.where(a <= choke[rows][:, :, None], chips, 0.0)
+        return chips.sum(axis=(0, 1))
+
     def _reply(self, o: Offer, rivals: list[Offer], choke: np.ndarray, useful: np.ndarray) -> None:
-        """One public offer's best reply to its rivals (sellers of the same product)."""
-        rows = o.access
-        n_rows = useful[rows, 0]
-        demand_rows = (self.notional[rows], self.held[rows], self.level[rows], choke[rows], n_rows)
-        notional, held, level, ch, u = demand_rows
-        u = u[:, None]
-        eps = self._elasticity
+        """One public offer's best reply to its rivals (sellers of the same product), on the
+        capacity its affiliated labs leave (they are served first, at its reservation)."""
+        rows = o.buyers
+        affiliates = o.access & ~rows & self._affiliated_to(o.cloud)
+        capacity = o.free
+        if affiliates.any():
+            capacity = max(0.0, capacity - float(self._chips_wanted(affiliates, useful, np.array([o.floor]))[0]))
 
         def demand(prices: np.ndarray) -> np.ndarray:
-            """Chips wanted at each price (USD per chip-hour): every lab's and purpose's extra need."""
-            a = prices[None, None, :]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                wanted = notional[:, :, None] * ((a / u[:, :, None]) / level[:, None, None]) ** eps[None, :, None]
-                chips = np.maximum(wanted - held[:, :, None], 0.0) / u[:, :, None]
-            chips = np.where(a <= ch[:, :, None], chips, 0.0)
-            return chips.sum(axis=(0, 1))
+            return self._chips_wanted(rows, useful, prices, choke)
 
+        ch = choke[rows]
         ceiling = float(ch.max()) if ch.size else o.floor
-        reply = best_response(o.floor, o.free, demand, np.array([r.ask for r in rivals]),
+        reply = best_response(o.floor, capacity, demand, np.array([r.ask for r in rivals]),
                               np.array([r.free for r in rivals]), ceiling, o.cloud.cfg.pricing.undercut)
         o.cloud.reprice(o.product, reply)
         o.ask = o.cloud.rental_price[o.product]
@@ -273,13 +297,15 @@ class ComputeMarket:
                 ranked.append((o.reservation * penalty / useful, o.ask * penalty / useful, o.order, o, useful, penalty))
             ranked.sort(key=_rank_key)
             ranked = ranked[: self.max_offers]
-            shortfall: list[tuple[float, Offer]] = []  # offers it could have used, had there been more chips
+            cheapest = min((o.floor / useful for _, _, _, o, useful, _ in ranked), default=math.inf)
             for j, (score, _, _, o, useful, penalty) in enumerate(ranked):
                 if budget_left <= EPS:
                     break
                 held = lab.useful_contracted(purpose)
+                if lab.wanted(purpose, cheapest) <= held + EPS:
+                    break  # it wants no more even at the lowest price any seller here could go to
                 if lab.wanted(purpose, o.floor / useful) <= held + EPS:
-                    break  # it wants no more even at this seller's lowest price, nor at any later one's
+                    continue
                 key = (o.cloud.cloud_id, o.product)
                 taken = taken_here.get(key, 0.0)
                 affiliated = o.cloud.affiliated(lab_id)
@@ -295,8 +321,6 @@ class ComputeMarket:
                 if refused > EPS and (key not in refused_here or refused > refused_here[key].chips_withheld):
                     refused_here[key] = Refusal(o.cloud.cloud_id, "cloud", lab_id, lab_id, o.product, o.vendor,
                                                 o.tier, refused, reason)
-                if share < 1.0 and accessible < need_chips:
-                    shortfall.append((score, o))
                 if accessible <= EPS:
                     continue
                 chips = min(need_chips, accessible, budget_left / (outcome.price * hours))
@@ -306,24 +330,7 @@ class ComputeMarket:
                 lab.paid(chips * outcome.price, chips * useful)
                 taken_here[key] = taken + chips
                 budget_left -= chips * outcome.price * hours
-            need = lab.notional(purpose) - lab.useful_contracted(purpose)
-            if need > EPS and shortfall and budget_left > EPS:  # short of chips, not of money
-                self._lose_sale(lab, need, shortfall)
         model.refusals.extend(refused_here.values())
-
-    def _lose_sale(self, lab: AILab, need: float, shortfall: list[tuple[float, Offer]]) -> None:
-        """Tell the clouds the lab would have rented from about the demand it could not place.
-
-        Each short offer's cloud expects to win a logit share of the lab's remaining need:
-        ``w ∝ exp(-β (score / best score - 1))`` (multinomial logit over the lab's own ranking, β
-        = ``negotiation.lost_sales_logit``); the signal is in peak PFLOP/s.
-        """
-        best = min(score for score, _ in shortfall)
-        weights = [math.exp(-self.lost_sales_logit * (score / best - 1.0)) for score, _ in shortfall]
-        total = sum(weights)
-        for (_, o), w in zip(shortfall, weights, strict=True):
-            peak = need / lab.readiness[o.ecosystem] * w / total
-            o.cloud.lost_sales[o.product] = o.cloud.lost_sales.get(o.product, 0.0) + peak
 
     def _sign(self, lab: AILab, o: Offer, purpose: str, chips: float, outcome: BargainOutcome, initial: bool) -> None:
         """Turn an agreement into contracts that reserve capacity at the cloud.

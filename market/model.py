@@ -29,6 +29,8 @@ from market.scenario import Cloud, Lab, RentalPricing, Scenario
 
 __all__ = ["MarketModel", "ProductState"]
 
+PRICE_INDEX_MONTHS = 3.0  # time constant of the vendors' rental price index (assumption)
+
 
 @dataclass(slots=True)
 class ProductState:
@@ -49,6 +51,9 @@ class MarketModel(mesa.Model):
         vendors, clouds, labs: agents by id; ``cloud_list`` and ``lab_list`` in id order.
         products: life-cycle state of every product.
         packaging_capacity: wafers per month available this step (after shocks).
+        expansions: packaging capacity ordered by the model's foundry, ``(step online, wafers)``.
+        price_index: vendor -> USD per PFLOP-hour of arm's-length rental contracts of its chips
+            (a moving average over ``PRICE_INDEX_MONTHS``): what clouds expect to earn on new chips.
         signed, refusals: contracts signed and chips refused this step.
     """
 
@@ -73,8 +78,10 @@ class MarketModel(mesa.Model):
                 dc = cfg.own_datacenter
                 clouds[f"{lab_id}_dc"] = Cloud(
                     name=f"{cfg.name or lab_id} data centres", kind="captive", owner_lab=lab_id, fleet=dc.fleet,
+                    on_order=dc.on_order,
                     buys=dc.buys, capex_usd_per_month=dc.capex_usd_per_month, capex_growth=dc.capex_growth,
-                    lifetime_months=dc.lifetime_months, pricing=RentalPricing(rule="cost_plus"))
+                    lifetime_months=dc.lifetime_months, investment=dc.investment,
+                    pricing=RentalPricing(rule="cost_plus"))
         self.clouds = {c: CloudProvider(self, c, cfg) for c, cfg in clouds.items()}
         self.cloud_list = list(self.clouds.values())
         self.lab_list = list(self.labs.values())
@@ -82,7 +89,8 @@ class MarketModel(mesa.Model):
         self.compute_market = ComputeMarket(self)
         self.t = -1
         self.packaging_capacity = 0.0
-        self.lost_by_vendor: dict[str, float] = {}  # PFLOP/s labs could not rent last month, by vendor
+        self.expansions: list[tuple[int, float]] = []  # packaging expansions ordered: (online step, wafers)
+        self.price_index = self._initial_price_index()
         self.signed: list[Contract] = []
         self.refusals: list[Refusal] = []
         self._contract_seq = 0
@@ -90,6 +98,19 @@ class MarketModel(mesa.Model):
         from market.recording import Recorder  # recording reads the model; imported late to keep one-way flow
 
         self.recorder = Recorder(self) if record else None
+
+    def _initial_price_index(self) -> dict[str, float]:
+        """Each vendor's installed-weighted posted price per PFLOP-hour at the public clouds."""
+        products = self.config.products
+        sums: dict[str, list[float]] = {}
+        for cloud in self.cloud_list:
+            if cloud.owner_lab is not None:
+                continue
+            for p, chips in cloud.installed.items():
+                acc = sums.setdefault(products[p].vendor, [0.0, 0.0])
+                acc[0] += chips * cloud.rental_price[p] / products[p].pflops
+                acc[1] += chips
+        return {v: usd / chips for v, (usd, chips) in sums.items() if chips > 0}
 
     def _long_tail(self) -> dict[str, Lab]:
         """Generate the long tail of smaller labs: Pareto-distributed sizes, shared preferences."""
@@ -150,6 +171,10 @@ class MarketModel(mesa.Model):
                 lab.grow(float(z))
             for cloud in self.cloud_list:
                 cloud.capex_budget *= 1.0 + cloud.cfg.capex_growth
+        for jump in self.config.demand.jumps:
+            if jump.step == t:
+                for lab in self.lab_list:
+                    lab.demand *= jump.factor
         for lab in self.lab_list:
             lab.expire_contracts()
         for cloud in self.cloud_list:
@@ -161,32 +186,40 @@ class MarketModel(mesa.Model):
         self.packaging_capacity = self._packaging_capacity(t)
 
     def _packaging_capacity(self, t: int) -> float:
+        """Committed capacity (interpolated), plus the expansions online by now, times any shock."""
         pack = self.config.packaging
         steps, wafers = zip(*pack.capacity_wafers_per_month, strict=True)
-        capacity = float(np.interp(t, steps, wafers))
+        capacity = float(np.interp(t, steps, wafers)) + sum(w for online, w in self.expansions if online <= t)
         for shock in pack.shocks:
             if shock.start_step <= t < shock.end_step:
                 capacity *= shock.factor
         return capacity
 
     def chip_market(self) -> None:
-        """Phase 2: clouds order chips; packaging capacity is shared among vendors; vendors make,
-        ration (channels, withholding, rationing rule) and deliver chips, then reprice."""
-        self.lost_by_vendor = {}
-        products = self.config.products
-        for cloud in self.cloud_list:
-            for p, pflops in cloud.lost_sales.items():
-                v = products[p].vendor
-                self.lost_by_vendor[v] = self.lost_by_vendor.get(v, 0.0) + pflops
+        """Phase 2: clouds order chips where they pay; packaging capacity is shared among vendors;
+        vendors make, ration (channels, withholding, rationing rule) and deliver chips from their
+        order books, then reprice; the foundry orders packaging capacity if the books want more."""
         for cloud in self.cloud_list:  # orders are pooled per vendor, so their order does not matter
             cloud.place_orders()
-            cloud.lost_sales = {}
         reserved = np.array([v.cfg.packaging_share * self.packaging_capacity for v in self.vendor_list])
         requests = np.array([v.request_wafers(r) for v, r in zip(self.vendor_list, reserved.tolist(), strict=True)])
         wafers = allocate_packaging(requests, reserved, self.packaging_capacity, self.config.packaging.rationing)
         for vendor, w in zip(self.vendor_list, wafers, strict=True):
             self.refusals.extend(vendor.produce_and_ship(float(w)))
             vendor.update_prices()
+        self._expand_packaging(float(requests.sum()))
+
+    def _expand_packaging(self, requested: float) -> None:
+        """The foundry orders packaging capacity while vendors' order books want more wafers than it
+        has: ``expansion_response`` of the excess, at most ``max_expansion_per_year / 12`` of its
+        capacity a month, online ``expansion_lead_months`` later."""
+        pack = self.config.packaging
+        steps, wafers = zip(*pack.capacity_wafers_per_month, strict=True)
+        unshocked = float(np.interp(self.t, steps, wafers)) + sum(w for _, w in self.expansions)  # incl. on order
+        excess = requested - unshocked
+        if excess > 0 and pack.expansion_response > 0:
+            added = min(pack.expansion_response * excess, pack.max_expansion_per_year / 12.0 * unshocked)
+            self.expansions.append((self.t + pack.expansion_lead_months, added))
 
     def compute_market_round(self) -> None:
         """Phase 3: labs with unmet needs bargain with clouds; vertically integrated labs first
@@ -209,6 +242,22 @@ class MarketModel(mesa.Model):
             lab.update_price_level()
         for cloud in self.cloud_list:
             cloud.settle()
+        self._update_price_index()
+
+    def _update_price_index(self) -> None:
+        """Each vendor's rental price index moves toward this month's arm's-length contract price per
+        PFLOP-hour of its chips (contracts with a lab's own or its vendor's cloud excluded)."""
+        signed: dict[str, list[float]] = {}
+        for c in self.signed:
+            if self.clouds[c.cloud].affiliated(c.lab):
+                continue
+            acc = signed.setdefault(c.vendor, [0.0, 0.0])
+            acc[0] += c.chips * c.price_usd_per_chip_hour
+            acc[1] += c.pflops
+        for v, (usd, pflops) in signed.items():
+            month = usd / pflops
+            old = self.price_index.get(v)
+            self.price_index[v] = month if old is None else old + (month - old) / PRICE_INDEX_MONTHS
 
     def record(self) -> None:
         """Phase 5: the collector reads the state (and changes nothing)."""

@@ -37,6 +37,7 @@ __all__ = [
     "BUILTIN_DIR",
     "Cloud",
     "Demand",
+    "Investment",
     "Lab",
     "LongTail",
     "Product",
@@ -137,6 +138,31 @@ class RentalPricing(_Strict):
     threshold: Share = 0.0  # ... and only by at least this share (sticky list prices)
 
 
+class Investment(_Strict):
+    """How a cloud (or a lab's own data centres) decides to buy chips (docs/ODD.md 7.4).
+
+    Each month it values one chip of each vendor's newest product: the rental margin over
+    operating cost it expects over the chip's life (``lifetime_months``), starting once the chip
+    is built in, at the market's recent price per PFLOP-hour of that vendor's chips falling by
+    ``expected_price_decline`` a year, discounted at ``cost_of_capital``. Against the price of the
+    chip plus the data-centre build-out that goes with it (``build_cost_share`` of the chip price)
+    this is Tobin's q; it orders ``response × (q - 1)`` of its installed PFLOP/s a month while
+    q > 1, within its financing limit (``capex_usd_per_month``)."""
+
+    cost_of_capital: Annotated[float, Field(ge=0.0, le=1.0)] = 0.10  # a year
+    response: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05  # share of capacity ordered a month per unit of q - 1
+    build_months: Annotated[int, Field(ge=0, le=36)] = 6  # data-centre time to build, after the vendor's lead time
+    build_cost_share: Annotated[float, Field(ge=0.0, le=5.0)] = 0.4  # facility and network, per unit of chip price
+    expected_price_decline: Annotated[float, Field(ge=0.0, le=0.9)] = 0.2  # a year, per PFLOP-hour
+
+
+class DemandJump(_Strict):
+    """Every lab's demand multiplied by ``factor`` from ``step`` on (a permanent shift)."""
+
+    step: Annotated[int, Field(ge=0)]
+    factor: Annotated[float, Field(gt=0.0, le=100.0)]
+
+
 class Demand(_Strict):
     """Labs' demand response to price (docs/CALIBRATION.md, "Demand elasticity").
 
@@ -151,6 +177,7 @@ class Demand(_Strict):
     inference_elasticity: Annotated[float, Field(ge=-5.0, le=0.0)] = -0.7  # short run
     long_run_elasticity: Annotated[float, Field(ge=-5.0, le=0.0)] = -1.0
     adjustment_months: Annotated[float, Field(ge=1.0, le=240.0)] = 12.0
+    jumps: list[DemandJump] = []
 
 
 class Product(_Strict):
@@ -193,6 +220,7 @@ class Cloud(_Strict):
     vendor: str | None = None  # vertically integrated with this vendor
     owner_lab: str | None = None  # for captive clouds: the lab that owns them
     fleet: dict[str, NonNegative] = {}  # installed chips by product at step 0
+    on_order: dict[str, NonNegative] = {}  # chips ordered before step 0, installed evenly over the first lead+build months
     buys: list[str] = []  # vendors it orders from (subject to their channels)
     capex_usd_per_month: NonNegative = 0.0
     capex_growth: Rate = 0.02
@@ -202,19 +230,20 @@ class Cloud(_Strict):
     rental_price_usd_per_chip_hour: dict[str, Positive] = {}  # initial prices; default cost-plus
     initial_markup: NonNegative = 1.0
     pricing: RentalPricing = RentalPricing()
-    lifetime_months: Annotated[int, Field(ge=6, le=240)] = 60
-    target_utilisation: Annotated[float, Field(gt=0.0, le=1.0)] = 0.85
-    follow_market: Share = 0.3  # share of its lost sales it reads as demand for what the market lacks
+    lifetime_months: Annotated[int, Field(ge=6, le=240)] = 60  # depreciation life; chips run on while they earn their opex
+    investment: Investment = Investment()
 
 
 class OwnDatacenter(_Strict):
     """A lab's own data centres; the model runs them as a captive cloud named ``<lab>_dc``."""
 
     fleet: dict[str, NonNegative] = {}
+    on_order: dict[str, NonNegative] = {}
     buys: list[str] = ["nvidia"]
     capex_usd_per_month: NonNegative = 0.0
     capex_growth: Rate = 0.02
     lifetime_months: Annotated[int, Field(ge=6, le=240)] = 60
+    investment: Investment = Investment()
 
 
 class Lab(_Strict):
@@ -281,11 +310,18 @@ class Shock(_Strict):
 
 
 class Packaging(_Strict):
-    """The shared packaging (CoWoS-class) capacity, wafers per month, linear between points."""
+    """The shared packaging (CoWoS-class) capacity, wafers per month: the committed expansions
+    (linear between points, flat after the last), plus expansions it orders itself while vendors'
+    orders exceed it: ``expansion_response`` of the monthly excess (wafers a month), at most
+    ``max_expansion_per_year`` of its capacity a year, coming online ``expansion_lead_months``
+    later."""
 
     capacity_wafers_per_month: list[tuple[int, NonNegative]]
     rationing: RationingName = "pro_rata"
     shocks: list[Shock] = []
+    expansion_response: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    expansion_lead_months: Annotated[int, Field(ge=0, le=60)] = 12
+    max_expansion_per_year: Annotated[float, Field(ge=0.0, le=5.0)] = 1.0
 
     @field_validator("capacity_wafers_per_month")
     @classmethod
@@ -308,7 +344,6 @@ class Negotiation(_Strict):
     concession_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
     max_rounds: Annotated[int, Field(ge=1, le=1000)] = 50
     max_offers_per_lab: Annotated[int, Field(ge=1, le=1000)] = 40
-    lost_sales_logit: Annotated[float, Field(ge=0.0, le=100.0)] = 5.0  # how sharply unmet demand goes to favourites
 
 
 class Faults(_Strict):
@@ -407,6 +442,8 @@ def _check_references(sc: Scenario) -> None:
         need(f"clouds.{cid}.owner_lab", c.owner_lab, sc.labs, "lab")
         for p in c.fleet:
             need(f"clouds.{cid}.fleet.{p}", p, sc.products, "product")
+        for p in c.on_order:
+            need(f"clouds.{cid}.on_order.{p}", p, sc.products, "product")
         for p in c.rental_price_usd_per_chip_hour:
             need(f"clouds.{cid}.rental_price_usd_per_chip_hour.{p}", p, sc.products, "product")
         for i, v in enumerate(c.buys):
@@ -425,6 +462,8 @@ def _check_references(sc: Scenario) -> None:
         if lab.own_datacenter:
             for p in lab.own_datacenter.fleet:
                 need(f"labs.{lid}.own_datacenter.fleet.{p}", p, sc.products, "product")
+            for p in lab.own_datacenter.on_order:
+                need(f"labs.{lid}.own_datacenter.on_order.{p}", p, sc.products, "product")
             for i, v in enumerate(lab.own_datacenter.buys):
                 need(f"labs.{lid}.own_datacenter.buys[{i}]", v, sc.vendors, "vendor")
     ecosystems = {v.ecosystem for v in sc.vendors.values()}

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import mesa
-
-import math
+import numpy as np
 
 from market.economics import BestResponse
 from market.economics.withholding import Withholding, withheld
@@ -32,9 +32,7 @@ class CloudProvider(mesa.Agent):
         rental_price: posted (on-demand) ask per product, USD per chip-hour.
         scarcity_value: per product, the price at which it expects to sell out this month, USD per
             chip-hour, or None when it has capacity to spare (its reservation is then avoidable cost).
-        capex_budget: US dollars it may spend on chips this month.
-        lost_sales: PFLOP/s (peak) labs wanted here but could not get, per product, this month
-            (read by this month's repricing and next month's orders, then cleared).
+        capex_budget: US dollars it may spend on chips and their build-out this month (financing limit).
         revenue, cost: USD this step.
     """
 
@@ -66,10 +64,13 @@ class CloudProvider(mesa.Agent):
             first = max(1, prod.release_step + cfg.lifetime_months)
             self.cohorts.extend([first + k, p, chips / 12] for k in range(12))
         self.cohorts.sort(key=lambda c: (c[0], c[1]))
+        for p, chips in sorted(cfg.on_order.items()):
+            # ordered before the simulation: installed in equal parts over the months its lead
+            # time and build time would take (1, 2, ..., L)
+            months = max(1, sc.vendors[sc.products[p].vendor].lead_time_months + cfg.investment.build_months)
+            self.pipeline.extend((m, p, chips / months, sc.products[p].list_price_usd) for m in range(1, months + 1))
         for p in self.installed:
             self.rental_price[p] = cfg.rental_price_usd_per_chip_hour.get(p) or self.unit_cost(p) * (1 + cfg.initial_markup)
-        self.lost_sales: dict[str, float] = {}
-        self.vendor_load: dict[str, tuple[float, float]] = {}  # vendor -> (contracted, installed) PFLOP/s
         self.reset_step()
 
     def reset_step(self) -> None:
@@ -85,10 +86,10 @@ class CloudProvider(mesa.Agent):
         self.months_since_change.setdefault(product, 0)
 
     def receive(self, product: str, chips: float, price: float, lead_time: int) -> None:
-        """Chips shipped by a vendor at ``price`` USD each; paid now, installed ``lead_time``
-        months later (0 = this month)."""
+        """Chips shipped by a vendor at ``price`` USD each; paid now, installed ``lead_time`` plus
+        ``investment.build_months`` months later (0 = this month)."""
         self.capex_spent += chips * price
-        self.pipeline.append((self.model.t + lead_time, product, chips, price))
+        self.pipeline.append((self.model.t + lead_time + self.cfg.investment.build_months, product, chips, price))
         self.install_arrivals()
 
     def install_arrivals(self) -> None:
@@ -121,12 +122,18 @@ class CloudProvider(mesa.Agent):
         return max(cost_based, min(per_pflop) * products[product].pflops)
 
     def retire(self) -> None:
-        """Retire chips at the end of their life; chips under contract wait until it ends."""
+        """Retire chips past their depreciation life that no longer earn their operating cost:
+        those still free when it has capacity of that product to spare (no scarcity value). While
+        it would sell out, old chips keep renting, up to twice their life. Chips under contract
+        wait until it ends."""
         t = self.model.t
+        life = self.cfg.lifetime_months
         for cohort in self.cohorts:
             if cohort[0] > t:
                 break
             p = cohort[1]
+            if self.scarcity_value.get(p) is not None and t < cohort[0] + life:
+                continue  # still earning more than its operating cost
             free = self.installed[p] - self.contracted[p]
             gone = min(cohort[2], max(0.0, free))
             if gone > 0:
@@ -209,60 +216,58 @@ class CloudProvider(mesa.Agent):
                         buyers=[(lab_id, self.affiliated(lab_id))])
 
     # -- chip market -----------------------------------------------------------------------
-    def place_orders(self) -> None:
-        """Order chips for the demand it lost last month and to restore headroom, within capex.
+    def chip_value(self, product: str, price_per_pflop_hour: float) -> float:
+        """Present value of one chip of ``product`` bought now, USD: its rental margin over
+        operating cost, month by month over its life once built in (after the vendor's lead time
+        and ``investment.build_months``), at ``price_per_pflop_hour`` falling by
+        ``investment.expected_price_decline`` a year, discounted at ``investment.cost_of_capital``;
+        months whose margin would be negative count zero (the chip would stand idle)."""
+        inv = self.cfg.investment
+        prod = self.model.config.products[product]
+        start = self.model.vendors[prod.vendor].cfg.lead_time_months + inv.build_months
+        months = np.arange(start, start + self.cfg.lifetime_months)
+        price = price_per_pflop_hour * prod.pflops * (1.0 - inv.expected_price_decline) ** (months / 12.0)
+        margin = np.maximum(price - prod.opex_usd_per_chip_hour, 0.0) * self.model.hours
+        return float((margin * (1.0 + inv.cost_of_capital) ** (-months / 12.0)).sum())
 
-        Lost sales of a vendor's chips are bought as that vendor's newest product on sale; a
-        share ``follow_market`` of them is spread over the vendors it may buy from in proportion
-        to the whole market's lost sales of each. When utilisation is above target the cloud also
-        buys to bring it back down. Chips already ordered but not yet delivered count against both.
-        """
+    def place_orders(self) -> None:
+        """Order chips where they pay: for each vendor it may buy from, Tobin's q of that vendor's
+        newest product, ``q = chip_value / (list price × (1 + build_cost_share))``, at the market's
+        recent price per PFLOP-hour of that vendor's chips (``model.price_index``). It orders
+        ``response × max(q - 1)`` of its capacity (installed and on order, PFLOP/s) a month, spread
+        over the vendors in proportion to ``q - 1``, within its financing limit: chips and their
+        build-out cost at most the capex budget."""
         model = self.model
         products = model.config.products
-        buyable = [v for v in self.cfg.buys
-                   if model.vendors[v].sells_to(self.cloud_id, self.cfg.vendor) and model.vendors[v].newest_on_sale()]
-        own: dict[str, float] = {}
-        for p, pflops in self.lost_sales.items():
-            own[products[p].vendor] = own.get(products[p].vendor, 0.0) + pflops
-        # Part of the demand it lost is read as demand for the vendors the whole market is short
-        # of (so a cloud can enter an ecosystem it does not yet carry).
-        market_lost = {v: model.lost_by_vendor.get(v, 0.0) for v in buyable}
-        market_total = sum(market_lost.values())
-        follow = self.cfg.follow_market if market_total > 0 else 0.0
-        own_total = sum(own.values())
-        wanted_pflops = {v: (1.0 - follow) * own.get(v, 0.0) + follow * own_total * market_lost.get(v, 0.0)
-                         / (market_total or 1.0) for v in buyable}
-        target = self.cfg.target_utilisation
-        for v, (used, cap) in self.vendor_load.items():
-            if v in wanted_pflops and cap > 0 and used / cap > target:
-                # enough new capacity to bring last month's utilisation back to target
-                wanted_pflops[v] = wanted_pflops.get(v, 0.0) + used / target - cap
-        plan: list[tuple[str, str, float, float]] = []
-        for v in buyable:
+        inv = self.cfg.investment
+        gains: dict[str, tuple[str, float]] = {}
+        for v in self.cfg.buys:
             vendor = model.vendors[v]
-            wanted = wanted_pflops[v] - self.in_transit_pflops(v)  # what is on its way counts
-            if wanted <= 0:
-                continue
             p = vendor.newest_on_sale()
-            chips = wanted / products[p].pflops
-            plan.append((v, p, chips, chips * vendor.list_price[p]))
-        total = sum(cost for *_, cost in plan)
-        scale = min(1.0, self.capex_budget / total) if total > 0 else 0.0
-        for v, p, chips, _ in plan:
+            if p is None or not vendor.sells_to(self.cloud_id, self.cfg.vendor) or v not in model.price_index:
+                continue
+            cost = vendor.list_price[p] * (1.0 + inv.build_cost_share)
+            q = self.chip_value(p, model.price_index[v]) / cost
+            if q > 1.0:
+                gains[v] = (p, q - 1.0)
+        if not gains:
+            return
+        base = self.capacity_pflops() + sum(chips * products[p].pflops for _, p, chips, _ in self.pipeline)
+        base += sum(model.vendors[v].backlog[p].get(self.cloud_id, 0.0) * products[p].pflops
+                    for v, (p, _) in gains.items())
+        total_gain = sum(g for _, g in gains.values())
+        wanted = inv.response * max(g for _, g in gains.values()) * base  # PFLOP/s this month
+        plan = [(v, p, wanted * g / total_gain / products[p].pflops) for v, (p, g) in gains.items()]
+        spend = sum(chips * model.vendors[v].list_price[p] for v, p, chips in plan) * (1.0 + inv.build_cost_share)
+        scale = min(1.0, self.capex_budget / spend) if spend > 0 else 0.0
+        for v, p, chips in plan:
             model.vendors[v].order(self.cloud_id, p, chips * scale)
 
     # -- settlement ------------------------------------------------------------------------
     def settle(self) -> None:
-        """Operating cost and depreciation of the fleet (revenue is booked by the model), and the
-        load on each vendor's chips, for next month's orders."""
+        """Operating cost and depreciation of the fleet (revenue is booked by the model)."""
         hours = self.model.hours
         products = self.model.config.products
-        load: dict[str, list[float]] = {}
-        for p, chips in self.installed.items():
-            pair = load.setdefault(products[p].vendor, [0.0, 0.0])
-            pair[0] += self.contracted[p] * products[p].pflops
-            pair[1] += chips * products[p].pflops
-        self.vendor_load = {v: (used, cap) for v, (used, cap) in load.items()}
         for p, chips in self.installed.items():
             self.cost += chips * products[p].opex_usd_per_chip_hour * hours
             self.cost += self.book_value[p] / self.cfg.lifetime_months

@@ -26,7 +26,8 @@ class ChipVendor(mesa.Agent):
         vendor_id: id in the scenario.
         cfg: its validated configuration (policy: channel, rationing, pricing, withholding).
         list_price: current list price per product, USD per chip.
-        orders, production, shipped: chips this step, per product.
+        backlog: chips ordered and not yet shipped, per product and buyer (the order book).
+        orders: chips ordered this step, per product and buyer; production, shipped: chips this step.
         wafers_requested, wafers: packaging wafers wanted and allocated this step.
         revenue, cost, profit: USD this step.
     """
@@ -44,6 +45,7 @@ class ChipVendor(mesa.Agent):
         self._price_params = PriceRuleParams(**cfg.pricing.model_dump(exclude={"rule"}))
         self._ration = get_rationing(cfg.rationing)
         self.orders: dict[str, dict[str, float]] = {}
+        self.backlog: dict[str, dict[str, float]] = {p: {} for p in self.product_ids}
         self._last: dict[str, tuple[float, float]] = {}  # (list price, orders) last month, per product
         self._elastic: dict[str, float] = {}  # estimated price elasticity of orders, per product
         self.reset_step()
@@ -55,6 +57,7 @@ class ChipVendor(mesa.Agent):
         self.potential = dict.fromkeys(self.product_ids, 0.0)  # notional output from reserved wafers
         self.wafers_requested = 0.0
         self.wafers = 0.0
+        self.book: dict[str, float] = {}  # chips in the order book when production starts, per product
         self.revenue = 0.0
         self.cost = 0.0
 
@@ -78,30 +81,43 @@ class ChipVendor(mesa.Agent):
 
     # -- chip market -----------------------------------------------------------------------
     def order(self, buyer: str, product: str, chips: float) -> None:
+        """A firm order: it joins the order book until shipped (or refused, or the product's sale ends)."""
         if chips > 0:
             self.orders[product][buyer] = self.orders[product].get(buyer, 0.0) + chips
+            self.backlog[product][buyer] = self.backlog[product].get(buyer, 0.0) + chips
+
+    def backlog_chips(self, product: str | None = None) -> float:
+        """Chips in the order book, of one product or of all."""
+        books = self.backlog.values() if product is None else (self.backlog[product],)
+        return sum(sum(book.values()) for book in books)
 
     def request_wafers(self, reserved_wafers: float) -> float:
-        """Wafers wanted for this step's orders; also sets each product's potential output."""
+        """Wafers wanted for the order book; also sets each product's potential output. Orders of a
+        product no longer on sale are cancelled."""
         products = self.model.config.products
         live = self.on_sale()
+        for p in self.product_ids:
+            if p not in live:
+                self.backlog[p].clear()
         top = self.newest_on_sale()
         for p in live:
             mix = 1.0 if len(live) == 1 else (
                 self.cfg.top_tier_mix if p == top else (1.0 - self.cfg.top_tier_mix) / (len(live) - 1))
             self.potential[p] = reserved_wafers * mix * products[p].chips_per_wafer
-        self.wafers_requested = sum(sum(self.orders[p].values()) / products[p].chips_per_wafer for p in live)
+        self.book = {p: sum(self.backlog[p].values()) for p in live}
+        self.wafers_requested = sum(self.book[p] / products[p].chips_per_wafer for p in live)
         return self.wafers_requested
 
     def produce_and_ship(self, wafers: float) -> list[Refusal]:
-        """Turn allocated wafers into chips, ration them among buyers, deliver. Returns refusals."""
+        """Turn allocated wafers into chips, ration them among the order book, deliver; what is not
+        made stays in the book, what is withheld is refused and cancelled. Returns refusals."""
         model = self.model
         products = model.config.products
         self.wafers = wafers
         share_of_request = 0.0 if self.wafers_requested <= 0 else min(1.0, wafers / self.wafers_requested)
         refusals: list[Refusal] = []
         for p in self.on_sale():
-            book = self.orders[p]
+            book = self.backlog[p]
             if not book:
                 continue
             wanted = sum(book.values())
@@ -128,9 +144,14 @@ class ChipVendor(mesa.Agent):
             price = self.list_price[p]
             # as Python floats: numpy scalars would flow into every fleet, contract and table, and
             # arithmetic on them is several times slower (the values are the same IEEE doubles)
-            for b, chips in zip(buyers, alloc.tolist(), strict=True):
+            for b, chips, cap in zip(buyers, alloc.tolist(), caps.tolist(), strict=True):
                 if chips > 0:
                     model.clouds[b].receive(p, chips, price, self.cfg.lead_time_months)
+                left = book[b] - chips if cap >= book[b] else 0.0  # a refused remainder is cancelled
+                if left > 1e-9:
+                    book[b] = left
+                else:
+                    del book[b]
             shipped = float(alloc.sum())
             self.production[p] = shipped if shipped < made else made
             self.shipped[p] = shipped
@@ -139,17 +160,18 @@ class ChipVendor(mesa.Agent):
         return refusals
 
     def update_prices(self) -> None:
-        """List prices respond to excess demand over potential output, within margin bounds.
+        """List prices respond to the order book against potential output (the chips its reserved
+        packaging would make): ``z = (book - potential) / potential``, within margin bounds. A
+        backlog of more than a month's output raises the price, a short book lowers it.
 
-        Not in the first month: orders then follow no market history (clouds have not yet seen
-        a month of lost sales), so they carry no price signal.
+        Not in the first month, whose orders follow no market history (no month of prices yet).
         """
         if self.model.t == 0:
             return
         products = self.model.config.products
         for p in self.on_sale():
             supply = self.potential[p]
-            wanted = sum(self.orders[p].values())
+            wanted = self.book[p]
             z = (wanted - supply) / supply if supply > 0 else (1.0 if wanted > 0 else 0.0)
             signal = PriceSignal(price=self.list_price[p], unit_cost=products[p].unit_cost_usd,
                                  excess_demand=max(-1.0, z), utilisation=0.0,
