@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from market.contracts import Contract, Refusal
-from market.economics import (BargainingParams, BargainOutcome, best_response, get_protocol, get_rationing,
-                              with_outside_options)
+from market.economics import (BargainingParams, BargainOutcome, best_responses, candidate_prices, get_protocol,
+                              get_rationing, with_outside_options)
 from market.economics.withholding import access
 
 if TYPE_CHECKING:
@@ -65,6 +65,8 @@ class Offer:
 
 
 PURPOSES = ("training", "inference")
+SHARED_GRID_POINTS = 160  # log-spaced prices each product's sellers search (plus asks, undercuts, chokes)
+SHARED_CHOKES = 64  # at most this many buyers' choke prices join the grid (quantiles beyond)
 
 
 def _rank_key(r: tuple) -> tuple[float, float, int]:
@@ -207,62 +209,86 @@ class ComputeMarket:
         need = np.maximum(self.notional - self.held, 0.0)  # lab, purpose
         # The labs' outside options: each offer's reservation, in effective USD per useful
         # PFLOP-hour, where it could serve the lab's need alone.
-        effective = np.full((len(offers), n, 2), np.inf)
-        for k, o in enumerate(offers):
-            able = o.buyers[:, None] & (o.free * useful[k][:, None] >= need) & (need > 0)
-            effective[k] = np.where(able, o.reservation * penalty[k] * per_useful[k][:, None], np.inf)
+        free = np.array([o.free for o in offers])
+        reservation = np.array([o.reservation for o in offers])
+        able = (np.stack([o.buyers for o in offers])[:, :, None] & (need > 0)[None]
+                & (free[:, None, None] * useful[:, :, None] >= need[None]))
+        effective = np.where(able, reservation[:, None, None] * penalty * per_useful[:, :, None], np.inf)
         by_product: dict[str, list[int]] = {}
         for k, o in enumerate(offers):
             by_product.setdefault(o.product, []).append(k)
+        best = {product: effective[ks].min(axis=0) for product, ks in by_product.items()}  # lab, purpose
         for product, ks in by_product.items():
             sellers = [k for k in ks if offers[k].cloud.owner_lab is None and offers[k].cloud.cfg.pricing.rule
                        == "best_response"]
             if not sellers:
                 continue
-            others = [k for k in range(len(offers)) if offers[k].product != product]
-            alt = effective[others].min(axis=0) if others else np.full((n, 2), np.inf)
+            others = [b for q, b in best.items() if q != product]
+            alt = np.minimum.reduce(others) if others else np.full((n, 2), np.inf)
             k0 = ks[0]
             u = useful[k0][:, None]
             pen = penalty[k0]
             with np.errstate(invalid="ignore", divide="ignore"):
                 choke = np.where(u > 0, np.minimum(self._value[:, None], alt) * u / pen, 0.0)  # USD per chip-hour
-            for k in sellers:
-                self._reply(offers[k], [offers[r] for r in sellers if r != k], choke, u)
+            # each seller replies to all the others' current asks at once; those whose arm's-length
+            # buyers are the same face the same demand and share one search grid
+            asks = np.array([offers[k].ask for k in sellers])
+            free = np.array([offers[k].free for k in sellers])
+            groups: dict[bytes, list[int]] = {}
+            for row, k in enumerate(sellers):
+                groups.setdefault(offers[k].buyers.tobytes(), []).append(row)
+            for rows in groups.values():
+                members = [offers[sellers[row]] for row in rows]
+                buyers = members[0].buyers
+                demand = self._demand(buyers, u, choke)
+                chokes = choke[buyers]
+                floor = min(o.floor for o in members)
+                ceiling = max(float(chokes.max()) if chokes.size else 0.0, floor)
+                undercuts = np.array([o.cloud.cfg.pricing.undercut for o in members])
+                grid = candidate_prices(floor, ceiling, asks, undercuts, SHARED_GRID_POINTS)
+                kinks = np.unique(chokes[(chokes > floor) & (chokes <= ceiling)])
+                if kinks.size > SHARED_CHOKES:  # a long tail: its quantiles
+                    kinks = np.quantile(kinks, np.linspace(0.0, 1.0, SHARED_CHOKES))
+                grid = np.union1d(grid, kinks)
+                capacities = [self._capacity(o, u) for o in members]
+                replies = best_responses([o.floor for o in members], capacities, rows, asks, free, undercuts,
+                                         demand, ceiling, prices=grid, demand_at_prices=demand(grid))
+                for o, reply in zip(members, replies, strict=True):
+                    o.cloud.reprice(o.product, reply)
+                    o.scarce = reply.scarce
+                    o.reservation = max(o.floor, reply.price) if reply.scarce else o.floor
+            for k in sellers:  # the posted asks labs see this month
+                offers[k].ask = offers[k].cloud.rental_price[offers[k].product]
 
-    def _chips_wanted(self, rows: np.ndarray, useful: np.ndarray, prices: np.ndarray,
-                      choke: np.ndarray | None = None) -> np.ndarray:
-        """Chips the labs ``rows`` want beyond what they hold, at each of ``prices`` (USD per
-        chip-hour of a product giving them ``useful`` PFLOP/s a chip), nothing above ``choke``."""
+    def _demand(self, rows: np.ndarray, useful: np.ndarray, choke: np.ndarray | None = None):
+        """A function giving the chips the labs ``rows`` want beyond what they hold, at an array
+        of prices (USD per chip-hour of a product giving them ``useful`` PFLOP/s a chip), nothing
+        above ``choke``: ``sum over labs and purposes of (notional (price / useful / level)^e -
+        held) / useful``."""
         u = useful[rows][:, :, None]  # lab, 1, 1
-        a = prices[None, None, :]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            wanted = (self.notional[rows][:, :, None]
-                      * ((a / u) / self.level[rows][:, None, None]) ** self._elasticity[None, :, None])
-            chips = np.maximum(wanted - self.held[rows][:, :, None], 0.0) / u
-        if choke is not None:
-            chips = np.where(a <= choke[rows][:, :, None], chips, 0.0)
-        return chips.sum(axis=(0, 1))
+        scale = self.notional[rows][:, :, None] * (u * self.level[rows][:, None, None]) ** -self._elasticity[None, :, None]
+        held = self.held[rows][:, :, None] / u
+        scale = scale / u
+        eps = self._elasticity[None, :, None]
+        top = None if choke is None else choke[rows][:, :, None]
 
-    def _reply(self, o: Offer, rivals: list[Offer], choke: np.ndarray, useful: np.ndarray) -> None:
-        """One public offer's best reply to its rivals (sellers of the same product), on the
-        capacity its affiliated labs leave (they are served first, at its reservation)."""
-        rows = o.buyers
-        affiliates = o.access & ~rows & self._affiliated_to(o.cloud)
-        capacity = o.free
-        if affiliates.any():
-            capacity = max(0.0, capacity - float(self._chips_wanted(affiliates, useful, np.array([o.floor]))[0]))
+        def chips(prices: np.ndarray) -> np.ndarray:
+            a = prices[None, None, :]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                wanted = np.maximum(scale * a ** eps - held, 0.0)
+            if top is not None:
+                wanted = np.where(a <= top, wanted, 0.0)
+            return wanted.sum(axis=(0, 1))
 
-        def demand(prices: np.ndarray) -> np.ndarray:
-            return self._chips_wanted(rows, useful, prices, choke)
+        return chips
 
-        ch = choke[rows]
-        ceiling = float(ch.max()) if ch.size else o.floor
-        reply = best_response(o.floor, capacity, demand, np.array([r.ask for r in rivals]),
-                              np.array([r.free for r in rivals]), ceiling, o.cloud.cfg.pricing.undercut)
-        o.cloud.reprice(o.product, reply)
-        o.ask = o.cloud.rental_price[o.product]
-        o.scarce = reply.scarce
-        o.reservation = max(o.floor, reply.price) if reply.scarce else o.floor
+    def _capacity(self, o: Offer, useful: np.ndarray) -> float:
+        """Free chips of an offer its pricing can sell: what its affiliated labs leave (they are
+        served first, at its reservation)."""
+        affiliates = o.access & ~o.buyers & self._affiliated_to(o.cloud)
+        if not affiliates.any():
+            return o.free
+        return max(0.0, o.free - float(self._demand(affiliates, useful)(np.array([o.floor]))[0]))
 
     def _bargaining(self, lab: AILab) -> BargainingParams:
         power = 1.0 - lab.cfg.bargaining_power
@@ -287,9 +313,16 @@ class ComputeMarket:
         refused_here: dict[tuple[str, str], Refusal] = {}  # one refusal per offer and lab-month
         taken_here: dict[tuple[str, str], float] = {}  # chips of each offer it rented this month
         menu = [o for o in self.offers if o.access[i]]
+        level = self.level[i]
         for u, purpose in enumerate(PURPOSES):
-            if self.notional[i, u] <= EPS:
+            notional = self.notional[i, u]
+            if notional <= EPS:
                 continue
+            eps = self._elasticity[u]
+
+            def wanted(price_per_useful: float) -> float:  # AILab.wanted, with this month's notional
+                return notional * (price_per_useful / level) ** eps
+
             ranked = []
             for o in menu:
                 useful = o.pflops * lab.readiness[o.ecosystem]
@@ -298,21 +331,23 @@ class ComputeMarket:
             ranked.sort(key=_rank_key)
             ranked = ranked[: self.max_offers]
             cheapest = min((o.floor / useful for _, _, _, o, useful, _ in ranked), default=math.inf)
+            held = lab.useful_contracted(purpose)
             for j, (score, _, _, o, useful, penalty) in enumerate(ranked):
-                if budget_left <= EPS:
-                    break
-                held = lab.useful_contracted(purpose)
-                if lab.wanted(purpose, cheapest) <= held + EPS:
+                if budget_left <= EPS or score > value:
+                    break  # out of money, or this seller's least price and every later one's exceed its value
+                if o.free <= EPS and o.cloud.cfg.withholding is None:
+                    continue  # sold out: nothing to rent, nothing to refuse
+                if wanted(cheapest) <= held + EPS:
                     break  # it wants no more even at the lowest price any seller here could go to
-                if lab.wanted(purpose, o.floor / useful) <= held + EPS:
+                if wanted(o.floor / useful) <= held + EPS:
                     continue
                 key = (o.cloud.cloud_id, o.product)
                 taken = taken_here.get(key, 0.0)
-                affiliated = o.cloud.affiliated(lab_id)
-                outcome = self._bargain(lab, purpose, o, ranked, j, useful, penalty, affiliated, value)
+                outcome = self._bargain(lab, o, ranked, j, useful, penalty, value,
+                                        wanted(o.reservation / useful) - held)
                 if outcome is None:
-                    continue  # no zone of agreement: neither a deal nor a sale lost for want of chips
-                need = lab.wanted(purpose, outcome.price / useful) - held
+                    continue  # no zone of agreement
+                need = wanted(outcome.price / useful) - held
                 if need <= EPS:
                     continue
                 need_chips = need / useful
@@ -330,6 +365,7 @@ class ComputeMarket:
                 lab.paid(chips * outcome.price, chips * useful)
                 taken_here[key] = taken + chips
                 budget_left -= chips * outcome.price * hours
+                held += chips * useful
         model.refusals.extend(refused_here.values())
 
     def _sign(self, lab: AILab, o: Offer, purpose: str, chips: float, outcome: BargainOutcome, initial: bool) -> None:
@@ -351,8 +387,8 @@ class ComputeMarket:
         o.free -= chips
         o.cloud.contracted[o.product] += chips
 
-    def _bargain(self, lab: AILab, purpose: str, o: Offer, ranked: list, j: int, useful: float, penalty: float,
-                 affiliated: bool, value: float) -> BargainOutcome | None:
+    def _bargain(self, lab: AILab, o: Offer, ranked: list, j: int, useful: float, penalty: float,
+                 value: float, need: float) -> BargainOutcome | None:
         """Price of one bilateral deal (USD per chip-hour).
 
         Inside the bargain the cloud's impasse point is its avoidable cost (plus minimum margin) and
@@ -360,12 +396,12 @@ class ComputeMarket:
         Outside options bound the split (Binmore-Shaked-Sutton): the cloud need not go below its
         reservation (its scarcity value when it expects to sell out: another buyer pays that); the
         lab need not pay more than its best alternative (the reservation of the best other seller
-        that could serve all it wants, in this offer's terms) nor more than the cloud's market
-        price (its ask when it has capacity to spare, its scarcity value when not).
-        Affiliated pairs transfer at the cloud's reservation, without bargaining.
+        that could serve all it wants, ``need`` useful PFLOP/s, in this offer's terms) nor more
+        than the cloud's market price (its ask when it has capacity to spare, its scarcity value
+        when not). Affiliated pairs transfer at the cloud's reservation, without bargaining.
         """
         wtp = value * useful / penalty
-        if affiliated:
+        if o.cloud.affiliated(lab.lab_id):
             return BargainOutcome(o.reservation, 1) if wtp >= o.reservation else None
         # A protocol is a pure function of the two impasse points and the parameters, and many
         # labs of the long tail bring the same ones: remember this month's outcomes.
@@ -373,8 +409,6 @@ class ComputeMarket:
         if key not in self._outcomes:
             self._outcomes[key] = self.protocol(o.floor, wtp, self._bargaining(lab))
         buyer_option = min(wtp, o.reservation if o.scarce else o.ask)  # the seller's market price
-        # an alternative is an outside option if it could serve all the lab wants at its price
-        need = lab.wanted(purpose, o.reservation / useful) - lab.useful_contracted(purpose)
         for k, (score, _, _, other, other_useful, _) in enumerate(ranked):
             if score * useful / penalty >= buyer_option:
                 break

@@ -26,7 +26,14 @@ from market.economics.bargaining import (
     rubinstein,
     with_outside_options,
 )
-from market.economics.competition import BestResponse, best_response, lerner_price, residual_demand
+from market.economics.competition import (
+    BestResponse,
+    best_response,
+    best_responses,
+    candidate_prices,
+    lerner_price,
+    residual_demand,
+)
 from market.economics.pricing import (
     PRICE_RULES,
     PriceRule,
@@ -67,6 +74,8 @@ __all__ = [
     # competition
     "BestResponse",
     "best_response",
+    "best_responses",
+    "candidate_prices",
     "lerner_price",
     "residual_demand",
     # rationing

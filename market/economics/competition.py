@@ -16,8 +16,11 @@ and its best reply maximises ``(p - c) min(K, R(p))``. Best replies reproduce th
 * capacities below the Cournot quantities: ``p = P(K_total)``, every seller sold out (Kreps and
   Scheinkman 1983); between the cases best replies cycle (Edgeworth).
 
-:func:`best_response` searches a log-spaced grid of prices plus every rival's ask and undercut,
-then refines around the best point; prices are in any currency per unit of capacity.
+:func:`best_responses` gives the replies of several sellers of one market at once (each to all
+the others' current asks: simultaneous moves); :func:`best_response` is one seller's reply to
+given rivals. Both search a grid of prices holding every ask and undercut, find the price at which
+a seller just sells out on a finer grid, and zoom in on an interior optimum. Prices are in any
+currency per unit of capacity.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["BestResponse", "best_response", "candidate_prices", "lerner_price", "residual_demand"]
+__all__ = ["BestResponse", "best_response", "best_responses", "candidate_prices", "lerner_price",
+           "residual_demand"]
 
 GRID_POINTS = 48  # log-spaced prices between the floor and the ceiling
-REFINE_ROUNDS = 6  # zooms around the best grid point (an interior optimum, e.g. Lerner's)
+REFINE_ROUNDS = 8  # zooms around the best grid point (an interior optimum, e.g. Lerner's)
 REFINE_POINTS = 9
-KINK_ROUNDS = 4  # fine grids to find the price at which the seller just sells out
-KINK_POINTS = 65
+KINK_ROUNDS = 30  # at most this many regula falsi steps to the price at which a seller just sells out
+KINK_TOLERANCE = 1e-9  # ... until it is known to this relative precision
 
 Demand = Callable[[np.ndarray], np.ndarray]  # prices (n,) -> quantity demanded at each (n,)
 
@@ -59,101 +63,216 @@ def residual_demand(prices: np.ndarray, demand: np.ndarray, rival_asks: np.ndarr
     """``R(p)`` at each of ``prices`` given the market demand there: what rivals asking less leave
     (efficient rationing); rivals asking the same share it in proportion to capacity, and each
     takes what the others cannot."""
-    rest = np.asarray(demand, dtype=np.float64)
-    if rival_asks.size == 0:
-        return np.maximum(rest, 0.0)
+    prices = np.asarray(prices, dtype=np.float64)
+    rival_asks = np.asarray(rival_asks, dtype=np.float64)
+    rival_capacity = np.asarray(rival_capacity, dtype=np.float64)
     below = (rival_asks[None, :] < prices[:, None]) @ rival_capacity
     tied = (rival_asks[None, :] == prices[:, None]) @ rival_capacity
-    rest = np.maximum(rest - below, 0.0)
+    return _residual(np.asarray(demand, dtype=np.float64), below, tied, capacity)
+
+
+def _residual(demand: np.ndarray, below: np.ndarray, tied: np.ndarray, capacity) -> np.ndarray:
+    rest = np.maximum(demand - below, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(tied > 0.0, capacity / (capacity + tied), 1.0)
     return np.maximum(rest * share, rest - tied)
 
 
-def candidate_prices(floor: float, ceiling: float, rival_asks: np.ndarray, undercut: float) -> np.ndarray:
-    """Prices a best reply is searched over: a log-spaced grid from ``floor`` to ``ceiling``, every
-    rival's ask and its undercut, sorted and unique."""
+def candidate_prices(floor: float, ceiling: float, asks: np.ndarray, undercut: float | np.ndarray,
+                     points: int = GRID_POINTS) -> np.ndarray:
+    """Prices a best reply is searched over: ``points`` log-spaced from ``floor`` to ``ceiling``,
+    every ask and its undercuts, sorted and unique."""
     low = max(floor, 1e-9)
-    grid = np.geomspace(low, ceiling, GRID_POINTS) if ceiling > low else np.array([low])
-    near = np.concatenate((rival_asks, rival_asks * (1.0 - undercut)))
-    return np.unique(np.concatenate((grid, near[(near >= floor) & (near <= ceiling)], [floor])))
+    grid = low * (ceiling / low) ** _unit(points) if ceiling > low else np.array([low])
+    asks = np.asarray(asks, dtype=np.float64)
+    near = np.concatenate((asks, (asks[None, :] * (1.0 - np.atleast_1d(undercut))[:, None]).ravel()))
+    out = np.concatenate((grid, near[(near >= floor) & (near <= ceiling)], [floor]))
+    out.sort()
+    return out[np.concatenate(([True], out[1:] != out[:-1]))]
 
 
-def _allowed(prices: np.ndarray, rival_asks: np.ndarray, undercut: float) -> np.ndarray:
-    """Prices outside every rival's undercut zone ``(ask (1 - undercut), ask)``: a seller cuts below
-    a rival by at least the tick ``undercut``, or not at all (a price war moves in steps)."""
-    if rival_asks.size == 0 or undercut <= 0.0:
-        return prices
-    inside = (prices[:, None] > rival_asks[None, :] * (1.0 - undercut)) & (prices[:, None] < rival_asks[None, :])
-    return prices[~inside.any(axis=1)]
+_UNIT: dict[int, np.ndarray] = {}
 
 
-def _sell_out_price(lo: float, hi: float, capacity: float, demand: Demand, rival_asks: np.ndarray,
-                    rival_capacity: np.ndarray) -> float:
-    """The highest price in ``[lo, hi)`` at which residual demand still takes all the capacity,
-    given that it does at ``lo`` and not at ``hi`` (a few rounds of a fine grid; R is monotone)."""
+def _unit(points: int) -> np.ndarray:
+    """``linspace(0, 1, points)``, made once."""
+    if points not in _UNIT:
+        _UNIT[points] = np.linspace(0.0, 1.0, points)
+    return _UNIT[points]
+
+
+class _Market:
+    """Sellers ``j`` (rows) among all sellers ``s`` of a market: their rivals' capacity below and
+    at any price (each seller's own capacity left out)."""
+
+    def __init__(self, who: np.ndarray, asks: np.ndarray, free: np.ndarray, undercut: np.ndarray) -> None:
+        self.who, self.asks, self.free, self.undercut = who, asks, free, undercut
+
+    def rivals(self, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(below, tied): per seller row and price column, or per row for a (rows, n) ``prices``."""
+        p = prices if prices.ndim == 2 else np.broadcast_to(prices, (self.who.size, prices.size))
+        less = self.asks[None, :, None] < p[:, None, :]  # row, seller, price
+        same = self.asks[None, :, None] == p[:, None, :]
+        own = np.arange(self.who.size)
+        less[own, self.who, :] = False
+        same[own, self.who, :] = False
+        free = self.free[None, :, None]
+        return (less * free).sum(axis=1), (same * free).sum(axis=1)
+
+    def allowed(self, prices: np.ndarray) -> np.ndarray:
+        """Per row: prices outside every rival's undercut zone ``(ask (1 - undercut), ask)``: a
+        seller cuts below a rival by at least its tick, or not at all (a price war moves in steps)."""
+        p = prices if prices.ndim == 2 else np.broadcast_to(prices, (self.who.size, prices.size))
+        low = self.asks[None, :, None] * (1.0 - self.undercut)[:, None, None]
+        inside = (p[:, None, :] > low) & (p[:, None, :] < self.asks[None, :, None])
+        inside[np.arange(self.who.size), self.who, :] = False
+        return ~inside.any(axis=1)
+
+
+def best_responses(costs: np.ndarray, capacities: np.ndarray, sellers: np.ndarray, asks: np.ndarray,
+                   free: np.ndarray, undercuts: np.ndarray, demand: Demand, ceiling: float,
+                   prices: np.ndarray | None = None, demand_at_prices: np.ndarray | None = None
+                   ) -> list[BestResponse]:
+    """Best replies of several sellers of one market, each to all the others' asks at once.
+
+    ``asks`` and ``free`` hold every seller of the market (the capacity its rivals see);
+    ``sellers`` indexes the replying ones, whose marginal ``costs``, own ``capacities`` (free
+    capacity they may sell, e.g. net of what affiliates take first) and ``undercuts`` (ticks) are
+    given in the same order. ``demand`` is the buyers' demand at an array of prices (0 above their
+    choke prices), ``ceiling`` the highest choke price. ``prices`` and ``demand_at_prices`` may give
+    the search grid and the demand on it (ascending; it should hold every ask and undercut).
+    """
+    costs = np.asarray(costs, dtype=np.float64)
+    if not np.all(np.isfinite(costs) & (costs >= 0.0)):
+        raise ValueError(f"costs must be finite and >= 0, got {costs}")
+    capacities = np.asarray(capacities, dtype=np.float64)
+    sellers = np.asarray(sellers, dtype=np.intp)
+    undercuts = np.asarray(undercuts, dtype=np.float64)
+    asks = np.asarray(asks, dtype=np.float64)
+    free = np.asarray(free, dtype=np.float64)
+    floor = float(costs.min())
+    ceiling = max(ceiling, float(costs.max()))
+    if prices is None:
+        prices = candidate_prices(floor, ceiling, asks, undercuts)
+        demand_at_prices = demand(prices)
+    if prices[0] > floor:
+        prices = np.insert(prices, 0, floor)
+        demand_at_prices = np.insert(demand_at_prices, 0, demand(np.array([floor]))[0])
+    market = _Market(sellers, asks, free, undercuts)
+    cap = capacities[:, None]
+    below, tied = market.rivals(prices)
+    residual = _residual(demand_at_prices[None, :], below, tied, cap)
+    usable = prices[None, :] >= costs[:, None]
+    # the price at which each seller just sells out: the last price where residual demand takes
+    # all its capacity, refined on fine grids up to the next price
+    enough = (residual >= cap) & usable
+    last = np.where(enough.any(axis=1), prices.size - 1 - np.argmax(enough[:, ::-1], axis=1), -1)
+    kink = np.full(sellers.size, np.nan)
+    kink_residual = np.zeros(sellers.size)
+    rows = np.flatnonzero((last >= 0) & (last + 1 < prices.size) & (capacities > 0))
+    if rows.size:
+        kink[rows], kink_residual[rows] = _sell_out_prices(
+            prices[last[rows]], prices[last[rows] + 1], (below + tied)[rows, last[rows]], capacities[rows],
+            residual[rows, last[rows]], demand)
+    # profit on the grid and at the kink; prices in a rival's undercut zone are not allowed
+    profit = np.where(usable & market.allowed(prices), (prices[None, :] - costs[:, None]) * np.minimum(cap, residual),
+                      -np.inf)
+    has_kink = ~np.isnan(kink)
+    kink_ok = has_kink.copy()
+    if has_kink.any():
+        kink_ok[has_kink] = _Market(sellers[has_kink], asks, free, undercuts[has_kink]).allowed(
+            kink[has_kink][:, None])[:, 0]
+    kink_profit = np.where(kink_ok, (np.nan_to_num(kink) - costs) * np.minimum(capacities, kink_residual), -np.inf)
+    out = []
+    for row in range(sellers.size):
+        c, k_cap = float(costs[row]), float(capacities[row])
+        if k_cap <= 0.0:  # sold out: its scarcity value, the least price at which nobody is left
+            gone = np.flatnonzero(usable[row] & (residual[row] <= 0.0))
+            out.append(BestResponse(float(prices[gone[0]]) if gone.size else float(ceiling), 0.0, True))
+            continue
+        best = int(np.argmax(profit[row]))
+        price, sold, best_profit = float(prices[best]), float(residual[row, best]), float(profit[row, best])
+        if kink_profit[row] > best_profit:
+            price, sold, best_profit = float(kink[row]), float(kink_residual[row]), float(kink_profit[row])
+        elif sold < k_cap and best_profit > 0.0:  # an interior optimum: zoom between the neighbours
+            price, sold = _refine(row, market, prices, residual[row], profit[row], best, c, k_cap, demand)
+            best_profit = (price - c) * min(k_cap, sold)
+        if best_profit <= 0.0:  # nothing to earn above cost: compete at cost
+            b, t = market.rivals(np.array([[c]]) * np.ones((sellers.size, 1)))
+            at_cost = float(_residual(demand(np.array([c])), b[row], t[row], k_cap)[0])
+            out.append(BestResponse(c, min(k_cap, at_cost), at_cost >= k_cap))
+            continue
+        out.append(BestResponse(price, min(k_cap, sold), sold >= k_cap))
+    return out
+
+
+def _sell_out_prices(lo: np.ndarray, hi: np.ndarray, rivals_below: np.ndarray, capacity: np.ndarray,
+                     residual_at_lo: np.ndarray, demand: Demand) -> tuple[np.ndarray, np.ndarray]:
+    """For each seller, the highest price in ``[lo, hi)`` at which residual demand still takes all
+    its capacity, given that it does at ``lo`` and not at ``hi``, and the residual demand there.
+
+    No rival asks strictly between ``lo`` and ``hi`` (every ask is a grid price), so there the
+    residual demand is ``D(p) - rivals_below``: solve ``D(p) = capacity + rivals_below`` by
+    regula falsi (Illinois) in log price, keeping a left end where it holds.
+    """
+    target = capacity + rivals_below
+    a, b = np.log(lo), np.log(hi)
+    fa = demand(lo * (1.0 + 1e-12)) - target  # just above lo: buyers whose choke is lo are gone
+    fb = demand(hi) - target
+    kink, res = lo.copy(), residual_at_lo.copy()
+    live = fa >= 0.0  # else it sells out at lo and not a cent above
     for _ in range(KINK_ROUNDS):
-        fine = np.linspace(lo, hi, KINK_POINTS)
-        enough = residual_demand(fine, demand(fine), rival_asks, rival_capacity, capacity) >= capacity
-        k = int(np.flatnonzero(enough)[-1])  # enough[0] holds: lo sells out
-        if k + 1 >= fine.size:
-            return float(fine[k])
-        lo, hi = float(fine[k]), float(fine[k + 1])
-    return lo
+        live &= (b - a) > KINK_TOLERANCE
+        if not live.any():
+            break
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = np.where(fa > fb, (a * fb - b * fa) / (fb - fa), 0.5 * (a + b))
+        x = np.clip(x, a, b)
+        fx = np.where(live, demand(np.exp(x)) - target, -1.0)
+        left = live & (fx >= 0.0)
+        right = live & ~left
+        a, fa, fb = np.where(left, x, a), np.where(left, fx, fa), np.where(left, 0.5 * fb, fb)  # Illinois
+        b, fb, fa = np.where(right, x, b), np.where(right, fx, fb), np.where(right, 0.5 * fa, fa)
+    price = np.minimum(np.exp(a), np.nextafter(hi, 0.0))  # strictly below hi, where a rival may ask
+    ok = live & (price > lo)
+    kink[ok] = price[ok]
+    res[ok] = capacity[ok] + np.maximum(fa[ok], 0.0)  # fa is halved on Illinois steps: at least capacity
+    return kink, res
+
+
+def _refine(row: int, market: _Market, prices: np.ndarray, residual: np.ndarray, profit: np.ndarray, best: int,
+            cost: float, capacity: float, demand: Demand) -> tuple[float, float]:
+    """Zoom on an interior optimum of one seller's profit between the neighbours of ``best``."""
+    one = _Market(market.who[row:row + 1], market.asks, market.free, market.undercut[row:row + 1])
+    for _ in range(REFINE_ROUNDS):
+        if residual[best] >= capacity:
+            break
+        lo = prices[best - 1] if best > 0 else prices[best]
+        hi = prices[best + 1] if best + 1 < prices.size else prices[best]
+        fine = np.unique(np.append(np.linspace(lo, hi, REFINE_POINTS), prices[best]))
+        fine = fine[one.allowed(fine)[0] & (fine >= cost)]
+        b, t = one.rivals(fine)
+        residual = _residual(demand(fine), b[0], t[0], capacity)
+        profit = (fine - cost) * np.minimum(capacity, residual)
+        prices, best = fine, int(np.argmax(profit))
+    return float(prices[best]), float(residual[best])
 
 
 def best_response(cost: float, capacity: float, demand: Demand, rival_asks: np.ndarray,
-                  rival_capacity: np.ndarray, ceiling: float, undercut: float = 0.02,
-                  prices: np.ndarray | None = None, demand_at_prices: np.ndarray | None = None) -> BestResponse:
-    """The profit-maximising ask against rivals' asks, in the units of ``cost``.
+                  rival_capacity: np.ndarray, ceiling: float, undercut: float = 0.02) -> BestResponse:
+    """One seller's profit-maximising ask against rivals' asks, in the units of ``cost``
+    (:func:`best_responses` for a single seller).
 
     ``demand`` gives the quantity demanded at an array of prices (0 above every buyer's choke
-    price); ``ceiling`` bounds the search (the highest choke price). ``prices`` and
-    ``demand_at_prices`` may give the search grid and the demand on it, computed once for several
-    sellers of the same market (default :func:`candidate_prices`). Undercutting a rival moves the
-    price by at least ``undercut`` (a share of the rival's ask). The price at which the seller
-    just sells out (the kink of its profit) is found to a relative precision of about 1e-7.
-
-    A seller with no free capacity replies with its scarcity value: the lowest price at which its
-    residual demand is gone, i.e. what the marginal buyer left unserved would pay.
+    price); ``ceiling`` bounds the search (the highest choke price). Undercutting a rival moves the
+    price by at least ``undercut`` (a share of the rival's ask). A seller with no free capacity
+    replies with its scarcity value: the lowest price at which its residual demand is gone, i.e.
+    what the marginal buyer left unserved would pay.
     """
     if not (math.isfinite(cost) and cost >= 0.0):
         raise ValueError(f"cost must be finite and >= 0, got {cost}")
-    ceiling = max(ceiling, cost)
     rival_asks = np.asarray(rival_asks, dtype=np.float64)
     rival_capacity = np.asarray(rival_capacity, dtype=np.float64)
-    if prices is None:
-        prices = candidate_prices(cost, ceiling, rival_asks, undercut)
-        demand_at_prices = demand(prices)
-    residual = residual_demand(prices, demand_at_prices, rival_asks, rival_capacity, capacity)
-    if capacity <= 0.0:
-        gone = prices[residual <= 0.0]
-        return BestResponse(float(gone[0]) if gone.size else float(ceiling), 0.0, True)
-    # where residual demand stops taking all the capacity: the seller's kink
-    enough = np.flatnonzero(residual >= capacity)
-    extra = []
-    if enough.size and enough[-1] + 1 < prices.size:
-        extra.append(_sell_out_price(prices[enough[-1]], prices[enough[-1] + 1], capacity, demand,
-                                     rival_asks, rival_capacity))
-    prices = _allowed(np.unique(np.concatenate((prices, extra, [cost]))), rival_asks, undercut)
-    if prices.size == 0:  # every price above cost undercuts a rival by less than a tick
-        prices = np.array([cost])
-    residual = residual_demand(prices, demand(prices), rival_asks, rival_capacity, capacity)
-    profit = (prices - cost) * np.minimum(capacity, residual)
-    best = int(np.argmax(profit))
-    if profit[best] <= 0.0:  # nothing to earn above cost: compete at cost
-        at_cost = residual_demand(np.array([cost]), demand(np.array([cost])), rival_asks, rival_capacity, capacity)[0]
-        return BestResponse(float(cost), float(min(capacity, at_cost)), bool(at_cost >= capacity))
-    for _ in range(REFINE_ROUNDS):  # zoom between the neighbours of the best price (an interior optimum)
-        lo = prices[best - 1] if best > 0 else prices[best]
-        hi = prices[best + 1] if best + 1 < prices.size else prices[best]
-        fine = _allowed(np.unique(np.concatenate((np.linspace(lo, hi, REFINE_POINTS), [prices[best]]))),
-                        rival_asks, undercut)
-        fine_residual = residual_demand(fine, demand(fine), rival_asks, rival_capacity, capacity)
-        fine_profit = (fine - cost) * np.minimum(capacity, fine_residual)
-        k = int(np.argmax(fine_profit))
-        if fine_profit[k] <= profit[best]:
-            break
-        prices, residual, profit, best = fine, fine_residual, fine_profit, k
-    sold = float(min(capacity, residual[best]))
-    return BestResponse(float(prices[best]), sold, bool(residual[best] >= capacity))
+    asks = np.concatenate(([np.inf], rival_asks))  # its own ask does not matter to its reply
+    free = np.concatenate(([capacity], rival_capacity))
+    return best_responses([cost], [capacity], [0], asks, free, [undercut], demand, ceiling)[0]
