@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from market.contracts import Contract, Refusal
-from market.economics import (BargainingParams, BargainOutcome, best_responses, candidate_prices, get_protocol,
-                              get_rationing, with_outside_options)
+from market.economics import (BargainingParams, BargainOutcome, best_responses, candidate_prices, clearing_price,
+                              get_protocol, get_rationing, with_outside_options)
 from market.economics.withholding import access
 
 if TYPE_CHECKING:
@@ -57,8 +57,9 @@ class Offer:
     free: float  # chips not under contract
     ask: float  # posted (on-demand) price, USD per chip-hour
     floor: float  # avoidable cost plus minimum margin, USD per chip-hour: the cloud's impasse point
-    reservation: float  # the least it accepts: the floor, or its scarcity value when it expects to sell out
-    scarce: bool  # it expects to sell out at its ask: no on-demand capacity to fall back on
+    reservation: float  # the least it accepts: the floor, or the competitive price when capacity binds
+    scarce: bool  # its product's capacity binds at the competitive price: no on-demand capacity spare
+    power: float  # the most its market power gets: its best reply were its rivals to ask the competitive price
     access: np.ndarray  # per lab (model.lab_list order): may ask for it (channel and a usable ecosystem)
     buyers: np.ndarray  # per lab: buys it at arm's length (not affiliated, not all withheld): its pricing's demand
     key: int  # index of its (vendor, tier) in this month's penalty table
@@ -66,7 +67,8 @@ class Offer:
 
 PURPOSES = ("training", "inference")
 SHARED_GRID_POINTS = 160  # log-spaced prices each product's sellers search (plus asks, undercuts, chokes)
-SHARED_CHOKES = 64  # at most this many buyers' choke prices join the grid (quantiles beyond)
+SHARED_CHOKES = 64
+STATIC_UNDERCUT = 1e-12  # market power is checked against rivals at fixed prices: undercuts by a hair  # at most this many buyers' choke prices join the grid (quantiles beyond)
 
 
 def _rank_key(r: tuple) -> tuple[float, float, int]:
@@ -157,7 +159,7 @@ class ComputeMarket:
                 menu, buyers = self._access(cloud, p, prod.vendor, eco)
                 self.offers.append(Offer(len(self.offers), cloud, p, prod.vendor, eco, prod.tier,
                                          model.config.products[p].pflops, cloud.free(p), cloud.rental_price[p],
-                                         floor, floor, False, menu, buyers, key))
+                                         floor, floor, False, math.inf, menu, buyers, key))
         self.penalty = np.stack(penalties) if penalties else np.ones((0, n, 2))
         self._reprice()
 
@@ -230,10 +232,16 @@ class ComputeMarket:
             pen = penalty[k0]
             with np.errstate(invalid="ignore", divide="ignore"):
                 choke = np.where(u > 0, np.minimum(self._value[:, None], alt) * u / pen, 0.0)  # USD per chip-hour
-            # each seller replies to all the others' current asks at once; those whose arm's-length
-            # buyers are the same face the same demand and share one search grid
+            # Those sellers whose arm's-length buyers are the same face the same demand and share
+            # one search grid. Per group: the competitive price of all the product's free capacity
+            # (sellers' opportunity cost when it binds); each seller's market power (its best
+            # reply were its rivals to ask that price, or their cost if higher); and its posted ask
+            # (its best reply to the rivals' current asks).
             asks = np.array([offers[k].ask for k in sellers])
             free = np.array([offers[k].free for k in sellers])
+            all_floors = np.array([offers[k].floor for k in sellers])
+            capacity = {k: self._capacity(offers[k], u) for k in sellers}
+            total = sum(capacity.values())
             groups: dict[bytes, list[int]] = {}
             for row, k in enumerate(sellers):
                 groups.setdefault(offers[k].buyers.tobytes(), []).append(row)
@@ -242,7 +250,8 @@ class ComputeMarket:
                 buyers = members[0].buyers
                 demand = self._demand(buyers, u, choke)
                 chokes = choke[buyers]
-                floor = min(o.floor for o in members)
+                floors = [o.floor for o in members]
+                floor = min(floors)
                 ceiling = max(float(chokes.max()) if chokes.size else 0.0, floor)
                 undercuts = np.array([o.cloud.cfg.pricing.undercut for o in members])
                 grid = candidate_prices(floor, ceiling, asks, undercuts, SHARED_GRID_POINTS)
@@ -250,13 +259,21 @@ class ComputeMarket:
                 if kinks.size > SHARED_CHOKES:  # a long tail: its quantiles
                     kinks = np.quantile(kinks, np.linspace(0.0, 1.0, SHARED_CHOKES))
                 grid = np.union1d(grid, kinks)
-                capacities = [self._capacity(o, u) for o in members]
-                replies = best_responses([o.floor for o in members], capacities, rows, asks, free, undercuts,
-                                         demand, ceiling, prices=grid, demand_at_prices=demand(grid))
-                for o, reply in zip(members, replies, strict=True):
-                    o.cloud.reprice(o.product, reply)
-                    o.scarce = reply.scarce
-                    o.reservation = max(o.floor, reply.price) if reply.scarce else o.floor
+                at = demand(grid)
+                caps = [capacity[sellers[row]] for row in rows]
+                competitive = clearing_price(floor, total, demand, ceiling, grid, at)
+                fixed = np.maximum(all_floors, competitive)  # rivals at the competitive price, or their cost
+                static = np.union1d(candidate_prices(floor, ceiling, fixed, STATIC_UNDERCUT, SHARED_GRID_POINTS), kinks)
+                power = best_responses(floors, caps, rows, fixed, free, np.full(len(rows), STATIC_UNDERCUT), demand,
+                                       ceiling, prices=static, demand_at_prices=demand(static))
+                replies = best_responses(floors, caps, rows, asks, free, undercuts, demand, ceiling,
+                                         prices=grid, demand_at_prices=at)
+                for o, reply, strong in zip(members, replies, power, strict=True):
+                    tight = competitive > o.floor
+                    o.scarce = tight
+                    o.reservation = competitive if tight else o.floor
+                    o.power = max(o.reservation, strong.price)
+                    o.cloud.reprice(o.product, reply, competitive if tight else None)
             for k in sellers:  # the posted asks labs see this month
                 offers[k].ask = offers[k].cloud.rental_price[offers[k].product]
 
@@ -343,8 +360,7 @@ class ComputeMarket:
                     continue
                 key = (o.cloud.cloud_id, o.product)
                 taken = taken_here.get(key, 0.0)
-                outcome = self._bargain(lab, o, ranked, j, useful, penalty, value,
-                                        wanted(o.reservation / useful) - held)
+                outcome = self._bargain(lab, o, useful, penalty, value)
                 if outcome is None:
                     continue  # no zone of agreement
                 need = wanted(outcome.price / useful) - held
@@ -387,18 +403,16 @@ class ComputeMarket:
         o.free -= chips
         o.cloud.contracted[o.product] += chips
 
-    def _bargain(self, lab: AILab, o: Offer, ranked: list, j: int, useful: float, penalty: float,
-                 value: float, need: float) -> BargainOutcome | None:
+    def _bargain(self, lab: AILab, o: Offer, useful: float, penalty: float, value: float) -> BargainOutcome | None:
         """Price of one bilateral deal (USD per chip-hour).
 
         Inside the bargain the cloud's impasse point is its avoidable cost (plus minimum margin) and
         the lab's is its value of the chip-hour, net of penalties; the protocol splits that surplus.
         Outside options bound the split (Binmore-Shaked-Sutton): the cloud need not go below its
-        reservation (its scarcity value when it expects to sell out: another buyer pays that); the
-        lab need not pay more than its best alternative (the reservation of the best other seller
-        that could serve all it wants, ``need`` useful PFLOP/s, in this offer's terms) nor more
-        than the cloud's market price (its ask when it has capacity to spare, its scarcity value
-        when not). Affiliated pairs transfer at the cloud's reservation, without bargaining.
+        reservation (the competitive price when capacity binds: another buyer pays that); the lab
+        need not pay more than the cloud's market power allows (what other sellers' capacity
+        leaves it) nor, when capacity is spare, more than the posted ask (it can rent on demand).
+        Affiliated pairs transfer at the cloud's reservation, without bargaining.
         """
         wtp = value * useful / penalty
         if o.cloud.affiliated(lab.lab_id):
@@ -408,11 +422,5 @@ class ComputeMarket:
         key = (o.floor, wtp, lab.cfg.bargaining_power)
         if key not in self._outcomes:
             self._outcomes[key] = self.protocol(o.floor, wtp, self._bargaining(lab))
-        buyer_option = min(wtp, o.reservation if o.scarce else o.ask)  # the seller's market price
-        for k, (score, _, _, other, other_useful, _) in enumerate(ranked):
-            if score * useful / penalty >= buyer_option:
-                break
-            if k != j and other.free * other_useful >= need:
-                buyer_option = score * useful / penalty
-                break
+        buyer_option = min(wtp, o.power if o.scarce else min(o.ask, o.power))
         return with_outside_options(self._outcomes[key], o.reservation, buyer_option)

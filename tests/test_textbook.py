@@ -125,3 +125,48 @@ def test_a_binding_outside_option_sets_the_price(power: float, binds: bool) -> N
     assert (nash > 0.6) == binds
     (price,) = result.tables["contracts"]["price_usd_per_chip_hour"].to_list()
     assert price == pytest.approx(0.6 if binds else nash, rel=1e-12)
+
+
+def _breakeven(build_months: int) -> float:
+    """The rental price (USD per chip-hour) at which a new chip just pays (Tobin's q = 1)."""
+    from scipy.optimize import brentq
+
+    scenario = market.load_scenario(SCENARIOS / "time_to_build.toml",
+                                    {f"clouds.{c}.investment.build_months": build_months for c in "abcd"})
+    cloud = market.MarketModel(scenario, seed=0, record=False).clouds["a"]
+    cost = 20000 * (1 + cloud.cfg.investment.build_cost_share)
+    return brentq(lambda p: cloud.chip_value("gpu", p) - cost, COST, 100.0)
+
+
+def _cycle(build_months: int) -> tuple[np.ndarray, np.ndarray]:
+    """Monthly mean contract price and installed chips of the time-to-build market."""
+    result = run("time_to_build", **{f"clouds.{c}.investment.build_months": build_months for c in "abcd"})
+    prices = (result.tables["contracts"].group_by("step")
+              .agg((pl.col("chips") * pl.col("price_usd_per_chip_hour")).sum() / pl.col("chips").sum())
+              .sort("step")["chips"].to_numpy())
+    installed = result.fleet.group_by("step").agg(pl.col("installed_chips").sum()).sort("step")
+    return prices, installed["installed_chips"].to_numpy()
+
+
+def test_time_to_build_makes_prices_overshoot_then_fall_and_longer_leads_swing_more() -> None:
+    """A hog cycle: demand doubles at month 12. Before, the price clears the fixed capacity (0.81)
+    and a chip is worth less than it costs, so nobody invests. After, the price jumps to the new
+    clearing price (3.24 = 0.81 x 2^2 at elasticity -1/2) and stays there until ordered capacity
+    comes online build_months later; orders keep coming meanwhile, so capacity overshoots and the
+    price falls below the level at which a new chip pays. The longer the lead time, the more capacity is
+    ordered before any arrives: deeper falls and larger overshoots. Without growth in demand the
+    price then stays below the level at which a new chip would pay (q = 1)."""
+    troughs, peaks = [], []
+    for lead in (0, 3, 6, 12):
+        prices, installed = _cycle(lead)
+        assert prices[:12] == pytest.approx([0.81] * 12, rel=1e-6)
+        assert installed[11] == pytest.approx(1000.0)
+        assert prices[12] == pytest.approx(0.81 * 4, rel=1e-3)
+        assert np.all(prices[12:12 + lead] == pytest.approx(prices[12], rel=1e-9)), "high until capacity arrives"
+        if lead:
+            assert installed[12 + lead - 1] == pytest.approx(1000.0), "nothing arrives before the lead time"
+        assert prices[-1] < _breakeven(lead), "capacity overshoots: the price ends below the level where chips pay"
+        troughs.append(prices[12:].min())
+        peaks.append(installed.max())
+    assert troughs == sorted(troughs, reverse=True) and len(set(troughs)) == 4, troughs
+    assert peaks == sorted(peaks) and len(set(peaks)) == 4, peaks

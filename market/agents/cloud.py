@@ -30,8 +30,9 @@ class CloudProvider(mesa.Agent):
         cohorts: ``[retire_step, product, chips]`` for every delivery, oldest first.
         book_value: US dollars paid for the installed chips of each product (for depreciation).
         rental_price: posted (on-demand) ask per product, USD per chip-hour.
-        scarcity_value: per product, the price at which it expects to sell out this month, USD per
-            chip-hour, or None when it has capacity to spare (its reservation is then avoidable cost).
+        scarcity_value: per product, the competitive price of its product's market this month while
+            capacity binds there (its reservation), USD per chip-hour, or None when capacity is spare
+            (its reservation is then avoidable cost).
         capex_budget: US dollars it may spend on chips and their build-out this month (financing limit).
         revenue, cost: USD this step.
     """
@@ -171,11 +172,11 @@ class CloudProvider(mesa.Agent):
         scarce = self.scarcity_value.get(product)
         return floor if scarce is None else max(floor, scarce)
 
-    def reprice(self, product: str, reply: BestResponse) -> None:
+    def reprice(self, product: str, reply: BestResponse, scarcity_value: float | None) -> None:
         """Move the posted ask toward the best reply (``pricing.speed`` of the log gap), at most
-        every ``review_months`` and by at least ``threshold`` (sticky list prices); the scarcity
-        value follows the reply at once."""
-        self.scarcity_value[product] = reply.price if reply.scarce else None
+        every ``review_months`` and by at least ``threshold`` (sticky list prices); note the
+        scarcity value (the competitive price while capacity binds, else None)."""
+        self.scarcity_value[product] = scarcity_value
         pricing = self.cfg.pricing
         old = self.rental_price[product]
         new = math.exp((1.0 - pricing.speed) * math.log(old) + pricing.speed * math.log(reply.price))
@@ -234,7 +235,7 @@ class CloudProvider(mesa.Agent):
         """Order chips where they pay: for each vendor it may buy from, Tobin's q of that vendor's
         newest product, ``q = chip_value / (list price × (1 + build_cost_share))``, at the market's
         recent price per PFLOP-hour of that vendor's chips (``model.price_index``). It orders
-        ``response × max(q - 1)`` of its capacity (installed and on order, PFLOP/s) a month, spread
+        ``response × max(q - 1)`` of its installed capacity (PFLOP/s) a month, spread
         over the vendors in proportion to ``q - 1``, within its financing limit: chips and their
         build-out cost at most the capex budget."""
         model = self.model
@@ -252,9 +253,7 @@ class CloudProvider(mesa.Agent):
                 gains[v] = (p, q - 1.0)
         if not gains:
             return
-        base = self.capacity_pflops() + sum(chips * products[p].pflops for _, p, chips, _ in self.pipeline)
-        base += sum(model.vendors[v].backlog[p].get(self.cloud_id, 0.0) * products[p].pflops
-                    for v, (p, _) in gains.items())
+        base = self.capacity_pflops()
         total_gain = sum(g for _, g in gains.values())
         wanted = inv.response * max(g for _, g in gains.values()) * base  # PFLOP/s this month
         plan = [(v, p, wanted * g / total_gain / products[p].pflops) for v, (p, g) in gains.items()]

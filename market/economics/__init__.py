@@ -31,6 +31,7 @@ from market.economics.competition import (
     best_response,
     best_responses,
     candidate_prices,
+    clearing_price,
     lerner_price,
     residual_demand,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "best_response",
     "best_responses",
     "candidate_prices",
+    "clearing_price",
     "lerner_price",
     "residual_demand",
     # rationing

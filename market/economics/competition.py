@@ -31,14 +31,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["BestResponse", "best_response", "best_responses", "candidate_prices", "lerner_price",
+__all__ = ["BestResponse", "best_response", "best_responses", "candidate_prices", "clearing_price", "lerner_price",
            "residual_demand"]
 
 GRID_POINTS = 48  # log-spaced prices between the floor and the ceiling
 REFINE_ROUNDS = 8  # zooms around the best grid point (an interior optimum, e.g. Lerner's)
 REFINE_POINTS = 9
-KINK_ROUNDS = 30  # at most this many regula falsi steps to the price at which a seller just sells out
-KINK_TOLERANCE = 1e-9  # ... until it is known to this relative precision
+KINK_ROUNDS = 60  # at most this many regula falsi steps to the price at which a seller just sells out
+KINK_TOLERANCE = 1e-13  # ... until it is known to this relative precision
 
 Demand = Callable[[np.ndarray], np.ndarray]  # prices (n,) -> quantity demanded at each (n,)
 
@@ -220,7 +220,8 @@ def _sell_out_prices(lo: np.ndarray, hi: np.ndarray, rivals_below: np.ndarray, c
     fa = demand(lo * (1.0 + 1e-12)) - target  # just above lo: buyers whose choke is lo are gone
     fb = demand(hi) - target
     kink, res = lo.copy(), residual_at_lo.copy()
-    live = fa >= 0.0  # else it sells out at lo and not a cent above
+    started = fa >= 0.0  # else it sells out at lo and not a cent above
+    live = started.copy()
     for _ in range(KINK_ROUNDS):
         live &= (b - a) > KINK_TOLERANCE
         if not live.any():
@@ -234,7 +235,7 @@ def _sell_out_prices(lo: np.ndarray, hi: np.ndarray, rivals_below: np.ndarray, c
         a, fa, fb = np.where(left, x, a), np.where(left, fx, fa), np.where(left, 0.5 * fb, fb)  # Illinois
         b, fb, fa = np.where(right, x, b), np.where(right, fx, fb), np.where(right, 0.5 * fa, fa)
     price = np.minimum(np.exp(a), np.nextafter(hi, 0.0))  # strictly below hi, where a rival may ask
-    ok = live & (price > lo)
+    ok = started & (price > lo)
     kink[ok] = price[ok]
     res[ok] = capacity[ok] + np.maximum(fa[ok], 0.0)  # fa is halved on Illinois steps: at least capacity
     return kink, res
@@ -256,6 +257,29 @@ def _refine(row: int, market: _Market, prices: np.ndarray, residual: np.ndarray,
         profit = (fine - cost) * np.minimum(capacity, residual)
         prices, best = fine, int(np.argmax(profit))
     return float(prices[best]), float(residual[best])
+
+
+def clearing_price(cost: float, capacity: float, demand: Demand, ceiling: float, prices: np.ndarray | None = None,
+                   demand_at_prices: np.ndarray | None = None) -> float:
+    """The competitive (Walrasian) price of a market whose sellers together hold ``capacity`` at
+    marginal cost ``cost``: the highest price at which buyers still want all of it, or the cost
+    when they do not want it all even there (spare capacity). Units as ``cost``."""
+    if prices is None:
+        prices = candidate_prices(cost, max(ceiling, cost), np.empty(0), 0.0)
+        demand_at_prices = demand(prices)
+    keep = prices >= cost
+    prices, wanted = prices[keep], demand_at_prices[keep]
+    if capacity <= 0.0 or prices.size == 0:
+        return float(max(ceiling, cost))
+    if float(demand(np.array([cost]))[0]) < capacity:
+        return float(cost)
+    enough = np.flatnonzero(wanted >= capacity)
+    last = int(enough[-1]) if enough.size else 0
+    if last + 1 >= prices.size:
+        return float(prices[last])
+    price, _ = _sell_out_prices(prices[last:last + 1], prices[last + 1:last + 2], np.zeros(1), np.array([capacity]),
+                                np.array([wanted[last]]), demand)
+    return float(price[0])
 
 
 def best_response(cost: float, capacity: float, demand: Demand, rival_asks: np.ndarray,
