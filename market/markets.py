@@ -209,13 +209,13 @@ class ComputeMarket:
             per_useful = np.where(useful > 0, 1.0 / useful, np.inf)
         penalty = self.penalty[[o.key for o in offers]]  # offer, lab, purpose
         need = np.maximum(self.notional - self.held, 0.0)  # lab, purpose
-        # The labs' outside options: each offer's reservation, in effective USD per useful
-        # PFLOP-hour, where it could serve the lab's need alone.
+        # The labs' outside options: what each offer cost last month (its market price), in
+        # effective USD per useful PFLOP-hour, where it could serve the lab's need alone.
         free = np.array([o.free for o in offers])
-        reservation = np.array([o.reservation for o in offers])
+        price = np.array([o.cloud.market_price.get(o.product, o.ask) for o in offers])
         able = (np.stack([o.buyers for o in offers])[:, :, None] & (need > 0)[None]
                 & (free[:, None, None] * useful[:, :, None] >= need[None]))
-        effective = np.where(able, reservation[:, None, None] * penalty * per_useful[:, :, None], np.inf)
+        effective = np.where(able, price[:, None, None] * penalty * per_useful[:, :, None], np.inf)
         by_product: dict[str, list[int]] = {}
         for k, o in enumerate(offers):
             by_product.setdefault(o.product, []).append(k)
@@ -274,6 +274,7 @@ class ComputeMarket:
                     o.reservation = competitive if tight else o.floor
                     o.power = max(o.reservation, strong.price)
                     o.cloud.reprice(o.product, reply, competitive if tight else None)
+                    o.cloud.market_price[o.product] = o.power if tight else min(o.power, o.cloud.rental_price[o.product])
             for k in sellers:  # the posted asks labs see this month
                 offers[k].ask = offers[k].cloud.rental_price[offers[k].product]
 

@@ -57,6 +57,7 @@ class CloudProvider(mesa.Agent):
         self._affiliated: dict[str, bool] = {}
         self._serves: dict[tuple[str, str], bool] = {}
         self.scarcity_value: dict[str, float | None] = {}
+        self.market_price: dict[str, float] = {}  # per product: the most a lab paid it last month, USD per chip-hour
         for p, chips in sorted(cfg.fleet.items()):
             prod = sc.products[p]
             self._install(p, chips, prod.list_price_usd)
