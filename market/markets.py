@@ -127,6 +127,7 @@ class ComputeMarket:
         held = np.zeros((n, 2))
         notional = np.zeros((n, 2))
         level = np.empty(n)
+        money = np.empty(n)
         eco_index, vendor_index = self.eco_index, self.vendor_index
         for i, lab in enumerate(labs):
             for e, r in lab.readiness.items():
@@ -140,7 +141,9 @@ class ComputeMarket:
             notional[i, 0] = total * lab.cfg.training_share
             notional[i, 1] = total - notional[i, 0]
             level[i] = lab.price_level
+            money[i] = max(0.0, lab.budget - lab.committed_spend())
         self.rho, self.held, self.notional, self.level = rho, held, notional, level
+        self.budget_left = money / model.hours  # USD per hour each lab may still commit
         keys: dict[tuple[str, str], int] = {}
         penalties: list[np.ndarray] = []
         self.offers = []
@@ -210,64 +213,66 @@ class ComputeMarket:
         penalty = self.penalty[[o.key for o in offers]]  # offer, lab, purpose
         need = np.maximum(self.notional - self.held, 0.0)  # lab, purpose
         # The labs' outside options: what each offer cost last month (its market price), in
-        # effective USD per useful PFLOP-hour, where it could serve the lab's need alone.
+        # effective USD per useful PFLOP-hour, and the useful PFLOP/s it has free.
         free = np.array([o.free for o in offers])
         price = np.array([o.cloud.market_price.get(o.product, o.ask) for o in offers])
-        able = (np.stack([o.buyers for o in offers])[:, :, None] & (need > 0)[None]
-                & (free[:, None, None] * useful[:, :, None] >= need[None]))
+        able = np.stack([o.buyers for o in offers])[:, :, None] & (useful > 0)[:, :, None]
         effective = np.where(able, price[:, None, None] * penalty * per_useful[:, :, None], np.inf)
+        room = np.where(able, free[:, None, None] * useful[:, :, None], 0.0)
         by_product: dict[str, list[int]] = {}
         for k, o in enumerate(offers):
             by_product.setdefault(o.product, []).append(k)
-        best = {product: effective[ks].min(axis=0) for product, ks in by_product.items()}  # lab, purpose
         for product, ks in by_product.items():
             sellers = [k for k in ks if offers[k].cloud.owner_lab is None and offers[k].cloud.cfg.pricing.rule
                        == "best_response"]
             if not sellers:
                 continue
-            others = [b for q, b in best.items() if q != product]
-            alt = np.minimum.reduce(others) if others else np.full((n, 2), np.inf)
+            alt = self._alternative(effective, room, need, np.array([o.product == product for o in offers]))
             k0 = ks[0]
             u = useful[k0][:, None]
             pen = penalty[k0]
             with np.errstate(invalid="ignore", divide="ignore"):
                 choke = np.where(u > 0, np.minimum(self._value[:, None], alt) * u / pen, 0.0)  # USD per chip-hour
-            # Those sellers whose arm's-length buyers are the same face the same demand and share
-            # one search grid. Per group: the competitive price of all the product's free capacity
-            # (sellers' opportunity cost when it binds); each seller's market power (its best
-            # reply were its rivals to ask that price, or their cost if higher); and its posted ask
-            # (its best reply to the rivals' current asks).
-            asks = np.array([offers[k].ask for k in sellers])
-            free = np.array([offers[k].free for k in sellers])
-            all_floors = np.array([offers[k].floor for k in sellers])
-            capacity = {k: self._capacity(offers[k], u) for k in sellers}
-            total = sum(capacity.values())
+            # The competitive price clears the product's free capacity against everyone's demand,
+            # affiliated labs' too (an integrated firm's own lab pays the opportunity cost): it is
+            # the sellers' reservation while capacity binds. Then, for sellers whose arm's-length
+            # buyers are the same (one search grid): each one's market power (its best reply were
+            # its rivals to ask the competitive price, or their cost if higher) and its posted ask
+            # (its best reply to the rivals' current asks), on what its affiliates leave it.
+            members_all = [offers[k] for k in sellers]
+            asks = np.array([o.ask for o in members_all])
+            free = np.array([o.free for o in members_all])
+            all_floors = np.array([o.floor for o in members_all])
+            affiliates = [o.access & ~o.buyers & self._affiliated_to(o.cloud) for o in members_all]
+            everyone = np.logical_or.reduce([o.buyers | a for o, a in zip(members_all, affiliates, strict=True)])
+            floor = float(all_floors.min())
+            chokes = choke[everyone]
+            ceiling = max(float(chokes.max()) if chokes.size else 0.0, floor)
+            kinks = np.unique(chokes[(chokes > floor) & (chokes <= ceiling)])
+            if kinks.size > SHARED_CHOKES:  # a long tail: its quantiles
+                kinks = np.quantile(kinks, np.linspace(0.0, 1.0, SHARED_CHOKES))
+            market_demand = self._demand(everyone, u, choke)
+            grid = np.union1d(candidate_prices(floor, ceiling, asks, np.zeros(1), SHARED_GRID_POINTS), kinks)
+            competitive = clearing_price(floor, float(free.sum()), market_demand, ceiling, grid, market_demand(grid))
+            capacity = [o.free if not a.any() else
+                        max(0.0, o.free - float(self._demand(a, u, choke)(np.array([max(competitive, o.floor)]))[0]))
+                        for o, a in zip(members_all, affiliates, strict=True)]
             groups: dict[bytes, list[int]] = {}
-            for row, k in enumerate(sellers):
-                groups.setdefault(offers[k].buyers.tobytes(), []).append(row)
+            for row, o in enumerate(members_all):
+                groups.setdefault(o.buyers.tobytes(), []).append(row)
+            fixed = np.maximum(all_floors, competitive)  # rivals at the competitive price, or their cost
             for rows in groups.values():
-                members = [offers[sellers[row]] for row in rows]
-                buyers = members[0].buyers
-                demand = self._demand(buyers, u, choke)
-                chokes = choke[buyers]
+                members = [members_all[row] for row in rows]
+                demand = self._demand(members[0].buyers, u, choke)
                 floors = [o.floor for o in members]
-                floor = min(floors)
-                ceiling = max(float(chokes.max()) if chokes.size else 0.0, floor)
                 undercuts = np.array([o.cloud.cfg.pricing.undercut for o in members])
-                grid = candidate_prices(floor, ceiling, asks, undercuts, SHARED_GRID_POINTS)
-                kinks = np.unique(chokes[(chokes > floor) & (chokes <= ceiling)])
-                if kinks.size > SHARED_CHOKES:  # a long tail: its quantiles
-                    kinks = np.quantile(kinks, np.linspace(0.0, 1.0, SHARED_CHOKES))
-                grid = np.union1d(grid, kinks)
-                at = demand(grid)
-                caps = [capacity[sellers[row]] for row in rows]
-                competitive = clearing_price(floor, total, demand, ceiling, grid, at)
-                fixed = np.maximum(all_floors, competitive)  # rivals at the competitive price, or their cost
+                caps = [capacity[row] for row in rows]
                 static = np.union1d(candidate_prices(floor, ceiling, fixed, STATIC_UNDERCUT, SHARED_GRID_POINTS), kinks)
                 power = best_responses(floors, caps, rows, fixed, free, np.full(len(rows), STATIC_UNDERCUT), demand,
                                        ceiling, prices=static, demand_at_prices=demand(static))
+                dynamic = np.union1d(candidate_prices(floor, ceiling, asks, undercuts, SHARED_GRID_POINTS), kinks)
                 replies = best_responses(floors, caps, rows, asks, free, undercuts, demand, ceiling,
-                                         prices=grid, demand_at_prices=at)
+                                         prices=dynamic, demand_at_prices=demand(dynamic))
                 for o, reply, strong in zip(members, replies, power, strict=True):
                     tight = competitive > o.floor
                     o.scarce = tight
@@ -275,38 +280,45 @@ class ComputeMarket:
                     o.power = max(o.reservation, strong.price)
                     o.cloud.reprice(o.product, reply, competitive if tight else None)
                     o.cloud.market_price[o.product] = o.power if tight else min(o.power, o.cloud.rental_price[o.product])
-            for k in sellers:  # the posted asks labs see this month
-                offers[k].ask = offers[k].cloud.rental_price[offers[k].product]
+            for o in members_all:  # the posted asks labs see this month
+                o.ask = o.cloud.rental_price[o.product]
+
+    @staticmethod
+    def _alternative(effective: np.ndarray, room: np.ndarray, need: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+        """Per lab and purpose, the effective price (USD per useful PFLOP-hour) at which the offers
+        not ``exclude``d could serve all it still needs, cheapest first: the price of the marginal
+        alternative; infinite where all of them together could not."""
+        price = np.where(exclude[:, None, None], np.inf, effective)  # offer, lab, purpose
+        order = np.argsort(price, axis=0, kind="stable")
+        sorted_price = np.take_along_axis(price, order, axis=0)
+        covered = np.cumsum(np.take_along_axis(np.where(exclude[:, None, None], 0.0, room), order, axis=0), axis=0)
+        enough = (covered >= need[None]) & np.isfinite(sorted_price)
+        first = np.argmax(enough, axis=0)
+        marginal = np.take_along_axis(sorted_price, first[None], axis=0)[0]
+        return np.where(enough.any(axis=0) & (need > 0), marginal, np.inf)
 
     def _demand(self, rows: np.ndarray, useful: np.ndarray, choke: np.ndarray | None = None):
         """A function giving the chips the labs ``rows`` want beyond what they hold, at an array
         of prices (USD per chip-hour of a product giving them ``useful`` PFLOP/s a chip), nothing
-        above ``choke``: ``sum over labs and purposes of (notional (price / useful / level)^e -
-        held) / useful``."""
+        above ``choke``: ``sum over labs of min(sum over purposes of (notional (price / useful /
+        level)^e - held) / useful, budget left / price)``."""
         u = useful[rows][:, :, None]  # lab, 1, 1
         scale = self.notional[rows][:, :, None] * (u * self.level[rows][:, None, None]) ** -self._elasticity[None, :, None]
         held = self.held[rows][:, :, None] / u
         scale = scale / u
         eps = self._elasticity[None, :, None]
         top = None if choke is None else choke[rows][:, :, None]
+        money = self.budget_left[rows][:, None]
 
         def chips(prices: np.ndarray) -> np.ndarray:
             a = prices[None, None, :]
             with np.errstate(divide="ignore", invalid="ignore"):
                 wanted = np.maximum(scale * a ** eps - held, 0.0)
-            if top is not None:
-                wanted = np.where(a <= top, wanted, 0.0)
-            return wanted.sum(axis=(0, 1))
+                if top is not None:
+                    wanted = np.where(a <= top, wanted, 0.0)
+                return np.minimum(wanted.sum(axis=1), money / prices[None, :]).sum(axis=0)
 
         return chips
-
-    def _capacity(self, o: Offer, useful: np.ndarray) -> float:
-        """Free chips of an offer its pricing can sell: what its affiliated labs leave (they are
-        served first, at its reservation)."""
-        affiliates = o.access & ~o.buyers & self._affiliated_to(o.cloud)
-        if not affiliates.any():
-            return o.free
-        return max(0.0, o.free - float(self._demand(affiliates, useful)(np.array([o.floor]))[0]))
 
     def _bargaining(self, lab: AILab) -> BargainingParams:
         power = 1.0 - lab.cfg.bargaining_power

@@ -237,7 +237,11 @@ class MarketModel(mesa.Model):
         hours = self.hours
         for lab in self.lab_list:
             for c in lab.contracts:
-                self.clouds[c.cloud].revenue += c.monthly_cost(hours)
+                cloud = self.clouds[c.cloud]
+                paid = c.monthly_cost(hours)
+                cloud.revenue += paid
+                if cloud.affiliated(c.lab):
+                    cloud.affiliate_revenue += paid
             lab.learn()
             lab.update_price_level()
         for cloud in self.cloud_list:

@@ -70,7 +70,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     },
     "clouds": {
         "step": _I, "cloud": _S, "kind": _S, "capex_budget_usd": _F, "capex_spent_usd": _F, "installed_chips": _F,
-        "capacity_pflops": _F, "contracted_pflops": _F, "utilisation": _F, "revenue_usd": _F, "cost_usd": _F,
+        "capacity_pflops": _F, "contracted_pflops": _F, "utilisation": _F, "revenue_usd": _F, "affiliate_revenue_usd": _F, "cost_usd": _F,
         "profit_usd": _F,
     },
     "labs": {
@@ -216,7 +216,7 @@ class Recorder:
             contracted_pf += con
             out.extend((t, cloud.cloud_id, cloud.cfg.kind, cloud.capex_budget, cloud.capex_spent,
                         sum(cloud.installed.values()), cap, con, _share(con, cap), cloud.revenue,
-                        cloud.cost, cloud.profit))
+                        cloud.affiliate_revenue, cloud.cost, cloud.profit))
         return installed_pf, contracted_pf
 
     def _labs(self, t: int) -> tuple[float, float]:

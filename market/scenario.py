@@ -150,7 +150,7 @@ class Investment(_Strict):
     q > 1, within its financing limit (``capex_usd_per_month``)."""
 
     cost_of_capital: Annotated[float, Field(ge=0.0, le=1.0)] = 0.10  # a year
-    response: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05  # share of capacity ordered a month per unit of q - 1
+    response: Annotated[float, Field(ge=0.0, le=1.0)] = 0.10  # share of capacity ordered a month per unit of q - 1
     build_months: Annotated[int, Field(ge=0, le=36)] = 6  # data-centre time to build, after the vendor's lead time
     build_cost_share: Annotated[float, Field(ge=0.0, le=5.0)] = 0.4  # facility and network, per unit of chip price
     expected_price_decline: Annotated[float, Field(ge=0.0, le=0.9)] = 0.2  # a year, per PFLOP-hour

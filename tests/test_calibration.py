@@ -49,8 +49,10 @@ def test_nvidia_revenue_share_and_level(first_year) -> None:
     nvidia = first_year["shares"].filter(pl.col("vendor") == "nvidia", pl.col("step") > 0)
     mean_share = nvidia.group_by("run_id").agg(pl.col("revenue_share").mean())["revenue_share"]
     _between(mean_share, 0.75, 0.98)
-    # Nvidia data-centre revenue FY25 $115.2B, FY26 $193.7B: the model's annualised chip revenue.
-    annual = (first_year["vendors"].filter(pl.col("vendor") == "nvidia", pl.col("step") > 0)
+    # Nvidia data-centre revenue FY25 $115.2B, FY26 $193.7B (Feb 2025 - Jan 2026): the model's
+    # annualised chip revenue over its first year (Jun 2025 - May 2026, most of it in FY26; the
+    # second year runs into fiscal years CALIBRATION.md has no figure for).
+    annual = (first_year["vendors"].filter(pl.col("vendor") == "nvidia", pl.col("step") > 0, pl.col("step") < 12)
               .group_by("run_id").agg(pl.col("revenue_usd").mean() * 12)["revenue_usd"])
     _between(annual, 100e9, 200e9)
 
@@ -68,16 +70,19 @@ def test_rental_price_levels(first_year) -> None:
     _between(prices.filter(pl.col("product") == "tpu_v6e")["rental_price_usd_per_chip_hour"], 1.22, 2.70)
     # H100 rental: assumption, $1.5-4 per chip-hour for 2025 contracts.
     _between(prices.filter(pl.col("product") == "h100")["rental_price_usd_per_chip_hour"], 1.5, 4.0)
-    # Price per PFLOP-hour of every product rented out: $1-4 (follows from the two above).
-    _between(prices.drop_nulls("rental_price_usd_per_pflop_hour")["rental_price_usd_per_pflop_hour"], 1.0, 4.0)
+    # Price per peak PFLOP-hour of every product rented out: $0.8-4 (follows from the two above; chips
+    # outside CUDA rent for less per peak PFLOP, as labs get less useful compute from them).
+    _between(prices.drop_nulls("rental_price_usd_per_pflop_hour")["rental_price_usd_per_pflop_hour"], 0.8, 4.0)
 
 
 def test_cloud_shares_of_ai_rental_revenue(first_year) -> None:
     # Synergy (2025, all cloud infrastructure): AWS ~29-30%, Azure ~20%, Google ~13%, Oracle ~3%.
     # AI-accelerator rentals tilt towards Azure and Oracle (OpenAI's deals) and neoclouds, so the
     # bands are wide; the check is that the three hyperscalers lead and hold most of the market.
-    public = first_year["clouds"].filter(pl.col("kind") != "captive", pl.col("step") > 0)
-    shares = (public.with_columns((pl.col("revenue_usd") / pl.col("revenue_usd").sum().over("run_id", "step"))
+    # Rentals to a cloud's own vendor's lab (DeepMind at Google Cloud) are internal, not in Synergy's figures.
+    public = (first_year["clouds"].filter(pl.col("kind") != "captive", pl.col("step") > 0)
+              .with_columns(external=pl.col("revenue_usd") - pl.col("affiliate_revenue_usd")))
+    shares = (public.with_columns((pl.col("external") / pl.col("external").sum().over("run_id", "step"))
                                   .alias("share"))
               .group_by("run_id", "cloud").agg(pl.col("share").mean()))
     def band(cloud: str) -> pl.Series:  # noqa: E306

@@ -34,7 +34,8 @@ class CloudProvider(mesa.Agent):
             capacity binds there (its reservation), USD per chip-hour, or None when capacity is spare
             (its reservation is then avoidable cost).
         capex_budget: US dollars it may spend on chips and their build-out this month (financing limit).
-        revenue, cost: USD this step.
+        revenue, cost: USD this step; affiliate_revenue: the part of revenue its affiliated labs
+            paid (internal transfers at its reservation price).
     """
 
     model: MarketModel
@@ -77,6 +78,7 @@ class CloudProvider(mesa.Agent):
 
     def reset_step(self) -> None:
         self.revenue = 0.0
+        self.affiliate_revenue = 0.0  # of it, paid by its own or its vendor's lab (internal transfers)
         self.cost = 0.0
         self.capex_spent = 0.0
 
