@@ -194,13 +194,13 @@ def _lab_columns() -> dict[str, Callable[[AILab], Any]]:
         "lab": lambda a: a.lab_id,
         "budget_usd": lambda a: a.budget,
         "spend_usd": lambda a: a.committed_spend(),
-        "demand_pflops": lambda a: a.demand,
+        "demand_pflops": lambda a: a.notional(),
         "contracted_pflops": lambda a: a.peak_contracted(),
-        "served_pflops": lambda a: min(useful(a), a.demand),
-        "unmet_pflops": lambda a: max(0.0, a.demand - useful(a)),
-        "utilisation": lambda a: min(useful(a), a.demand) / useful(a) if useful(a) > 0 else 0.0,
-        "value_usd": lambda a: min(useful(a), a.demand) * a.cfg.value_usd_per_pflop_hour * a.model.hours,
-        "surplus_usd": lambda a: (min(useful(a), a.demand) * a.cfg.value_usd_per_pflop_hour * a.model.hours
+        "served_pflops": lambda a: min(useful(a), a.notional()),
+        "unmet_pflops": lambda a: max(0.0, a.notional() - useful(a)),
+        "utilisation": lambda a: min(useful(a), a.notional()) / useful(a) if useful(a) > 0 else 0.0,
+        "value_usd": lambda a: min(useful(a), a.notional()) * a.cfg.value_usd_per_pflop_hour * a.model.hours,
+        "surplus_usd": lambda a: (min(useful(a), a.notional()) * a.cfg.value_usd_per_pflop_hour * a.model.hours
                                   - a.committed_spend()),
         "nvidia_dependency": lambda a: a.vendor_shares().get("nvidia", 0.0),
         "tpu_share": lambda a: a.vendor_shares().get("google", 0.0),
@@ -220,6 +220,7 @@ def _cloud_columns() -> dict[str, Callable[[CloudProvider], Any]]:
         "contracted_pflops": lambda c: c.contracted_pflops(),
         "utilisation": lambda c: c.contracted_pflops() / c.capacity_pflops() if c.capacity_pflops() > 0 else 0.0,
         "revenue_usd": "revenue",
+        "affiliate_revenue_usd": "affiliate_revenue",
         "cost_usd": "cost",
         "profit_usd": lambda c: c.profit,
     }
@@ -279,10 +280,10 @@ def _step_columns() -> dict[str, Callable[[MarketModel], Any]]:
     """The ``steps`` table as Mesa model reporters (lambdas, so Mesa deep-copies each value)."""
 
     def served(m: MarketModel) -> float:
-        return _running_total(min(lab.useful_contracted(), lab.demand) for lab in m.lab_list)
+        return _running_total(min(lab.useful_contracted(), lab.notional()) for lab in m.lab_list)
 
     def demand(m: MarketModel) -> float:
-        return _running_total(lab.demand for lab in m.lab_list)
+        return _running_total(lab.notional() for lab in m.lab_list)
 
     def installed(m: MarketModel) -> float:
         return sum(c.capacity_pflops() for c in m.cloud_list)

@@ -243,7 +243,7 @@ class Recorder:
                 b = b / peak if b > 1e-9 else 0.0
             else:
                 a = b = 0.0
-            d = lab.demand
+            d = lab.notional()  # what it wants at the prices it is used to: the priced-out part is unmet
             demand += d
             served += d if d < useful else useful  # noqa: FURB136 - min(useful, d), without the call
             labs += (lab.budget, spend if spend > 0.0 else 0.0, d, peak, useful, a, b, len(lab.contracts))  # noqa: FURB136

@@ -106,16 +106,13 @@ class WithholdingRule(_Strict):
 
 
 class PricingConfig(_Strict):
-    """A price-adjustment rule from :data:`market.economics.PRICE_RULES` and its parameters."""
+    """A vendor's list-price rule from :data:`market.economics.PRICE_RULES` and its parameters."""
 
     rule: PriceRuleName = "excess_demand"
     speed: NonNegative = 0.2
     max_step: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
     min_margin: Annotated[float, Field(ge=0.0, le=50.0)] = 0.0
     max_margin: Annotated[float, Field(ge=0.0, le=1000.0)] = 1000.0
-    target_utilisation: Annotated[float, Field(gt=0.0, le=1.0)] = 0.85
-    threshold: Share = 0.05
-    review_months: Annotated[int, Field(ge=1, le=120)] = 3
 
     @model_validator(mode="after")
     def _band(self) -> PricingConfig:

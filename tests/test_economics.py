@@ -29,9 +29,7 @@ from market.economics import (
     priority,
     pro_rata,
     rubinstein,
-    sticky_steps,
     uniform,
-    utilisation,
     withheld_by_monopolist,
 )
 
@@ -282,7 +280,7 @@ def test_rationing_edge_cases(rule: str) -> None:
 
 
 def signal(price: float = 10.0, **kw: float) -> PriceSignal:
-    base = {"unit_cost": 1.0, "excess_demand": 0.0, "utilisation": 0.85}
+    base = {"unit_cost": 1.0, "excess_demand": 0.0}
     base.update(kw)
     return PriceSignal(price=price, **base)
 
@@ -296,56 +294,26 @@ def test_excess_demand_step_is_bounded(z: float) -> None:
     assert abs(new / 10.0 - 1) <= 0.1 + 1e-12
 
 
-@pytest.mark.parametrize(("u", "sign"), [(1.0, 1), (0.0, -1)])
-def test_utilisation_huge_signal_moves_exactly_max_step(u: float, sign: int) -> None:
-    params = PriceRuleParams(speed=100.0, max_step=0.07)
-    assert utilisation(signal(utilisation=u), params) == pytest.approx(10.0 * (1 + sign * 0.07))
-
-
 def test_floor_and_ceiling_are_respected() -> None:
     params = PriceRuleParams(min_margin=0.5, max_margin=2.0, max_step=0.5, speed=10.0)
-    for rule in (excess_demand, utilisation, sticky_steps):
-        # Downward pressure near the floor stops at unit_cost * 1.5.
-        low = rule(
-            signal(price=1.6, excess_demand=-1.0, utilisation=0.0, months_since_change=12), params
-        )
-        assert low == pytest.approx(1.5)
-        # Upward pressure near the ceiling stops at unit_cost * 3.
-        high = rule(
-            signal(price=2.9, excess_demand=10.0, utilisation=1.0, months_since_change=12), params
-        )
-        assert high == pytest.approx(3.0)
-        # A price outside the band is moved into it even without pressure (at a review, for
-        # sticky_steps).
-        assert rule(signal(price=100.0, months_since_change=12), params) == pytest.approx(3.0)
-        assert rule(signal(price=0.1, months_since_change=12), params) == pytest.approx(1.5)
-    # Between reviews a hyperscaler's posted price stands, even outside the band.
-    assert sticky_steps(signal(price=100.0, months_since_change=0), params) == 100.0
+    # Downward pressure near the floor stops at unit_cost * 1.5, upward near the ceiling at 3.
+    assert excess_demand(signal(price=1.6, excess_demand=-1.0), params) == pytest.approx(1.5)
+    assert excess_demand(signal(price=2.9, excess_demand=10.0), params) == pytest.approx(3.0)
+    # A price outside the band is moved into it even without pressure.
+    assert excess_demand(signal(price=100.0), params) == pytest.approx(3.0)
+    assert excess_demand(signal(price=0.1), params) == pytest.approx(1.5)
 
 
-def test_spare_capacity_drives_price_to_marginal_cost() -> None:
+def test_a_short_order_book_drives_the_list_price_down_to_the_floor() -> None:
     params = PriceRuleParams(min_margin=0.05)
     floor = 2.0 * 1.05
     price = 50.0
     path = []
     for _ in range(200):
-        price = utilisation(signal(price=price, unit_cost=2.0, utilisation=0.3), params)
+        price = excess_demand(signal(price=price, unit_cost=2.0, excess_demand=-0.7), params)
         path.append(price)
     assert np.all(np.diff(path) <= 0)
-    assert path[-1] == pytest.approx(floor)
     assert path[-50:] == pytest.approx([floor] * 50)
-
-
-def test_sticky_steps_waits_for_review_then_jumps() -> None:
-    params = PriceRuleParams(review_months=3, threshold=0.05, speed=0.2, max_step=0.1)
-    for months in (0, 1, 2):
-        assert sticky_steps(signal(utilisation=0.0, months_since_change=months), params) == 10.0
-    # z = -1, wanted change clip(-0.2) = -0.1 >= threshold: one full step down.
-    assert sticky_steps(signal(utilisation=0.0, months_since_change=3), params) == pytest.approx(9.0)
-    # A small wanted change (|w| < threshold) is ignored even after the review period.
-    small = signal(utilisation=0.85 * 1.1, months_since_change=12)  # w = 0.02
-    assert sticky_steps(small, params) == 10.0
-    assert utilisation(small, params) == pytest.approx(10.2)
 
 
 def test_cost_plus() -> None:
@@ -353,8 +321,8 @@ def test_cost_plus() -> None:
 
 
 def test_zero_cost_seller_without_ceiling() -> None:
-    out = utilisation(signal(price=1.0, unit_cost=0.0, utilisation=1.0), PriceRuleParams())
-    assert out == pytest.approx(1.0 + min(0.2 * 0.15 / 0.85, 0.1))
+    out = excess_demand(signal(price=1.0, unit_cost=0.0, excess_demand=0.25), PriceRuleParams())
+    assert out == pytest.approx(1.0 + min(0.2 * 0.25, 0.1))
 
 
 def test_cournot_price_falls_to_marginal_cost() -> None:
@@ -391,9 +359,6 @@ def test_monopolist_withholds_capacity() -> None:
         {"max_step": 1.5},
         {"min_margin": -1.0},
         {"min_margin": 0.5, "max_margin": 0.1},
-        {"target_utilisation": 0.0},
-        {"threshold": -0.1},
-        {"review_months": -1},
     ],
 )
 def test_price_params_are_validated(kwargs: dict) -> None:
@@ -403,10 +368,10 @@ def test_price_params_are_validated(kwargs: dict) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"price": -1.0}, {"unit_cost": math.nan}, {"excess_demand": -1.5}, {"utilisation": 1.2}],
+    [{"price": -1.0}, {"unit_cost": math.nan}, {"excess_demand": -1.5}, {"excess_demand": math.nan}],
 )
 def test_price_signal_is_validated(kwargs: dict) -> None:
-    base = {"price": 1.0, "unit_cost": 1.0, "excess_demand": 0.0, "utilisation": 0.5}
+    base = {"price": 1.0, "unit_cost": 1.0, "excess_demand": 0.0}
     with pytest.raises(ValueError):
         PriceSignal(**{**base, **kwargs})
 
@@ -430,18 +395,7 @@ def test_registries(registry: dict, getter) -> None:
 def test_registry_names() -> None:
     assert set(BARGAINING) == {"nash", "rubinstein", "concession"}
     assert set(RATIONING) == {"pro_rata", "priority", "uniform"}
-    assert set(PRICE_RULES) == {"excess_demand", "utilisation", "sticky_steps", "cost_plus", "monopoly"}
-
-
-def test_demand_turned_away_raises_a_sold_out_sellers_price() -> None:
-    """A full seller (u = 1) that also turns demand away raises its price more than one that does
-    not; with enough turned away, a sticky hyperscaler moves by a full step."""
-    params = PriceRuleParams(speed=0.2, max_step=0.1, threshold=0.05, review_months=3)
-    full = PriceSignal(price=2.0, unit_cost=1.0, excess_demand=0.0, utilisation=1.0, months_since_change=3)
-    turned_away = PriceSignal(price=2.0, unit_cost=1.0, excess_demand=0.5, utilisation=1.0, months_since_change=3)
-    assert utilisation(turned_away, params) > utilisation(full, params) > 2.0
-    assert sticky_steps(full, params) == 2.0  # 0.2 * 0.15 / 0.85 < threshold
-    assert sticky_steps(turned_away, params) == pytest.approx(2.2)
+    assert set(PRICE_RULES) == {"excess_demand", "cost_plus", "monopoly"}
 
 
 def test_monopoly_rule_moves_to_the_lerner_price() -> None:
@@ -451,15 +405,15 @@ def test_monopoly_rule_moves_to_the_lerner_price() -> None:
     params = PriceRuleParams(max_step=0.1, min_margin=0.0, max_margin=math.inf)
     price = 1.0
     for _ in range(60):
-        price = monopoly(PriceSignal(price=price, unit_cost=1.0, excess_demand=0.0, utilisation=0.0,
+        price = monopoly(PriceSignal(price=price, unit_cost=1.0, excess_demand=0.0,
                                      elasticity=-2.0), params)
     assert price == pytest.approx(2.0)
-    step = monopoly(PriceSignal(price=1.0, unit_cost=1.0, excess_demand=0.0, utilisation=0.0, elasticity=-2.0), params)
+    step = monopoly(PriceSignal(price=1.0, unit_cost=1.0, excess_demand=0.0, elasticity=-2.0), params)
     assert step == pytest.approx(1.1)  # bounded by max_step on the way
-    inelastic = monopoly(PriceSignal(price=3.0, unit_cost=1.0, excess_demand=0.0, utilisation=0.0,
+    inelastic = monopoly(PriceSignal(price=3.0, unit_cost=1.0, excess_demand=0.0,
                                      elasticity=-0.5), params)
     assert inelastic == pytest.approx(3.3)
-    probe = monopoly(PriceSignal(price=3.0, unit_cost=1.0, excess_demand=0.0, utilisation=0.0), params)
+    probe = monopoly(PriceSignal(price=3.0, unit_cost=1.0, excess_demand=0.0), params)
     assert probe == pytest.approx(3.3)  # no estimate yet: try a higher price
 
 

@@ -1,4 +1,6 @@
-"""Textbook limits through the public model: tiny markets where theory gives the answer."""
+"""Textbook limits of the chip market (vendors' list prices) through the public model, and of the
+vendors' price-adjustment rule. The compute market's limits (Bertrand, Lerner, Kreps-Scheinkman,
+scarcity, Nash split and outside options, time to build) are in tests/test_textbook.py."""
 
 from __future__ import annotations
 
@@ -11,96 +13,6 @@ import pytest
 import market
 from market.economics import PriceRuleParams, PriceSignal, excess_demand
 from market.model import MarketModel
-
-TINY = """
-name = "tiny"
-steps = {steps}
-[packaging]
-capacity_wafers_per_month = [[0, 1000000]]
-[products.gpu]
-vendor = "v"
-pflops = 1.0
-unit_cost_usd = 5000
-list_price_usd = 20000
-release_step = -1
-chips_per_wafer = 10
-opex_usd_per_chip_hour = 0.2
-[vendors.v]
-ecosystem = "cuda"
-packaging_share = 1.0
-{clouds}
-[labs.lab]
-demand_pflops = {demand}
-demand_volatility = 0.0
-demand_growth = 0.0
-budget_growth = 0.0
-training_share = 0.0
-budget_usd_per_month = 1e12
-value_usd_per_pflop_hour = 100.0
-readiness = {{ cuda = 1.0 }}
-bargaining_power = {power}
-contract_months = 1
-"""
-
-CLOUD = """
-[clouds.c{i}]
-kind = "neocloud"
-fleet = {{ gpu = {chips} }}
-rental_price_usd_per_chip_hour = {{ gpu = 3.0 }}
-capex_usd_per_month = 0
-[clouds.c{i}.pricing]
-rule = "utilisation"
-speed = 0.3
-max_step = 0.08
-min_margin = 0.0
-max_margin = 10.0
-"""
-
-
-def tiny(tmp_path, *, clouds: int = 1, chips: float = 1000.0, demand: float = 100.0, power: float = 0.5,
-         steps: int = 3) -> market.Scenario:
-    text = TINY.format(steps=steps, demand=demand, power=power,
-                       clouds="".join(CLOUD.format(i=i, chips=chips) for i in range(clouds)))
-    path = tmp_path / "tiny.toml"
-    path.write_text(text)
-    return market.load_scenario(path)
-
-
-@pytest.mark.parametrize("power", [0.0, 0.2, 0.5, 0.8, 1.0])
-def test_single_pair_settles_at_the_nash_split(tmp_path, power: float) -> None:
-    """One lab, one cloud: the price splits the surplus between the cloud's reservation price and
-    the lab's (the posted price, below its value) by bargaining power: p = s + (1 - β_lab)(b - s)."""
-    model = MarketModel(tiny(tmp_path, power=power), seed=0)
-    cloud = model.clouds["c0"]
-    seller = cloud.reservation_price("gpu")
-    buyer = cloud.rental_price["gpu"]  # the posted price binds: the lab values compute far above it
-    model.step()
-    (contract,) = model.signed
-    assert contract.price_usd_per_chip_hour == pytest.approx(seller + (1 - power) * (buyer - seller), rel=1e-12)
-    assert contract.chips == pytest.approx(100.0)
-
-
-def test_many_symmetric_sellers_with_spare_capacity_price_at_marginal_cost(tmp_path) -> None:
-    """Eight identical neoclouds, each able to serve the whole demand many times over: the rental
-    price falls month by month to the sellers' floor, unit cost (min_margin = 0), and stays."""
-    result = market.run(tiny(tmp_path, clouds=8, chips=1000.0, demand=50.0, steps=40), seed=0)
-    fleet = result.fleet.sort("cloud", "step")
-    model = MarketModel(tiny(tmp_path, clouds=8, chips=1000.0, demand=50.0, steps=1), seed=0)
-    marginal_cost = model.clouds["c0"].unit_cost("gpu")
-    by_cloud = fleet.group_by("cloud", maintain_order=True).agg(pl.col("rental_price_usd_per_chip_hour"))
-    for prices in by_cloud["rental_price_usd_per_chip_hour"]:
-        p = np.array(prices)
-        assert np.all(np.diff(p) <= 1e-12), "price never rises while capacity is spare"
-        assert p[-1] == pytest.approx(marginal_cost, rel=1e-9)
-    assert fleet["rental_price_usd_per_chip_hour"][0] > 2 * marginal_cost  # it started well above
-
-
-def test_fewer_sellers_at_full_capacity_keep_prices_up(tmp_path) -> None:
-    """The contrast: when demand uses the capacity, the same rule raises the price instead."""
-    result = market.run(tiny(tmp_path, clouds=1, chips=100.0, demand=400.0, steps=12), seed=0)
-    prices = result.fleet.sort("step")["rental_price_usd_per_chip_hour"].to_numpy()
-    assert prices[-1] > prices[0]
-
 
 MONOPOLY = """
 name = "monopoly"
@@ -131,8 +43,6 @@ fleet = {{ gpu = 1000 }}
 buys = ["v"]
 capex_usd_per_month = 2e8
 capex_growth = 0.0
-[clouds.c.pricing]
-rule = "utilisation"
 [labs.lab]
 demand_pflops = 1000
 demand_growth = 0.3
@@ -179,7 +89,7 @@ def _tatonnement(speed: float, max_step: float, steps: int = 400) -> np.ndarray:
     path = [p]
     for _ in range(steps):
         z = max(-1.0, (a - b * p - supply) / supply)
-        p = excess_demand(PriceSignal(price=p, unit_cost=1.0, excess_demand=z, utilisation=0.0), params)
+        p = excess_demand(PriceSignal(price=p, unit_cost=1.0, excess_demand=z), params)
         path.append(p)
     return np.array(path)
 
@@ -203,8 +113,8 @@ def test_price_rule_does_not_converge_outside_the_bound() -> None:
 def test_step_bound_holds_on_both_sides(max_step: float) -> None:
     """However large the signal, the price moves by at most max_step a month, up and down."""
     params = PriceRuleParams(speed=10.0, max_step=max_step, min_margin=0.0, max_margin=math.inf)
-    up = excess_demand(PriceSignal(price=100.0, unit_cost=1.0, excess_demand=50.0, utilisation=0.0), params)
-    down = excess_demand(PriceSignal(price=100.0, unit_cost=1.0, excess_demand=-1.0, utilisation=0.0), params)
+    up = excess_demand(PriceSignal(price=100.0, unit_cost=1.0, excess_demand=50.0), params)
+    down = excess_demand(PriceSignal(price=100.0, unit_cost=1.0, excess_demand=-1.0), params)
     assert up == pytest.approx(100.0 * (1 + max_step)) and down == pytest.approx(100.0 * (1 - max_step))
     # an over-fast rule (k = 2.5, unstable) held by the bound cycles within about max_step of the
     # equilibrium instead of swinging widely: the bound trades speed for stability

@@ -9,7 +9,6 @@ import pytest
 
 import market
 from market.contracts import Contract, Refusal
-from market.economics.pricing import price_band
 from market.model import MarketModel
 from market.recording import SCHEMAS
 
@@ -125,6 +124,9 @@ def test_contracted_never_exceeds_installed_and_chips_are_conserved(name: str) -
     model = MarketModel(market.load_scenario(name, steps=STEPS), seed=3, record=False)
     products = model.config.products
     initial = {(c.cloud_id, p): n for c in model.cloud_list for p, n in c.installed.items()}
+    for c in model.cloud_list:  # chips ordered before the first month, on their way
+        for _, p, chips, _ in c.pipeline:
+            initial[(c.cloud_id, p)] = initial.get((c.cloud_id, p), 0.0) + chips
     shipped: dict[str, float] = {}
     for _ in range(STEPS):
         model.step()
@@ -143,7 +145,7 @@ def test_contracted_never_exceeds_installed_and_chips_are_conserved(name: str) -
         for cloud in model.cloud_list:
             for p, reserved in cloud.contracted.items():
                 assert reserved == pytest.approx(by_cloud.get((cloud.cloud_id, p), 0.0), rel=1e-9, abs=1e-6)
-    # chips conserved: installed + in transit + retired = initial fleet + shipped
+    # chips conserved: installed + in transit + retired = initial fleet and orders + shipped
     for p in products:
         now = sum(c.installed.get(p, 0.0) for c in model.cloud_list)
         transit = sum(ch for c in model.cloud_list for _, q, ch, _ in c.pipeline if q == p)
@@ -235,19 +237,28 @@ def _discount(result: market.RunResult, lab: str) -> float:
     return (c["price_usd_per_chip_hour"] / c["list_price_usd_per_chip_hour"]).mean()
 
 
-def test_more_bargaining_power_buys_a_bigger_discount() -> None:
+def test_where_competition_sets_the_price_bargaining_power_does_not() -> None:
+    """Outside options bind in the calibrated market: a rival's capacity or the competitive price
+    caps every deal below the Nash split, so OpenAI's bargaining power leaves its prices as they are
+    (tests/test_textbook.py shows the split itself where no outside option binds)."""
     weak = market.run(market.load_scenario("baseline", {"labs.openai.bargaining_power": 0.1}), steps=12, seed=0)
     strong = market.run(market.load_scenario("baseline", {"labs.openai.bargaining_power": 0.9}), steps=12, seed=0)
-    assert _discount(strong, "openai") < _discount(weak, "openai") < 1.0
+    assert _discount(weak, "openai") == _discount(strong, "openai")
+    assert weak.contracts.filter(pl.col("lab") == "openai").height > 0
 
 
 @pytest.mark.parametrize("protocol", ["nash", "rubinstein", "concession"])
-def test_every_protocol_runs_and_never_charges_above_the_list_price(protocol: str) -> None:
+def test_every_protocol_runs_and_prices_lie_between_avoidable_cost_and_the_labs_value(protocol: str) -> None:
     result = market.run(market.load_scenario("baseline", {"negotiation.protocol": protocol}), steps=6, seed=0)
-    # arm's-length deals only: a lab's own data centres and Google's own lab transfer at cost
-    c = result.contracts.filter(~pl.col("cloud").str.ends_with("_dc"), pl.col("lab") != "deepmind")
+    sc = result.scenario
+    c = result.contracts.join(result.tables["labs"].select("step", "lab").unique(), on=["step", "lab"])
     assert c.height > 0
-    assert (c["price_usd_per_chip_hour"] <= c["list_price_usd_per_chip_hour"] * (1 + 1e-9)).all()
+    opex = c["product"].replace_strict({p: cfg.opex_usd_per_chip_hour for p, cfg in sc.products.items()})
+    pflops = c["product"].replace_strict({p: cfg.pflops for p, cfg in sc.products.items()})
+    value = c["lab"].replace_strict({lab: cfg.value_usd_per_pflop_hour for lab, cfg in sc.labs.items()},
+                                    default=sc.long_tail.value_usd_per_pflop_hour)
+    assert (c["price_usd_per_chip_hour"] >= opex * (1 - 1e-12)).all()
+    assert (c["price_usd_per_chip_hour"] <= value * pflops * (1 + 1e-12)).all()
     if protocol == "concession":
         assert c["rounds"].max() > 1
     else:
@@ -265,35 +276,24 @@ def _price_changes(result: market.RunResult, kind_clouds: list[str]) -> pl.DataF
             .filter(pl.col("change").abs() > 1e-12))
 
 
-def test_hyperscalers_move_list_prices_in_steps_neoclouds_follow_utilisation(runs) -> None:
+def test_hyperscalers_move_list_prices_in_steps_neoclouds_every_month(runs) -> None:
+    """Posted asks: a hyperscaler reviews its list price every review_months and moves it only by a
+    step of at least threshold; neoclouds move theirs toward their best reply every month."""
     r = runs["openai_google_tpu"]
     sc = r.scenario
     hyper = [c for c, cfg in sc.clouds.items() if cfg.kind == "hyperscaler"]
     neo = [c for c, cfg in sc.clouds.items() if cfg.kind == "neocloud"]
     steps_ = _price_changes(r, hyper)
     assert steps_.height > 0
-    # each change is a real step (or a move into the margin band), and at most one per review period
     review = min(sc.clouds[c].pricing.review_months for c in hyper)
+    assert review > 1
     gaps = steps_.with_columns(pl.col("step").diff().over("cloud", "product").alias("gap")).drop_nulls("gap")
     assert gaps["gap"].min() >= review
-    small = steps_.filter(pl.col("change").abs() < min(sc.clouds[c].pricing.threshold for c in hyper) - 1e-9)
-    assert small.height <= steps_.height // 4  # only band corrections are smaller than a step
-    # neoclouds reprice often, by small amounts bounded by max_step, or into the margin band: a price
-    # set while a cloud held only float dust of a product (too little to reprice) can lie outside
-    # the band, and is clipped to it when the chips arrive (seen on Python 3.12)
+    threshold = min(sc.clouds[c].pricing.threshold for c in hyper)
+    assert (steps_["change"].abs() >= threshold * (1 - 1e-9)).all()
     moves = _price_changes(r, neo)
     assert moves.height > steps_.height
-    max_step = max(sc.clouds[c].pricing.max_step for c in neo)
-    beyond = moves.filter(pl.col("change").abs() > max_step + 1e-9)
-    assert beyond.height <= moves.height // 20
-    for move in beyond.iter_rows(named=True):
-        model = MarketModel(sc, seed=r.seed, record=False)
-        model.run(move["step"] + 1)  # to the end of the move's month
-        cloud = model.clouds[move["cloud"]]
-        floor, ceiling = price_band(cloud.unit_cost(move["product"]), cloud._price_params)
-        assert cloud.rental_price[move["product"]] == move["rental_price_usd_per_chip_hour"]
-        assert move["rental_price_usd_per_chip_hour"] in (floor, ceiling), (move, floor, ceiling)
-        model.release()
+    assert moves.with_columns(pl.col("step").diff().over("cloud", "product").alias("gap"))["gap"].min() == 1
 
 
 def test_finished_runs_are_freed() -> None:

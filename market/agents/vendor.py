@@ -174,7 +174,7 @@ class ChipVendor(mesa.Agent):
             wanted = self.book[p]
             z = (wanted - supply) / supply if supply > 0 else (1.0 if wanted > 0 else 0.0)
             signal = PriceSignal(price=self.list_price[p], unit_cost=products[p].unit_cost_usd,
-                                 excess_demand=max(-1.0, z), utilisation=0.0,
+                                 excess_demand=max(-1.0, z),
                                  elasticity=self._elasticity(p, wanted))
             self.list_price[p] = self._price_rule(signal, self._price_params)
 

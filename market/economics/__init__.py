@@ -7,8 +7,8 @@
 * :mod:`.withholding`: which withholding rule matches a buyer, and the split.
 * :mod:`.rationing`: sharing scarce capacity among requests (``RATIONING``:
   pro_rata, priority, uniform).
-* :mod:`.pricing`: price-adjustment rules (``PRICE_RULES``: excess_demand,
-  utilisation, sticky_steps, cost_plus, monopoly) and Cournot/monopoly benchmarks.
+* :mod:`.pricing`: vendors' list-price rules (``PRICE_RULES``: excess_demand,
+  cost_plus, monopoly) and Cournot/monopoly benchmarks.
 
 A scenario picks a rule by its name with ``get_protocol``, ``get_rationing``
 or ``get_price_rule``; unknown names raise KeyError listing the allowed ones.
@@ -47,8 +47,6 @@ from market.economics.pricing import (
     monopoly,
     monopoly_quantity,
     price_band,
-    sticky_steps,
-    utilisation,
     withheld_by_monopolist,
 )
 from market.economics.rationing import (
@@ -93,8 +91,6 @@ __all__ = [
     "PriceRule",
     "price_band",
     "excess_demand",
-    "utilisation",
-    "sticky_steps",
     "cost_plus",
     "monopoly",
     "PRICE_RULES",

@@ -37,7 +37,7 @@ __all__ = ["BestResponse", "best_response", "best_responses", "candidate_prices"
 GRID_POINTS = 48  # log-spaced prices between the floor and the ceiling
 REFINE_ROUNDS = 8  # zooms around the best grid point (an interior optimum, e.g. Lerner's)
 REFINE_POINTS = 9
-KINK_ROUNDS = 60  # at most this many regula falsi steps to the price at which a seller just sells out
+KINK_ROUNDS = 120  # at most this many steps to the price at which a seller just sells out
 KINK_TOLERANCE = 1e-13  # ... until it is known to this relative precision
 
 Demand = Callable[[np.ndarray], np.ndarray]  # prices (n,) -> quantity demanded at each (n,)
@@ -212,8 +212,9 @@ def _sell_out_prices(lo: np.ndarray, hi: np.ndarray, rivals_below: np.ndarray, c
     its capacity, given that it does at ``lo`` and not at ``hi``, and the residual demand there.
 
     No rival asks strictly between ``lo`` and ``hi`` (every ask is a grid price), so there the
-    residual demand is ``D(p) - rivals_below``: solve ``D(p) = capacity + rivals_below`` by
-    regula falsi (Illinois) in log price, keeping a left end where it holds.
+    residual demand is ``D(p) - rivals_below``: solve ``D(p) = capacity + rivals_below`` in log
+    price by regula falsi (Illinois) alternating with bisection (demand may step down where buyers'
+    choke prices lie), keeping a left end where it holds.
     """
     target = capacity + rivals_below
     a, b = np.log(lo), np.log(hi)
@@ -222,13 +223,16 @@ def _sell_out_prices(lo: np.ndarray, hi: np.ndarray, rivals_below: np.ndarray, c
     kink, res = lo.copy(), residual_at_lo.copy()
     started = fa >= 0.0  # else it sells out at lo and not a cent above
     live = started.copy()
-    for _ in range(KINK_ROUNDS):
+    for round_ in range(KINK_ROUNDS):
         live &= (b - a) > KINK_TOLERANCE
         if not live.any():
             break
-        with np.errstate(invalid="ignore", divide="ignore"):
-            x = np.where(fa > fb, (a * fb - b * fa) / (fb - fa), 0.5 * (a + b))
-        x = np.clip(x, a, b)
+        if round_ % 2:  # bisection every other step: sure progress where demand steps down
+            x = 0.5 * (a + b)
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                x = np.where(fa > fb, (a * fb - b * fa) / (fb - fa), 0.5 * (a + b))
+            x = np.clip(x, a, b)
         fx = np.where(live, demand(np.exp(x)) - target, -1.0)
         left = live & (fx >= 0.0)
         right = live & ~left

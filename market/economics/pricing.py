@@ -1,4 +1,5 @@
-"""Price-adjustment rules and textbook oligopoly benchmarks.
+"""Vendors' list-price rules and textbook oligopoly benchmarks (clouds' rental prices come from
+best replies on residual demand, :mod:`market.economics.competition`).
 
 Adjustment rules map the current price ``p`` (e.g. USD per chip for a vendor's
 list price, USD per chip-hour for a cloud's rental price) and a market signal
@@ -9,14 +10,9 @@ to next period's price ``p'`` in the same units:
     floor   = unit_cost * (1 + min_margin)
     ceiling = unit_cost * (1 + max_margin)
 
-* ``excess_demand`` (tatonnement, vendors): ``z = (demand - supply) / supply``.
-* ``utilisation`` (neoclouds): ``z = (u + max(e, 0) - u_target) / u_target``: the load is
-  utilisation ``u`` plus demand turned away ``e`` (relative to capacity), so a seller that is
-  sold out still sees how far demand exceeds what it has.
-* ``sticky_steps`` (hyperscalers): as ``utilisation``, but the price moves only
-  at a review (``months_since_change >= review_months``), by a step ``|step| >= threshold``
-  (or back into the band); between reviews it stands.
-* ``cost_plus`` (captive/internal): ``p' = unit_cost * (1 + min_margin)``.
+* ``excess_demand`` (tatonnement, vendors): ``z = (demand - supply) / supply`` (the order book
+  against the chips its packaging would make).
+* ``cost_plus``: ``p' = unit_cost * (1 + min_margin)``.
 * ``monopoly`` (a vendor with market power): toward the Lerner price ``c e / (1 + e)`` for demand
   elasticity ``e < -1``; up by ``max_step`` on inelastic demand.
 
@@ -49,8 +45,6 @@ __all__ = [
     "get_price_rule",
     "monopoly_quantity",
     "price_band",
-    "sticky_steps",
-    "utilisation",
     "withheld_by_monopolist",
 ]
 
@@ -61,9 +55,7 @@ class PriceSignal:
 
     price: float  # current price (currency per unit, e.g. USD per chip-hour)
     unit_cost: float  # marginal (unit) cost, same units as price
-    excess_demand: float  # (demand - supply) / supply, >= -1 (vendors); demand turned away / capacity (clouds)
-    utilisation: float  # share of capacity in use, 0..1 (used by clouds)
-    months_since_change: int = 0  # months since the price last changed
+    excess_demand: float  # (demand - supply) / supply, >= -1
     elasticity: float | None = None  # estimated price elasticity of demand (monopoly rule), < 0
 
     def __post_init__(self) -> None:
@@ -74,10 +66,6 @@ class PriceSignal:
         # The negated comparisons also reject NaN.
         if not self.excess_demand >= -1.0:
             raise ValueError(f"excess_demand must be >= -1, got {self.excess_demand}")
-        if not 0.0 <= self.utilisation <= 1.0:
-            raise ValueError(f"utilisation must be in [0, 1], got {self.utilisation}")
-        if self.months_since_change < 0:
-            raise ValueError(f"months_since_change must be >= 0, got {self.months_since_change}")
 
 
 @dataclass(frozen=True)
@@ -85,12 +73,9 @@ class PriceRuleParams:
     """Parameters of the price-adjustment rules (dimensionless unless stated)."""
 
     speed: float = 0.2  # response of the relative price change to the signal
-    max_step: float = 0.1  # bound on |p'/p - 1| per step (sticky_steps: largest single step)
+    max_step: float = 0.1  # bound on |p'/p - 1| per step
     min_margin: float = 0.0  # floor = unit_cost * (1 + min_margin)
     max_margin: float = math.inf  # ceiling = unit_cost * (1 + max_margin)
-    target_utilisation: float = 0.85  # utilisation at which clouds leave the price alone
-    threshold: float = 0.05  # sticky_steps: change only when |wanted change| >= this
-    review_months: int = 3  # sticky_steps: at most one change every review_months months
 
     def __post_init__(self) -> None:
         if not self.speed >= 0.0:
@@ -104,12 +89,6 @@ class PriceRuleParams:
             raise ValueError(
                 f"max_margin ({self.max_margin}) must be >= min_margin ({self.min_margin})"
             )
-        if not 0.0 < self.target_utilisation <= 1.0:
-            raise ValueError(f"target_utilisation must be in (0, 1], got {self.target_utilisation}")
-        if not self.threshold >= 0.0:
-            raise ValueError(f"threshold must be >= 0, got {self.threshold}")
-        if self.review_months < 0:
-            raise ValueError(f"review_months must be >= 0, got {self.review_months}")
 
 
 PriceRule = Callable[[PriceSignal, PriceRuleParams], float]
@@ -134,46 +113,13 @@ def _apply(price: float, step: float, unit_cost: float, params: PriceRuleParams)
     return float(np.clip(price * (1.0 + step), floor, ceiling))
 
 
-def _utilisation_gap(signal: PriceSignal, params: PriceRuleParams) -> float:
-    """Relative load gap ``(u + max(z, 0) - u_target) / u_target``.
-
-    The load is utilisation plus the demand turned away (``excess_demand``, relative to
-    capacity), so a sold-out seller still sees how far demand exceeds what it has.
-    """
-    load = signal.utilisation + max(signal.excess_demand, 0.0)
-    return (load - params.target_utilisation) / params.target_utilisation
-
-
 def excess_demand(signal: PriceSignal, params: PriceRuleParams) -> float:
-    """Tatonnement on relative excess demand (vendors' list prices); new price."""
+    """Tatonnement on relative excess demand; new price."""
     return _apply(signal.price, _step(signal.excess_demand, params), signal.unit_cost, params)
 
 
-def utilisation(signal: PriceSignal, params: PriceRuleParams) -> float:
-    """Tatonnement on the utilisation gap (neocloud rental prices); new price."""
-    return _apply(
-        signal.price, _step(_utilisation_gap(signal, params), params), signal.unit_cost, params
-    )
-
-
-def sticky_steps(signal: PriceSignal, params: PriceRuleParams) -> float:
-    """Like ``utilisation`` but only in discrete, infrequent steps (hyperscalers); new price.
-
-    Between reviews (``months_since_change < review_months``) the posted price stands, even if
-    costs have moved it out of the margin band. At a review the price moves by the wanted step if
-    that is at least ``threshold``, and is brought back into the band. The caller resets
-    ``months_since_change`` when the returned price differs.
-    """
-    if signal.months_since_change < params.review_months:
-        return signal.price
-    wanted = _step(_utilisation_gap(signal, params), params)
-    if abs(wanted) < params.threshold:
-        wanted = 0.0
-    return _apply(signal.price, wanted, signal.unit_cost, params)
-
-
 def cost_plus(signal: PriceSignal, params: PriceRuleParams) -> float:
-    """Cost-plus pricing (captive/internal): ``unit_cost * (1 + min_margin)``."""
+    """Cost-plus pricing: ``unit_cost * (1 + min_margin)``."""
     return signal.unit_cost * (1.0 + params.min_margin)
 
 
@@ -197,8 +143,6 @@ def monopoly(signal: PriceSignal, params: PriceRuleParams) -> float:
 
 PRICE_RULES: dict[str, PriceRule] = {
     "excess_demand": excess_demand,
-    "utilisation": utilisation,
-    "sticky_steps": sticky_steps,
     "cost_plus": cost_plus,
     "monopoly": monopoly,
 }
