@@ -190,7 +190,7 @@ class Product(_Strict):
     release_step: Annotated[int, Field(ge=-600, le=600)] = 0
     end_of_sale_step: Annotated[int, Field(ge=-600, le=600)] | None = None
     chips_per_wafer: Positive = 16.0  # packages per CoWoS-class wafer
-    opex_usd_per_chip_hour: NonNegative = 0.3  # power, cooling, network, staff
+    opex_usd_per_chip_hour: Positive = 0.3  # power, cooling, network, staff: the avoidable cost of a rented chip-hour
 
 
 class Vendor(_Strict):

@@ -67,12 +67,25 @@ def rules(draw: st.DrawFn, vendors: list[str], products: list[str], buyers: list
 
 
 def pricing(draw: st.DrawFn) -> dict[str, Any]:
+    """A vendor's list-price rule."""
     low = draw(st.floats(0.0, 2.0, **finite))
     return {"rule": draw(st.sampled_from(sorted(PRICE_RULES))), "speed": draw(st.floats(0.0, 1.0, **finite)),
             "max_step": draw(st.floats(0.01, 1.0, **finite)), "min_margin": low,
-            "max_margin": low + draw(st.floats(0.0, 5.0, **finite)),
-            "target_utilisation": draw(st.floats(0.1, 1.0, **finite)),
-            "review_months": draw(st.integers(1, 6))}
+            "max_margin": low + draw(st.floats(0.0, 5.0, **finite))}
+
+
+def rental_pricing(draw: st.DrawFn) -> dict[str, Any]:
+    """A cloud's rental pricing."""
+    return {"rule": draw(st.sampled_from(["best_response", "best_response", "cost_plus"])),
+            "min_margin": draw(st.floats(0.0, 2.0, **finite)), "speed": draw(st.floats(0.01, 1.0, **finite)),
+            "undercut": draw(st.floats(0.0, 0.5, **finite)), "review_months": draw(st.integers(1, 6)),
+            "threshold": draw(st.floats(0.0, 0.3, **finite))}
+
+
+def investment(draw: st.DrawFn) -> dict[str, Any]:
+    return {"cost_of_capital": draw(st.floats(0.0, 1.0, **finite)), "response": draw(st.floats(0.0, 1.0, **finite)),
+            "build_months": draw(st.integers(0, 12)), "build_cost_share": draw(st.floats(0.0, 5.0, **finite)),
+            "expected_price_decline": draw(st.floats(0.0, 0.9, **finite))}
 
 
 @st.composite
@@ -93,7 +106,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                 "list_price_usd": cost * draw(st.floats(1.0, 4.0, **finite)), "release_step": release,
                 "end_of_sale_step": draw(st.none() | st.none() | st.integers(release + 1, release + 40)),
                 "chips_per_wafer": draw(st.floats(2.0, 40.0, **finite)),
-                "opex_usd_per_chip_hour": draw(st.floats(0.0, 1.0, **finite)),
+                "opex_usd_per_chip_hour": draw(st.floats(0.01, 1.0, **finite)),
             }
     pids = sorted(products)
     ecosystems = {v: draw(st.sampled_from(ECOSYSTEMS)) for v in vendors}
@@ -127,10 +140,11 @@ def scenarios(draw: st.DrawFn) -> Scenario:
             "buys": draw(st.lists(st.sampled_from(vendors), min_size=1, max_size=3, unique=True)),
             "capex_usd_per_month": draw(st.floats(1e8, 5e9, **finite) | st.just(0.0)),
             "capex_growth": draw(st.floats(-0.5, 0.5, **finite)),
-            "initial_markup": draw(st.floats(0.0, 3.0, **finite)), "pricing": pricing(draw),
-            "lifetime_months": draw(st.integers(6, 72)), "target_utilisation": draw(st.floats(0.1, 1.0, **finite)),
-            "follow_market": draw(st.floats(0.0, 1.0, **finite)),
+            "initial_markup": draw(st.floats(0.0, 3.0, **finite)), "pricing": rental_pricing(draw),
+            "lifetime_months": draw(st.integers(6, 72)), "investment": investment(draw),
         }
+        if draw(st.integers(0, 2)) == 0:
+            clouds[c]["on_order"] = {draw(st.sampled_from(pids)): draw(st.floats(0.0, 100_000.0, **finite))}
         if draw(st.booleans()):
             clouds[c]["vendor"] = draw(st.sampled_from(vendors))
         if draw(st.integers(0, 3)) == 0:
@@ -163,7 +177,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         if own_dc[lab]:
             labs[lab]["own_datacenter"] = {"fleet": fleet(),
                                            "buys": draw(st.lists(st.sampled_from(vendors), max_size=2, unique=True)),
-                                           "capex_usd_per_month": draw(st.floats(0.0, 1e9, **finite))}
+                                           "capex_usd_per_month": draw(st.floats(0.0, 1e9, **finite)),
+                                           "investment": investment(draw)}
     steps = sorted(draw(st.lists(st.integers(-12, 40), min_size=1, max_size=3, unique=True)))
     shocks = []
     for _ in range(draw(st.integers(0, 2))):
@@ -177,10 +192,19 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                         "buyer_discount": draw(st.floats(0.05, 0.99, **finite)),
                         "first_mover": draw(st.sampled_from(["buyer", "seller"])),
                         "concession_rate": draw(st.floats(0.01, 1.0, **finite)),
-                        "max_rounds": draw(st.integers(1, 60)), "max_offers_per_lab": draw(st.integers(1, 20)),
-                        "lost_sales_logit": draw(st.floats(0.0, 20.0, **finite))},
+                        "max_rounds": draw(st.integers(1, 60)), "max_offers_per_lab": draw(st.integers(1, 20))},
+        "demand": {"reference_price_usd_per_pflop_hour": draw(st.floats(0.1, 10.0, **finite)),
+                   "training_elasticity": draw(st.floats(-3.0, 0.0, **finite)),
+                   "inference_elasticity": draw(st.floats(-3.0, 0.0, **finite)),
+                   "long_run_elasticity": draw(st.floats(-3.0, 0.0, **finite)),
+                   "adjustment_months": draw(st.floats(1.0, 36.0, **finite)),
+                   "jumps": draw(st.lists(st.builds(lambda s, f: {"step": s, "factor": f}, st.integers(0, STEPS),
+                                                    st.floats(0.1, 5.0, **finite)), max_size=2))},
         "packaging": {"capacity_wafers_per_month": [[s, draw(st.floats(1_000.0, 200_000.0, **finite) | st.just(0.0))] for s in steps],
-                      "rationing": draw(st.sampled_from(sorted(RATIONING))), "shocks": shocks},
+                      "rationing": draw(st.sampled_from(sorted(RATIONING))), "shocks": shocks,
+                      "expansion_response": draw(st.floats(0.0, 1.0, **finite)),
+                      "expansion_lead_months": draw(st.integers(0, 24)),
+                      "max_expansion_per_year": draw(st.floats(0.0, 5.0, **finite))},
         "products": products, "vendors": vendor_cfg, "clouds": clouds, "labs": labs,
         "long_tail": {"count": draw(st.integers(0, 6)), "total_demand_pflops": draw(st.just(0.0) | st.floats(1.0, 1e6, **finite)),
                       "readiness": {ecosystems[vendors[0]]: draw(st.floats(0.0, 1.0, **finite))}},
@@ -211,6 +235,10 @@ def builtin_variants(draw: st.DrawFn) -> Scenario:
         "labs.openai.demand_growth": draw(st.floats(-0.5, 0.5, **finite)),
         "labs.openai.switching_cost": draw(st.floats(0.0, 5.0, **finite)),
         "clouds.gcp.capex_usd_per_month": draw(st.floats(0.0, 1e10, **finite)),
+        "clouds.coreweave.investment.response": draw(st.floats(0.0, 1.0, **finite)),
+        "clouds.azure.investment.build_months": draw(st.integers(0, 24)),
+        "demand.long_run_elasticity": draw(st.floats(-3.0, 0.0, **finite)),
+        "demand.training_elasticity": draw(st.floats(-3.0, 0.0, **finite)),
         "vendors.nvidia.lead_time_months": draw(st.integers(0, 12)),
     }
     if overrides["vendors.nvidia.withholding"] is None:
@@ -241,6 +269,8 @@ def check_run(sc: Scenario, seed: int) -> dict[str, pl.DataFrame]:
     start = defaultdict(float)
     for cloud in model.cloud_list:
         for p, chips in cloud.installed.items():
+            start[p] += chips
+        for _, p, chips, _ in cloud.pipeline:  # ordered before the first month
             start[p] += chips
     shipped_total = defaultdict(float)
 
@@ -289,7 +319,7 @@ def check_chip_market(model: MarketModel, received: list[tuple[str, str, float]]
             assert v.list_price[p] > 0 and math.isfinite(v.list_price[p]), (p, v.list_price[p])
         # chips made of each product (``production`` holds what was shipped once rationing is done)
         ratio = 0.0 if v.wafers_requested <= 0 else min(1.0, v.wafers / v.wafers_requested)
-        made = {p: sum(v.orders[p].values()) * ratio for p in v.product_ids}
+        made = {p: v.book.get(p, 0.0) * ratio for p in v.product_ids}  # the order book, as far as wafers go
         for cloud, p, chips in received:  # vendor-level withholding: an excluded cloud gets <= (1 - share)
             if products[p].vendor != v.vendor_id:
                 continue
@@ -413,7 +443,7 @@ def test_a_withheld_share_bounds_the_lab_month_not_each_purpose() -> None:
         "name": "withheld_quarter", "steps": 2,
         "packaging": {"capacity_wafers_per_month": [[0, 0.0]]},
         "products": {"p": {"vendor": "v", "pflops": 1.0, "unit_cost_usd": 500.0, "list_price_usd": 500.0,
-                           "opex_usd_per_chip_hour": 0.0}},
+                           "opex_usd_per_chip_hour": 0.01}},
         "vendors": {"v": {"ecosystem": "cuda", "packaging_share": 0.0}},
         "clouds": {"c": {"fleet": {"p": 1000.0},
                          "withholding": {"tier": "any", "buyers": ["*"], "share": 0.25}}},

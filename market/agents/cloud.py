@@ -68,6 +68,8 @@ class CloudProvider(mesa.Agent):
             self.cohorts.extend([first + k, p, chips / 12] for k in range(12))
         self.cohorts.sort(key=lambda c: (c[0], c[1]))
         for p, chips in sorted(cfg.on_order.items()):
+            if chips <= 0.0:
+                continue
             # ordered before the simulation: installed in equal parts over the months its lead
             # time and build time would take (1, 2, ..., L)
             months = max(1, sc.vendors[sc.products[p].vendor].lead_time_months + cfg.investment.build_months)
@@ -182,7 +184,10 @@ class CloudProvider(mesa.Agent):
         self.scarcity_value[product] = scarcity_value
         pricing = self.cfg.pricing
         old = self.rental_price[product]
-        new = math.exp((1.0 - pricing.speed) * math.log(old) + pricing.speed * math.log(reply.price))
+        if old > 0.0 and reply.price > 0.0:  # a geometric step: the same share of the way up or down
+            new = math.exp((1.0 - pricing.speed) * math.log(old) + pricing.speed * math.log(reply.price))
+        else:  # a zero-cost seller's best reply can be 0
+            new = reply.price
         due = self.months_since_change[product] + 1 >= pricing.review_months
         if due and abs(new / old - 1.0) >= max(pricing.threshold, 1e-12):
             self.rental_price[product] = new
