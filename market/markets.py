@@ -66,15 +66,9 @@ class Offer:
 
 
 PURPOSES = ("training", "inference")
-SHARED_GRID_POINTS = 160  # log-spaced prices each product's sellers search (plus asks, undercuts, chokes)
+SHARED_GRID_POINTS = 48  # log-spaced prices each product's sellers search (plus asks, undercuts, chokes)
 SHARED_CHOKES = 64
 STATIC_UNDERCUT = 1e-12  # market power is checked against rivals at fixed prices: undercuts by a hair  # at most this many buyers' choke prices join the grid (quantiles beyond)
-
-
-def _rank_key(r: tuple) -> tuple[float, float, int]:
-    # effective reservation per useful PFLOP-hour (the best price it may get), then the effective
-    # ask (which seller it tries first among equals), then the offer's fixed order
-    return r[0], r[1], r[2]
 
 
 class ComputeMarket:
@@ -165,6 +159,29 @@ class ComputeMarket:
                                          floor, floor, False, math.inf, menu, buyers, key))
         self.penalty = np.stack(penalties) if penalties else np.ones((0, n, 2))
         self._reprice()
+        self._rank_tables()
+
+    def _rank_tables(self) -> None:
+        """Per offer and lab (and purpose): may it ask, useful PFLOP/s a chip, and the effective
+        reservation and ask per useful PFLOP-hour (penalties included) the labs rank offers by."""
+        offers = self.offers
+        n = len(self.model.lab_list)
+        if not offers:
+            self._may_ask = np.zeros((0, n), dtype=bool)
+            self._lowest_floor = np.full(n, np.inf)
+            return
+        self._may_ask = np.stack([o.access for o in offers])
+        self._useful = np.stack([o.pflops * self.rho[:, self.eco_index[o.ecosystem]] for o in offers])
+        self._keys = np.array([o.key for o in offers])
+        self._floors = np.array([o.floor for o in offers])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_useful = np.where(self._may_ask & (self._useful > 0), self._floors[:, None] / self._useful, np.inf)
+        self._lowest_floor = per_useful.min(axis=0)  # per lab: the least USD per useful PFLOP-hour any offer could go to
+        penalty = self.penalty[self._keys]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self._reservation_score = (np.array([o.reservation for o in offers])[:, None, None] * penalty
+                                       / self._useful[:, :, None])
+            self._ask_score = np.array([o.ask for o in offers])[:, None, None] * penalty / self._useful[:, :, None]
 
     def _penalties(self, vendor: str, eco: str, tier: str, rho: np.ndarray, in_use: np.ndarray,
                    shares: np.ndarray) -> np.ndarray:
@@ -222,12 +239,14 @@ class ComputeMarket:
         by_product: dict[str, list[int]] = {}
         for k, o in enumerate(offers):
             by_product.setdefault(o.product, []).append(k)
-        for product, ks in by_product.items():
-            sellers = [k for k in ks if offers[k].cloud.owner_lab is None and offers[k].cloud.cfg.pricing.rule
-                       == "best_response"]
-            if not sellers:
-                continue
-            alt = self._alternative(effective, room, need, np.array([o.product == product for o in offers]))
+        priced = {product: [k for k in ks if offers[k].cloud.owner_lab is None
+                            and offers[k].cloud.cfg.pricing.rule == "best_response"]
+                  for product, ks in by_product.items()}
+        priced = {product: sellers for product, sellers in priced.items() if sellers}
+        alternatives = self._alternatives(effective, room, need, np.array([o.product for o in offers]), list(priced))
+        for product, sellers in priced.items():
+            ks = by_product[product]
+            alt = alternatives[product]
             k0 = ks[0]
             u = useful[k0][:, None]
             pen = penalty[k0]
@@ -284,18 +303,24 @@ class ComputeMarket:
                 o.ask = o.cloud.rental_price[o.product]
 
     @staticmethod
-    def _alternative(effective: np.ndarray, room: np.ndarray, need: np.ndarray, exclude: np.ndarray) -> np.ndarray:
-        """Per lab and purpose, the effective price (USD per useful PFLOP-hour) at which the offers
-        not ``exclude``d could serve all it still needs, cheapest first: the price of the marginal
-        alternative; infinite where all of them together could not."""
-        price = np.where(exclude[:, None, None], np.inf, effective)  # offer, lab, purpose
-        order = np.argsort(price, axis=0, kind="stable")
-        sorted_price = np.take_along_axis(price, order, axis=0)
-        covered = np.cumsum(np.take_along_axis(np.where(exclude[:, None, None], 0.0, room), order, axis=0), axis=0)
-        enough = (covered >= need[None]) & np.isfinite(sorted_price)
-        first = np.argmax(enough, axis=0)
-        marginal = np.take_along_axis(sorted_price, first[None], axis=0)[0]
-        return np.where(enough.any(axis=0) & (need > 0), marginal, np.inf)
+    def _alternatives(effective: np.ndarray, room: np.ndarray, need: np.ndarray, product: np.ndarray,
+                      markets: list[str]) -> dict[str, np.ndarray]:
+        """Per product market, per lab and purpose: the effective price (USD per useful PFLOP-hour)
+        at which the offers of other products could serve all it still needs, cheapest first: the
+        price of the marginal alternative; infinite where all of them together could not."""
+        order = np.argsort(effective, axis=0, kind="stable")  # offer, lab, purpose: cheapest first
+        sorted_price = np.take_along_axis(effective, order, axis=0)
+        sorted_room = np.take_along_axis(room, order, axis=0)
+        sorted_product = product[order]
+        finite = np.isfinite(sorted_price)
+        out = {}
+        for p in markets:
+            covered = np.cumsum(np.where(sorted_product == p, 0.0, sorted_room), axis=0)
+            enough = (covered >= need[None]) & finite & (sorted_product != p)
+            first = np.argmax(enough, axis=0)
+            marginal = np.take_along_axis(sorted_price, first[None], axis=0)[0]
+            out[p] = np.where(enough.any(axis=0) & (need > 0), marginal, np.inf)
+        return out
 
     def _demand(self, rows: np.ndarray, useful: np.ndarray, choke: np.ndarray | None = None):
         """A function giving the chips the labs ``rows`` want beyond what they hold, at an array
@@ -342,27 +367,30 @@ class ComputeMarket:
         budget_left = lab.budget - lab.committed_spend()
         refused_here: dict[tuple[str, str], Refusal] = {}  # one refusal per offer and lab-month
         taken_here: dict[tuple[str, str], float] = {}  # chips of each offer it rented this month
-        menu = [o for o in self.offers if o.access[i]]
+        offers = self.offers
+        menu = np.flatnonzero(self._may_ask[:, i])
         level = self.level[i]
         for u, purpose in enumerate(PURPOSES):
             notional = self.notional[i, u]
-            if notional <= EPS:
+            if notional <= EPS or menu.size == 0:
                 continue
             eps = self._elasticity[u]
 
             def wanted(price_per_useful: float) -> float:  # AILab.wanted, with this month's notional
                 return notional * (price_per_useful / level) ** eps
 
-            ranked = []
-            for o in menu:
-                useful = o.pflops * lab.readiness[o.ecosystem]
-                penalty = self.penalty[o.key, i, u]
-                ranked.append((o.reservation * penalty / useful, o.ask * penalty / useful, o.order, o, useful, penalty))
-            ranked.sort(key=_rank_key)
-            ranked = ranked[: self.max_offers]
-            cheapest = min((o.floor / useful for _, _, _, o, useful, _ in ranked), default=math.inf)
             held = lab.useful_contracted(purpose)
-            for j, (score, _, _, o, useful, penalty) in enumerate(ranked):
+            if wanted(self._lowest_floor[i]) <= held + EPS:
+                continue  # it holds all it would want even at the lowest price any seller could go to
+            # rank by effective reservation per useful PFLOP-hour, then effective ask, then offer order
+            scores = self._reservation_score[menu, i, u]
+            order = menu[np.lexsort((menu, self._ask_score[menu, i, u], scores))][: self.max_offers]
+            useful_ = self._useful[order, i]
+            cheapest = float((self._floors[order] / useful_).min())
+            ranked = zip(self._reservation_score[order, i, u].tolist(), order.tolist(), useful_.tolist(),
+                         self.penalty[self._keys[order], i, u].tolist(), strict=True)
+            for score, k, useful, penalty in ranked:
+                o = offers[k]
                 if budget_left <= EPS or score > value:
                     break  # out of money, or this seller's least price and every later one's exceed its value
                 if o.free <= EPS and o.cloud.cfg.withholding is None:

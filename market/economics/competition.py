@@ -38,7 +38,7 @@ GRID_POINTS = 48  # log-spaced prices between the floor and the ceiling
 REFINE_ROUNDS = 8  # zooms around the best grid point (an interior optimum, e.g. Lerner's)
 REFINE_POINTS = 9
 KINK_ROUNDS = 120  # at most this many steps to the price at which a seller just sells out
-KINK_TOLERANCE = 1e-13  # ... until it is known to this relative precision
+KINK_TOLERANCE = 1e-9  # ... until it is known to this relative precision
 
 Demand = Callable[[np.ndarray], np.ndarray]  # prices (n,) -> quantity demanded at each (n,)
 
@@ -213,8 +213,8 @@ def _sell_out_prices(lo: np.ndarray, hi: np.ndarray, rivals_below: np.ndarray, c
 
     No rival asks strictly between ``lo`` and ``hi`` (every ask is a grid price), so there the
     residual demand is ``D(p) - rivals_below``: solve ``D(p) = capacity + rivals_below`` in log
-    price by regula falsi (Illinois) alternating with bisection (demand may step down where buyers'
-    choke prices lie), keeping a left end where it holds.
+    price by regula falsi (Illinois), bisecting after any step that did not halve the bracket
+    (demand steps down where buyers' choke prices lie), keeping a left end where it holds.
     """
     target = capacity + rivals_below
     a, b = np.log(lo), np.log(hi)
@@ -223,21 +223,21 @@ def _sell_out_prices(lo: np.ndarray, hi: np.ndarray, rivals_below: np.ndarray, c
     kink, res = lo.copy(), residual_at_lo.copy()
     started = fa >= 0.0  # else it sells out at lo and not a cent above
     live = started.copy()
-    for round_ in range(KINK_ROUNDS):
+    bisect = np.zeros(a.shape, dtype=bool)
+    for _ in range(KINK_ROUNDS):
         live &= (b - a) > KINK_TOLERANCE
         if not live.any():
             break
-        if round_ % 2:  # bisection every other step: sure progress where demand steps down
-            x = 0.5 * (a + b)
-        else:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                x = np.where(fa > fb, (a * fb - b * fa) / (fb - fa), 0.5 * (a + b))
-            x = np.clip(x, a, b)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            secant = np.clip(np.where(fa > fb, (a * fb - b * fa) / (fb - fa), 0.5 * (a + b)), a, b)
+        x = np.where(bisect, 0.5 * (a + b), secant)
+        width = b - a
         fx = np.where(live, demand(np.exp(x)) - target, -1.0)
         left = live & (fx >= 0.0)
         right = live & ~left
         a, fa, fb = np.where(left, x, a), np.where(left, fx, fa), np.where(left, 0.5 * fb, fb)  # Illinois
         b, fb, fa = np.where(right, x, b), np.where(right, fx, fb), np.where(right, 0.5 * fa, fa)
+        bisect = (b - a) > 0.5 * width  # a step that did not halve the bracket: bisect next (demand steps down)
     price = np.minimum(np.exp(a), np.nextafter(hi, 0.0))  # strictly below hi, where a rival may ask
     ok = started & (price > lo)
     kink[ok] = price[ok]
