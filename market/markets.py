@@ -47,7 +47,6 @@ def allocate_packaging(requests: np.ndarray, reserved: np.ndarray, capacity: flo
 class Offer:
     """A cloud's offer of one product this month (mutable: ``free`` falls as it sells)."""
 
-    order: int  # position in a fixed ordering, to break ties deterministically
     cloud: CloudProvider
     product: str
     vendor: str
@@ -154,16 +153,20 @@ class ComputeMarket:
                 floor = cloud.reservation_price(p) if cloud.cfg.pricing.rule == "cost_plus" else (
                     cloud.avoidable_cost(p) * (1.0 + cloud.cfg.pricing.min_margin))
                 menu, buyers = self._access(cloud, p, prod.vendor, eco)
-                self.offers.append(Offer(len(self.offers), cloud, p, prod.vendor, eco, prod.tier,
+                self.offers.append(Offer(cloud, p, prod.vendor, eco, prod.tier,
                                          model.config.products[p].pflops, cloud.free(p), cloud.rental_price[p],
                                          floor, floor, False, math.inf, menu, buyers, key))
         self.penalty = np.stack(penalties) if penalties else np.ones((0, n, 2))
+        # useful PFLOP/s a chip of each offer gives each lab
+        self._useful = (np.stack([o.pflops * rho[:, self.eco_index[o.ecosystem]] for o in self.offers])
+                        if self.offers else np.zeros((0, n)))
         self._reprice()
         self._rank_tables()
 
     def _rank_tables(self) -> None:
-        """Per offer and lab (and purpose): may it ask, useful PFLOP/s a chip, and the effective
-        reservation and ask per useful PFLOP-hour (penalties included) the labs rank offers by."""
+        """Per offer and lab (and purpose): may it ask, and the effective reservation and ask per
+        useful PFLOP-hour (penalties included) the labs rank offers by; ties go to the offer
+        listed first."""
         offers = self.offers
         n = len(self.model.lab_list)
         if not offers:
@@ -171,7 +174,6 @@ class ComputeMarket:
             self._lowest_floor = np.full(n, np.inf)
             return
         self._may_ask = np.stack([o.access for o in offers])
-        self._useful = np.stack([o.pflops * self.rho[:, self.eco_index[o.ecosystem]] for o in offers])
         self._keys = np.array([o.key for o in offers])
         self._floors = np.array([o.floor for o in offers])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -223,8 +225,7 @@ class ComputeMarket:
         offers = self.offers
         if not offers:
             return
-        n = len(self.model.lab_list)
-        useful = np.stack([o.pflops * self.rho[:, self.eco_index[o.ecosystem]] for o in offers])  # offer, lab
+        useful = self._useful  # offer, lab
         with np.errstate(divide="ignore"):
             per_useful = np.where(useful > 0, 1.0 / useful, np.inf)
         penalty = self.penalty[[o.key for o in offers]]  # offer, lab, purpose

@@ -12,7 +12,6 @@ import pytest
 
 import market
 from market.economics import PriceRuleParams, PriceSignal, excess_demand
-from market.model import MarketModel
 
 MONOPOLY = """
 name = "monopoly"
