@@ -271,9 +271,14 @@ class ComputeMarket:
             kinks = np.unique(chokes[(chokes > floor) & (chokes <= ceiling)])
             if kinks.size > SHARED_CHOKES:  # a long tail: its quantiles
                 kinks = np.quantile(kinks, np.linspace(0.0, 1.0, SHARED_CHOKES))
+            # one evaluation of every lab's demand on the prices all sellers search (every ask and
+            # undercut), summed over the buyers of each group
+            undercuts_all = np.array([o.cloud.cfg.pricing.undercut for o in members_all])
+            grid = np.union1d(candidate_prices(floor, ceiling, asks, undercuts_all, SHARED_GRID_POINTS), kinks)
+            by_lab = self._demand_by_lab(everyone, u, choke)
+            on_grid = by_lab(grid)  # lab (of everyone), price
             market_demand = self._demand(everyone, u, choke)
-            grid = np.union1d(candidate_prices(floor, ceiling, asks, np.zeros(1), SHARED_GRID_POINTS), kinks)
-            competitive = clearing_price(floor, float(free.sum()), market_demand, ceiling, grid, market_demand(grid))
+            competitive = clearing_price(floor, float(free.sum()), market_demand, ceiling, grid, on_grid.sum(axis=0))
             capacity = [o.free if not a.any() else
                         max(0.0, o.free - float(self._demand(a, u, choke)(np.array([max(competitive, o.floor)]))[0]))
                         for o, a in zip(members_all, affiliates, strict=True)]
@@ -281,18 +286,25 @@ class ComputeMarket:
             for row, o in enumerate(members_all):
                 groups.setdefault(o.buyers.tobytes(), []).append(row)
             fixed = np.maximum(all_floors, competitive)  # rivals at the competitive price, or their cost
+            extra = np.setdiff1d(np.concatenate((fixed, fixed * (1.0 - STATIC_UNDERCUT))), grid)
+            extra = extra[(extra >= floor) & (extra <= ceiling)]
+            on_extra = by_lab(extra)
+            static = np.concatenate((grid, extra))
+            order = np.argsort(static, kind="stable")
+            static = static[order]
             for rows in groups.values():
                 members = [members_all[row] for row in rows]
                 demand = self._demand(members[0].buyers, u, choke)
+                mine = members[0].buyers[everyone]  # the group's buyers among everyone
+                at_grid = on_grid[mine].sum(axis=0)
+                at_static = np.concatenate((at_grid, on_extra[mine].sum(axis=0)))[order]
                 floors = [o.floor for o in members]
                 undercuts = np.array([o.cloud.cfg.pricing.undercut for o in members])
                 caps = [capacity[row] for row in rows]
-                static = np.union1d(candidate_prices(floor, ceiling, fixed, STATIC_UNDERCUT, SHARED_GRID_POINTS), kinks)
                 power = best_responses(floors, caps, rows, fixed, free, np.full(len(rows), STATIC_UNDERCUT), demand,
-                                       ceiling, prices=static, demand_at_prices=demand(static))
-                dynamic = np.union1d(candidate_prices(floor, ceiling, asks, undercuts, SHARED_GRID_POINTS), kinks)
+                                       ceiling, prices=static, demand_at_prices=at_static)
                 replies = best_responses(floors, caps, rows, asks, free, undercuts, demand, ceiling,
-                                         prices=dynamic, demand_at_prices=demand(dynamic))
+                                         prices=grid, demand_at_prices=at_grid)
                 for o, reply, strong in zip(members, replies, power, strict=True):
                     tight = competitive > o.floor
                     o.scarce = tight
@@ -328,6 +340,11 @@ class ComputeMarket:
         of prices (USD per chip-hour of a product giving them ``useful`` PFLOP/s a chip), nothing
         above ``choke``: ``sum over labs of min(sum over purposes of (notional (price / useful /
         level)^e - held) / useful, budget left / price)``."""
+        per_lab = self._demand_by_lab(rows, useful, choke)
+        return lambda prices: per_lab(prices).sum(axis=0)
+
+    def _demand_by_lab(self, rows: np.ndarray, useful: np.ndarray, choke: np.ndarray | None = None):
+        """As :meth:`_demand`, lab by lab: a function of prices (n,) giving (labs in ``rows``, n)."""
         u = useful[rows][:, :, None]  # lab, 1, 1
         scale = self.notional[rows][:, :, None] * (u * self.level[rows][:, None, None]) ** -self._elasticity[None, :, None]
         held = self.held[rows][:, :, None] / u
@@ -342,7 +359,7 @@ class ComputeMarket:
                 wanted = np.maximum(scale * a ** eps - held, 0.0)
                 if top is not None:
                     wanted = np.where(a <= top, wanted, 0.0)
-                return np.minimum(wanted.sum(axis=1), money / prices[None, :]).sum(axis=0)
+                return np.minimum(wanted.sum(axis=1), money / prices[None, :])
 
         return chips
 

@@ -163,8 +163,9 @@ class DemandJump(_Strict):
 class Demand(_Strict):
     """Labs' demand response to price (docs/CALIBRATION.md, "Demand elasticity").
 
-    A lab's demand for useful compute of a purpose at effective price ``e`` (USD per useful
-    PFLOP-hour, penalties included) is ``D = N (e / E)^eps_short``, with ``E`` its recent price
+    A lab's demand for useful compute of a purpose at price ``e`` (USD per useful PFLOP-hour; the
+    penalties of switching, tier and concentration enter only its ranking and its choke price) is
+    ``D = N (e / E)^eps_short``, with ``E`` its recent price
     level (moving average over ``adjustment_months``) and ``N = D0 (E / reference)^eps_long`` its
     demand at that level; ``D0`` is ``demand_pflops`` and its growth path. Nothing above the lab's
     value per PFLOP-hour (the choke price)."""
@@ -202,7 +203,7 @@ class Vendor(_Strict):
     packaging_share: Share  # share of the shared packaging capacity reserved for it
     channel: Literal["anyone", "own_cloud", "named"] = "anyone"
     buyers: list[str] = []  # for channel = "named": clouds allowed to buy (own cloud always may)
-    lead_time_months: Annotated[int, Field(ge=0, le=36)] = 3  # from shipment to installed capacity
+    lead_time_months: Annotated[int, Field(ge=0, le=36)] = 3  # from shipment to delivery (then the buyer's build_months)
     top_tier_mix: Share = 0.7  # share of its notional capacity (price signal) credited to the top tier
     rationing: RationingName = "priority"
     pricing: PricingConfig = PricingConfig(rule="excess_demand", min_margin=0.5, max_margin=6.0)

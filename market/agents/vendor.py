@@ -126,6 +126,7 @@ class ChipVendor(mesa.Agent):
             buyers = sorted(book)  # fixed order: results must not depend on dict history
             requests = [book[b] for b in buyers]
             caps = np.empty(len(buyers))
+            refused_chips = np.zeros(len(buyers))
             for i, b in enumerate(buyers):
                 cloud = model.clouds[b]
                 # a lab's own data centres: the rule may name the cloud or its owner lab
@@ -136,6 +137,7 @@ class ChipVendor(mesa.Agent):
                                          tier=model.products[p].tier, buyers=buyer_ids)
                 allowed, refused = access(made, requests[i], share)
                 caps[i] = min(requests[i], allowed)
+                refused_chips[i] = refused
                 if refused > 0:
                     refusals.append(Refusal(self.vendor_id, "vendor", b, cloud.owner_lab or "", p, self.vendor_id,
                                             model.products[p].tier, refused, reason))
@@ -144,10 +146,10 @@ class ChipVendor(mesa.Agent):
             price = self.list_price[p]
             # as Python floats: numpy scalars would flow into every fleet, contract and table, and
             # arithmetic on them is several times slower (the values are the same IEEE doubles)
-            for b, chips, cap in zip(buyers, alloc.tolist(), caps.tolist(), strict=True):
+            for b, chips, refused in zip(buyers, alloc.tolist(), refused_chips.tolist(), strict=True):
                 if chips > 0:
                     model.clouds[b].receive(p, chips, price, self.cfg.lead_time_months)
-                left = book[b] - chips if cap >= book[b] else 0.0  # a refused remainder is cancelled
+                left = book[b] - chips - refused  # what was refused is cancelled, what was not made waits
                 if left > 1e-9:
                     book[b] = left
                 else:
