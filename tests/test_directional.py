@@ -286,7 +286,7 @@ def test_higher_switching_cost_keeps_labs_on_nvidia(pool) -> None:
 
     Nvidia's share of the whole market's compute is reported too, as information: while capacity
     binds, every chip is rented whoever prefers what, so vendors' compute shares follow their
-    supply and the lever moves them by only about half a point (p ~ 0.02, not significant at 0.01).
+    supply and the lever moves them by about a point (docs/VALIDATION.md §3).
     """
     a = _runs(pool, "openai_google_tpu", _switching(0.2), SWITCH_STEPS)
     b = _runs(pool, "openai_google_tpu", _switching(3.0), SWITCH_STEPS)
