@@ -113,10 +113,6 @@ class CloudProvider(mesa.Agent):
             self.cohorts.append([t + self.cfg.lifetime_months, product, chips])
         self.cohorts.sort(key=lambda c: (c[0], c[1]))
 
-    def in_transit_pflops(self, vendor: str) -> float:
-        products = self.model.config.products
-        return sum(chips * products[p].pflops for _, p, chips, _ in self.pipeline if products[p].vendor == vendor)
-
     def _launch_price(self, product: str, price: float) -> float:
         products = self.model.config.products
         per_pflop = [self.rental_price[p] / products[p].pflops for p in self.rental_price

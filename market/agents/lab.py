@@ -123,12 +123,6 @@ class AILab(mesa.Agent):
         PFLOP-hour): ``notional × (price / price_level)^short_run_elasticity``."""
         return self.notional(purpose) * (price_per_useful_pflop_hour / self.price_level) ** self._elasticity[purpose]
 
-    def needs(self) -> list[tuple[str, float]]:
-        """Useful PFLOP/s still to contract at its own price level: training (which wants the top
-        tier) first, then inference."""
-        return [(purpose, max(0.0, self.notional(purpose) - self.useful_contracted(purpose)))
-                for purpose in ("training", "inference")]
-
     def paid(self, usd_per_hour: float, useful_pflops: float) -> None:
         """Note a contract signed this month: its cost per hour and the useful PFLOP/s it buys."""
         self._month_paid[0] += usd_per_hour
@@ -141,25 +135,6 @@ class AILab(mesa.Agent):
         if useful > 0:
             self.price_level += (usd / useful - self.price_level) / self.model.config.demand.adjustment_months
         self._month_paid = [0.0, 0.0]
-
-    def penalty(self, vendor: str, tier: str, purpose: str, ecosystems_in_use: set[str],
-                shares: dict[str, float]) -> float:
-        """Multiplier on the price per useful PFLOP-hour of an offer, >= 1.
-
-        Three frictions: switching into an ecosystem it has no contracts in costs
-        ``switching_cost × (1 - readiness)`` (the porting work left); concentration costs
-        ``diversification × (vendor's share of its compute)``; training on a previous-tier
-        product costs ``previous_tier_penalty`` (slower interconnect, less memory).
-        """
-        eco = self.model.vendors[vendor].ecosystem
-        cfg = self.cfg
-        switching = 1.0 if eco in ecosystems_in_use else 1.0 + cfg.switching_cost * (1.0 - self.readiness[eco])
-        tier_penalty = 1.0 + cfg.previous_tier_penalty if purpose == "training" and tier != "top" else 1.0
-        return switching * tier_penalty * (1.0 + cfg.diversification * shares.get(vendor, 0.0))
-
-    def willingness_to_pay(self, pflops: float, ecosystem: str, penalty: float) -> float:
-        """Most it would pay per chip-hour: value of the useful compute, net of the penalties."""
-        return self.cfg.value_usd_per_pflop_hour * pflops * self.readiness[ecosystem] / penalty
 
     # -- settlement ------------------------------------------------------------------------
     def learn(self) -> None:
