@@ -303,8 +303,14 @@ class ComputeMarket:
                 caps = [capacity[row] for row in rows]
                 power = best_responses(floors, caps, rows, fixed, free, np.full(len(rows), STATIC_UNDERCUT), demand,
                                        ceiling, prices=static, demand_at_prices=at_static)
-                replies = best_responses(floors, caps, rows, asks, free, undercuts, demand, ceiling,
-                                         prices=grid, demand_at_prices=at_grid)
+                # posted asks: only those due for review reply (a reply depends on the rivals alone)
+                due = [n for n, o in enumerate(members) if o.cloud.review_due(o.product)]
+                replies: list = [None] * len(members)
+                if due:
+                    for n, reply in zip(due, best_responses(
+                            [floors[n] for n in due], [caps[n] for n in due], [rows[n] for n in due], asks, free,
+                            undercuts[due], demand, ceiling, prices=grid, demand_at_prices=at_grid), strict=True):
+                        replies[n] = reply
                 for o, reply, strong in zip(members, replies, power, strict=True):
                     tight = competitive > o.floor
                     o.scarce = tight

@@ -173,19 +173,26 @@ class CloudProvider(mesa.Agent):
         scarce = self.scarcity_value.get(product)
         return floor if scarce is None else max(floor, scarce)
 
-    def reprice(self, product: str, reply: BestResponse, scarcity_value: float | None) -> None:
+    def review_due(self, product: str) -> bool:
+        """May its posted ask of ``product`` change this month (``review_months`` since the last change)?"""
+        return self.months_since_change[product] + 1 >= self.cfg.pricing.review_months
+
+    def reprice(self, product: str, reply: BestResponse | None, scarcity_value: float | None) -> None:
         """Move the posted ask toward the best reply (``pricing.speed`` of the log gap), at most
-        every ``review_months`` and by at least ``threshold`` (sticky list prices); note the
-        scarcity value (the competitive price while capacity binds, else None)."""
+        every ``review_months`` and by at least ``threshold`` (sticky list prices); ``reply`` is
+        None when no review is due. Note the scarcity value (the competitive price while capacity
+        binds, else None)."""
         self.scarcity_value[product] = scarcity_value
         pricing = self.cfg.pricing
+        if reply is None:  # between reviews the ask stands
+            self.months_since_change[product] += 1
+            return
         old = self.rental_price[product]
         if old > 0.0 and reply.price > 0.0:  # a geometric step: the same share of the way up or down
             new = math.exp((1.0 - pricing.speed) * math.log(old) + pricing.speed * math.log(reply.price))
         else:  # a zero-cost seller's best reply can be 0
             new = reply.price
-        due = self.months_since_change[product] + 1 >= pricing.review_months
-        if due and abs(new / old - 1.0) >= max(pricing.threshold, 1e-12):
+        if self.review_due(product) and abs(new / old - 1.0) >= max(pricing.threshold, 1e-12):
             self.rental_price[product] = new
             self.months_since_change[product] = 0
         else:
