@@ -66,8 +66,8 @@ class Offer:
 
 PURPOSES = ("training", "inference")
 SHARED_GRID_POINTS = 48  # log-spaced prices each product's sellers search (plus asks, undercuts, chokes)
-SHARED_CHOKES = 64
-STATIC_UNDERCUT = 1e-12  # market power is checked against rivals at fixed prices: undercuts by a hair  # at most this many buyers' choke prices join the grid (quantiles beyond)
+SHARED_CHOKES = 64  # at most this many buyers' choke prices join the grid (quantiles beyond)
+STATIC_UNDERCUT = 1e-12  # market power is checked against rivals at fixed prices: undercuts by a hair
 
 
 class ComputeMarket:
@@ -157,6 +157,8 @@ class ComputeMarket:
                                          model.config.products[p].pflops, cloud.free(p), cloud.rental_price[p],
                                          floor, floor, False, math.inf, menu, buyers, key))
         self.penalty = np.stack(penalties) if penalties else np.ones((0, n, 2))
+        self._keys = np.array([o.key for o in self.offers], dtype=int)
+        self._offer_penalty = self.penalty[self._keys]  # offer, lab, purpose
         # useful PFLOP/s a chip of each offer gives each lab
         self._useful = (np.stack([o.pflops * rho[:, self.eco_index[o.ecosystem]] for o in self.offers])
                         if self.offers else np.zeros((0, n)))
@@ -174,12 +176,11 @@ class ComputeMarket:
             self._lowest_floor = np.full(n, np.inf)
             return
         self._may_ask = np.stack([o.access for o in offers])
-        self._keys = np.array([o.key for o in offers])
         self._floors = np.array([o.floor for o in offers])
         with np.errstate(divide="ignore", invalid="ignore"):
             per_useful = np.where(self._may_ask & (self._useful > 0), self._floors[:, None] / self._useful, np.inf)
         self._lowest_floor = per_useful.min(axis=0)  # per lab: the least USD per useful PFLOP-hour any offer could go to
-        penalty = self.penalty[self._keys]
+        penalty = self._offer_penalty
         with np.errstate(divide="ignore", invalid="ignore"):
             self._reservation_score = (np.array([o.reservation for o in offers])[:, None, None] * penalty
                                        / self._useful[:, :, None])
@@ -188,12 +189,12 @@ class ComputeMarket:
     def _penalties(self, vendor: str, eco: str, tier: str, rho: np.ndarray, in_use: np.ndarray,
                    shares: np.ndarray) -> np.ndarray:
         """Every lab's penalty multiplier on offers of this vendor and tier, for each purpose
-        (:meth:`AILab.penalty`, for all labs at once)."""
+        (switching, previous-tier and diversification penalties, for all labs at once)."""
         e, v = self.eco_index[eco], self.vendor_index[vendor]
         switching = np.where(in_use[:, e], 1.0, 1.0 + self._switching * (1.0 - rho[:, e]))
         diversify = 1.0 + self._diversification * shares[:, v]
         training = switching * (1.0 + self._tier_penalty if tier != "top" else 1.0) * diversify
-        return np.stack((training, switching * 1.0 * diversify), axis=1)
+        return np.stack((training, switching * diversify), axis=1)
 
     def _access(self, cloud: CloudProvider, product: str, vendor: str, eco: str) -> tuple[np.ndarray, np.ndarray]:
         """Which labs may ask for this offer (the channel and a usable ecosystem), and which of
@@ -228,7 +229,7 @@ class ComputeMarket:
         useful = self._useful  # offer, lab
         with np.errstate(divide="ignore"):
             per_useful = np.where(useful > 0, 1.0 / useful, np.inf)
-        penalty = self.penalty[[o.key for o in offers]]  # offer, lab, purpose
+        penalty = self._offer_penalty  # offer, lab, purpose
         need = np.maximum(self.notional - self.held, 0.0)  # lab, purpose
         # The labs' outside options: what each offer cost last month (its market price), in
         # effective USD per useful PFLOP-hour, and the useful PFLOP/s it has free.
@@ -393,18 +394,13 @@ class ComputeMarket:
         taken_here: dict[tuple[str, str], float] = {}  # chips of each offer it rented this month
         offers = self.offers
         menu = np.flatnonzero(self._may_ask[:, i])
-        level = self.level[i]
+        wanted = lab.wanted  # its demand curve: useful PFLOP/s of a purpose at a price per useful PFLOP-hour
         for u, purpose in enumerate(PURPOSES):
-            notional = self.notional[i, u]
-            if notional <= EPS or menu.size == 0:
+            if self.notional[i, u] <= EPS or menu.size == 0:
                 continue
-            eps = self._elasticity[u]
-
-            def wanted(price_per_useful: float) -> float:  # AILab.wanted, with this month's notional
-                return notional * (price_per_useful / level) ** eps
 
             held = lab.useful_contracted(purpose)
-            if wanted(self._lowest_floor[i]) <= held + EPS:
+            if wanted(purpose, self._lowest_floor[i]) <= held + EPS:
                 continue  # it holds all it would want even at the lowest price any seller could go to
             # rank by effective reservation per useful PFLOP-hour, then effective ask, then offer order
             scores = self._reservation_score[menu, i, u]
@@ -412,23 +408,23 @@ class ComputeMarket:
             useful_ = self._useful[order, i]
             cheapest = float((self._floors[order] / useful_).min())
             ranked = zip(self._reservation_score[order, i, u].tolist(), order.tolist(), useful_.tolist(),
-                         self.penalty[self._keys[order], i, u].tolist(), strict=True)
+                         self._offer_penalty[order, i, u].tolist(), strict=True)
             for score, k, useful, penalty in ranked:
                 o = offers[k]
                 if budget_left <= EPS or score > value:
                     break  # out of money, or this seller's least price and every later one's exceed its value
                 if o.free <= EPS and o.cloud.cfg.withholding is None:
                     continue  # sold out: nothing to rent, nothing to refuse
-                if wanted(cheapest) <= held + EPS:
+                if wanted(purpose, cheapest) <= held + EPS:
                     break  # it wants no more even at the lowest price any seller here could go to
-                if wanted(o.floor / useful) <= held + EPS:
+                if wanted(purpose, o.floor / useful) <= held + EPS:
                     continue
                 key = (o.cloud.cloud_id, o.product)
                 taken = taken_here.get(key, 0.0)
                 outcome = self._bargain(lab, o, useful, penalty, value)
                 if outcome is None:
                     continue  # no zone of agreement
-                need = wanted(outcome.price / useful) - held
+                need = wanted(purpose, outcome.price / useful) - held
                 if need <= EPS:
                     continue
                 need_chips = need / useful
