@@ -150,8 +150,7 @@ class ComputeMarket:
                 if key is None:
                     key = keys[prod.vendor, prod.tier] = len(penalties)
                     penalties.append(self._penalties(prod.vendor, eco, prod.tier, rho, in_use, shares))
-                floor = cloud.reservation_price(p) if cloud.cfg.pricing.rule == "cost_plus" else (
-                    cloud.avoidable_cost(p) * (1.0 + cloud.cfg.pricing.min_margin))
+                floor = cloud.floor_price(p)
                 menu, buyers = self._access(cloud, p, prod.vendor, eco)
                 self.offers.append(Offer(cloud, p, prod.vendor, eco, prod.tier,
                                          model.config.products[p].pflops, cloud.free(p), cloud.rental_price[p],

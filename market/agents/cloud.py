@@ -166,12 +166,11 @@ class CloudProvider(mesa.Agent):
         network, staff), USD. Depreciation is sunk."""
         return self.model.config.products[product].opex_usd_per_chip_hour
 
-    def reservation_price(self, product: str) -> float:
-        """The least it accepts per chip-hour: avoidable cost plus its minimum margin, or the
-        price its next-best buyer pays when it expects to sell out (its scarcity value)."""
-        floor = self.avoidable_cost(product) * (1.0 + self.cfg.pricing.min_margin)
-        scarce = self.scarcity_value.get(product)
-        return floor if scarce is None else max(floor, scarce)
+    def floor_price(self, product: str) -> float:
+        """Its impasse point in bargaining, USD per chip-hour: avoidable cost plus its minimum
+        margin. The least it accepts is this floor, or, while capacity binds, the product's
+        competitive price (its ``scarcity_value``), which :class:`ComputeMarket` sets each month."""
+        return self.avoidable_cost(product) * (1.0 + self.cfg.pricing.min_margin)
 
     def review_due(self, product: str) -> bool:
         """May its posted ask of ``product`` change this month (``review_months`` since the last change)?"""
