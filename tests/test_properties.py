@@ -457,6 +457,24 @@ def test_a_withheld_share_bounds_the_lab_month_not_each_purpose() -> None:
     check_run(sc, seed=0)
 
 
+def test_chips_on_order_too_few_to_split_add_no_empty_deliveries() -> None:
+    """Regression (found by the slow campaign): ``on_order = 5e-324`` chips, split over the months of
+    lead and build time, underflowed to pipeline entries of zero chips."""
+    sc = Scenario.model_validate({
+        "name": "subnormal_order", "steps": 3,
+        "packaging": {"capacity_wafers_per_month": [[0, 0.0]]},
+        "products": {"p": {"vendor": "v", "pflops": 1.0, "unit_cost_usd": 500.0, "list_price_usd": 500.0,
+                           "opex_usd_per_chip_hour": 0.01}},
+        "vendors": {"v": {"ecosystem": "cuda", "packaging_share": 0.0}},
+        "clouds": {"c": {"fleet": {"p": 100.0}, "on_order": {"p": 5e-324},
+                         "investment": {"build_months": 2}}},
+        "labs": {"lab": {"demand_pflops": 50.0, "budget_usd_per_month": 1e9,
+                         "value_usd_per_pflop_hour": 10.0, "readiness": {"cuda": 1.0}}},
+    })
+    assert MarketModel(sc, seed=0).clouds["c"].pipeline == []
+    check_run(sc, seed=0)
+
+
 SETTINGS = {"deadline": None, "derandomize": True, "suppress_health_check": [HealthCheck.too_slow]}
 
 

@@ -68,11 +68,11 @@ class CloudProvider(mesa.Agent):
             self.cohorts.extend([first + k, p, chips / 12] for k in range(12))
         self.cohorts.sort(key=lambda c: (c[0], c[1]))
         for p, chips in sorted(cfg.on_order.items()):
-            if chips <= 0.0:
-                continue
             # ordered before the simulation: installed in equal parts over the months its lead
             # time and build time would take (1, 2, ..., L)
             months = max(1, sc.vendors[sc.products[p].vendor].lead_time_months + cfg.investment.build_months)
+            if chips / months <= 0.0:  # none, or so few that a month's part underflows to zero
+                continue
             self.pipeline.extend((m, p, chips / months, sc.products[p].list_price_usd) for m in range(1, months + 1))
         for p in self.installed:
             self.rental_price[p] = cfg.rental_price_usd_per_chip_hour.get(p) or self.unit_cost(p) * (1 + cfg.initial_markup)
