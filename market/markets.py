@@ -14,7 +14,7 @@ import numpy as np
 
 from market.contracts import Contract, Refusal
 from market.economics import (BargainingParams, BargainOutcome, best_responses, candidate_prices, clearing_price,
-                              get_protocol, get_rationing, with_outside_options)
+                              get_protocol, get_rationing, split_prices, with_outside_options)
 from market.economics.withholding import access
 
 if TYPE_CHECKING:
@@ -181,7 +181,10 @@ class ComputeMarket:
         self._lowest_floor = per_useful.min(axis=0)  # per lab: the least USD per useful PFLOP-hour any offer could go to
         penalty = self._offer_penalty
         with np.errstate(divide="ignore", invalid="ignore"):
-            self._reservation_score = (np.array([o.reservation for o in offers])[:, None, None] * penalty
+            self._reservations = np.array([o.reservation for o in offers])
+            self._buyer_option = np.array([o.power if o.scarce else min(o.ask, o.power) for o in offers])
+            self._affiliated = np.stack([self._affiliated_to(o.cloud) for o in offers])
+            self._reservation_score = (self._reservations[:, None, None] * penalty
                                        / self._useful[:, :, None])
             self._ask_score = np.array([o.ask for o in offers])[:, None, None] * penalty / self._useful[:, :, None]
 
@@ -393,37 +396,49 @@ class ComputeMarket:
         taken_here: dict[tuple[str, str], float] = {}  # chips of each offer it rented this month
         offers = self.offers
         menu = np.flatnonzero(self._may_ask[:, i])
-        wanted = lab.wanted  # its demand curve: useful PFLOP/s of a purpose at a price per useful PFLOP-hour
+        level = lab.price_level
         for u, purpose in enumerate(PURPOSES):
-            if self.notional[i, u] <= EPS or menu.size == 0:
+            notional = float(self.notional[i, u])
+            if notional <= EPS or menu.size == 0:
                 continue
+            elasticity = float(self._elasticity[u])
+
+            def wanted(price: float) -> float:
+                """Useful PFLOP/s of this purpose it wants at a price per useful PFLOP-hour
+                (:meth:`AILab.wanted`, with this month's notional demand and price level)."""
+                return notional * (price / level) ** elasticity
 
             held = lab.useful_contracted(purpose)
-            if wanted(purpose, self._lowest_floor[i]) <= held + EPS:
+            if budget_left <= EPS or wanted(self._lowest_floor[i]) <= held + EPS:
                 continue  # it holds all it would want even at the lowest price any seller could go to
             # rank by effective reservation per useful PFLOP-hour, then effective ask, then offer order
             scores = self._reservation_score[menu, i, u]
             order = menu[np.lexsort((menu, self._ask_score[menu, i, u], scores))][: self.max_offers]
             useful_ = self._useful[order, i]
             cheapest = float((self._floors[order] / useful_).min())
-            ranked = zip(self._reservation_score[order, i, u].tolist(), order.tolist(), useful_.tolist(),
-                         self._offer_penalty[order, i, u].tolist(), strict=True)
-            for score, k, useful, penalty in ranked:
+            if wanted(cheapest) <= held + EPS:
+                continue  # it wants no more even at the lowest price any seller here could go to
+            # Down the list it stops at the first seller whose least price exceeds its value (the
+            # scores ascend); at the least price it could agree at with each (_deal_floor) it
+            # skips those at which it would want no more than it holds.
+            over = np.flatnonzero(self._reservation_score[order, i, u] > value)
+            if over.size:
+                order, useful_ = order[:over[0]], useful_[:over[0]]
+            penalty_ = self._offer_penalty[order, i, u]
+            at_least = self._deal_floor(lab, order, i, value * useful_ / penalty_)
+            ranked = zip(order.tolist(), useful_.tolist(), penalty_.tolist(), at_least.tolist(), strict=True)
+            for k, useful, penalty, least in ranked:
+                if wanted(least / useful) - held <= EPS:
+                    continue
                 o = offers[k]
-                if budget_left <= EPS or score > value:
-                    break  # out of money, or this seller's least price and every later one's exceed its value
                 if o.free <= EPS and o.cloud.cfg.withholding is None:
                     continue  # sold out: nothing to rent, nothing to refuse
-                if wanted(purpose, cheapest) <= held + EPS:
-                    break  # it wants no more even at the lowest price any seller here could go to
-                if wanted(purpose, o.floor / useful) <= held + EPS:
-                    continue
                 key = (o.cloud.cloud_id, o.product)
                 taken = taken_here.get(key, 0.0)
                 outcome = self._bargain(lab, o, useful, penalty, value)
                 if outcome is None:
                     continue  # no zone of agreement
-                need = wanted(purpose, outcome.price / useful) - held
+                need = wanted(outcome.price / useful) - held
                 if need <= EPS:
                     continue
                 need_chips = need / useful
@@ -442,7 +457,21 @@ class ComputeMarket:
                 taken_here[key] = taken + chips
                 budget_left -= chips * outcome.price * hours
                 held += chips * useful
+                if budget_left <= EPS or wanted(cheapest) <= held + EPS:
+                    break  # out of money, or it wants no more even at the lowest price here
         model.refusals.extend(refused_here.values())
+
+    def _deal_floor(self, lab: AILab, order: np.ndarray, i: int, wtp: np.ndarray) -> np.ndarray:
+        """The least price each of the offers ``order`` could agree with lab ``i`` at, whose
+        willingness to pay for them is ``wtp`` (USD per chip-hour): what :meth:`_bargain` agrees
+        at, for a protocol with a closed form, else the seller's reservation (no deal is below
+        it). Without a deal a bound is as good as any value: the offer is skipped either way."""
+        reservation = self._reservations[order]
+        split = split_prices(self.protocol, self._floors[order], wtp, self._bargaining(lab))
+        if split is None:
+            return reservation
+        buyer_option = np.minimum(wtp, self._buyer_option[order])
+        return np.where(self._affiliated[order, i], reservation, np.maximum(reservation, np.minimum(split, buyer_option)))
 
     def _sign(self, lab: AILab, o: Offer, purpose: str, chips: float, outcome: BargainOutcome, initial: bool) -> None:
         """Turn an agreement into contracts that reserve capacity at the cloud.

@@ -29,6 +29,7 @@ from market.economics import (
     priority,
     pro_rata,
     rubinstein,
+    split_prices,
     uniform,
     withheld_by_monopolist,
 )
@@ -92,6 +93,22 @@ def test_rubinstein_split_tends_to_half_when_both_patient() -> None:
             gaps.append(abs(seller_share(out.price) - 0.5))
     assert gaps[-1] < 1e-4 and gaps[-2] < 1e-4
     assert gaps[0] > gaps[-1]
+
+
+@given(hnp.arrays(np.float64, 12, elements=st.floats(0.0, 1e4)), hnp.arrays(np.float64, 12, elements=st.floats(0.0, 1e4)),
+       st.floats(0.0, 1.0), st.sampled_from(["seller", "buyer"]))
+@settings(max_examples=60, deadline=None)
+def test_split_prices_are_the_protocols_prices_bit_for_bit(s: np.ndarray, b: np.ndarray, power: float,
+                                                          mover: str) -> None:
+    """The negotiation skips deals by the closed-form prices, so they must be the protocols' own."""
+    params = BargainingParams(seller_power=power, seller_discount=0.9, buyer_discount=0.8, first_mover=mover)
+    for protocol in (nash, rubinstein):
+        prices = split_prices(protocol, s, b, params)
+        for k in range(s.size):
+            out = protocol(float(s[k]), float(b[k]), params)
+            if out is not None:
+                assert prices[k] == out.price
+    assert split_prices(concession, s, b, params) is None  # no closed form
 
 
 @pytest.mark.parametrize("mover", ["seller", "buyer"])

@@ -24,6 +24,7 @@ from market.economics.bargaining import (
     get_protocol,
     nash,
     rubinstein,
+    split_prices,
     with_outside_options,
 )
 from market.economics.competition import (
@@ -69,6 +70,7 @@ __all__ = [
     "concession",
     "BARGAINING",
     "get_protocol",
+    "split_prices",
     "with_outside_options",
     # competition
     "BestResponse",

@@ -30,6 +30,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 __all__ = [
     "BARGAINING",
     "BargainOutcome",
@@ -40,6 +42,7 @@ __all__ = [
     "get_protocol",
     "nash",
     "rubinstein",
+    "split_prices",
     "with_outside_options",
 ]
 
@@ -111,11 +114,7 @@ def rubinstein(
     surplus = _surplus(seller_reservation, buyer_reservation)
     if surplus is None:
         return None
-    if params.first_mover == "seller":
-        d_first, d_other = params.seller_discount, params.buyer_discount
-    else:
-        d_first, d_other = params.buyer_discount, params.seller_discount
-    share = (1.0 - d_other) / (1.0 - d_first * d_other)
+    share = _rubinstein_share(params)
     if params.first_mover == "seller":
         price = seller_reservation + share * surplus
     else:
@@ -190,6 +189,30 @@ def with_outside_options(outcome: BargainOutcome | None, seller_option: float,
     if outcome.price > buyer_option:
         return BargainOutcome(buyer_option, outcome.rounds)
     return outcome
+
+
+def _rubinstein_share(params: BargainingParams) -> float:
+    if params.first_mover == "seller":
+        d_first, d_other = params.seller_discount, params.buyer_discount
+    else:
+        d_first, d_other = params.buyer_discount, params.seller_discount
+    return (1.0 - d_other) / (1.0 - d_first * d_other)
+
+
+def split_prices(protocol: Protocol, seller_reservation: np.ndarray, buyer_reservation: np.ndarray,
+                 params: BargainingParams) -> np.ndarray | None:
+    """The prices a closed-form protocol agrees at for arrays of impasse points, computed as the
+    protocol computes one (so equal to it up to rounding); where there is no zone of agreement
+    the formula's value, which the protocol itself would not return. None for a protocol without a
+    closed form (``concession``), or one not registered here."""
+    s = np.asarray(seller_reservation, dtype=np.float64)
+    b = np.asarray(buyer_reservation, dtype=np.float64)
+    if protocol is nash:
+        return s + params.seller_power * (b - s)
+    if protocol is rubinstein:
+        share = _rubinstein_share(params)
+        return s + share * (b - s) if params.first_mover == "seller" else b - share * (b - s)
+    return None
 
 
 BARGAINING: dict[str, Protocol] = {
