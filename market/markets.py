@@ -7,14 +7,16 @@ classes only match them, following the rules named in the scenario.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from market.contracts import Contract, Refusal
-from market.economics import (BargainingParams, BargainOutcome, best_responses, candidate_prices, clearing_price,
-                              get_protocol, get_rationing, split_prices, with_outside_options)
+from market.economics import (BargainingParams, BargainOutcome, BestResponse, Replies, SellOut, candidate_prices,
+                              clearing_bracket, get_protocol, get_rationing, sell_out_prices, split_prices,
+                              with_outside_options)
 from market.economics.withholding import access
 
 if TYPE_CHECKING:
@@ -68,6 +70,70 @@ PURPOSES = ("training", "inference")
 SHARED_GRID_POINTS = 48  # log-spaced prices each product's sellers search (plus asks, undercuts, chokes)
 SHARED_CHOKES = 64  # at most this many buyers' choke prices join the grid (quantiles beyond)
 STATIC_UNDERCUT = 1e-12  # market power is checked against rivals at fixed prices: undercuts by a hair
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Sell-out prices still to be solved (:func:`sell_out_prices`), in the market whose demand
+    ``spec`` gives (buyers, useful PFLOP/s a chip, choke prices), and what takes them."""
+
+    bracket: SellOut | None  # None: nothing to solve
+    done: Callable[[np.ndarray, np.ndarray], None]  # (sell-out prices, residual demand there)
+    spec: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass(slots=True)
+class _ProductMarket:
+    """One product's market this month: its public sellers, buyers' choke prices, search grid
+    and demand on it, and (once solved) its competitive price."""
+
+    members: list[Offer]
+    u: np.ndarray  # useful PFLOP/s a chip gives each lab, (lab, 1)
+    choke: np.ndarray  # USD per chip-hour, (lab, purpose)
+    asks: np.ndarray
+    free: np.ndarray
+    floors: np.ndarray
+    affiliates: list[np.ndarray]
+    everyone: np.ndarray
+    floor: float
+    ceiling: float
+    grid: np.ndarray
+    by_lab: Callable[[np.ndarray], np.ndarray]
+    on_grid: np.ndarray
+    competitive: float
+    clearing: _Pending | None = None
+
+    def cleared(self, prices: np.ndarray, _residuals: np.ndarray) -> None:
+        self.competitive = float(prices[0])
+
+
+class _Group:
+    """Sellers of one product with the same arm's-length buyers: their market power and posted
+    asks as best replies (:class:`Replies`), finished once their sell-out prices are solved."""
+
+    def __init__(self, members: list[Offer], due: list[int], power: Replies, posted: Replies | None,
+                 spec: tuple[np.ndarray, np.ndarray, np.ndarray], competitive: float) -> None:
+        self.members, self.due, self.competitive = members, due, competitive
+        self.power_replies: list[BestResponse] = []
+        self.posted_replies: list[BestResponse] = []
+        self.pending = [_Pending(power.sell_out, lambda k, r: self.power_replies.extend(power.finish(k, r)), spec)]
+        if posted is not None:
+            self.pending.append(_Pending(posted.sell_out,
+                                         lambda k, r: self.posted_replies.extend(posted.finish(k, r)), spec))
+
+    def apply(self) -> None:
+        """Set each seller's reservation, market power, market price and (if due) posted ask."""
+        competitive = self.competitive
+        replies: list[BestResponse | None] = [None] * len(self.members)
+        for n, reply in zip(self.due, self.posted_replies, strict=True):
+            replies[n] = reply
+        for o, reply, strong in zip(self.members, replies, self.power_replies, strict=True):
+            tight = competitive > o.floor
+            o.scarce = tight
+            o.reservation = competitive if tight else o.floor
+            o.power = max(o.reservation, strong.price)
+            o.cloud.reprice(o.product, reply, competitive if tight else None)
+            o.cloud.market_price[o.product] = o.power if tight else min(o.power, o.cloud.rental_price[o.product])
 
 
 class ComputeMarket:
@@ -176,11 +242,11 @@ class ComputeMarket:
             return
         self._may_ask = np.stack([o.access for o in offers])
         self._floors = np.array([o.floor for o in offers])
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             per_useful = np.where(self._may_ask & (self._useful > 0), self._floors[:, None] / self._useful, np.inf)
         self._lowest_floor = per_useful.min(axis=0)  # per lab: the least USD per useful PFLOP-hour any offer could go to
         penalty = self._offer_penalty
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             self._reservations = np.array([o.reservation for o in offers])
             self._buyer_option = np.array([o.power if o.scarce else min(o.ask, o.power) for o in offers])
             self._affiliated = np.stack([self._affiliated_to(o.cloud) for o in offers])
@@ -229,7 +295,7 @@ class ComputeMarket:
         if not offers:
             return
         useful = self._useful  # offer, lab
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore"):  # a chip of almost no use: an infinite price
             per_useful = np.where(useful > 0, 1.0 / useful, np.inf)
         penalty = self._offer_penalty  # offer, lab, purpose
         need = np.maximum(self.notional - self.held, 0.0)  # lab, purpose
@@ -238,7 +304,8 @@ class ComputeMarket:
         free = np.array([o.free for o in offers])
         price = np.array([o.cloud.market_price.get(o.product, o.ask) for o in offers])
         able = np.stack([o.buyers for o in offers])[:, :, None] & (useful > 0)[:, :, None]
-        effective = np.where(able, price[:, None, None] * penalty * per_useful[:, :, None], np.inf)
+        with np.errstate(over="ignore"):
+            effective = np.where(able, price[:, None, None] * penalty * per_useful[:, :, None], np.inf)
         room = np.where(able, free[:, None, None] * useful[:, :, None], 0.0)
         by_product: dict[str, list[int]] = {}
         for k, o in enumerate(offers):
@@ -248,81 +315,134 @@ class ComputeMarket:
                   for product, ks in by_product.items()}
         priced = {product: sellers for product, sellers in priced.items() if sellers}
         alternatives = self._alternatives(effective, room, need, np.array([o.product for o in offers]), list(priced))
-        for product, sellers in priced.items():
-            ks = by_product[product]
-            alt = alternatives[product]
-            k0 = ks[0]
-            u = useful[k0][:, None]
-            pen = penalty[k0]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                choke = np.where(u > 0, np.minimum(self._value[:, None], alt) * u / pen, 0.0)  # USD per chip-hour
-            # The competitive price clears the product's free capacity against everyone's demand,
-            # affiliated labs' too (an integrated firm's own lab pays the opportunity cost): it is
-            # the sellers' reservation while capacity binds. Then, for sellers whose arm's-length
-            # buyers are the same (one search grid): each one's market power (its best reply were
-            # its rivals to ask the competitive price, or their cost if higher) and its posted ask
-            # (its best reply to the rivals' current asks), on what its affiliates leave it.
-            members_all = [offers[k] for k in sellers]
-            asks = np.array([o.ask for o in members_all])
-            free = np.array([o.free for o in members_all])
-            all_floors = np.array([o.floor for o in members_all])
-            affiliates = [o.access & ~o.buyers & self._affiliated_to(o.cloud) for o in members_all]
-            everyone = np.logical_or.reduce([o.buyers | a for o, a in zip(members_all, affiliates, strict=True)])
-            floor = float(all_floors.min())
-            chokes = choke[everyone]
-            ceiling = max(float(chokes.max()) if chokes.size else 0.0, floor)
-            kinks = np.unique(chokes[(chokes > floor) & (chokes <= ceiling)])
-            if kinks.size > SHARED_CHOKES:  # a long tail: its quantiles
-                kinks = np.quantile(kinks, np.linspace(0.0, 1.0, SHARED_CHOKES))
-            # one evaluation of every lab's demand on the prices all sellers search (every ask and
-            # undercut), summed over the buyers of each group
-            undercuts_all = np.array([o.cloud.cfg.pricing.undercut for o in members_all])
-            grid = np.union1d(candidate_prices(floor, ceiling, asks, undercuts_all, SHARED_GRID_POINTS), kinks)
-            by_lab = self._demand_by_lab(everyone, u, choke)
-            on_grid = by_lab(grid)  # lab (of everyone), price
-            market_demand = self._demand(everyone, u, choke)
-            competitive = clearing_price(floor, float(free.sum()), market_demand, ceiling, grid, on_grid.sum(axis=0))
-            capacity = [o.free if not a.any() else
-                        max(0.0, o.free - float(self._demand(a, u, choke)(np.array([max(competitive, o.floor)]))[0]))
-                        for o, a in zip(members_all, affiliates, strict=True)]
-            groups: dict[bytes, list[int]] = {}
-            for row, o in enumerate(members_all):
-                groups.setdefault(o.buyers.tobytes(), []).append(row)
-            fixed = np.maximum(all_floors, competitive)  # rivals at the competitive price, or their cost
-            extra = np.setdiff1d(np.concatenate((fixed, fixed * (1.0 - STATIC_UNDERCUT))), grid)
-            extra = extra[(extra >= floor) & (extra <= ceiling)]
-            on_extra = by_lab(extra)
-            static = np.concatenate((grid, extra))
-            order = np.argsort(static, kind="stable")
-            static = static[order]
-            for rows in groups.values():
-                members = [members_all[row] for row in rows]
-                demand = self._demand(members[0].buyers, u, choke)
-                mine = members[0].buyers[everyone]  # the group's buyers among everyone
-                at_grid = on_grid[mine].sum(axis=0)
-                at_static = np.concatenate((at_grid, on_extra[mine].sum(axis=0)))[order]
-                floors = [o.floor for o in members]
-                undercuts = np.array([o.cloud.cfg.pricing.undercut for o in members])
-                caps = [capacity[row] for row in rows]
-                power = best_responses(floors, caps, rows, fixed, free, np.full(len(rows), STATIC_UNDERCUT), demand,
-                                       ceiling, prices=static, demand_at_prices=at_static)
-                # posted asks: only those due for review reply (a reply depends on the rivals alone)
-                due = [n for n, o in enumerate(members) if o.cloud.review_due(o.product)]
-                replies: list = [None] * len(members)
-                if due:
-                    for n, reply in zip(due, best_responses(
-                            [floors[n] for n in due], [caps[n] for n in due], [rows[n] for n in due], asks, free,
-                            undercuts[due], demand, ceiling, prices=grid, demand_at_prices=at_grid), strict=True):
-                        replies[n] = reply
-                for o, reply, strong in zip(members, replies, power, strict=True):
-                    tight = competitive > o.floor
-                    o.scarce = tight
-                    o.reservation = competitive if tight else o.floor
-                    o.power = max(o.reservation, strong.price)
-                    o.cloud.reprice(o.product, reply, competitive if tight else None)
-                    o.cloud.market_price[o.product] = o.power if tight else min(o.power, o.cloud.rental_price[o.product])
-            for o in members_all:  # the posted asks labs see this month
+        # Two passes over the product markets, so that each pass's sell-out prices (the
+        # competitive prices, then the sellers' replies) are solved for all markets at once.
+        markets = [self._market_grid([offers[k] for k in sellers], useful[by_product[product][0]][:, None],
+                                     penalty[by_product[product][0]], alternatives[product])
+                   for product, sellers in priced.items()]
+        self._solve([m.clearing for m in markets])
+        groups = [group for m in markets for group in self._market_replies(m)]
+        self._solve([pending for group in groups for pending in group.pending])
+        for group in groups:
+            group.apply()
+        for m in markets:
+            for o in m.members:  # the posted asks labs see this month
                 o.ask = o.cloud.rental_price[o.product]
+
+    def _market_grid(self, members: list[Offer], u: np.ndarray, pen: np.ndarray,
+                     alt: np.ndarray) -> _ProductMarket:
+        """A product market's buyers, choke prices, search grid and demand on it, and its
+        competitive price (or the bracket it is in)."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            choke = np.where(u > 0, np.minimum(self._value[:, None], alt) * u / pen, 0.0)  # USD per chip-hour
+        # The competitive price clears the product's free capacity against everyone's demand,
+        # affiliated labs' too (an integrated firm's own lab pays the opportunity cost): it is
+        # the sellers' reservation while capacity binds. Then, for sellers whose arm's-length
+        # buyers are the same (one search grid): each one's market power (its best reply were
+        # its rivals to ask the competitive price, or their cost if higher) and its posted ask
+        # (its best reply to the rivals' current asks), on what its affiliates leave it.
+        asks = np.array([o.ask for o in members])
+        free = np.array([o.free for o in members])
+        floors = np.array([o.floor for o in members])
+        affiliates = [o.access & ~o.buyers & self._affiliated_to(o.cloud) for o in members]
+        everyone = np.logical_or.reduce([o.buyers | a for o, a in zip(members, affiliates, strict=True)])
+        floor = float(floors.min())
+        chokes = choke[everyone]
+        ceiling = max(float(chokes.max()) if chokes.size else 0.0, floor)
+        kinks = np.unique(chokes[(chokes > floor) & (chokes <= ceiling)])
+        if kinks.size > SHARED_CHOKES:  # a long tail: its quantiles
+            kinks = np.quantile(kinks, np.linspace(0.0, 1.0, SHARED_CHOKES))
+        # one evaluation of every lab's demand on the prices all sellers search (every ask and
+        # undercut), summed over the buyers of each group
+        undercuts = np.array([o.cloud.cfg.pricing.undercut for o in members])
+        grid = np.union1d(candidate_prices(floor, ceiling, asks, undercuts, SHARED_GRID_POINTS), kinks)
+        by_lab = self._demand_by_lab(everyone, u, choke)
+        on_grid = by_lab(grid)  # lab (of everyone), price
+        at_grid = on_grid.sum(axis=0)
+        at_floor = float(at_grid[0]) if grid[0] == floor else float(by_lab(np.array([floor])).sum())
+        price, bracket = clearing_bracket(floor, float(free.sum()), at_floor, ceiling, grid, at_grid)
+        market = _ProductMarket(members, u, choke, asks, free, floors, affiliates, everyone, floor, ceiling, grid,
+                                by_lab, on_grid, price)
+        market.clearing = _Pending(bracket, market.cleared, (everyone, u, choke))
+        return market
+
+    def _market_replies(self, m: _ProductMarket) -> list[_Group]:
+        """Each seller's market power and (if due for review) posted ask, as best replies whose
+        sell-out prices are still to be solved, in groups of sellers with the same buyers."""
+        competitive, members, u, choke = m.competitive, m.members, m.u, m.choke
+        capacity = [o.free if not a.any() else
+                    max(0.0, o.free - float(self._demand(a, u, choke)(np.array([max(competitive, o.floor)]))[0]))
+                    for o, a in zip(members, m.affiliates, strict=True)]
+        groups: dict[bytes, list[int]] = {}
+        for row, o in enumerate(members):
+            groups.setdefault(o.buyers.tobytes(), []).append(row)
+        fixed = np.maximum(m.floors, competitive)  # rivals at the competitive price, or their cost
+        extra = np.setdiff1d(np.concatenate((fixed, fixed * (1.0 - STATIC_UNDERCUT))), m.grid)
+        extra = extra[(extra >= m.floor) & (extra <= m.ceiling)]
+        on_extra = m.by_lab(extra)
+        static = np.concatenate((m.grid, extra))
+        order = np.argsort(static, kind="stable")
+        static = static[order]
+        out = []
+        for rows in groups.values():
+            group = [members[row] for row in rows]
+            buyers = group[0].buyers
+            demand = self._demand(buyers, u, choke)
+            mine = buyers[m.everyone]  # the group's buyers among everyone
+            at_grid = m.on_grid[mine].sum(axis=0)
+            at_static = np.concatenate((at_grid, on_extra[mine].sum(axis=0)))[order]
+            floors = [o.floor for o in group]
+            caps = [capacity[row] for row in rows]
+            power = Replies(floors, caps, rows, fixed, m.free, np.full(len(rows), STATIC_UNDERCUT), demand, m.ceiling,
+                            prices=static, demand_at_prices=at_static)
+            # posted asks: only those due for review reply (a reply depends on the rivals alone)
+            due = [n for n, o in enumerate(group) if o.cloud.review_due(o.product)]
+            posted = Replies([floors[n] for n in due], [caps[n] for n in due], [rows[n] for n in due], m.asks, m.free,
+                             np.array([o.cloud.cfg.pricing.undercut for o in group])[due], demand, m.ceiling,
+                             prices=m.grid, demand_at_prices=at_grid) if due else None
+            out.append(_Group(group, due, power, posted, (buyers, u, choke), competitive))
+        return out
+
+    def _solve(self, pending: list[_Pending]) -> None:
+        """Solve the sell-out brackets of many markets at once (one stacked demand), and hand each
+        its prices."""
+        todo = [p for p in pending if p.bracket is not None]
+        if not todo:
+            return
+        brackets = SellOut.concat([p.bracket for p in todo])
+        which = np.repeat(np.arange(len(todo)), [p.bracket.lo.size for p in todo])
+        kinks, residuals = sell_out_prices(brackets, self._stacked_demand([p.spec for p in todo], which))
+        start = 0
+        for p in todo:
+            n = p.bracket.lo.size
+            p.done(kinks[start:start + n], residuals[start:start + n])
+            start += n
+
+    def _stacked_demand(self, specs: list[tuple], which: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """Demand of several markets (``specs``: buyers, useful PFLOP/s a chip, choke prices), one
+        price each: entry ``r`` of the prices is a price of market ``which[r]`` (:meth:`_demand`)."""
+        parts = [self._demand_arrays(*spec) for spec in specs]
+        scale, held, top, money = (np.stack([part[n] for part in parts])[which] for n in range(4))
+        eps = self._elasticity[None, None, :]
+
+        def chips(prices: np.ndarray) -> np.ndarray:
+            a = prices[:, None, None]
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                wanted = np.where(a <= top, np.maximum(scale * a ** eps - held, 0.0), 0.0)
+                return np.minimum(wanted.sum(axis=2), money / prices[:, None]).sum(axis=1)
+
+        return chips
+
+    def _demand_arrays(self, rows: np.ndarray, useful: np.ndarray, choke: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_demand`'s terms for every lab (those outside ``rows`` want nothing): scale and
+        held chips (lab, purpose), choke prices (lab, purpose), budget (lab)."""
+        u = useful[:, :1]
+        inside = rows[:, None]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            scale = np.where(inside, self.notional * (u * self.level[:, None]) ** -self._elasticity[None, :] / u, 0.0)
+            held = np.where(inside, self.held / u, 0.0)
+        return scale, held, np.where(inside, choke, -np.inf), np.where(rows, self.budget_left, 0.0)
 
     @staticmethod
     def _alternatives(effective: np.ndarray, room: np.ndarray, need: np.ndarray, product: np.ndarray,
@@ -355,16 +475,18 @@ class ComputeMarket:
     def _demand_by_lab(self, rows: np.ndarray, useful: np.ndarray, choke: np.ndarray | None = None):
         """As :meth:`_demand`, lab by lab: a function of prices (n,) giving (labs in ``rows``, n)."""
         u = useful[rows][:, :, None]  # lab, 1, 1
-        scale = self.notional[rows][:, :, None] * (u * self.level[rows][:, None, None]) ** -self._elasticity[None, :, None]
-        held = self.held[rows][:, :, None] / u
-        scale = scale / u
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # no use: above every choke price
+            scale = (self.notional[rows][:, :, None] * (u * self.level[rows][:, None, None])
+                     ** -self._elasticity[None, :, None])
+            held = self.held[rows][:, :, None] / u
+            scale = scale / u
         eps = self._elasticity[None, :, None]
         top = None if choke is None else choke[rows][:, :, None]
         money = self.budget_left[rows][:, None]
 
         def chips(prices: np.ndarray) -> np.ndarray:
             a = prices[None, None, :]
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 wanted = np.maximum(scale * a ** eps - held, 0.0)
                 if top is not None:
                     wanted = np.where(a <= top, wanted, 0.0)

@@ -29,12 +29,16 @@ from market.economics.bargaining import (
 )
 from market.economics.competition import (
     BestResponse,
+    Replies,
+    SellOut,
     best_response,
     best_responses,
     candidate_prices,
+    clearing_bracket,
     clearing_price,
     lerner_price,
     residual_demand,
+    sell_out_prices,
 )
 from market.economics.pricing import (
     PRICE_RULES,
@@ -78,6 +82,10 @@ __all__ = [
     "best_responses",
     "candidate_prices",
     "clearing_price",
+    "clearing_bracket",
+    "Replies",
+    "SellOut",
+    "sell_out_prices",
     "lerner_price",
     "residual_demand",
     # rationing

@@ -31,8 +31,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["BestResponse", "best_response", "best_responses", "candidate_prices", "clearing_price", "lerner_price",
-           "residual_demand"]
+__all__ = ["BestResponse", "Replies", "SellOut", "best_response", "best_responses", "candidate_prices", "clearing_bracket",
+           "clearing_price", "lerner_price", "residual_demand", "sell_out_prices"]
 
 GRID_POINTS = 48  # log-spaced prices between the floor and the ceiling
 REFINE_ROUNDS = 8  # zooms around the best grid point (an interior optimum, e.g. Lerner's)
@@ -129,6 +129,22 @@ class _Market:
         return ~inside.any(axis=1)
 
 
+class SellOut(NamedTuple):
+    """Brackets of sell-out prices still to be found (arrays, one entry each): the price is in
+    ``[lo, hi)``, where demand beyond ``rivals_below`` takes ``capacity`` at ``lo`` (residual
+    demand ``residual_at_lo``) and not at ``hi``. See :func:`sell_out_prices`."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    rivals_below: np.ndarray
+    capacity: np.ndarray
+    residual_at_lo: np.ndarray
+
+    @staticmethod
+    def concat(parts: list[SellOut]) -> SellOut:
+        return SellOut(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+
 def best_responses(costs: np.ndarray, capacities: np.ndarray, sellers: np.ndarray, asks: np.ndarray,
                    free: np.ndarray, undercuts: np.ndarray, demand: Demand, ceiling: float,
                    prices: np.ndarray | None = None, demand_at_prices: np.ndarray | None = None
@@ -141,81 +157,108 @@ def best_responses(costs: np.ndarray, capacities: np.ndarray, sellers: np.ndarra
     given in the same order. ``demand`` is the buyers' demand at an array of prices (0 above their
     choke prices), ``ceiling`` the highest choke price. ``prices`` and ``demand_at_prices`` may give
     the search grid and the demand on it (ascending; it should hold every ask and undercut).
+    (:class:`Replies` does the same in two steps, so that the sell-out prices of many markets can
+    be solved together.)
     """
-    costs = np.asarray(costs, dtype=np.float64)
-    if not np.all(np.isfinite(costs) & (costs >= 0.0)):
-        raise ValueError(f"costs must be finite and >= 0, got {costs}")
-    capacities = np.asarray(capacities, dtype=np.float64)
-    sellers = np.asarray(sellers, dtype=np.intp)
-    undercuts = np.asarray(undercuts, dtype=np.float64)
-    asks = np.asarray(asks, dtype=np.float64)
-    free = np.asarray(free, dtype=np.float64)
-    floor = float(costs.min())
-    ceiling = max(ceiling, float(costs.max()))
-    if prices is None:
-        prices = candidate_prices(floor, ceiling, asks, undercuts)
-        demand_at_prices = demand(prices)
-    if prices[0] > floor:
-        prices = np.insert(prices, 0, floor)
-        demand_at_prices = np.insert(demand_at_prices, 0, demand(np.array([floor]))[0])
-    market = _Market(sellers, asks, free, undercuts)
-    cap = capacities[:, None]
-    below, tied = market.rivals(prices)
-    residual = _residual(demand_at_prices[None, :], below, tied, cap)
-    usable = prices[None, :] >= costs[:, None]
-    # the price at which each seller just sells out: the last price where residual demand takes
-    # all its capacity, refined on fine grids up to the next price
-    enough = (residual >= cap) & usable
-    last = np.where(enough.any(axis=1), prices.size - 1 - np.argmax(enough[:, ::-1], axis=1), -1)
-    kink = np.full(sellers.size, np.nan)
-    kink_residual = np.zeros(sellers.size)
-    rows = np.flatnonzero((last >= 0) & (last + 1 < prices.size) & (capacities > 0))
-    if rows.size:
-        kink[rows], kink_residual[rows] = _sell_out_prices(
-            prices[last[rows]], prices[last[rows] + 1], (below + tied)[rows, last[rows]], capacities[rows],
-            residual[rows, last[rows]], demand)
-    # profit on the grid and at the kink; prices in a rival's undercut zone are not allowed
-    profit = np.where(usable & market.allowed(prices), (prices[None, :] - costs[:, None]) * np.minimum(cap, residual),
-                      -np.inf)
-    has_kink = ~np.isnan(kink)
-    kink_ok = has_kink.copy()
-    if has_kink.any():
-        kink_ok[has_kink] = _Market(sellers[has_kink], asks, free, undercuts[has_kink]).allowed(
-            kink[has_kink][:, None])[:, 0]
-    kink_profit = np.where(kink_ok, (np.nan_to_num(kink) - costs) * np.minimum(capacities, kink_residual), -np.inf)
-    out = []
-    for row in range(sellers.size):
-        c, k_cap = float(costs[row]), float(capacities[row])
-        if k_cap <= 0.0:  # sold out: its scarcity value, the least price at which nobody is left
-            gone = np.flatnonzero(usable[row] & (residual[row] <= 0.0))
-            out.append(BestResponse(float(prices[gone[0]]) if gone.size else float(ceiling), 0.0, True))
-            continue
-        best = int(np.argmax(profit[row]))
-        price, sold, best_profit = float(prices[best]), float(residual[row, best]), float(profit[row, best])
-        if kink_profit[row] > best_profit:
-            price, sold, best_profit = float(kink[row]), float(kink_residual[row]), float(kink_profit[row])
-        elif sold < k_cap and best_profit > 0.0:  # an interior optimum: zoom between the neighbours
-            price, sold = _refine(row, market, prices, residual[row], profit[row], best, c, k_cap, demand)
-            best_profit = (price - c) * min(k_cap, sold)
-        if best_profit <= 0.0:  # nothing to earn above cost: compete at cost
-            b, t = market.rivals(np.array([[c]]) * np.ones((sellers.size, 1)))
-            at_cost = float(_residual(demand(np.array([c])), b[row], t[row], k_cap)[0])
-            out.append(BestResponse(c, min(k_cap, at_cost), at_cost >= k_cap))
-            continue
-        out.append(BestResponse(price, min(k_cap, sold), sold >= k_cap))
-    return out
+    replies = Replies(costs, capacities, sellers, asks, free, undercuts, demand, ceiling, prices, demand_at_prices)
+    return replies.finish(*sell_out_prices(replies.sell_out, demand))
 
 
-def _sell_out_prices(lo: np.ndarray, hi: np.ndarray, rivals_below: np.ndarray, capacity: np.ndarray,
-                     residual_at_lo: np.ndarray, demand: Demand) -> tuple[np.ndarray, np.ndarray]:
-    """For each seller, the highest price in ``[lo, hi)`` at which residual demand still takes all
+class Replies:
+    """:func:`best_responses` in two steps: the grid search, which leaves each seller's sell-out
+    price to be found in a bracket (``sell_out``, solved by :func:`sell_out_prices`, perhaps
+    together with other markets'), then :meth:`finish` with those prices."""
+
+    def __init__(self, costs: np.ndarray, capacities: np.ndarray, sellers: np.ndarray, asks: np.ndarray,
+                 free: np.ndarray, undercuts: np.ndarray, demand: Demand, ceiling: float,
+                 prices: np.ndarray | None = None, demand_at_prices: np.ndarray | None = None) -> None:
+        costs = np.asarray(costs, dtype=np.float64)
+        if not np.all(np.isfinite(costs) & (costs >= 0.0)):
+            raise ValueError(f"costs must be finite and >= 0, got {costs}")
+        capacities = np.asarray(capacities, dtype=np.float64)
+        sellers = np.asarray(sellers, dtype=np.intp)
+        undercuts = np.asarray(undercuts, dtype=np.float64)
+        asks = np.asarray(asks, dtype=np.float64)
+        free = np.asarray(free, dtype=np.float64)
+        floor = float(costs.min())
+        ceiling = max(ceiling, float(costs.max()))
+        if prices is None:
+            prices = candidate_prices(floor, ceiling, asks, undercuts)
+            demand_at_prices = demand(prices)
+        if prices[0] > floor:
+            prices = np.insert(prices, 0, floor)
+            demand_at_prices = np.insert(demand_at_prices, 0, demand(np.array([floor]))[0])
+        market = _Market(sellers, asks, free, undercuts)
+        cap = capacities[:, None]
+        below, tied = market.rivals(prices)
+        residual = _residual(demand_at_prices[None, :], below, tied, cap)
+        usable = prices[None, :] >= costs[:, None]
+        # the price at which each seller just sells out: the last price where residual demand
+        # takes all its capacity, refined up to the next price
+        enough = (residual >= cap) & usable
+        last = np.where(enough.any(axis=1), prices.size - 1 - np.argmax(enough[:, ::-1], axis=1), -1)
+        rows = np.flatnonzero((last >= 0) & (last + 1 < prices.size) & (capacities > 0))
+        at = last[rows]
+        self.sell_out = SellOut(prices[at], prices[at + 1], (below + tied)[rows, at], capacities[rows],
+                                residual[rows, at])
+        self._rows = rows
+        self._state = (costs, capacities, sellers, asks, free, undercuts, demand, ceiling, prices, market, residual,
+                       usable)
+
+    def finish(self, kinks: np.ndarray, kink_residuals: np.ndarray) -> list[BestResponse]:
+        """The best replies, given the sell-out prices of the brackets in ``sell_out`` (in order)
+        and the residual demand there."""
+        costs, capacities, sellers, asks, free, undercuts, demand, ceiling, prices, market, residual, usable = self._state
+        cap = capacities[:, None]
+        kink = np.full(sellers.size, np.nan)
+        kink_residual = np.zeros(sellers.size)
+        kink[self._rows], kink_residual[self._rows] = kinks, kink_residuals
+        # profit on the grid and at the kink; prices in a rival's undercut zone are not allowed
+        profit = np.where(usable & market.allowed(prices),
+                          (prices[None, :] - costs[:, None]) * np.minimum(cap, residual), -np.inf)
+        has_kink = ~np.isnan(kink)
+        kink_ok = has_kink.copy()
+        if has_kink.any():
+            kink_ok[has_kink] = _Market(sellers[has_kink], asks, free, undercuts[has_kink]).allowed(
+                kink[has_kink][:, None])[:, 0]
+        kink_profit = np.where(kink_ok, (np.nan_to_num(kink) - costs) * np.minimum(capacities, kink_residual), -np.inf)
+        out = []
+        for row in range(sellers.size):
+            c, k_cap = float(costs[row]), float(capacities[row])
+            if k_cap <= 0.0:  # sold out: its scarcity value, the least price at which nobody is left
+                gone = np.flatnonzero(usable[row] & (residual[row] <= 0.0))
+                out.append(BestResponse(float(prices[gone[0]]) if gone.size else float(ceiling), 0.0, True))
+                continue
+            best = int(np.argmax(profit[row]))
+            price, sold, best_profit = float(prices[best]), float(residual[row, best]), float(profit[row, best])
+            if kink_profit[row] > best_profit:
+                price, sold, best_profit = float(kink[row]), float(kink_residual[row]), float(kink_profit[row])
+            elif sold < k_cap and best_profit > 0.0:  # an interior optimum: zoom between the neighbours
+                price, sold = _refine(row, market, prices, residual[row], profit[row], best, c, k_cap, demand)
+                best_profit = (price - c) * min(k_cap, sold)
+            if best_profit <= 0.0:  # nothing to earn above cost: compete at cost
+                b, t = market.rivals(np.array([[c]]) * np.ones((sellers.size, 1)))
+                at_cost = float(_residual(demand(np.array([c])), b[row], t[row], k_cap)[0])
+                out.append(BestResponse(c, min(k_cap, at_cost), at_cost >= k_cap))
+                continue
+            out.append(BestResponse(price, min(k_cap, sold), sold >= k_cap))
+        return out
+
+
+def sell_out_prices(brackets: SellOut, demand: Demand) -> tuple[np.ndarray, np.ndarray]:
+    """For each bracket (seller), the highest price in ``[lo, hi)`` at which residual demand still takes all
     its capacity, given that it does at ``lo`` and not at ``hi``, and the residual demand there.
 
     No rival asks strictly between ``lo`` and ``hi`` (every ask is a grid price), so there the
     residual demand is ``D(p) - rivals_below``: solve ``D(p) = capacity + rivals_below`` in log
-    price by regula falsi (Illinois), bisecting after any step that did not halve the bracket
-    (demand steps down where buyers' choke prices lie), keeping a left end where it holds.
+    price by regula falsi with the Anderson-Bjorck correction (an end kept twice in a row has its
+    value scaled down, so both ends close in: superlinear on a smooth demand), bisecting whenever
+    two steps did not halve the bracket (demand steps down where buyers' choke prices lie), keeping
+    a left end where it holds.
     """
+    lo, hi, rivals_below, capacity, residual_at_lo = brackets
+    if lo.size == 0:
+        return lo.copy(), lo.copy()
     target = capacity + rivals_below
     a, b = np.log(lo), np.log(hi)
     fa = demand(lo * (1.0 + 1e-12)) - target  # just above lo: buyers whose choke is lo are gone
@@ -223,25 +266,37 @@ def _sell_out_prices(lo: np.ndarray, hi: np.ndarray, rivals_below: np.ndarray, c
     kink, res = lo.copy(), residual_at_lo.copy()
     started = fa >= 0.0  # else it sells out at lo and not a cent above
     live = started.copy()
-    bisect = np.zeros(a.shape, dtype=bool)
+    at_a = np.maximum(fa, 0.0)  # residual demand beyond capacity at the left end (fa gets scaled)
+    last = np.zeros(a.shape, dtype=np.int8)  # which end the last step moved: -1 left, 1 right
+    widths = [b - a, b - a]  # the bracket one and two steps ago
     for _ in range(KINK_ROUNDS):
         live &= (b - a) > KINK_TOLERANCE
         if not live.any():
             break
         with np.errstate(invalid="ignore", divide="ignore"):
-            secant = np.clip(np.where(fa > fb, (a * fb - b * fa) / (fb - fa), 0.5 * (a + b)), a, b)
-        x = np.where(bisect, 0.5 * (a + b), secant)
-        width = b - a
+            secant = np.where(fa > fb, (a * fb - b * fa) / (fb - fa), 0.5 * (a + b))
+        # at least a quarter of the tolerance inside the bracket: a step onto an end learns nothing
+        secant = np.clip(secant, a + 0.25 * KINK_TOLERANCE, b - 0.25 * KINK_TOLERANCE)
+        x = np.where((b - a) > 0.5 * widths[0], 0.5 * (a + b), secant)
+        widths = [widths[1], b - a]
         fx = np.where(live, demand(np.exp(x)) - target, -1.0)
         left = live & (fx >= 0.0)
         right = live & ~left
-        a, fa, fb = np.where(left, x, a), np.where(left, fx, fa), np.where(left, 0.5 * fb, fb)  # Illinois
-        b, fb, fa = np.where(right, x, b), np.where(right, fx, fb), np.where(right, 0.5 * fa, fa)
-        bisect = (b - a) > 0.5 * width  # a step that did not halve the bracket: bisect next (demand steps down)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # Anderson-Bjorck: the end kept a second time is scaled by 1 - f(x)/f(end moved), or halved
+            keep_b = left & (last == -1)
+            keep_a = right & (last == 1)
+            m_b = np.where(keep_b, 1.0 - fx / fa, 1.0)
+            m_a = np.where(keep_a, 1.0 - fx / fb, 1.0)
+        fb = np.where(keep_b, fb * np.where(m_b > 0.0, m_b, 0.5), fb)
+        fa = np.where(keep_a, fa * np.where(m_a > 0.0, m_a, 0.5), fa)
+        a, fa, at_a = np.where(left, x, a), np.where(left, fx, fa), np.where(left, fx, at_a)
+        b, fb = np.where(right, x, b), np.where(right, fx, fb)
+        last = np.where(left, -1, np.where(right, 1, last)).astype(np.int8)
     price = np.minimum(np.exp(a), np.nextafter(hi, 0.0))  # strictly below hi, where a rival may ask
     ok = started & (price > lo)
     kink[ok] = price[ok]
-    res[ok] = capacity[ok] + np.maximum(fa[ok], 0.0)  # fa is halved on Illinois steps: at least capacity
+    res[ok] = capacity[ok] + at_a[ok]
     return kink, res
 
 
@@ -267,23 +322,32 @@ def clearing_price(cost: float, capacity: float, demand: Demand, ceiling: float,
                    demand_at_prices: np.ndarray | None = None) -> float:
     """The competitive (Walrasian) price of a market whose sellers together hold ``capacity`` at
     marginal cost ``cost``: the highest price at which buyers still want all of it, or the cost
-    when they do not want it all even there (spare capacity). Units as ``cost``."""
+    when they do not want it all even there (spare capacity). Units as ``cost``.
+    (:func:`clearing_bracket` does it in two steps, for many markets solved together.)"""
     if prices is None:
         prices = candidate_prices(cost, max(ceiling, cost), np.empty(0), 0.0)
         demand_at_prices = demand(prices)
+    price, bracket = clearing_bracket(cost, capacity, float(demand(np.array([cost]))[0]), ceiling, prices,
+                                      demand_at_prices)
+    return price if bracket is None else float(sell_out_prices(bracket, demand)[0][0])
+
+
+def clearing_bracket(cost: float, capacity: float, demand_at_cost: float, ceiling: float, prices: np.ndarray,
+                     demand_at_prices: np.ndarray) -> tuple[float, SellOut | None]:
+    """:func:`clearing_price` from the demand on a grid (ascending) and at the cost: the price, or
+    the bracket it is in (its sell-out price, :func:`sell_out_prices`)."""
     keep = prices >= cost
     prices, wanted = prices[keep], demand_at_prices[keep]
     if capacity <= 0.0 or prices.size == 0:
-        return float(max(ceiling, cost))
-    if float(demand(np.array([cost]))[0]) < capacity:
-        return float(cost)
+        return float(max(ceiling, cost)), None
+    if demand_at_cost < capacity:
+        return float(cost), None
     enough = np.flatnonzero(wanted >= capacity)
     last = int(enough[-1]) if enough.size else 0
     if last + 1 >= prices.size:
-        return float(prices[last])
-    price, _ = _sell_out_prices(prices[last:last + 1], prices[last + 1:last + 2], np.zeros(1), np.array([capacity]),
-                                np.array([wanted[last]]), demand)
-    return float(price[0])
+        return float(prices[last]), None
+    return float(prices[last]), SellOut(prices[last:last + 1], prices[last + 1:last + 2], np.zeros(1),
+                                        np.array([float(capacity)]), np.array([wanted[last]]))
 
 
 def best_response(cost: float, capacity: float, demand: Demand, rival_asks: np.ndarray,
