@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from market.contracts import Contract, Refusal
-from market.economics import (BargainingParams, BargainOutcome, BestResponse, Replies, SellOut, candidate_prices,
-                              clearing_bracket, get_protocol, get_rationing, sell_out_prices, split_prices,
-                              with_outside_options)
+from market.economics import (BargainingParams, BargainOutcome, BestResponse, Replies, ReplyBlock, SellOut,
+                              candidate_prices, clearing_bracket, get_protocol, get_rationing, reply_block,
+                              sell_out_prices, sorted_unique, split_prices, with_outside_options)
 from market.economics.withholding import access
 
 if TYPE_CHECKING:
@@ -108,26 +108,23 @@ class _ProductMarket:
 
 
 class _Group:
-    """Sellers of one product with the same arm's-length buyers: their market power and posted
-    asks as best replies (:class:`Replies`), finished once their sell-out prices are solved."""
+    """Sellers of one product with the same arm's-length buyers: their market power and (those
+    due for review) posted asks, as blocks of best replies (:class:`Replies`)."""
 
-    def __init__(self, members: list[Offer], due: list[int], power: Replies, posted: Replies | None,
+    def __init__(self, members: list[Offer], due: list[int], power: ReplyBlock, posted: ReplyBlock | None,
                  spec: tuple[np.ndarray, np.ndarray, np.ndarray], competitive: float) -> None:
-        self.members, self.due, self.competitive = members, due, competitive
-        self.power_replies: list[BestResponse] = []
-        self.posted_replies: list[BestResponse] = []
-        self.pending = [_Pending(power.sell_out, lambda k, r: self.power_replies.extend(power.finish(k, r)), spec)]
-        if posted is not None:
-            self.pending.append(_Pending(posted.sell_out,
-                                         lambda k, r: self.posted_replies.extend(posted.finish(k, r)), spec))
+        self.members, self.due, self.competitive, self.spec = members, due, competitive, spec
+        self.blocks = [power] if posted is None else [power, posted]
 
-    def apply(self) -> None:
-        """Set each seller's reservation, market power, market price and (if due) posted ask."""
+    def apply(self, answers: list[BestResponse]) -> None:
+        """Given the blocks' replies in order: set each seller's reservation, market power,
+        market price and (if due) posted ask."""
         competitive = self.competitive
+        power_replies = answers[:len(self.members)]
         replies: list[BestResponse | None] = [None] * len(self.members)
-        for n, reply in zip(self.due, self.posted_replies, strict=True):
+        for n, reply in zip(self.due, answers[len(self.members):], strict=True):
             replies[n] = reply
-        for o, reply, strong in zip(self.members, replies, self.power_replies, strict=True):
+        for o, reply, strong in zip(self.members, replies, power_replies, strict=True):
             tight = competitive > o.floor
             o.scarce = tight
             o.reservation = competitive if tight else o.floor
@@ -167,6 +164,7 @@ class ComputeMarket:
         self._switching = np.array([lab.cfg.switching_cost for lab in labs])
         self._tier_penalty = np.array([lab.cfg.previous_tier_penalty for lab in labs])
         self._diversification = np.array([lab.cfg.diversification for lab in labs])
+        self._lab_power = np.array([lab.cfg.bargaining_power for lab in labs])
         demand = model.config.demand
         self._elasticity = np.array([demand.training_elasticity, demand.inference_elasticity])
         self._serves: dict[tuple[str, str], np.ndarray] = {}  # static channel policy, per (cloud, vendor)
@@ -253,6 +251,32 @@ class ComputeMarket:
             self._reservation_score = (self._reservations[:, None, None] * penalty
                                        / self._useful[:, :, None])
             self._ask_score = np.array([o.ask for o in offers])[:, None, None] * penalty / self._useful[:, :, None]
+        self._rankings = [self._ranking(u) for u in range(len(PURPOSES))]
+
+    def _ranking(self, u: int) -> tuple[np.ndarray, ...]:
+        """Every lab's ranking of the offers it may ask for purpose ``u`` (negotiate walks down
+        it): by effective reservation per useful PFLOP-hour, then effective ask, then offer order,
+        at most ``max_offers``. Per lab and rank: the offer, the useful PFLOP/s a chip gives, the
+        penalty and the least price a deal could be at (:meth:`_deal_floor`); per lab: the
+        cheapest floor per useful PFLOP-hour on its list, and how far down the list the offers'
+        reservations stay within its value (the scores ascend)."""
+        n_offers = len(self.offers)
+        labs = np.arange(len(self.model.lab_list))
+        may = self._may_ask.T  # lab, offer
+        score = self._reservation_score[:, :, u].T
+        keys = (np.broadcast_to(np.arange(n_offers), may.shape), self._ask_score[:, :, u].T, score, ~may)
+        order = np.lexsort(keys, axis=-1)  # the offers it may not ask sort last
+        size = np.minimum(may.sum(axis=1), self.max_offers)
+        listed = np.arange(n_offers)[None, :] < size[:, None]
+        useful = np.take_along_axis(self._useful.T, order, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            cheapest = np.where(listed, self._floors[order] / useful, np.inf).min(axis=1, initial=np.inf)
+            over = listed & (np.take_along_axis(score, order, axis=1) > self._value[:, None])
+        within = np.where(over.any(axis=1), np.argmax(over, axis=1), size)
+        penalty = np.take_along_axis(self._offer_penalty[:, :, u].T, order, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            least = self._deal_floor(order, labs, self._value[:, None] * useful / penalty)
+        return order, useful, penalty, least, cheapest, within
 
     def _penalties(self, vendor: str, eco: str, tier: str, rho: np.ndarray, in_use: np.ndarray,
                    shares: np.ndarray) -> np.ndarray:
@@ -322,9 +346,14 @@ class ComputeMarket:
                    for product, sellers in priced.items()]
         self._solve([m.clearing for m in markets])
         groups = [group for m in markets for group in self._market_replies(m)]
-        self._solve([pending for group in groups for pending in group.pending])
+        if not groups:
+            return
+        replies = Replies([block for group in groups for block in group.blocks])
+        specs = [group.spec for group in groups for _ in group.blocks]
+        kinks, residuals = sell_out_prices(replies.sell_out, self._stacked_demand(specs, replies.bracket_block))
+        answers = iter(replies.finish(kinks, residuals))
         for group in groups:
-            group.apply()
+            group.apply([next(answers) for block in group.blocks for _ in block.costs])
         for m in markets:
             for o in m.members:  # the posted asks labs see this month
                 o.ask = o.cloud.rental_price[o.product]
@@ -349,13 +378,13 @@ class ComputeMarket:
         floor = float(floors.min())
         chokes = choke[everyone]
         ceiling = max(float(chokes.max()) if chokes.size else 0.0, floor)
-        kinks = np.unique(chokes[(chokes > floor) & (chokes <= ceiling)])
+        kinks = sorted_unique(chokes[(chokes > floor) & (chokes <= ceiling)])
         if kinks.size > SHARED_CHOKES:  # a long tail: its quantiles
             kinks = np.quantile(kinks, np.linspace(0.0, 1.0, SHARED_CHOKES))
         # one evaluation of every lab's demand on the prices all sellers search (every ask and
         # undercut), summed over the buyers of each group
         undercuts = np.array([o.cloud.cfg.pricing.undercut for o in members])
-        grid = np.union1d(candidate_prices(floor, ceiling, asks, undercuts, SHARED_GRID_POINTS), kinks)
+        grid = candidate_prices(floor, ceiling, asks, undercuts, SHARED_GRID_POINTS, extra=kinks)
         by_lab = self._demand_by_lab(everyone, u, choke)
         on_grid = by_lab(grid)  # lab (of everyone), price
         at_grid = on_grid.sum(axis=0)
@@ -377,8 +406,8 @@ class ComputeMarket:
         for row, o in enumerate(members):
             groups.setdefault(o.buyers.tobytes(), []).append(row)
         fixed = np.maximum(m.floors, competitive)  # rivals at the competitive price, or their cost
-        extra = np.setdiff1d(np.concatenate((fixed, fixed * (1.0 - STATIC_UNDERCUT))), m.grid)
-        extra = extra[(extra >= m.floor) & (extra <= m.ceiling)]
+        extra = sorted(set(np.concatenate((fixed, fixed * (1.0 - STATIC_UNDERCUT))).tolist()).difference(m.grid.tolist()))
+        extra = np.array([x for x in extra if m.floor <= x <= m.ceiling])
         on_extra = m.by_lab(extra)
         static = np.concatenate((m.grid, extra))
         order = np.argsort(static, kind="stable")
@@ -387,19 +416,19 @@ class ComputeMarket:
         for rows in groups.values():
             group = [members[row] for row in rows]
             buyers = group[0].buyers
-            demand = self._demand(buyers, u, choke)
+            demand = self._lazy_demand(buyers, u, choke)  # wanted only to refine a reply (rare)
             mine = buyers[m.everyone]  # the group's buyers among everyone
             at_grid = m.on_grid[mine].sum(axis=0)
             at_static = np.concatenate((at_grid, on_extra[mine].sum(axis=0)))[order]
             floors = [o.floor for o in group]
             caps = [capacity[row] for row in rows]
-            power = Replies(floors, caps, rows, fixed, m.free, np.full(len(rows), STATIC_UNDERCUT), demand, m.ceiling,
-                            prices=static, demand_at_prices=at_static)
+            power = reply_block(floors, caps, rows, fixed, m.free, np.full(len(rows), STATIC_UNDERCUT), demand,
+                                m.ceiling, prices=static, demand_at_prices=at_static)
             # posted asks: only those due for review reply (a reply depends on the rivals alone)
             due = [n for n, o in enumerate(group) if o.cloud.review_due(o.product)]
-            posted = Replies([floors[n] for n in due], [caps[n] for n in due], [rows[n] for n in due], m.asks, m.free,
-                             np.array([o.cloud.cfg.pricing.undercut for o in group])[due], demand, m.ceiling,
-                             prices=m.grid, demand_at_prices=at_grid) if due else None
+            posted = reply_block([floors[n] for n in due], [caps[n] for n in due], [rows[n] for n in due], m.asks,
+                                 m.free, np.array([o.cloud.cfg.pricing.undercut for o in group])[due], demand,
+                                 m.ceiling, prices=m.grid, demand_at_prices=at_grid) if due else None
             out.append(_Group(group, due, power, posted, (buyers, u, choke), competitive))
         return out
 
@@ -464,6 +493,17 @@ class ComputeMarket:
             out[p] = np.where(enough.any(axis=0) & (need > 0), marginal, np.inf)
         return out
 
+    def _lazy_demand(self, rows: np.ndarray, useful: np.ndarray, choke: np.ndarray):
+        """:meth:`_demand`, built at its first call."""
+        built: list = []
+
+        def demand(prices: np.ndarray) -> np.ndarray:
+            if not built:
+                built.append(self._demand(rows, useful, choke))
+            return built[0](prices)
+
+        return demand
+
     def _demand(self, rows: np.ndarray, useful: np.ndarray, choke: np.ndarray | None = None):
         """A function giving the chips the labs ``rows`` want beyond what they hold, at an array
         of prices (USD per chip-hour of a product giving them ``useful`` PFLOP/s a chip), nothing
@@ -495,7 +535,10 @@ class ComputeMarket:
         return chips
 
     def _bargaining(self, lab: AILab) -> BargainingParams:
-        power = 1.0 - lab.cfg.bargaining_power
+        return self._bargaining_params(lab.cfg.bargaining_power)
+
+    def _bargaining_params(self, lab_power: float) -> BargainingParams:
+        power = 1.0 - lab_power
         if power not in self._params:
             self._params[power] = BargainingParams(seller_power=power, **self._base)
         return self._params[power]
@@ -517,11 +560,10 @@ class ComputeMarket:
         refused_here: dict[tuple[str, str], Refusal] = {}  # one refusal per offer and lab-month
         taken_here: dict[tuple[str, str], float] = {}  # chips of each offer it rented this month
         offers = self.offers
-        menu = np.flatnonzero(self._may_ask[:, i])
         level = lab.price_level
         for u, purpose in enumerate(PURPOSES):
             notional = float(self.notional[i, u])
-            if notional <= EPS or menu.size == 0:
+            if notional <= EPS or not self.offers:
                 continue
             elasticity = float(self._elasticity[u])
 
@@ -533,22 +575,16 @@ class ComputeMarket:
             held = lab.useful_contracted(purpose)
             if budget_left <= EPS or wanted(self._lowest_floor[i]) <= held + EPS:
                 continue  # it holds all it would want even at the lowest price any seller could go to
-            # rank by effective reservation per useful PFLOP-hour, then effective ask, then offer order
-            scores = self._reservation_score[menu, i, u]
-            order = menu[np.lexsort((menu, self._ask_score[menu, i, u], scores))][: self.max_offers]
-            useful_ = self._useful[order, i]
-            cheapest = float((self._floors[order] / useful_).min())
+            order, useful_, penalty_, at_least, cheapest_of, within = self._rankings[u]
+            cheapest = float(cheapest_of[i])
             if wanted(cheapest) <= held + EPS:
-                continue  # it wants no more even at the lowest price any seller here could go to
-            # Down the list it stops at the first seller whose least price exceeds its value (the
-            # scores ascend); at the least price it could agree at with each (_deal_floor) it
-            # skips those at which it would want no more than it holds.
-            over = np.flatnonzero(self._reservation_score[order, i, u] > value)
-            if over.size:
-                order, useful_ = order[:over[0]], useful_[:over[0]]
-            penalty_ = self._offer_penalty[order, i, u]
-            at_least = self._deal_floor(lab, order, i, value * useful_ / penalty_)
-            ranked = zip(order.tolist(), useful_.tolist(), penalty_.tolist(), at_least.tolist(), strict=True)
+                continue  # it wants no more even at the lowest price any seller on its list could go to
+            # Down the list it stops at the first seller whose least price exceeds its value; at
+            # the least price it could agree at with each (_deal_floor) it skips those at which
+            # it would want no more than it holds.
+            n = within[i]
+            ranked = zip(order[i, :n].tolist(), useful_[i, :n].tolist(), penalty_[i, :n].tolist(),
+                         at_least[i, :n].tolist(), strict=True)
             for k, useful, penalty, least in ranked:
                 if wanted(least / useful) - held <= EPS:
                     continue
@@ -583,17 +619,24 @@ class ComputeMarket:
                     break  # out of money, or it wants no more even at the lowest price here
         model.refusals.extend(refused_here.values())
 
-    def _deal_floor(self, lab: AILab, order: np.ndarray, i: int, wtp: np.ndarray) -> np.ndarray:
-        """The least price each of the offers ``order`` could agree with lab ``i`` at, whose
-        willingness to pay for them is ``wtp`` (USD per chip-hour): what :meth:`_bargain` agrees
-        at, for a protocol with a closed form, else the seller's reservation (no deal is below
-        it). Without a deal a bound is as good as any value: the offer is skipped either way."""
+    def _deal_floor(self, order: np.ndarray, labs: np.ndarray, wtp: np.ndarray) -> np.ndarray:
+        """The least price each offer ``order[i, r]`` could agree with lab ``labs[i]`` at, whose
+        willingness to pay for it is ``wtp[i, r]`` (USD per chip-hour): what :meth:`_bargain`
+        agrees at (the same arithmetic), for a protocol with a closed form; else the seller's
+        reservation (no deal is below it). Where there is no deal the value does not matter:
+        the offer is skipped either way."""
         reservation = self._reservations[order]
-        split = split_prices(self.protocol, self._floors[order], wtp, self._bargaining(lab))
-        if split is None:
-            return reservation
+        split = np.full(order.shape, np.nan)
+        for power in np.unique(self._lab_power):
+            mine = self._lab_power == power
+            part = split_prices(self.protocol, self._floors[order[mine]], wtp[mine],
+                                self._bargaining_params(float(power)))
+            if part is None:
+                return reservation
+            split[mine] = part
         buyer_option = np.minimum(wtp, self._buyer_option[order])
-        return np.where(self._affiliated[order, i], reservation, np.maximum(reservation, np.minimum(split, buyer_option)))
+        return np.where(self._affiliated[order, labs[:, None]], reservation,
+                        np.maximum(reservation, np.minimum(split, buyer_option)))
 
     def _sign(self, lab: AILab, o: Offer, purpose: str, chips: float, outcome: BargainOutcome, initial: bool) -> None:
         """Turn an agreement into contracts that reserve capacity at the cloud.

@@ -30,6 +30,7 @@ from market.economics.bargaining import (
 from market.economics.competition import (
     BestResponse,
     Replies,
+    ReplyBlock,
     SellOut,
     best_response,
     best_responses,
@@ -37,8 +38,10 @@ from market.economics.competition import (
     clearing_bracket,
     clearing_price,
     lerner_price,
+    reply_block,
     residual_demand,
     sell_out_prices,
+    sorted_unique,
 )
 from market.economics.pricing import (
     PRICE_RULES,
@@ -84,8 +87,11 @@ __all__ = [
     "clearing_price",
     "clearing_bracket",
     "Replies",
+    "ReplyBlock",
+    "reply_block",
     "SellOut",
     "sell_out_prices",
+    "sorted_unique",
     "lerner_price",
     "residual_demand",
     # rationing

@@ -31,8 +31,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["BestResponse", "Replies", "SellOut", "best_response", "best_responses", "candidate_prices", "clearing_bracket",
-           "clearing_price", "lerner_price", "residual_demand", "sell_out_prices"]
+__all__ = ["BestResponse", "Replies", "ReplyBlock", "SellOut", "reply_block", "best_response", "best_responses", "candidate_prices", "clearing_bracket",
+           "clearing_price", "lerner_price", "residual_demand", "sell_out_prices",
+           "sorted_unique"]
 
 GRID_POINTS = 48  # log-spaced prices between the floor and the ceiling
 REFINE_ROUNDS = 8  # zooms around the best grid point (an interior optimum, e.g. Lerner's)
@@ -79,16 +80,21 @@ def _residual(demand: np.ndarray, below: np.ndarray, tied: np.ndarray, capacity)
 
 
 def candidate_prices(floor: float, ceiling: float, asks: np.ndarray, undercut: float | np.ndarray,
-                     points: int = GRID_POINTS) -> np.ndarray:
+                     points: int = GRID_POINTS, extra: np.ndarray | None = None) -> np.ndarray:
     """Prices a best reply is searched over: ``points`` log-spaced from ``floor`` to ``ceiling``,
-    every ask and its undercuts, sorted and unique."""
+    every ask and its undercuts (and any ``extra`` prices), sorted and unique."""
     low = max(floor, 1e-9)
     grid = low * (ceiling / low) ** _unit(points) if ceiling > low else np.array([low])
     asks = np.asarray(asks, dtype=np.float64)
     near = np.concatenate((asks, (asks[None, :] * (1.0 - np.atleast_1d(undercut))[:, None]).ravel()))
-    out = np.concatenate((grid, near[(near >= floor) & (near <= ceiling)], [floor]))
-    out.sort()
-    return out[np.concatenate(([True], out[1:] != out[:-1]))]
+    parts = (grid, near[(near >= floor) & (near <= ceiling)], [floor])
+    return sorted_unique(np.concatenate(parts if extra is None else (*parts, extra)))
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` of a 1-d float array, without its overhead on the small arrays used here."""
+    out = np.sort(values)
+    return out[np.concatenate(([True], out[1:] != out[:-1]))] if out.size else out
 
 
 _UNIT: dict[int, np.ndarray] = {}
@@ -102,31 +108,34 @@ def _unit(points: int) -> np.ndarray:
 
 
 class _Market:
-    """Sellers ``j`` (rows) among all sellers ``s`` of a market: their rivals' capacity below and
-    at any price (each seller's own capacity left out)."""
+    """Replying sellers (rows), each among the sellers ``s`` of its market: their rivals' capacity
+    below and at any price (each seller's own capacity left out). ``asks`` and ``free`` are per
+    row (row, seller), ``own`` is each row's place among them."""
 
-    def __init__(self, who: np.ndarray, asks: np.ndarray, free: np.ndarray, undercut: np.ndarray) -> None:
-        self.who, self.asks, self.free, self.undercut = who, asks, free, undercut
+    def __init__(self, own: np.ndarray, asks: np.ndarray, free: np.ndarray, undercut: np.ndarray) -> None:
+        self.own, self.asks, self.free, self.undercut = own, asks, free, undercut
 
     def rivals(self, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(below, tied): per seller row and price column, or per row for a (rows, n) ``prices``."""
-        p = prices if prices.ndim == 2 else np.broadcast_to(prices, (self.who.size, prices.size))
-        less = self.asks[None, :, None] < p[:, None, :]  # row, seller, price
-        same = self.asks[None, :, None] == p[:, None, :]
-        own = np.arange(self.who.size)
-        less[own, self.who, :] = False
-        same[own, self.who, :] = False
-        free = self.free[None, :, None]
+        """(below, tied): per row and price, for (rows, n) ``prices``."""
+        less = self.asks[:, :, None] < prices[:, None, :]  # row, seller, price
+        same = self.asks[:, :, None] == prices[:, None, :]
+        rows = np.arange(self.own.size)
+        less[rows, self.own, :] = False
+        same[rows, self.own, :] = False
+        free = self.free[:, :, None]
         return (less * free).sum(axis=1), (same * free).sum(axis=1)
 
     def allowed(self, prices: np.ndarray) -> np.ndarray:
         """Per row: prices outside every rival's undercut zone ``(ask (1 - undercut), ask)``: a
         seller cuts below a rival by at least its tick, or not at all (a price war moves in steps)."""
-        p = prices if prices.ndim == 2 else np.broadcast_to(prices, (self.who.size, prices.size))
-        low = self.asks[None, :, None] * (1.0 - self.undercut)[:, None, None]
-        inside = (p[:, None, :] > low) & (p[:, None, :] < self.asks[None, :, None])
-        inside[np.arange(self.who.size), self.who, :] = False
+        p = prices[:, None, :]
+        asks = self.asks[:, :, None]
+        inside = (p > asks * (1.0 - self.undercut)[:, None, None]) & (p < asks)
+        inside[np.arange(self.own.size), self.own, :] = False
         return ~inside.any(axis=1)
+
+    def row(self, r: int) -> _Market:
+        return _Market(self.own[r:r + 1], self.asks[r:r + 1], self.free[r:r + 1], self.undercut[r:r + 1])
 
 
 class SellOut(NamedTuple):
@@ -145,6 +154,22 @@ class SellOut(NamedTuple):
         return SellOut(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
 
+class ReplyBlock(NamedTuple):
+    """Sellers of one market replying to the same asks on the same price grid (see
+    :func:`best_responses` for the fields)."""
+
+    costs: np.ndarray
+    capacities: np.ndarray
+    sellers: np.ndarray
+    asks: np.ndarray
+    free: np.ndarray
+    undercuts: np.ndarray
+    demand: Demand
+    ceiling: float
+    prices: np.ndarray
+    demand_at_prices: np.ndarray
+
+
 def best_responses(costs: np.ndarray, capacities: np.ndarray, sellers: np.ndarray, asks: np.ndarray,
                    free: np.ndarray, undercuts: np.ndarray, demand: Demand, ceiling: float,
                    prices: np.ndarray | None = None, demand_at_prices: np.ndarray | None = None
@@ -157,88 +182,134 @@ def best_responses(costs: np.ndarray, capacities: np.ndarray, sellers: np.ndarra
     given in the same order. ``demand`` is the buyers' demand at an array of prices (0 above their
     choke prices), ``ceiling`` the highest choke price. ``prices`` and ``demand_at_prices`` may give
     the search grid and the demand on it (ascending; it should hold every ask and undercut).
-    (:class:`Replies` does the same in two steps, so that the sell-out prices of many markets can
-    be solved together.)
+    (:class:`Replies` does the same in two steps, for many markets at once.)
     """
-    replies = Replies(costs, capacities, sellers, asks, free, undercuts, demand, ceiling, prices, demand_at_prices)
-    return replies.finish(*sell_out_prices(replies.sell_out, demand))
+    replies = Replies([reply_block(costs, capacities, sellers, asks, free, undercuts, demand, ceiling, prices,
+                                   demand_at_prices)])
+    return replies.finish(*sell_out_prices(replies.sell_out, replies.demand_of_brackets))
+
+
+def reply_block(costs: np.ndarray, capacities: np.ndarray, sellers: np.ndarray, asks: np.ndarray,
+                free: np.ndarray, undercuts: np.ndarray, demand: Demand, ceiling: float,
+                prices: np.ndarray | None = None, demand_at_prices: np.ndarray | None = None) -> ReplyBlock:
+    """The arguments of :func:`best_responses`, checked, as a block of :class:`Replies`."""
+    costs = np.asarray(costs, dtype=np.float64)
+    if not np.all(np.isfinite(costs) & (costs >= 0.0)):
+        raise ValueError(f"costs must be finite and >= 0, got {costs}")
+    asks = np.asarray(asks, dtype=np.float64)
+    undercuts = np.asarray(undercuts, dtype=np.float64)
+    floor = float(costs.min()) if costs.size else 0.0
+    ceiling = max(ceiling, float(costs.max()) if costs.size else 0.0)
+    if prices is None:
+        prices = candidate_prices(floor, ceiling, asks, undercuts)
+        demand_at_prices = demand(prices)
+    if costs.size and prices[0] > floor:
+        prices = np.insert(prices, 0, floor)
+        demand_at_prices = np.insert(demand_at_prices, 0, demand(np.array([floor]))[0])
+    return ReplyBlock(costs, np.asarray(capacities, dtype=np.float64), np.asarray(sellers, dtype=np.intp), asks,
+                      np.asarray(free, dtype=np.float64), undercuts, demand, ceiling, prices,
+                      np.asarray(demand_at_prices, dtype=np.float64))
 
 
 class Replies:
-    """:func:`best_responses` in two steps: the grid search, which leaves each seller's sell-out
-    price to be found in a bracket (``sell_out``, solved by :func:`sell_out_prices`, perhaps
-    together with other markets'), then :meth:`finish` with those prices."""
+    """:func:`best_responses` for many markets at once, in two steps: the grid search, which
+    leaves each seller's sell-out price to be found in a bracket (``sell_out``; solve them with
+    :func:`sell_out_prices`, on ``demand_of_brackets`` or any demand that gives each bracket its
+    market's), then :meth:`finish` with those prices. ``blocks`` (:func:`reply_block`) are padded
+    to common shapes: no rival (an infinite ask, no capacity), and past a grid's end no price."""
 
-    def __init__(self, costs: np.ndarray, capacities: np.ndarray, sellers: np.ndarray, asks: np.ndarray,
-                 free: np.ndarray, undercuts: np.ndarray, demand: Demand, ceiling: float,
-                 prices: np.ndarray | None = None, demand_at_prices: np.ndarray | None = None) -> None:
-        costs = np.asarray(costs, dtype=np.float64)
-        if not np.all(np.isfinite(costs) & (costs >= 0.0)):
-            raise ValueError(f"costs must be finite and >= 0, got {costs}")
-        capacities = np.asarray(capacities, dtype=np.float64)
-        sellers = np.asarray(sellers, dtype=np.intp)
-        undercuts = np.asarray(undercuts, dtype=np.float64)
-        asks = np.asarray(asks, dtype=np.float64)
-        free = np.asarray(free, dtype=np.float64)
-        floor = float(costs.min())
-        ceiling = max(ceiling, float(costs.max()))
-        if prices is None:
-            prices = candidate_prices(floor, ceiling, asks, undercuts)
-            demand_at_prices = demand(prices)
-        if prices[0] > floor:
-            prices = np.insert(prices, 0, floor)
-            demand_at_prices = np.insert(demand_at_prices, 0, demand(np.array([floor]))[0])
-        market = _Market(sellers, asks, free, undercuts)
+    def __init__(self, blocks: list[ReplyBlock]) -> None:
+        if not blocks:
+            raise ValueError("Replies needs at least one block of sellers")
+        self.blocks = blocks
+        sizes = [b.costs.size for b in blocks]
+        n_rows, n_sellers = sum(sizes), max((b.asks.size for b in blocks), default=0)
+        n_prices = max((b.prices.size for b in blocks), default=0)
+        costs = np.concatenate([b.costs for b in blocks]) if blocks else np.zeros(0)
+        capacities = np.concatenate([b.capacities for b in blocks]) if blocks else np.zeros(0)
+        undercuts = np.concatenate([b.undercuts for b in blocks]) if blocks else np.zeros(0)
+        own = np.concatenate([b.sellers for b in blocks]).astype(np.intp) if blocks else np.zeros(0, dtype=np.intp)
+        asks = np.full((n_rows, n_sellers), np.inf)
+        free = np.zeros((n_rows, n_sellers))
+        prices = np.full((n_rows, n_prices), np.inf)
+        wanted = np.zeros((n_rows, n_prices))
+        length = np.zeros(n_rows, dtype=np.intp)
+        ceiling = np.zeros(n_rows)
+        start = 0
+        for b, n in zip(blocks, sizes, strict=True):
+            rows = slice(start, start + n)
+            asks[rows, :b.asks.size] = b.asks
+            free[rows, :b.free.size] = b.free
+            prices[rows, :b.prices.size] = b.prices
+            wanted[rows, :b.prices.size] = b.demand_at_prices
+            length[rows] = b.prices.size
+            ceiling[rows] = b.ceiling
+            start += n
+        self.block_of = np.repeat(np.arange(len(blocks)), sizes)
+        market = _Market(own, asks, free, undercuts)
         cap = capacities[:, None]
         below, tied = market.rivals(prices)
-        residual = _residual(demand_at_prices[None, :], below, tied, cap)
-        usable = prices[None, :] >= costs[:, None]
+        residual = _residual(wanted, below, tied, cap)
+        usable = (prices >= costs[:, None]) & np.isfinite(prices)
         # the price at which each seller just sells out: the last price where residual demand
         # takes all its capacity, refined up to the next price
         enough = (residual >= cap) & usable
-        last = np.where(enough.any(axis=1), prices.size - 1 - np.argmax(enough[:, ::-1], axis=1), -1)
-        rows = np.flatnonzero((last >= 0) & (last + 1 < prices.size) & (capacities > 0))
+        last = np.where(enough.any(axis=1), n_prices - 1 - np.argmax(enough[:, ::-1], axis=1), -1)
+        rows = np.flatnonzero((last >= 0) & (last + 1 < length) & (capacities > 0))
         at = last[rows]
-        self.sell_out = SellOut(prices[at], prices[at + 1], (below + tied)[rows, at], capacities[rows],
+        self.sell_out = SellOut(prices[rows, at], prices[rows, at + 1], (below + tied)[rows, at], capacities[rows],
                                 residual[rows, at])
+        self.bracket_block = self.block_of[rows]  # the block (market) of each bracket
         self._rows = rows
-        self._state = (costs, capacities, sellers, asks, free, undercuts, demand, ceiling, prices, market, residual,
-                       usable)
+        self._state = (costs, capacities, ceiling, length, prices, market, residual, usable)
+
+    def demand_of_brackets(self, prices: np.ndarray) -> np.ndarray:
+        """Each bracket's market demand at its price (one call per block)."""
+        out = np.empty(prices.size)
+        for block in np.unique(self.bracket_block):
+            mine = self.bracket_block == block
+            out[mine] = self.blocks[block].demand(prices[mine])
+        return out
 
     def finish(self, kinks: np.ndarray, kink_residuals: np.ndarray) -> list[BestResponse]:
-        """The best replies, given the sell-out prices of the brackets in ``sell_out`` (in order)
-        and the residual demand there."""
-        costs, capacities, sellers, asks, free, undercuts, demand, ceiling, prices, market, residual, usable = self._state
+        """The best replies, row by row (blocks in order), given the sell-out prices of the
+        brackets in ``sell_out`` (in order) and the residual demand there."""
+        costs, capacities, ceiling, length, prices, market, residual, usable = self._state
+        n_rows = costs.size
         cap = capacities[:, None]
-        kink = np.full(sellers.size, np.nan)
-        kink_residual = np.zeros(sellers.size)
+        kink = np.full(n_rows, np.nan)
+        kink_residual = np.zeros(n_rows)
         kink[self._rows], kink_residual[self._rows] = kinks, kink_residuals
         # profit on the grid and at the kink; prices in a rival's undercut zone are not allowed
-        profit = np.where(usable & market.allowed(prices),
-                          (prices[None, :] - costs[:, None]) * np.minimum(cap, residual), -np.inf)
+        with np.errstate(invalid="ignore"):
+            profit = np.where(usable & market.allowed(prices), (prices - costs[:, None]) * np.minimum(cap, residual),
+                              -np.inf)
         has_kink = ~np.isnan(kink)
-        kink_ok = has_kink.copy()
-        if has_kink.any():
-            kink_ok[has_kink] = _Market(sellers[has_kink], asks, free, undercuts[has_kink]).allowed(
-                kink[has_kink][:, None])[:, 0]
+        kink_ok = has_kink & market.allowed(np.nan_to_num(kink)[:, None])[:, 0]
         kink_profit = np.where(kink_ok, (np.nan_to_num(kink) - costs) * np.minimum(capacities, kink_residual), -np.inf)
+        best = np.argmax(profit, axis=1)
+        best_profit = profit[np.arange(n_rows), best]
+        gone = usable & (residual <= 0.0)  # sold out: its scarcity value, the least price at which nobody is left
+        first_gone = np.where(gone.any(axis=1), prices[np.arange(n_rows), np.argmax(gone, axis=1)], ceiling)
         out = []
-        for row in range(sellers.size):
+        for row in range(n_rows):
             c, k_cap = float(costs[row]), float(capacities[row])
-            if k_cap <= 0.0:  # sold out: its scarcity value, the least price at which nobody is left
-                gone = np.flatnonzero(usable[row] & (residual[row] <= 0.0))
-                out.append(BestResponse(float(prices[gone[0]]) if gone.size else float(ceiling), 0.0, True))
+            if k_cap <= 0.0:
+                out.append(BestResponse(float(first_gone[row]), 0.0, True))
                 continue
-            best = int(np.argmax(profit[row]))
-            price, sold, best_profit = float(prices[best]), float(residual[row, best]), float(profit[row, best])
-            if kink_profit[row] > best_profit:
-                price, sold, best_profit = float(kink[row]), float(kink_residual[row]), float(kink_profit[row])
-            elif sold < k_cap and best_profit > 0.0:  # an interior optimum: zoom between the neighbours
-                price, sold = _refine(row, market, prices, residual[row], profit[row], best, c, k_cap, demand)
-                best_profit = (price - c) * min(k_cap, sold)
-            if best_profit <= 0.0:  # nothing to earn above cost: compete at cost
-                b, t = market.rivals(np.array([[c]]) * np.ones((sellers.size, 1)))
-                at_cost = float(_residual(demand(np.array([c])), b[row], t[row], k_cap)[0])
+            at = int(best[row])
+            price, sold, top = float(prices[row, at]), float(residual[row, at]), float(best_profit[row])
+            demand = self.blocks[self.block_of[row]].demand
+            if kink_profit[row] > top:
+                price, sold, top = float(kink[row]), float(kink_residual[row]), float(kink_profit[row])
+            elif sold < k_cap and top > 0.0:  # an interior optimum: zoom between the neighbours
+                n = int(length[row])
+                price, sold = _refine(market.row(row), prices[row, :n], residual[row, :n], at, c, k_cap, demand)
+                top = (price - c) * min(k_cap, sold)
+            if top <= 0.0:  # nothing to earn above cost: compete at cost
+                one = market.row(row)
+                b, t = one.rivals(np.array([[c]]))
+                at_cost = float(_residual(demand(np.array([c])), b[0], t[0], k_cap)[0])
                 out.append(BestResponse(c, min(k_cap, at_cost), at_cost >= k_cap))
                 continue
             out.append(BestResponse(price, min(k_cap, sold), sold >= k_cap))
@@ -300,18 +371,17 @@ def sell_out_prices(brackets: SellOut, demand: Demand) -> tuple[np.ndarray, np.n
     return kink, res
 
 
-def _refine(row: int, market: _Market, prices: np.ndarray, residual: np.ndarray, profit: np.ndarray, best: int,
-            cost: float, capacity: float, demand: Demand) -> tuple[float, float]:
+def _refine(one: _Market, prices: np.ndarray, residual: np.ndarray, best: int, cost: float, capacity: float,
+            demand: Demand) -> tuple[float, float]:
     """Zoom on an interior optimum of one seller's profit between the neighbours of ``best``."""
-    one = _Market(market.who[row:row + 1], market.asks, market.free, market.undercut[row:row + 1])
     for _ in range(REFINE_ROUNDS):
         if residual[best] >= capacity:
             break
         lo = prices[best - 1] if best > 0 else prices[best]
         hi = prices[best + 1] if best + 1 < prices.size else prices[best]
         fine = np.unique(np.append(np.linspace(lo, hi, REFINE_POINTS), prices[best]))
-        fine = fine[one.allowed(fine)[0] & (fine >= cost)]
-        b, t = one.rivals(fine)
+        fine = fine[one.allowed(fine[None, :])[0] & (fine >= cost)]
+        b, t = one.rivals(fine[None, :])
         residual = _residual(demand(fine), b[0], t[0], capacity)
         profit = (fine - cost) * np.minimum(capacity, residual)
         prices, best = fine, int(np.argmax(profit))
