@@ -170,3 +170,33 @@ def test_time_to_build_makes_prices_overshoot_then_fall_and_longer_leads_swing_m
         peaks.append(installed.max())
     assert troughs == sorted(troughs, reverse=True) and len(set(troughs)) == 4, troughs
     assert peaks == sorted(peaks) and len(set(peaks)) == 4, peaks
+
+
+def test_without_investment_there_is_no_hog_cycle() -> None:
+    """The mechanism switched off: with the clouds' investment response at 0 nobody orders chips,
+    so after demand doubles the price jumps to the new clearing price (3.24) and stays there, and
+    capacity stays at 1,000 chips: the overshoot and fall above come from investment with time to
+    build, not from anything else in the market."""
+    off = {f"clouds.{c}.investment.response": 0.0 for c in "abcd"}
+    for lead in (0, 6):
+        result = run("time_to_build", **off, **{f"clouds.{c}.investment.build_months": lead for c in "abcd"})
+        prices = (result.tables["contracts"].group_by("step")
+                  .agg((pl.col("chips") * pl.col("price_usd_per_chip_hour")).sum() / pl.col("chips").sum())
+                  .sort("step")["chips"].to_numpy())
+        installed = result.fleet.group_by("step").agg(pl.col("installed_chips").sum()).sort("step")["installed_chips"]
+        assert installed.to_numpy() == pytest.approx(1000.0)
+        assert prices[:12] == pytest.approx([0.81] * 12, rel=1e-6)
+        assert prices[12:] == pytest.approx([0.81 * 4] * (prices.size - 12), rel=1e-3)
+
+
+def test_with_inelastic_demand_a_monopolist_asks_the_buyers_value() -> None:
+    """The demand response switched off (every elasticity 0): there is no Lerner price; the lone
+    cloud's ask climbs to the lab's value (100 per PFLOP-hour), the lab still rents all it wants
+    (100), and the deal is the Nash split between avoidable cost and that value, 0.2 + 0.5 x 99.8
+    (equal bargaining power). With elasticity -2 the same market settles at 0.4 (above)."""
+    off = {f"demand.{k}_elasticity": 0.0 for k in ("training", "inference", "long_run")}
+    result = run("tiny_market", steps=36, **{"clouds.a.fleet.gpu": 10000.0}, **off)
+    assert asks(result, "a")[-1] == pytest.approx(100.0, rel=1e-6)
+    last = contract_prices(result).row(-1, named=True)
+    assert last["chips"] == pytest.approx(100.0)
+    assert last["low"] == pytest.approx(COST + 0.5 * (100.0 - COST)) and last["high"] == pytest.approx(last["low"])
