@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -75,11 +75,22 @@ STATIC_UNDERCUT = 1e-12  # market power is checked against rivals at fixed price
 @dataclass(slots=True)
 class _Pending:
     """Sell-out prices still to be solved (:func:`sell_out_prices`), in the market whose demand
-    ``spec`` gives (buyers, useful PFLOP/s a chip, choke prices), and what takes them."""
+    ``spec`` gives (its buyers, the product's demand terms), and what takes them."""
 
     bracket: SellOut | None  # None: nothing to solve
     done: Callable[[np.ndarray, np.ndarray], None]  # (sell-out prices, residual demand there)
-    spec: tuple[np.ndarray, np.ndarray, np.ndarray]
+    spec: tuple[np.ndarray, _Terms]  # the market's buyers and its demand terms
+
+
+class _Terms(NamedTuple):
+    """Every lab's demand for one product (:meth:`ComputeMarket._demand`): in chips of it, the
+    scale and the chips held (lab, purpose), the choke prices (lab, purpose), the budget left
+    (lab)."""
+
+    scale: np.ndarray
+    held: np.ndarray
+    choke: np.ndarray
+    money: np.ndarray
 
 
 @dataclass(slots=True)
@@ -88,8 +99,7 @@ class _ProductMarket:
     and demand on it, and (once solved) its competitive price."""
 
     members: list[Offer]
-    u: np.ndarray  # useful PFLOP/s a chip gives each lab, (lab, 1)
-    choke: np.ndarray  # USD per chip-hour, (lab, purpose)
+    terms: _Terms  # every lab's demand for the product
     asks: np.ndarray
     free: np.ndarray
     floors: np.ndarray
@@ -112,7 +122,7 @@ class _Group:
     due for review) posted asks, as blocks of best replies (:class:`Replies`)."""
 
     def __init__(self, members: list[Offer], due: list[int], power: ReplyBlock, posted: ReplyBlock | None,
-                 spec: tuple[np.ndarray, np.ndarray, np.ndarray], competitive: float) -> None:
+                 spec: tuple[np.ndarray, _Terms], competitive: float) -> None:
         self.members, self.due, self.competitive, self.spec = members, due, competitive, spec
         self.blocks = [power] if posted is None else [power, posted]
 
@@ -385,22 +395,23 @@ class ComputeMarket:
         # undercut), summed over the buyers of each group
         undercuts = np.array([o.cloud.cfg.pricing.undercut for o in members])
         grid = candidate_prices(floor, ceiling, asks, undercuts, SHARED_GRID_POINTS, extra=kinks)
-        by_lab = self._demand_by_lab(everyone, u, choke)
+        terms = self._terms(u, choke)
+        by_lab = self._demand_by_lab(everyone, terms)
         on_grid = by_lab(grid)  # lab (of everyone), price
         at_grid = on_grid.sum(axis=0)
         at_floor = float(at_grid[0]) if grid[0] == floor else float(by_lab(np.array([floor])).sum())
         price, bracket = clearing_bracket(floor, float(free.sum()), at_floor, ceiling, grid, at_grid)
-        market = _ProductMarket(members, u, choke, asks, free, floors, affiliates, everyone, floor, ceiling, grid,
+        market = _ProductMarket(members, terms, asks, free, floors, affiliates, everyone, floor, ceiling, grid,
                                 by_lab, on_grid, price)
-        market.clearing = _Pending(bracket, market.cleared, (everyone, u, choke))
+        market.clearing = _Pending(bracket, market.cleared, (everyone, terms))
         return market
 
     def _market_replies(self, m: _ProductMarket) -> list[_Group]:
         """Each seller's market power and (if due for review) posted ask, as best replies whose
         sell-out prices are still to be solved, in groups of sellers with the same buyers."""
-        competitive, members, u, choke = m.competitive, m.members, m.u, m.choke
+        competitive, members = m.competitive, m.members
         capacity = [o.free if not a.any() else
-                    max(0.0, o.free - float(self._demand(a, u, choke)(np.array([max(competitive, o.floor)]))[0]))
+                    max(0.0, o.free - float(self._demand(a, m.terms)(np.array([max(competitive, o.floor)]))[0]))
                     for o, a in zip(members, m.affiliates, strict=True)]
         groups: dict[bytes, list[int]] = {}
         for row, o in enumerate(members):
@@ -416,7 +427,7 @@ class ComputeMarket:
         for rows in groups.values():
             group = [members[row] for row in rows]
             buyers = group[0].buyers
-            demand = self._lazy_demand(buyers, u, choke)  # wanted only to refine a reply (rare)
+            demand = self._lazy_demand(buyers, m.terms)  # wanted only to refine a reply (rare)
             mine = buyers[m.everyone]  # the group's buyers among everyone
             at_grid = m.on_grid[mine].sum(axis=0)
             at_static = np.concatenate((at_grid, on_extra[mine].sum(axis=0)))[order]
@@ -429,7 +440,7 @@ class ComputeMarket:
             posted = reply_block([floors[n] for n in due], [caps[n] for n in due], [rows[n] for n in due], m.asks,
                                  m.free, np.array([o.cloud.cfg.pricing.undercut for o in group])[due], demand,
                                  m.ceiling, prices=m.grid, demand_at_prices=at_grid) if due else None
-            out.append(_Group(group, due, power, posted, (buyers, u, choke), competitive))
+            out.append(_Group(group, due, power, posted, (buyers, m.terms), competitive))
         return out
 
     def _solve(self, pending: list[_Pending]) -> None:
@@ -447,10 +458,11 @@ class ComputeMarket:
             p.done(kinks[start:start + n], residuals[start:start + n])
             start += n
 
-    def _stacked_demand(self, specs: list[tuple], which: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        """Demand of several markets (``specs``: buyers, useful PFLOP/s a chip, choke prices), one
+    def _stacked_demand(self, specs: list[tuple[np.ndarray, _Terms]], which: np.ndarray
+                        ) -> Callable[[np.ndarray], np.ndarray]:
+        """Demand of several markets (``specs``: buyers, and the product's demand terms), one
         price each: entry ``r`` of the prices is a price of market ``which[r]`` (:meth:`_demand`)."""
-        parts = [self._demand_arrays(*spec) for spec in specs]
+        parts = [self._masked(*spec) for spec in specs]
         scale, held, top, money = (np.stack([part[n] for part in parts])[which] for n in range(4))
         eps = self._elasticity[None, None, :]
 
@@ -462,16 +474,12 @@ class ComputeMarket:
 
         return chips
 
-    def _demand_arrays(self, rows: np.ndarray, useful: np.ndarray, choke: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`_demand`'s terms for every lab (those outside ``rows`` want nothing): scale and
-        held chips (lab, purpose), choke prices (lab, purpose), budget (lab)."""
-        u = useful[:, :1]
+    @staticmethod
+    def _masked(rows: np.ndarray, terms: _Terms) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A product's demand terms for every lab, those outside ``rows`` wanting nothing."""
         inside = rows[:, None]
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            scale = np.where(inside, self.notional * (u * self.level[:, None]) ** -self._elasticity[None, :] / u, 0.0)
-            held = np.where(inside, self.held / u, 0.0)
-        return scale, held, np.where(inside, choke, -np.inf), np.where(rows, self.budget_left, 0.0)
+        return (np.where(inside, terms.scale, 0.0), np.where(inside, terms.held, 0.0),
+                np.where(inside, terms.choke, -np.inf), np.where(rows, terms.money, 0.0))
 
     @staticmethod
     def _alternatives(effective: np.ndarray, room: np.ndarray, need: np.ndarray, product: np.ndarray,
@@ -493,43 +501,48 @@ class ComputeMarket:
             out[p] = np.where(enough.any(axis=0) & (need > 0), marginal, np.inf)
         return out
 
-    def _lazy_demand(self, rows: np.ndarray, useful: np.ndarray, choke: np.ndarray):
+    def _terms(self, useful: np.ndarray, choke: np.ndarray) -> _Terms:
+        """Every lab's demand for a product whose chip gives it ``useful`` PFLOP/s (lab, 1), up to
+        ``choke`` (lab, purpose): the terms of :meth:`_demand`, in chips."""
+        u = useful[:, :1]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # no use: above every choke price
+            scale = self.notional * (u * self.level[:, None]) ** -self._elasticity[None, :]
+            held = self.held / u
+            scale = scale / u
+        return _Terms(scale, held, choke, self.budget_left)
+
+    def _lazy_demand(self, rows: np.ndarray, terms: _Terms):
         """:meth:`_demand`, built at its first call."""
         built: list = []
 
         def demand(prices: np.ndarray) -> np.ndarray:
             if not built:
-                built.append(self._demand(rows, useful, choke))
+                built.append(self._demand(rows, terms))
             return built[0](prices)
 
         return demand
 
-    def _demand(self, rows: np.ndarray, useful: np.ndarray, choke: np.ndarray | None = None):
+    def _demand(self, rows: np.ndarray, terms: _Terms):
         """A function giving the chips the labs ``rows`` want beyond what they hold, at an array
         of prices (USD per chip-hour of a product giving them ``useful`` PFLOP/s a chip), nothing
         above ``choke``: ``sum over labs of min(sum over purposes of (notional (price / useful /
         level)^e - held) / useful, budget left / price)``."""
-        per_lab = self._demand_by_lab(rows, useful, choke)
+        per_lab = self._demand_by_lab(rows, terms)
         return lambda prices: per_lab(prices).sum(axis=0)
 
-    def _demand_by_lab(self, rows: np.ndarray, useful: np.ndarray, choke: np.ndarray | None = None):
+    def _demand_by_lab(self, rows: np.ndarray, terms: _Terms):
         """As :meth:`_demand`, lab by lab: a function of prices (n,) giving (labs in ``rows``, n)."""
-        u = useful[rows][:, :, None]  # lab, 1, 1
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # no use: above every choke price
-            scale = (self.notional[rows][:, :, None] * (u * self.level[rows][:, None, None])
-                     ** -self._elasticity[None, :, None])
-            held = self.held[rows][:, :, None] / u
-            scale = scale / u
+        scale = terms.scale[rows][:, :, None]  # lab, purpose, 1
+        held = terms.held[rows][:, :, None]
+        top = terms.choke[rows][:, :, None]
+        money = terms.money[rows][:, None]
         eps = self._elasticity[None, :, None]
-        top = None if choke is None else choke[rows][:, :, None]
-        money = self.budget_left[rows][:, None]
 
         def chips(prices: np.ndarray) -> np.ndarray:
             a = prices[None, None, :]
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 wanted = np.maximum(scale * a ** eps - held, 0.0)
-                if top is not None:
-                    wanted = np.where(a <= top, wanted, 0.0)
+                wanted = np.where(a <= top, wanted, 0.0)
                 return np.minimum(wanted.sum(axis=1), money / prices[None, :])
 
         return chips
