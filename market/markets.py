@@ -15,7 +15,7 @@ import numpy as np
 
 from market.contracts import Contract, Refusal
 from market.economics import (BargainingParams, BargainOutcome, BestResponse, Replies, ReplyBlock, SellOut,
-                              candidate_prices, clearing_bracket, get_protocol, get_rationing, reply_block,
+                              candidate_prices, clearing_bracket, get_protocol, get_rationing,
                               sell_out_prices, sorted_unique, split_prices, with_outside_options)
 from market.economics.withholding import access
 
@@ -263,13 +263,14 @@ class ComputeMarket:
             self._ask_score = np.array([o.ask for o in offers])[:, None, None] * penalty / self._useful[:, :, None]
         self._rankings = [self._ranking(u) for u in range(len(PURPOSES))]
 
-    def _ranking(self, u: int) -> tuple[np.ndarray, ...]:
+    def _ranking(self, u: int) -> tuple[list, ...]:
         """Every lab's ranking of the offers it may ask for purpose ``u`` (negotiate walks down
         it): by effective reservation per useful PFLOP-hour, then effective ask, then offer order,
         at most ``max_offers``. Per lab and rank: the offer, the useful PFLOP/s a chip gives, the
         penalty and the least price a deal could be at (:meth:`_deal_floor`); per lab: the
         cheapest floor per useful PFLOP-hour on its list, and how far down the list the offers'
-        reservations stay within its value (the scores ascend)."""
+        reservations stay within its value (the scores ascend). As lists, which the negotiation
+        walks element by element."""
         n_offers = len(self.offers)
         labs = np.arange(len(self.model.lab_list))
         may = self._may_ask.T  # lab, offer
@@ -286,7 +287,9 @@ class ComputeMarket:
         penalty = np.take_along_axis(self._offer_penalty[:, :, u].T, order, axis=1)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             least = self._deal_floor(order, labs, self._value[:, None] * useful / penalty)
-        return order, useful, penalty, least, cheapest, within
+        width = int(within.max()) if within.size else 0  # no lab goes further down its list
+        return (*(x[:, :width].tolist() for x in (order, useful, penalty, least)), cheapest.tolist(),
+                within.tolist())
 
     def _penalties(self, vendor: str, eco: str, tier: str, rho: np.ndarray, in_use: np.ndarray,
                    shares: np.ndarray) -> np.ndarray:
@@ -410,9 +413,9 @@ class ComputeMarket:
         """Each seller's market power and (if due for review) posted ask, as best replies whose
         sell-out prices are still to be solved, in groups of sellers with the same buyers."""
         competitive, members = m.competitive, m.members
-        capacity = [o.free if not a.any() else
+        capacity = [o.free if not any_ else
                     max(0.0, o.free - float(self._demand(a, m.terms)(np.array([max(competitive, o.floor)]))[0]))
-                    for o, a in zip(members, m.affiliates, strict=True)]
+                    for o, a, any_ in zip(members, m.affiliates, np.any(m.affiliates, axis=1).tolist(), strict=True)]
         groups: dict[bytes, list[int]] = {}
         for row, o in enumerate(members):
             groups.setdefault(o.buyers.tobytes(), []).append(row)
@@ -431,15 +434,17 @@ class ComputeMarket:
             mine = buyers[m.everyone]  # the group's buyers among everyone
             at_grid = m.on_grid[mine].sum(axis=0)
             at_static = np.concatenate((at_grid, on_extra[mine].sum(axis=0)))[order]
-            floors = [o.floor for o in group]
-            caps = [capacity[row] for row in rows]
-            power = reply_block(floors, caps, rows, fixed, m.free, np.full(len(rows), STATIC_UNDERCUT), demand,
-                                m.ceiling, prices=static, demand_at_prices=at_static)
+            floors = np.array([o.floor for o in group])
+            caps = np.array([capacity[row] for row in rows])
+            # (blocks built directly: the grids start at the least floor, so reply_block would add nothing)
+            ceiling = max(m.ceiling, float(floors.max()))
+            power = ReplyBlock(floors, caps, np.array(rows), fixed, m.free, np.full(len(rows), STATIC_UNDERCUT), demand,
+                               ceiling, static, at_static)
             # posted asks: only those due for review reply (a reply depends on the rivals alone)
             due = [n for n, o in enumerate(group) if o.cloud.review_due(o.product)]
-            posted = reply_block([floors[n] for n in due], [caps[n] for n in due], [rows[n] for n in due], m.asks,
-                                 m.free, np.array([o.cloud.cfg.pricing.undercut for o in group])[due], demand,
-                                 m.ceiling, prices=m.grid, demand_at_prices=at_grid) if due else None
+            posted = ReplyBlock(floors[due], caps[due], np.array(rows)[due], m.asks, m.free,
+                                np.array([o.cloud.cfg.pricing.undercut for o in group])[due], demand,
+                                max(m.ceiling, float(floors[due].max())), m.grid, at_grid) if due else None
             out.append(_Group(group, due, power, posted, (buyers, m.terms), competitive))
         return out
 
@@ -589,15 +594,14 @@ class ComputeMarket:
             if budget_left <= EPS or wanted(self._lowest_floor[i]) <= held + EPS:
                 continue  # it holds all it would want even at the lowest price any seller could go to
             order, useful_, penalty_, at_least, cheapest_of, within = self._rankings[u]
-            cheapest = float(cheapest_of[i])
+            cheapest = cheapest_of[i]
             if wanted(cheapest) <= held + EPS:
                 continue  # it wants no more even at the lowest price any seller on its list could go to
             # Down the list it stops at the first seller whose least price exceeds its value; at
             # the least price it could agree at with each (_deal_floor) it skips those at which
             # it would want no more than it holds.
             n = within[i]
-            ranked = zip(order[i, :n].tolist(), useful_[i, :n].tolist(), penalty_[i, :n].tolist(),
-                         at_least[i, :n].tolist(), strict=True)
+            ranked = zip(order[i][:n], useful_[i][:n], penalty_[i][:n], at_least[i][:n], strict=True)
             for k, useful, penalty, least in ranked:
                 if wanted(least / useful) - held <= EPS:
                     continue

@@ -291,28 +291,37 @@ class Replies:
         best_profit = profit[np.arange(n_rows), best]
         gone = usable & (residual <= 0.0)  # sold out: its scarcity value, the least price at which nobody is left
         first_gone = np.where(gone.any(axis=1), prices[np.arange(n_rows), np.argmax(gone, axis=1)], ceiling)
-        out = []
-        for row in range(n_rows):
+        rows = np.arange(n_rows)
+        price, sold, top = prices[rows, best], residual[rows, best], best_profit
+        use_kink = kink_profit > top
+        price, sold, top = (np.where(use_kink, kink, price), np.where(use_kink, kink_residual, sold),
+                            np.where(use_kink, kink_profit, top))
+        # the rows done at once; the others (sold out, an interior optimum to zoom on, or nothing
+        # to earn above cost) one by one below
+        refine = ~use_kink & (sold < capacities) & (top > 0.0)
+        simple = (capacities > 0.0) & ~refine & (top > 0.0)
+        out: list[BestResponse | None] = [None] * n_rows
+        for row, p, q, cap in zip(rows[simple].tolist(), price[simple].tolist(), sold[simple].tolist(),
+                                  capacities[simple].tolist(), strict=True):
+            out[row] = BestResponse(p, min(cap, q), q >= cap)
+        for row in rows[~simple].tolist():
             c, k_cap = float(costs[row]), float(capacities[row])
             if k_cap <= 0.0:
-                out.append(BestResponse(float(first_gone[row]), 0.0, True))
+                out[row] = BestResponse(float(first_gone[row]), 0.0, True)
                 continue
-            at = int(best[row])
-            price, sold, top = float(prices[row, at]), float(residual[row, at]), float(best_profit[row])
+            p, q, t = float(price[row]), float(sold[row]), float(top[row])
             demand = self.blocks[self.block_of[row]].demand
-            if kink_profit[row] > top:
-                price, sold, top = float(kink[row]), float(kink_residual[row]), float(kink_profit[row])
-            elif sold < k_cap and top > 0.0:  # an interior optimum: zoom between the neighbours
+            if refine[row]:  # an interior optimum: zoom between the neighbours
                 n = int(length[row])
-                price, sold = _refine(market.row(row), prices[row, :n], residual[row, :n], at, c, k_cap, demand)
-                top = (price - c) * min(k_cap, sold)
-            if top <= 0.0:  # nothing to earn above cost: compete at cost
+                p, q = _refine(market.row(row), prices[row, :n], residual[row, :n], int(best[row]), c, k_cap, demand)
+                t = (p - c) * min(k_cap, q)
+            if t <= 0.0:  # nothing to earn above cost: compete at cost
                 one = market.row(row)
-                b, t = one.rivals(np.array([[c]]))
-                at_cost = float(_residual(demand(np.array([c])), b[0], t[0], k_cap)[0])
-                out.append(BestResponse(c, min(k_cap, at_cost), at_cost >= k_cap))
+                b, tied = one.rivals(np.array([[c]]))
+                at_cost = float(_residual(demand(np.array([c])), b[0], tied[0], k_cap)[0])
+                out[row] = BestResponse(c, min(k_cap, at_cost), at_cost >= k_cap)
                 continue
-            out.append(BestResponse(price, min(k_cap, sold), sold >= k_cap))
+            out[row] = BestResponse(p, min(k_cap, q), q >= k_cap)
         return out
 
 
