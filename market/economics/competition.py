@@ -350,29 +350,34 @@ def sell_out_prices(brackets: SellOut, demand: Demand) -> tuple[np.ndarray, np.n
     last = np.zeros(a.shape, dtype=np.int8)  # which end the last step moved: -1 left, 1 right
     widths = [b - a, b - a]  # the bracket one and two steps ago
     for _ in range(KINK_ROUNDS):
-        live &= (b - a) > KINK_TOLERANCE
+        width = b - a
+        live &= width > KINK_TOLERANCE
         if not live.any():
             break
-        with np.errstate(invalid="ignore", divide="ignore"):
-            secant = np.where(fa > fb, (a * fb - b * fa) / (fb - fa), 0.5 * (a + b))
+        mid = 0.5 * (a + b)
+        secant = mid.copy()
+        np.divide(a * fb - b * fa, fb - fa, out=secant, where=fa > fb)
         # at least a quarter of the tolerance inside the bracket: a step onto an end learns nothing
-        secant = np.clip(secant, a + 0.25 * KINK_TOLERANCE, b - 0.25 * KINK_TOLERANCE)
-        x = np.where((b - a) > 0.5 * widths[0], 0.5 * (a + b), secant)
-        widths = [widths[1], b - a]
-        fx = np.where(live, demand(np.exp(x)) - target, -1.0)
+        np.clip(secant, a + 0.25 * KINK_TOLERANCE, b - 0.25 * KINK_TOLERANCE, out=secant)
+        x = np.where(width > 0.5 * widths[0], mid, secant)
+        widths = [widths[1], width]
+        fx = demand(np.exp(x)) - target
+        fx[~live] = -1.0
         left = live & (fx >= 0.0)
         right = live & ~left
+        # Anderson-Bjorck: the end kept a second time is scaled by 1 - f(x)/f(end moved), or halved
+        keep_b = left & (last == -1)
+        keep_a = right & (last == 1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            # Anderson-Bjorck: the end kept a second time is scaled by 1 - f(x)/f(end moved), or halved
-            keep_b = left & (last == -1)
-            keep_a = right & (last == 1)
-            m_b = np.where(keep_b, 1.0 - fx / fa, 1.0)
-            m_a = np.where(keep_a, 1.0 - fx / fb, 1.0)
-        fb = np.where(keep_b, fb * np.where(m_b > 0.0, m_b, 0.5), fb)
-        fa = np.where(keep_a, fa * np.where(m_a > 0.0, m_a, 0.5), fa)
-        a, fa, at_a = np.where(left, x, a), np.where(left, fx, fa), np.where(left, fx, at_a)
-        b, fb = np.where(right, x, b), np.where(right, fx, fb)
-        last = np.where(left, -1, np.where(right, 1, last)).astype(np.int8)
+            if keep_b.any():
+                m = 1.0 - fx[keep_b] / fa[keep_b]
+                fb[keep_b] = fb[keep_b] * np.where(m > 0.0, m, 0.5)
+            if keep_a.any():
+                m = 1.0 - fx[keep_a] / fb[keep_a]
+                fa[keep_a] = fa[keep_a] * np.where(m > 0.0, m, 0.5)
+        a[left], fa[left], at_a[left] = x[left], fx[left], fx[left]
+        b[right], fb[right] = x[right], fx[right]
+        last[left], last[right] = -1, 1
     price = np.minimum(np.exp(a), np.nextafter(hi, 0.0))  # strictly below hi, where a rival may ask
     ok = started & (price > lo)
     kink[ok] = price[ok]
