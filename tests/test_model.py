@@ -387,3 +387,27 @@ def test_a_contract_and_a_refusal_are_their_tables_rows() -> None:
     assert ("step", *Contract._fields[1:]) == tuple(SCHEMAS["contracts"])
     assert Contract._fields[0] == "start_step"
     assert ("step", *Refusal._fields) == tuple(SCHEMAS["withholding"])
+
+
+def test_unmade_orders_stay_in_the_book_and_a_long_book_raises_list_prices() -> None:
+    """The vendors' order book through the model: while packaging is halved (`supply_shock`,
+    months 6-17) what Nvidia cannot make stays ordered, so each month's book holds at least what
+    the last month left unshipped; the book grows past two months of potential output, and the
+    list price of its top tier, which rises with the book, ends above the same seed's price
+    without the shock."""
+    shock = MarketModel(market.load_scenario("supply_shock", steps=14), seed=0)
+    calm = MarketModel(market.load_scenario("openai_google_tpu", steps=14), seed=0)
+    left = None
+    for _ in range(14):
+        shock.step()
+        calm.step()
+        nvidia = shock.vendors["nvidia"]
+        if left is not None:
+            assert sum(nvidia.book.values()) >= left * (1 - 1e-9), "last month's unmade orders are still in the book"
+        left = nvidia.backlog_chips()
+    hit, base = shock.vendors["nvidia"], calm.vendors["nvidia"]
+    assert left > 0
+    assert sum(hit.book.values()) > 2 * sum(hit.potential.values())
+    assert sum(base.book.values()) < sum(hit.book.values())
+    top = hit.newest_on_sale()
+    assert hit.list_price[top] > base.list_price[top]
