@@ -185,11 +185,15 @@ class MarketModel(mesa.Model):
             vendor.reset_step()
         self.packaging_capacity = self._packaging_capacity(t)
 
+    def _committed_packaging(self, t: int) -> float:
+        """The scenario's committed packaging path at step ``t`` (wafers a month, interpolated)."""
+        steps, wafers = zip(*self.config.packaging.capacity_wafers_per_month, strict=True)
+        return float(np.interp(t, steps, wafers))
+
     def _packaging_capacity(self, t: int) -> float:
-        """Committed capacity (interpolated), plus the expansions online by now, times any shock."""
+        """Committed capacity, plus the expansions online by now, times any shock."""
         pack = self.config.packaging
-        steps, wafers = zip(*pack.capacity_wafers_per_month, strict=True)
-        capacity = float(np.interp(t, steps, wafers)) + sum(w for online, w in self.expansions if online <= t)
+        capacity = self._committed_packaging(t) + sum(w for online, w in self.expansions if online <= t)
         for shock in pack.shocks:
             if shock.start_step <= t < shock.end_step:
                 capacity *= shock.factor
@@ -214,8 +218,7 @@ class MarketModel(mesa.Model):
         has: ``expansion_response`` of the excess, at most ``max_expansion_per_year / 12`` of its
         capacity a month, online ``expansion_lead_months`` later."""
         pack = self.config.packaging
-        steps, wafers = zip(*pack.capacity_wafers_per_month, strict=True)
-        unshocked = float(np.interp(self.t, steps, wafers)) + sum(w for _, w in self.expansions)  # incl. on order
+        unshocked = self._committed_packaging(self.t) + sum(w for _, w in self.expansions)  # incl. on order
         excess = requested - unshocked
         if excess > 0 and pack.expansion_response > 0:
             added = min(pack.expansion_response * excess, pack.max_expansion_per_year / 12.0 * unshocked)
