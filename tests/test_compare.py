@@ -108,3 +108,17 @@ def test_main_job_ends_with_figures_and_the_comparison(tmp_path) -> None:
     assert "vs baseline" in result.output and (out / "comparison.csv").is_file()
     pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert "vendor_shares.png" in pngs and "scenario_comparison.png" in pngs
+
+
+def test_per_run_outcomes_do_not_depend_on_how_the_runs_are_stored(small_experiment) -> None:
+    """The same runs read in another row order (as from files written in another order, batches
+    or compacted parts) give the same outcomes to the last bit: sums over a run's rows are taken
+    in a fixed order."""
+    from market.batch.summary import run_outcomes
+
+    tables = market.scan(small_experiment)
+    expected = run_outcomes(tables)
+    for seed in range(5):
+        shuffled = {name: frame.collect().sample(fraction=1.0, shuffle=True, seed=seed).lazy()
+                    if name in ("steps", "shares", "labs", "prices") else frame for name, frame in tables.items()}
+        assert run_outcomes(shuffled).equals(expected)

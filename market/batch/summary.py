@@ -35,11 +35,26 @@ def scenario_order(tables: dict[str, pl.LazyFrame]) -> list[str]:
     return [s for s in order if s in present] + sorted(present - set(order))
 
 
+# Rows in a fixed order, in one chunk, before summing over them: a sum's last bits depend on the
+# order of its terms, and a scan returns rows in the order the runs were stored (files in the
+# order workers finished, batches, compacted parts), so the same runs could give outcomes a bit apart.
+KEYS = {"steps": ["run_id", "step"], "shares": ["run_id", "vendor"], "labs": ["run_id", "lab"],
+        "prices": ["run_id", "product"]}
+
+
+def _ordered(frame: pl.LazyFrame, name: str) -> pl.LazyFrame:
+    return frame.sort(KEYS[name]).collect().rechunk().lazy()
+
+
 def run_outcomes(tables: dict[str, pl.LazyFrame]) -> pl.DataFrame:
-    """One row per complete run: scenario, point, replication and the final-month outcomes."""
+    """One row per complete run: scenario, point, replication and the final-month outcomes (the
+    same to the last bit however the runs are stored)."""
     runs = tables["runs"].filter(pl.col("status") == "complete").select("run_id", "scenario", "point", "replication")
-    last = tables["steps"].group_by("run_id").agg(pl.col("step").max().alias("last"))
-    final = lambda name: tables[name].join(last, on="run_id").filter(pl.col("step") == pl.col("last"))  # noqa: E731
+    steps = _ordered(tables["steps"].select("run_id", "step", "withheld_top_tier_chips", "unmet_pflops",
+                                            "demand_pflops"), "steps")
+    last = steps.group_by("run_id").agg(pl.col("step").max().alias("last"))
+    final = lambda name: _ordered(tables[name].join(last, on="run_id")  # noqa: E731
+                                  .filter(pl.col("step") == pl.col("last")), name)
     shares = final("shares").group_by("run_id").agg(
         pl.col("compute_share").filter(pl.col("vendor") == "nvidia").sum().alias("nvidia_compute_share"),
         pl.col("compute_share").filter(pl.col("vendor") == "google").sum().alias("google_compute_share"))
@@ -47,7 +62,7 @@ def run_outcomes(tables: dict[str, pl.LazyFrame]) -> pl.DataFrame:
         "run_id", pl.col("nvidia_dependency").alias("openai_nvidia_dependency"))
     top = (final("prices").filter(pl.col("tier") == "top", pl.col("rental_price_usd_per_pflop_hour").is_not_null())
            .group_by("run_id").agg(weighted_rental_price().alias("top_tier_usd_per_pflop_hour")))
-    market = tables["steps"].join(last, on="run_id").group_by("run_id").agg(
+    market = steps.join(last, on="run_id", maintain_order="left").group_by("run_id").agg(
         pl.col("withheld_top_tier_chips").sum(),
         (pl.col("unmet_pflops") / pl.col("demand_pflops")).filter(pl.col("step") == pl.col("last")).first()
         .alias("unmet_share"))
