@@ -14,9 +14,22 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from market.contracts import Contract, Refusal
-from market.economics import (BargainingParams, BargainOutcome, BestResponse, Replies, ReplyBlock, SellOut,
-                              candidate_prices, clearing_bracket, get_protocol, get_rationing,
-                              sell_out_prices, sorted_unique, split_prices, with_outside_options)
+from market.economics import (
+    BargainingParams,
+    BargainOutcome,
+    BestResponse,
+    Replies,
+    ReplyBlock,
+    SellOut,
+    candidate_prices,
+    clearing_bracket,
+    get_protocol,
+    get_rationing,
+    sell_out_prices,
+    sorted_unique,
+    split_prices,
+    with_outside_options,
+)
 from market.economics.withholding import access
 
 if TYPE_CHECKING:
@@ -159,9 +172,9 @@ class ComputeMarket:
         self.model = model
         neg = model.config.negotiation
         self.protocol = get_protocol(neg.protocol)
-        self._base = dict(seller_discount=neg.seller_discount, buyer_discount=neg.buyer_discount,
-                          first_mover=neg.first_mover, concession_rate=neg.concession_rate,
-                          max_rounds=neg.max_rounds)
+        self._base = {"seller_discount": neg.seller_discount, "buyer_discount": neg.buyer_discount,
+                      "first_mover": neg.first_mover, "concession_rate": neg.concession_rate,
+                      "max_rounds": neg.max_rounds}
         self.max_offers = neg.max_offers_per_lab
         self._params: dict[float, BargainingParams] = {}
         self._outcomes: dict[tuple[float, float, float], BargainOutcome | None] = {}
@@ -585,7 +598,7 @@ class ComputeMarket:
                 continue
             elasticity = float(self._elasticity[u])
 
-            def wanted(price: float) -> float:
+            def wanted(price: float, notional: float = notional, elasticity: float = elasticity) -> float:
                 """Useful PFLOP/s of this purpose it wants at a price per useful PFLOP-hour
                 (:meth:`AILab.wanted`, with this month's notional demand and price level)."""
                 return notional * (price / level) ** elasticity

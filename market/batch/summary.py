@@ -53,8 +53,10 @@ def run_outcomes(tables: dict[str, pl.LazyFrame]) -> pl.DataFrame:
     steps = _ordered(tables["steps"].select("run_id", "step", "withheld_top_tier_chips", "unmet_pflops",
                                             "demand_pflops"), "steps")
     last = steps.group_by("run_id").agg(pl.col("step").max().alias("last"))
-    final = lambda name: _ordered(tables[name].join(last, on="run_id")  # noqa: E731
-                                  .filter(pl.col("step") == pl.col("last")), name)
+
+    def final(name: str) -> pl.LazyFrame:  # a table's rows of each run's last step
+        return _ordered(tables[name].join(last, on="run_id").filter(pl.col("step") == pl.col("last")), name)
+
     shares = final("shares").group_by("run_id").agg(
         pl.col("compute_share").filter(pl.col("vendor") == "nvidia").sum().alias("nvidia_compute_share"),
         pl.col("compute_share").filter(pl.col("vendor") == "google").sum().alias("google_compute_share"))

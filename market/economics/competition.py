@@ -31,9 +31,22 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["BestResponse", "Replies", "ReplyBlock", "SellOut", "reply_block", "best_response", "best_responses", "candidate_prices", "clearing_bracket",
-           "clearing_price", "lerner_price", "residual_demand", "sell_out_prices",
-           "sorted_unique"]
+__all__ = [
+    "BestResponse",
+    "Replies",
+    "ReplyBlock",
+    "SellOut",
+    "best_response",
+    "best_responses",
+    "candidate_prices",
+    "clearing_bracket",
+    "clearing_price",
+    "lerner_price",
+    "reply_block",
+    "residual_demand",
+    "sell_out_prices",
+    "sorted_unique",
+]
 
 GRID_POINTS = 48  # log-spaced prices between the floor and the ceiling
 REFINE_ROUNDS = 8  # zooms around the best grid point (an interior optimum, e.g. Lerner's)
