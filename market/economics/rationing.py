@@ -78,7 +78,7 @@ def priority(
     level_total = np.bincount(level_of, weights=flat)
     served_before = np.cumsum(level_total) - level_total
     left = np.maximum(capacity - served_before, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # only the chosen branch is finite
         share = np.where(level_total > left, left / level_total, 1.0)
     return (flat * share[level_of]).reshape(np.shape(requests))
 
