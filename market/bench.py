@@ -3,6 +3,7 @@
     market bench                       # full sizes, about ten minutes on two cores
     market bench --quick               # tiny sizes: proves every benchmark works (CI), says nothing about speed
     market bench --only collector --only scaling --json bench.json
+    market bench --only against --against /tmp/before   # this checkout against another, run for run
 
 Every figure is a ratio of two things measured side by side in the same process (or the same
 call), the median over ``--repeats`` repeats, so that the load of a shared machine cancels out as
@@ -42,7 +43,8 @@ from market.recording import SCHEMAS, Recorder
 from market.recording import hhi as hhi_of
 from market.run import package_version
 
-__all__ = ["BENCHMARKS", "Figure", "Sizes", "main", "mesa_collect", "mesa_collector", "mesa_frames", "run_benchmarks"]
+__all__ = ["BENCHMARKS", "Figure", "Sizes", "bench_against", "main", "mesa_collect", "mesa_collector", "mesa_frames",
+           "run_benchmarks"]
 
 SEED_SCENARIOS = ("baseline", "openai_google_tpu", "open_tpu_access", "tpu_merchant", "supply_shock")
 
@@ -752,6 +754,99 @@ def _close(a: pl.DataFrame, b: pl.DataFrame) -> bool:
         return False
 
 
+_AGAINST_RUNS = r"""
+import sys, time, market
+market.run("baseline", seed=0, steps=2)  # warm up: imports and first calls
+print("ready", flush=True)
+for line in sys.stdin:
+    scenario, seed, steps = line.split()
+    t = time.perf_counter()
+    market.run(scenario, seed=int(seed), steps=int(steps))
+    print(time.perf_counter() - t, flush=True)
+"""
+
+_AGAINST_STEP = r"""
+import sys, time, market
+from market.model import MarketModel
+named = len(market.load_scenario("baseline").labs)
+print("ready", flush=True)
+for line in sys.stdin:
+    seed, labs, steps = (int(x) for x in line.split())
+    sc = market.load_scenario("baseline", {"long_tail.count": labs - named}, steps=1 + steps)
+    model = MarketModel(sc, seed=seed)
+    model.step()  # warm-up month: the standing book of contracts is signed
+    t = time.perf_counter()
+    for _ in range(steps):
+        model.step()
+    print((time.perf_counter() - t) / steps, flush=True)
+"""
+
+
+class _Timer:
+    """A Python process importing ``market`` from ``root``, timing what it is sent line by line."""
+
+    def __init__(self, root: Path, code: str) -> None:
+        env = dict(os.environ, PYTHONPATH=str(root))
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, env=env, cwd=root)
+        self._read()
+
+    def _read(self) -> str:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the benchmark process importing {self.proc.args} stopped (see its error above)")
+        return line.strip()
+
+    def time(self, request: str) -> float:
+        self.proc.stdin.write(request + "\n")
+        self.proc.stdin.flush()
+        return float(self._read())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def _in_turn(other: Path, code: str, requests: list[str]) -> tuple[list[float], list[float]]:
+    """Each request timed by a process importing ``other`` and one importing this checkout, in
+    turn, the first of the two alternating."""
+    here = Path(market.__file__).resolve().parent.parent
+    a, b = _Timer(other, code), _Timer(here, code)
+    times_a: list[float] = []
+    times_b: list[float] = []
+    try:
+        for n, request in enumerate(requests):
+            for timer, times in ([(a, times_a), (b, times_b)] if n % 2 == 0 else [(b, times_b), (a, times_a)]):
+                times.append(timer.time(request))
+    finally:
+        a.close()
+        b.close()
+    return times_a, times_b
+
+
+def bench_against(sizes: Sizes, repeats: int, other: Path) -> list[Figure]:
+    """This checkout's speed against another's (e.g. a git worktree of an earlier commit), run for
+    run: two long-lived processes, one importing each, take turns on the same run, so a machine
+    whose speed drifts (by tens of per cent within minutes on a shared one) affects both alike and
+    the ratio is taken pair by pair. Seed-scenario runs (the five scenarios x ``repeats`` seeds)
+    and steps of the largest scaling size (``repeats`` models)."""
+    out = []
+    runs = [f"{s} {seed} {sizes.steps}" for seed in range(repeats) for s in SEED_SCENARIOS]
+    steps = [f"{seed} {sizes.labs[-1]} {sizes.scaling_steps}" for seed in range(repeats)]
+    for name, code, requests, unit, scale in (
+            ("seed-scenario run", _AGAINST_RUNS, runs, "s", 1.0),
+            (f"step with {sizes.labs[-1]:,} labs", _AGAINST_STEP, steps, "ms", 1000.0)):
+        theirs, ours = _in_turn(other, code, requests)
+        ratios = [b / a for a, b in zip(theirs, ours, strict=True)]
+        q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+        digits = 3 if unit == "s" else 0
+        out.append(_fig("against", f"{name}, this / {other.name}", _median(ratios), "x", "<= 1.2",
+                        f"{len(ratios)} pairs in turn; medians {_median(theirs) * scale:.{digits}f} {unit} "
+                        f"({other}) and {_median(ours) * scale:.{digits}f} {unit} (this); pair quartiles "
+                        f"{q[0]:.2f}-{q[2]:.2f}", other=str(other), theirs=theirs, ours=ours))
+    return out
+
+
 BENCHMARKS: dict[str, Callable[[Sizes, int], list[Figure]]] = {
     "collector": bench_collector,
     "datacollector": bench_datacollector,
@@ -777,9 +872,14 @@ def machine() -> dict[str, Any]:
 
 
 def run_benchmarks(*, quick: bool = False, only: list[str] | None = None, repeats: int | None = None,
-                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the benchmarks; returns ``{"machine", "mode", "repeats", "figures": [Figure as dict]}``."""
-    names = only or list(BENCHMARKS)
+                   progress: Callable[[str], None] | None = None,
+                   against: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Run the benchmarks; returns ``{"machine", "mode", "repeats", "figures": [Figure as dict]}``.
+    With ``against`` (another checkout of this repository) also :func:`bench_against` it
+    (``only=["against"]``: only that)."""
+    if only and "against" in only and against is None:
+        raise ValueError("the against benchmark needs another checkout to time against (--against DIR)")
+    names = [n for n in only if n != "against"] if only else list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         raise ValueError(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}")
@@ -793,6 +893,18 @@ def run_benchmarks(*, quick: bool = False, only: list[str] | None = None, repeat
         load = _load()
         got = BENCHMARKS[name](sizes, max(1, n // HEAVY.get(name, 1)))
         for f in got:  # a shared machine's load shows in the figures: say how loaded it was
+            f.data["load_average"] = [load, _load()]
+        figures += got
+    if against is not None:
+        other = Path(against).resolve()
+        if not (other / "market" / "__init__.py").is_file():
+            raise ValueError(f"against: {other} holds no market/ package; give another checkout of this "
+                             "repository (e.g. git worktree add /tmp/before <commit>)")
+        if progress:
+            progress("against")
+        load = _load()
+        got = bench_against(sizes, n, other)
+        for f in got:
             f.data["load_average"] = [load, _load()]
         figures += got
     return {"machine": machine(), "mode": "quick" if quick else "full", "repeats": n,
@@ -822,10 +934,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m market.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: proves the benchmarks work, no figures")
     ap.add_argument("--json", metavar="FILE", help="also write the table as JSON")
-    ap.add_argument("--only", action="append", choices=list(BENCHMARKS), help="run only this benchmark (repeatable)")
+    ap.add_argument("--only", action="append", choices=[*BENCHMARKS, "against"],
+                    help="run only this benchmark (repeatable)")
     ap.add_argument("--repeats", type=int, default=None, help="repeats of each measurement (default 5; 1 quick)")
+    ap.add_argument("--against", metavar="DIR", help="also time this checkout against another, run for run")
     args = ap.parse_args(argv)
-    emit(run_benchmarks(quick=args.quick, only=args.only, repeats=args.repeats,
+    emit(run_benchmarks(quick=args.quick, only=args.only, repeats=args.repeats, against=args.against,
                         progress=lambda n: print(f"running {n} ...", file=sys.stderr, flush=True)), args.json)
 
 

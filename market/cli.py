@@ -562,15 +562,25 @@ def bench_cmd(
                                                    help="Run only this benchmark (repeatable).")] = None,
     repeats: Annotated[int | None, typer.Option("--repeats", min=1, show_default=False,
                                                 help="Repeats of each measurement (default 5; 1 with --quick).")] = None,
+    against: Annotated[Path | None, typer.Option("--against", metavar="DIR", show_default=False,
+                                                 help="Also time this checkout against another (e.g. a git worktree "
+                                                      "of an earlier commit), run for run; '--only against' for "
+                                                      "just that.")] = None,
 ) -> None:
     """Benchmarks side by side with Mesa's own tools (DataCollector, batch_run): one table of
     ratios, each the median of several repeats. See docs/PERFORMANCE.md."""
     from market import bench  # noqa: PLC0415
 
-    unknown = [n for n in only or [] if n not in bench.BENCHMARKS]
+    names = [*bench.BENCHMARKS, "against"]
+    unknown = [n for n in only or [] if n not in names]
     if unknown:
-        raise UserError(f"--only {unknown[0]!r}: no such benchmark; choose from {', '.join(bench.BENCHMARKS)}.")
-    result = bench.run_benchmarks(quick=quick, only=only, repeats=repeats,
+        raise UserError(f"--only {unknown[0]!r}: no such benchmark; choose from {', '.join(names)}.")
+    if only and "against" in only and against is None:
+        raise UserError("--only against: give the checkout to time against with --against DIR.")
+    if against is not None and not (against / "market" / "__init__.py").is_file():
+        raise UserError(f"--against {against}: no market/ package there; give another checkout of this repository "
+                        "(e.g. git worktree add /tmp/before <commit>).")
+    result = bench.run_benchmarks(quick=quick, only=only, repeats=repeats, against=against,
                                   progress=lambda n: typer.echo(f"running {n} ...", err=True))
     bench.emit(result, json_out)
 

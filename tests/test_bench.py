@@ -63,3 +63,28 @@ def test_the_collector_benchmark_notices_a_recorder_that_changes_the_run(monkeyp
     monkeypatch.setattr(Recorder, "collect", meddling)
     overhead = bench_collector(QUICK, repeats=1)[0]
     assert overhead.data["identical"] is False and "same end state: NO" in overhead.details
+
+
+def test_against_times_another_checkout_run_for_run(tmp_path: Path) -> None:
+    """``--against DIR`` adds two ratios, this checkout over DIR's, each from runs timed in turn;
+    here DIR is this very checkout, so both sides run the same code."""
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(app, ["bench", "--quick", "--only", "against", "--against", str(root),
+                                      "--json", str(out)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    figures = json.loads(out.read_text())["figures"]
+    assert [f["benchmark"] for f in figures] == ["against", "against"]
+    assert figures[0]["figure"].startswith("seed-scenario run, this / ")
+    assert figures[1]["figure"].startswith("step with 80 labs, this / ")
+    for f in figures:
+        assert math.isfinite(f["value"]) and f["value"] > 0 and f["target"] == "<= 1.2"
+        assert len(f["data"]["theirs"]) == len(f["data"]["ours"]) >= 1
+
+
+def test_against_mistakes_exit_2(tmp_path: Path) -> None:
+    runner = CliRunner()
+    no_dir = runner.invoke(app, ["bench", "--quick", "--only", "against"])
+    assert no_dir.exit_code == 2 and "--against" in no_dir.output
+    not_a_checkout = runner.invoke(app, ["bench", "--quick", "--only", "against", "--against", str(tmp_path)])
+    assert not_a_checkout.exit_code == 2 and "no market/ package" in not_a_checkout.output
