@@ -25,6 +25,7 @@ from market.economics import (
     clearing_bracket,
     get_protocol,
     get_rationing,
+    reply_block,
     sell_out_prices,
     sorted_unique,
     split_prices,
@@ -85,14 +86,14 @@ SHARED_CHOKES = 64  # at most this many buyers' choke prices join the grid (quan
 STATIC_UNDERCUT = 1e-12  # market power is checked against rivals at fixed prices: undercuts by a hair
 
 
-@dataclass(slots=True)
-class _Pending:
-    """Sell-out prices still to be solved (:func:`sell_out_prices`), in the market whose demand
-    ``spec`` gives (its buyers, the product's demand terms), and what takes them."""
-
-    bracket: SellOut | None  # None: nothing to solve
-    done: Callable[[np.ndarray, np.ndarray], None]  # (sell-out prices, residual demand there)
-    spec: tuple[np.ndarray, _Terms]  # the market's buyers and its demand terms
+def _chips(prices: np.ndarray, scale: np.ndarray, held: np.ndarray, choke: np.ndarray, money: np.ndarray,
+           eps: np.ndarray, purpose_axis: int) -> np.ndarray:
+    """The chips each lab wants beyond what it holds (:meth:`ComputeMarket._demand`'s terms),
+    ``prices`` broadcast against the terms and with a length-1 purpose axis: ``min(sum over
+    purposes of max(scale price^e - held, 0) up to the choke price, budget / price)``."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        wanted = np.where(prices <= choke, np.maximum(scale * prices ** eps - held, 0.0), 0.0)
+        return np.minimum(wanted.sum(axis=purpose_axis), money / np.squeeze(prices, axis=purpose_axis))
 
 
 class _Terms(NamedTuple):
@@ -123,11 +124,8 @@ class _ProductMarket:
     grid: np.ndarray
     by_lab: Callable[[np.ndarray], np.ndarray]
     on_grid: np.ndarray
-    competitive: float
-    clearing: _Pending | None = None
-
-    def cleared(self, prices: np.ndarray, _residuals: np.ndarray) -> None:
-        self.competitive = float(prices[0])
+    competitive: float  # USD per chip-hour: final once ``bracket`` (if any) is solved
+    bracket: SellOut | None  # where the competitive price lies; None if the grid settles it
 
 
 class _Group:
@@ -370,7 +368,7 @@ class ComputeMarket:
         markets = [self._market_grid([offers[k] for k in sellers], useful[by_product[product][0]][:, None],
                                      penalty[by_product[product][0]], alternatives[product])
                    for product, sellers in priced.items()]
-        self._solve([m.clearing for m in markets])
+        self._clear(markets)
         groups = [group for m in markets for group in self._market_replies(m)]
         if not groups:
             return
@@ -417,10 +415,8 @@ class ComputeMarket:
         at_grid = on_grid.sum(axis=0)
         at_floor = float(at_grid[0]) if grid[0] == floor else float(by_lab(np.array([floor])).sum())
         price, bracket = clearing_bracket(floor, float(free.sum()), at_floor, ceiling, grid, at_grid)
-        market = _ProductMarket(members, terms, asks, free, floors, affiliates, everyone, floor, ceiling, grid,
-                                by_lab, on_grid, price)
-        market.clearing = _Pending(bracket, market.cleared, (everyone, terms))
-        return market
+        return _ProductMarket(members, terms, asks, free, floors, affiliates, everyone, floor, ceiling, grid, by_lab,
+                              on_grid, price, bracket)
 
     def _market_replies(self, m: _ProductMarket) -> list[_Group]:
         """Each seller's market power and (if due for review) posted ask, as best replies whose
@@ -449,32 +445,26 @@ class ComputeMarket:
             at_static = np.concatenate((at_grid, on_extra[mine].sum(axis=0)))[order]
             floors = np.array([o.floor for o in group])
             caps = np.array([capacity[row] for row in rows])
-            # (blocks built directly: the grids start at the least floor, so reply_block would add nothing)
-            ceiling = max(m.ceiling, float(floors.max()))
-            power = ReplyBlock(floors, caps, np.array(rows), fixed, m.free, np.full(len(rows), STATIC_UNDERCUT), demand,
-                               ceiling, static, at_static)
+            power = reply_block(floors, caps, rows, fixed, m.free, np.full(len(rows), STATIC_UNDERCUT), demand,
+                                m.ceiling, prices=static, demand_at_prices=at_static)
             # posted asks: only those due for review reply (a reply depends on the rivals alone)
             due = [n for n, o in enumerate(group) if o.cloud.review_due(o.product)]
-            posted = ReplyBlock(floors[due], caps[due], np.array(rows)[due], m.asks, m.free,
-                                np.array([o.cloud.cfg.pricing.undercut for o in group])[due], demand,
-                                max(m.ceiling, float(floors[due].max())), m.grid, at_grid) if due else None
+            posted = reply_block(floors[due], caps[due], np.array(rows)[due], m.asks, m.free,
+                                 np.array([o.cloud.cfg.pricing.undercut for o in group])[due], demand, m.ceiling,
+                                 prices=m.grid, demand_at_prices=at_grid) if due else None
             out.append(_Group(group, due, power, posted, (buyers, m.terms), competitive))
         return out
 
-    def _solve(self, pending: list[_Pending]) -> None:
-        """Solve the sell-out brackets of many markets at once (one stacked demand), and hand each
-        its prices."""
-        todo = [p for p in pending if p.bracket is not None]
+    def _clear(self, markets: list[_ProductMarket]) -> None:
+        """The competitive prices still in a bracket, solved for all markets at once (one stacked
+        demand: each market's buyers and demand terms)."""
+        todo = [m for m in markets if m.bracket is not None]
         if not todo:
             return
-        brackets = SellOut.concat([p.bracket for p in todo])
-        which = np.repeat(np.arange(len(todo)), [p.bracket.lo.size for p in todo])
-        kinks, residuals = sell_out_prices(brackets, self._stacked_demand([p.spec for p in todo], which))
-        start = 0
-        for p in todo:
-            n = p.bracket.lo.size
-            p.done(kinks[start:start + n], residuals[start:start + n])
-            start += n
+        demand = self._stacked_demand([(m.everyone, m.terms) for m in todo], np.arange(len(todo)))
+        kinks, _ = sell_out_prices(SellOut.concat([m.bracket for m in todo]), demand)
+        for m, price in zip(todo, kinks.tolist(), strict=True):
+            m.competitive = price
 
     def _stacked_demand(self, specs: list[tuple[np.ndarray, _Terms]], which: np.ndarray
                         ) -> Callable[[np.ndarray], np.ndarray]:
@@ -485,10 +475,7 @@ class ComputeMarket:
         eps = self._elasticity[None, None, :]
 
         def chips(prices: np.ndarray) -> np.ndarray:
-            a = prices[:, None, None]
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                wanted = np.where(a <= top, np.maximum(scale * a ** eps - held, 0.0), 0.0)
-                return np.minimum(wanted.sum(axis=2), money / prices[:, None]).sum(axis=1)
+            return _chips(prices[:, None, None], scale, held, top, money, eps, purpose_axis=2).sum(axis=1)
 
         return chips
 
@@ -557,11 +544,7 @@ class ComputeMarket:
         eps = self._elasticity[None, :, None]
 
         def chips(prices: np.ndarray) -> np.ndarray:
-            a = prices[None, None, :]
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                wanted = np.maximum(scale * a ** eps - held, 0.0)
-                wanted = np.where(a <= top, wanted, 0.0)
-                return np.minimum(wanted.sum(axis=1), money / prices[None, :])
+            return _chips(prices[None, None, :], scale, held, top, money, eps, purpose_axis=1)
 
         return chips
 
@@ -591,18 +574,10 @@ class ComputeMarket:
         refused_here: dict[tuple[str, str], Refusal] = {}  # one refusal per offer and lab-month
         taken_here: dict[tuple[str, str], float] = {}  # chips of each offer it rented this month
         offers = self.offers
-        level = lab.price_level
         for u, purpose in enumerate(PURPOSES):
-            notional = float(self.notional[i, u])
-            if notional <= EPS or not self.offers:
+            if self.notional[i, u] <= EPS or not self.offers:
                 continue
-            elasticity = float(self._elasticity[u])
-
-            def wanted(price: float, notional: float = notional, elasticity: float = elasticity) -> float:
-                """Useful PFLOP/s of this purpose it wants at a price per useful PFLOP-hour
-                (:meth:`AILab.wanted`, with this month's notional demand and price level)."""
-                return notional * (price / level) ** elasticity
-
+            wanted = lab.demand_curve(purpose)  # useful PFLOP/s it wants at a price per useful PFLOP-hour
             held = lab.useful_contracted(purpose)
             if budget_left <= EPS or wanted(self._lowest_floor[i]) <= held + EPS:
                 continue  # it holds all it would want even at the lowest price any seller could go to

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import mesa
@@ -121,7 +122,13 @@ class AILab(mesa.Agent):
     def wanted(self, purpose: str, price_per_useful_pflop_hour: float) -> float:
         """Useful PFLOP/s of ``purpose`` it wants under contract at this price (USD per useful
         PFLOP-hour): ``notional × (price / price_level)^short_run_elasticity``."""
-        return self.notional(purpose) * (price_per_useful_pflop_hour / self.price_level) ** self._elasticity[purpose]
+        return self.demand_curve(purpose)(price_per_useful_pflop_hour)
+
+    def demand_curve(self, purpose: str) -> Callable[[float], float]:
+        """:meth:`wanted` of ``purpose`` as a function of the price, its notional demand, price
+        level and elasticity read once (the negotiation evaluates it many times a month)."""
+        notional, level, elasticity = self.notional(purpose), self.price_level, self._elasticity[purpose]
+        return lambda price: notional * (price / level) ** elasticity
 
     def paid(self, usd_per_hour: float, useful_pflops: float) -> None:
         """Note a contract signed this month: its cost per hour and the useful PFLOP/s it buys."""
