@@ -871,18 +871,28 @@ def machine() -> dict[str, Any]:
             **{pkg: package_version(pkg) for pkg in ("market", "mesa", "polars", "numpy", "pandas", "dask", "distributed")}}
 
 
+def check_request(only: list[str] | None, against: str | os.PathLike | None) -> list[str]:
+    """The benchmarks ``only`` asks for (all by default; ``against`` is run apart), or a
+    ValueError naming the option and what it allows, before anything is run."""
+    names = [n for n in only if n != "against"] if only else list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        raise ValueError(f"--only {unknown[0]!r}: no such benchmark; choose from {', '.join([*BENCHMARKS, 'against'])}.")
+    if only and "against" in only and against is None:
+        raise ValueError("--only against: give the checkout to time against with --against DIR.")
+    if against is not None and not (Path(against) / "market" / "__init__.py").is_file():
+        raise ValueError(f"--against {against}: no market/ package there; give another checkout of this repository "
+                         "(e.g. git worktree add /tmp/before <commit>).")
+    return names
+
+
 def run_benchmarks(*, quick: bool = False, only: list[str] | None = None, repeats: int | None = None,
                    progress: Callable[[str], None] | None = None,
                    against: str | os.PathLike | None = None) -> dict[str, Any]:
     """Run the benchmarks; returns ``{"machine", "mode", "repeats", "figures": [Figure as dict]}``.
     With ``against`` (another checkout of this repository) also :func:`bench_against` it
     (``only=["against"]``: only that)."""
-    if only and "against" in only and against is None:
-        raise ValueError("the against benchmark needs another checkout to time against (--against DIR)")
-    names = [n for n in only if n != "against"] if only else list(BENCHMARKS)
-    unknown = [n for n in names if n not in BENCHMARKS]
-    if unknown:
-        raise ValueError(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}")
+    names = check_request(only, against)
     sizes = QUICK if quick else FULL
     n = repeats if repeats is not None else (1 if quick else 5)
     figures: list[Figure] = []
@@ -897,9 +907,6 @@ def run_benchmarks(*, quick: bool = False, only: list[str] | None = None, repeat
         figures += got
     if against is not None:
         other = Path(against).resolve()
-        if not (other / "market" / "__init__.py").is_file():
-            raise ValueError(f"against: {other} holds no market/ package; give another checkout of this "
-                             "repository (e.g. git worktree add /tmp/before <commit>)")
         if progress:
             progress("against")
         load = _load()

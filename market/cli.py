@@ -571,15 +571,10 @@ def bench_cmd(
     ratios, each the median of several repeats. See docs/PERFORMANCE.md."""
     from market import bench  # noqa: PLC0415
 
-    names = [*bench.BENCHMARKS, "against"]
-    unknown = [n for n in only or [] if n not in names]
-    if unknown:
-        raise UserError(f"--only {unknown[0]!r}: no such benchmark; choose from {', '.join(names)}.")
-    if only and "against" in only and against is None:
-        raise UserError("--only against: give the checkout to time against with --against DIR.")
-    if against is not None and not (against / "market" / "__init__.py").is_file():
-        raise UserError(f"--against {against}: no market/ package there; give another checkout of this repository "
-                        "(e.g. git worktree add /tmp/before <commit>).")
+    try:
+        bench.check_request(only, against)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     result = bench.run_benchmarks(quick=quick, only=only, repeats=repeats, against=against,
                                   progress=lambda n: typer.echo(f"running {n} ...", err=True))
     bench.emit(result, json_out)

@@ -436,20 +436,27 @@ def check_tables(tables: dict[str, pl.DataFrame], sc: Scenario) -> None:
 # -- the tests -------------------------------------------------------------------------------------
 
 
-def test_a_withheld_share_bounds_the_lab_month_not_each_purpose() -> None:
-    """Regression (found by the property test): with ``share = 0.25`` a lab renting for training
-    and then for inference took 0.75 of the free chips and then 0.75 of the rest (0.94 in all)."""
-    sc = Scenario.model_validate({
-        "name": "withheld_quarter", "steps": 2,
+def _one_product_market(name: str, steps: int, cloud: dict, lab: dict) -> Scenario:
+    """A market of one product made by nobody (no packaging), one cloud ``c`` and one lab ``lab``
+    with a large budget and value: the regression tests' setting."""
+    return Scenario.model_validate({
+        "name": name, "steps": steps,
         "packaging": {"capacity_wafers_per_month": [[0, 0.0]]},
         "products": {"p": {"vendor": "v", "pflops": 1.0, "unit_cost_usd": 500.0, "list_price_usd": 500.0,
                            "opex_usd_per_chip_hour": 0.01}},
         "vendors": {"v": {"ecosystem": "cuda", "packaging_share": 0.0}},
-        "clouds": {"c": {"fleet": {"p": 1000.0},
-                         "withholding": {"tier": "any", "buyers": ["*"], "share": 0.25}}},
-        "labs": {"lab": {"demand_pflops": 5000.0, "training_share": 0.5, "budget_usd_per_month": 1e9,
-                         "value_usd_per_pflop_hour": 10.0, "readiness": {"cuda": 1.0}}},
+        "clouds": {"c": cloud},
+        "labs": {"lab": {"budget_usd_per_month": 1e9, "value_usd_per_pflop_hour": 10.0, "readiness": {"cuda": 1.0},
+                         **lab}},
     })
+
+
+def test_a_withheld_share_bounds_the_lab_month_not_each_purpose() -> None:
+    """Regression (found by the property test): with ``share = 0.25`` a lab renting for training
+    and then for inference took 0.75 of the free chips and then 0.75 of the rest (0.94 in all)."""
+    sc = _one_product_market("withheld_quarter", 2,
+                             {"fleet": {"p": 1000.0}, "withholding": {"tier": "any", "buyers": ["*"], "share": 0.25}},
+                             {"demand_pflops": 5000.0, "training_share": 0.5})
     model = MarketModel(sc, seed=0)
     model.step()
     assert "training" in {c.purpose for c in model.signed}
@@ -460,17 +467,9 @@ def test_a_withheld_share_bounds_the_lab_month_not_each_purpose() -> None:
 def test_chips_on_order_too_few_to_split_add_no_empty_deliveries() -> None:
     """Regression (found by the slow campaign): ``on_order = 5e-324`` chips, split over the months of
     lead and build time, underflowed to pipeline entries of zero chips."""
-    sc = Scenario.model_validate({
-        "name": "subnormal_order", "steps": 3,
-        "packaging": {"capacity_wafers_per_month": [[0, 0.0]]},
-        "products": {"p": {"vendor": "v", "pflops": 1.0, "unit_cost_usd": 500.0, "list_price_usd": 500.0,
-                           "opex_usd_per_chip_hour": 0.01}},
-        "vendors": {"v": {"ecosystem": "cuda", "packaging_share": 0.0}},
-        "clouds": {"c": {"fleet": {"p": 100.0}, "on_order": {"p": 5e-324},
-                         "investment": {"build_months": 2}}},
-        "labs": {"lab": {"demand_pflops": 50.0, "budget_usd_per_month": 1e9,
-                         "value_usd_per_pflop_hour": 10.0, "readiness": {"cuda": 1.0}}},
-    })
+    sc = _one_product_market("subnormal_order", 3,
+                             {"fleet": {"p": 100.0}, "on_order": {"p": 5e-324}, "investment": {"build_months": 2}},
+                             {"demand_pflops": 50.0})
     assert MarketModel(sc, seed=0).clouds["c"].pipeline == []
     check_run(sc, seed=0)
 
