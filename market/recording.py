@@ -76,8 +76,9 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "labs": {
         "step": _I, "lab": _S, "budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F,
         "served_pflops": _F, "unmet_pflops": _F, "utilisation": _F, "value_usd": _F, "surplus_usd": _F,
-        "nvidia_dependency": _F, "tpu_share": _F, "active_contracts": _I,
+        "largest_vendor": _S, "largest_vendor_share": _F, "active_contracts": _I,
     },
+    "lab_mix": {"step": _I, "lab": _S, "vendor": _S, "purpose": _S, "pflops": _F, "share": _F},
     "readiness": {"step": _I, "lab": _S, "ecosystem": _S, "readiness": _F},
 }
 TABLES = tuple(SCHEMAS)
@@ -128,6 +129,7 @@ class Recorder:
         self._fleet(t)
         installed_pf, contracted_pf = self._clouds(t)
         demand, served = self._labs(t)
+        self._lab_mix(t)
         self._contracts(t)
         withheld, top = self._withholding(t)
         self.rows["steps"].extend((t, m.config.date_of(t), m.packaging_capacity, demand, served,
@@ -237,18 +239,31 @@ class Recorder:
             r = lab.readiness
             useful = sum([(pf if pf > 0.0 else 0.0) * r[eco] for (_, eco), pf in lab._peak.items()])  # noqa: FURB136
             spend = lab._spend
+            largest, most = None, 0.0  # AILab.largest_vendor(): ties to the first in name order
             if peak > 0:
-                a, b = by_vendor.get("nvidia", 0.0), by_vendor.get("google", 0.0)
-                a = a / peak if a > 1e-9 else 0.0
-                b = b / peak if b > 1e-9 else 0.0
-            else:
-                a = b = 0.0
+                for v, pf in by_vendor.items():
+                    if pf > 1e-9 and (pf > most or (pf == most and v < largest)):
+                        largest, most = v, pf
+                most = most / peak if largest is not None else 0.0
             d = lab.notional()  # what it wants at the prices it is used to: the priced-out part is unmet
             demand += d
             served += d if d < useful else useful  # noqa: FURB136 - min(useful, d), without the call
-            labs += (lab.budget, spend if spend > 0.0 else 0.0, d, peak, useful, a, b, len(lab.contracts))  # noqa: FURB136
+            labs += (lab.budget, spend if spend > 0.0 else 0.0, d, peak, useful, largest, most,  # noqa: FURB136
+                     len(lab.contracts))
             readiness += r.values()  # keyed by model.ecosystems, in that order (AILab.__init__)
         return demand, served
+
+    def _lab_mix(self, t: int) -> None:
+        """Rows of ``lab_mix``: each lab's peak PFLOP/s under contract by vendor and purpose, and
+        its share of all the lab's contracted peak compute (:meth:`AILab.compute_mix`)."""
+        out = self.rows["lab_mix"]
+        for lab in self.model.lab_list:
+            mix = lab.compute_mix()
+            if not mix:
+                continue
+            peak = sum([pf if pf > 0.0 else 0.0 for pf in lab._peak_vendor.values()])  # noqa: FURB136
+            for (vendor, purpose), pf in mix.items():
+                out.extend((t, lab.lab_id, vendor, purpose, pf, pf / peak))
 
     def _contracts(self, t: int) -> None:
         """Rows of ``contracts``: those signed this step; a :class:`~market.contracts.Contract`'s
@@ -303,7 +318,7 @@ class Recorder:
             pl.when(useful > 0).then(served / useful).otherwise(0.0).alias("utilisation"),
             value.alias("value_usd"),
             (value - pl.col("spend_usd")).alias("surplus_usd"),
-            "nvidia_dependency", "tpu_share", "active_contracts",
+            "largest_vendor", "largest_vendor_share", "active_contracts",
         )
 
     def _lab_keys(self, per_lab: int, attr: Callable[[AILab], float] | None = None) -> list[pl.Series]:
@@ -339,5 +354,5 @@ def _frame(values: list, schema: dict[str, pl.DataType]) -> pl.DataFrame:
 # What is read of each lab every month; the labs table's other columns are made from these.
 _LAB_VALUES: dict[str, pl.DataType] = {
     "budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F, "useful": _F,
-    "nvidia_dependency": _F, "tpu_share": _F, "active_contracts": _I}
+    "largest_vendor": _S, "largest_vendor_share": _F, "active_contracts": _I}
 WIDTH = {t: len(SCHEMAS[t]) for t in TABLES} | {"labs": len(_LAB_VALUES), "readiness": 1}  # values a row in Recorder.rows

@@ -237,7 +237,7 @@ class OwnDatacenter(_Strict):
 
     fleet: dict[str, NonNegative] = {}
     on_order: dict[str, NonNegative] = {}
-    buys: list[str] = ["nvidia"]
+    buys: list[str]  # vendors it orders from (subject to their channels); no default, so no vendor is named here
     capex_usd_per_month: NonNegative = 0.0
     capex_growth: Rate = 0.02
     lifetime_months: Annotated[int, Field(ge=6, le=240)] = 60

@@ -33,6 +33,7 @@ import pytest
 from scipy.stats import wilcoxon
 
 import market
+from market.batch.summary import lab_vendor_share
 
 SEEDS = tuple(range(20))  # paired replications: seed s at both settings of a lever
 ALPHA = 0.01
@@ -59,7 +60,6 @@ def _measure(scenario: str, overrides_json: str, steps: int, seed: int) -> dict[
     by_lab = dict(top.group_by("lab").agg(pl.col("pflop_months").sum()).iter_rows())
     top_total = sum(by_lab.values())
 
-    openai = r.labs.filter(pl.col("lab") == "openai")
     nvidia = r.shares.filter(pl.col("vendor") == "nvidia", pl.col("step") > last - 12)
     prices = r.prices
     chip_top = {f"{p}@{t}": v for t, p, v in prices.filter(pl.col("tier") == "top")
@@ -67,7 +67,7 @@ def _measure(scenario: str, overrides_json: str, steps: int, seed: int) -> dict[
     rent = {f"{p}@{t}": v for t, p, v in prices.filter(pl.col("rental_price_usd_per_pflop_hour").is_not_null())
             .select("step", "product", "rental_price_usd_per_pflop_hour").iter_rows()}
     return {
-        "openai_tpu_share_mean": openai["tpu_share"].mean(),
+        "openai_tpu_share_mean": lab_vendor_share(r.tables, "openai", "google")["share"].mean(),
         "openai_google_top_pflops_signed": r.contracts.filter(
             pl.col("lab") == "openai", pl.col("vendor") == "google", pl.col("tier") == "top")["pflops"].sum(),
         "deepmind_share_of_google_top": by_lab.get("deepmind", 0.0) / top_total if top_total > 0 else math.nan,
@@ -75,7 +75,8 @@ def _measure(scenario: str, overrides_json: str, steps: int, seed: int) -> dict[
         "openai_google_top_pflop_months": by_lab.get("openai", 0.0),
         "partners_google_top_pflop_months": sum(by_lab.get(lab, 0.0) for lab in PARTNERS),
         "nvidia_share_last12": nvidia["compute_share"].mean(),
-        "openai_nvidia_last12": openai.filter(pl.col("step") > last - 12)["nvidia_dependency"].mean(),
+        "openai_nvidia_last12": lab_vendor_share(r.tables, "openai", "nvidia").filter(pl.col("step") > last - 12)[
+            "share"].mean(),
         "deal_price_after6": _deal_price(r.contracts.filter(pl.col("step") >= 6)),
         "chip_top": chip_top,  # {product@step: list price USD}, top-tier products, every month
         "rent": rent,  # {product@step: rental USD per PFLOP-hour}, products held at public clouds
@@ -191,7 +192,7 @@ _W = "clouds.gcp.withholding.share"
 def test_withholding_lowers_excluded_labs_tpu_access(pool) -> None:
     """Withholding the top tier from OpenAI (share 0 -> 1 in ``openai_google_tpu``) lowers its TPU access.
 
-    Measure: OpenAI's TPU share (Google's share of its contracted peak compute, ``labs.tpu_share``),
+    Measure: OpenAI's TPU share (Google's share of its contracted peak compute, from ``lab_mix``),
     averaged over the 60 months. Not the top-tier contracts alone: those are zero under full
     withholding by construction of the rule; the TPU share also counts what OpenAI substitutes
     with previous-tier TPUs, so it tests whether withholding lowers its TPU access overall.
@@ -201,7 +202,7 @@ def test_withholding_lowers_excluded_labs_tpu_access(pool) -> None:
     b = _runs(pool, "openai_google_tpu", {_W: 1.0}, WITHHOLDING_STEPS)
     lever = f"openai_google_tpu, {_W} 0.0 (a) vs 1.0 (b), {WITHHOLDING_STEPS} months"
     xa, xb = _scalar(a, "openai_tpu_share_mean"), _scalar(b, "openai_tpu_share_mean")
-    s1 = _paired("1a withholding -> OpenAI TPU share", "OpenAI tpu_share, mean over all months",
+    s1 = _paired("1a withholding -> OpenAI TPU share", "OpenAI's TPU share, mean over all months",
                  lever, xb - xa, -1, xa, xb)
     ya, yb = _scalar(a, "openai_google_top_pflops_signed"), _scalar(b, "openai_google_top_pflops_signed")
     s2 = _paired("1a' withholding -> OpenAI top-tier TPU contracts",
@@ -296,7 +297,7 @@ def test_higher_switching_cost_keeps_labs_on_nvidia(pool) -> None:
     market_share = _paired("2' switching cost -> Nvidia share (information)", "Nvidia compute_share, mean of months 24-35",
                            lever, xb - xa, +1, xa, xb)
     ya, yb = _scalar(a, "openai_nvidia_last12"), _scalar(b, "openai_nvidia_last12")
-    _check(_paired("2 switching cost -> OpenAI on Nvidia", "OpenAI nvidia_dependency, mean of months 24-35",
+    _check(_paired("2 switching cost -> OpenAI on Nvidia", "OpenAI's Nvidia share, mean of months 24-35",
                    lever, yb - ya, +1, ya, yb, info_market_share_p=round(market_share["p_value"], 4)))
 
 

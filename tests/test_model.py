@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 import market
+from market.batch.summary import lab_vendor_share
 from market.contracts import Contract, Refusal
 from market.model import MarketModel
 from market.recording import SCHEMAS
@@ -360,8 +361,7 @@ def test_readiness_grows_only_with_use_by_learning_by_doing() -> None:
             values = [start, *g["readiness"].to_list()]
             assert all(b >= a for a, b in pairwise(values)), (lab_id, eco)
             assert max(values) <= max(start, maturity[eco]) + 1e-12, (lab_id, eco)
-            share = (r.labs.filter(pl.col("lab") == lab_id).sort("step")["tpu_share"].to_list()
-                     if eco == "tpu" else None)
+            share = lab_vendor_share(r.tables, lab_id, "google")["share"].to_list() if eco == "tpu" else None
             for t, (before, after) in enumerate(pairwise(values)):
                 gain = after - before
                 assert gain <= cfg.learning_rate * max(0.0, maturity[eco] - before) + 1e-12, (lab_id, eco, t)
@@ -369,14 +369,14 @@ def test_readiness_grows_only_with_use_by_learning_by_doing() -> None:
                     expected = cfg.learning_rate * share[t] * (maturity[eco] - before)
                     assert gain == pytest.approx(expected, rel=1e-9, abs=1e-15), (lab_id, eco, t)
         openai_tpu = ready.filter(pl.col("lab") == "openai", pl.col("ecosystem") == "tpu")["readiness"]
-        openai_share = r.labs.filter(pl.col("lab") == "openai")["tpu_share"]
+        openai_share = lab_vendor_share(r.tables, "openai", "google")["share"]
         if openai_share.max() > 0:
             assert openai_tpu[-1] > sc.labs["openai"].readiness["tpu"], seed
 
     closed = market.load_scenario("openai_google_tpu", {"clouds.gcp.withholding.share": 1.0,
                                                          "clouds.gcp.vendor_access.google": ["deepmind"]}, steps=24)
     r = market.run(closed, seed=0)
-    assert r.labs.filter(pl.col("lab") == "openai")["tpu_share"].max() == 0.0
+    assert lab_vendor_share(r.tables, "openai", "google")["share"].max() == 0.0
     openai_tpu = r.readiness.filter(pl.col("lab") == "openai", pl.col("ecosystem") == "tpu")["readiness"]
     assert openai_tpu.max() == openai_tpu.min() == closed.labs["openai"].readiness["tpu"]
 

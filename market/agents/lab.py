@@ -45,6 +45,7 @@ class AILab(mesa.Agent):
         self.contracts: list[Contract] = []
         self._peak: dict[tuple[str, str], float] = {}  # (purpose, ecosystem) -> peak PFLOP/s under contract
         self._peak_vendor: dict[str, float] = {}  # vendor -> peak PFLOP/s under contract
+        self._peak_mix: dict[tuple[str, str], float] = {}  # (vendor, purpose) -> peak PFLOP/s under contract
         self._spend = 0.0  # USD per month under contract
         demand = model.config.demand
         self.price_level = demand.reference_price_usd_per_pflop_hour
@@ -73,6 +74,7 @@ class AILab(mesa.Agent):
         if not live:  # start again from exact zeros
             self._peak.clear()
             self._peak_vendor.clear()
+            self._peak_mix.clear()
             self._spend = 0.0
 
     def add_contract(self, c: Contract) -> None:
@@ -84,6 +86,8 @@ class AILab(mesa.Agent):
         key = (c.purpose, self.model.ecosystem_of[c.vendor])
         self._peak[key] = self._peak.get(key, 0.0) + sign * c.pflops
         self._peak_vendor[c.vendor] = self._peak_vendor.get(c.vendor, 0.0) + sign * c.pflops
+        mix = (c.vendor, c.purpose)
+        self._peak_mix[mix] = self._peak_mix.get(mix, 0.0) + sign * c.pflops
         self._spend += sign * c.monthly_cost(self.model.hours)
 
     # -- state the decisions use -----------------------------------------------------------
@@ -108,6 +112,19 @@ class AILab(mesa.Agent):
         if total <= 0:
             return {}
         return {v: max(0.0, pf) / total for v, pf in self._peak_vendor.items() if pf > 1e-9}
+
+    def compute_mix(self) -> dict[tuple[str, str], float]:
+        """Peak PFLOP/s under contract by (vendor, purpose), sorted, those above float dust."""
+        return {k: pf for k, pf in sorted(self._peak_mix.items()) if pf > 1e-9}
+
+    def largest_vendor(self) -> tuple[str | None, float]:
+        """The vendor of the largest part of its contracted peak compute, and that share (None, 0
+        without contracts); ties go to the vendor first in name order."""
+        shares = self.vendor_shares()
+        if not shares:
+            return None, 0.0
+        vendor = min(shares, key=lambda v: (-shares[v], v))
+        return vendor, shares[vendor]
 
     def notional(self, purpose: str | None = None) -> float:
         """Useful PFLOP/s it wants at its own price level: the exogenous path times the long-run
