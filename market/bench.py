@@ -207,7 +207,7 @@ def _lab_columns() -> dict[str, Callable[[AILab], Any]]:
         "largest_vendor": lambda a: a.largest_vendor()[0],
         "largest_vendor_share": lambda a: a.largest_vendor()[1],
         "active_contracts": lambda a: len(a.contracts),
-        "readiness": lambda a: dict(a.readiness),
+        "readiness": lambda a: {f"{u}/{e}": r for (u, e), r in a.readiness.items()},
     }
 
 
@@ -396,7 +396,9 @@ def mesa_frames(dc: Any) -> dict[str, pl.DataFrame]:
     out = {"steps": _to_polars(dc.get_model_vars_dataframe())}
     labs = _to_polars(dc.get_agenttype_vars_dataframe(AILab).reset_index())
     out["readiness"] = (labs.select("Step", "lab", pl.col("readiness").struct.unnest())
-                        .unpivot(index=["Step", "lab"], variable_name="ecosystem", value_name="readiness"))
+                        .unpivot(index=["Step", "lab"], variable_name="key", value_name="readiness")
+                        .with_columns(pl.col("key").str.split_exact("/", 1).struct.rename_fields(["purpose", "ecosystem"])
+                                      .struct.unnest()))
     out["labs"] = labs.drop("readiness")
     out["clouds"] = _to_polars(dc.get_agenttype_vars_dataframe(CloudProvider).reset_index())
     vendors = _to_polars(dc.get_agenttype_vars_dataframe(ChipVendor).reset_index())
@@ -437,7 +439,7 @@ def bench_datacollector(sizes: Sizes, repeats: int) -> list[Figure]:
 
 
 KEYS = {"labs": ["lab"], "steps": [], "prices": ["product"], "vendors": ["vendor"], "shares": ["vendor"],
-        "clouds": ["cloud"], "readiness": ["lab", "ecosystem"], "fleet": ["cloud", "product"],
+        "clouds": ["cloud"], "readiness": ["lab", "purpose", "ecosystem"], "fleet": ["cloud", "product"],
         "contracts": ["contract_id"], "withholding": ["holder", "buyer", "product"],
         "lab_mix": ["lab", "vendor", "purpose"]}
 

@@ -444,11 +444,11 @@ def _print_summary(console: Console, result: market.RunResult) -> None:
                        _pct(row["revenue_share"]))
 
     prices = Table(title=f"Rental price per PFLOP-hour, {month}", title_justify="left")
-    prices.add_column("tier")
+    prices.add_column("class")
     prices.add_column("mean $/PFLOP-h", justify="right")  # weighted by installed chips
     prices.add_column("products")
     for row in summary["prices"].iter_rows(named=True):
-        prices.add_row(row["tier"], _usd(row["rental_usd_per_pflop_hour"]), row["products"])
+        prices.add_row(row["performance_class"], _usd(row["rental_usd_per_pflop_hour"]), row["products"])
     if summary["prices"].is_empty():
         prices.add_row("-", "n/a", "no chips rented")
 

@@ -40,6 +40,7 @@ __all__ = [
     "Investment",
     "Lab",
     "LongTail",
+    "PerformanceClasses",
     "Product",
     "RentalPricing",
     "Scenario",
@@ -178,9 +179,21 @@ class Demand(_Strict):
     jumps: list[DemandJump] = []
 
 
+class PerformanceClasses(_Strict):
+    """What "frontier" means market-wide (docs/ODD.md 7.2, :mod:`market.economics.classes`): a
+    released chip is in the frontier class when it has at least ``pflops_share`` of the best
+    released chip's PFLOP/s and ``memory_share`` of the most memory, and was released at most
+    ``max_age_months`` ago; the rest are mainstream. Labs' training prefers the frontier class."""
+
+    pflops_share: Share = 0.4
+    memory_share: Share = 0.4
+    max_age_months: Annotated[int, Field(ge=0, le=600)] = 36
+
+
 class Product(_Strict):
-    """A chip generation. Its tier is derived each step: the vendor's newest released product is
-    "top", older ones "previous"."""
+    """A chip generation. Two things are derived each step: its vendor tier (the vendor's newest
+    released product is "top", older ones "previous"; withholding rules use it) and its market-wide
+    performance class (:class:`PerformanceClasses`; labs' preferences use it)."""
 
     name: str = ""
     vendor: str
@@ -252,15 +265,17 @@ class Lab(_Strict):
     demand_pflops: Positive  # compute wanted at step 0, PFLOP/s
     demand_growth: Rate = 0.05  # mean monthly log growth
     demand_volatility: Annotated[float, Field(ge=0.0, le=1.0)] = 0.03
-    training_share: Share = 0.5  # share of demand that needs the top tier
+    training_share: Share = 0.5  # share of demand for training (which prefers the frontier class)
     budget_usd_per_month: Positive
     budget_growth: Rate = 0.04
     value_usd_per_pflop_hour: Positive = 6.0  # willingness to pay per useful PFLOP-hour
-    readiness: dict[str, Share] = {}  # ecosystem -> share of peak it can use (missing: 0.2)
-    learning_rate: Share = 0.03
-    switching_cost: NonNegative = 1.0  # price penalty for an unused ecosystem, times (1 - readiness)
+    readiness: dict[str, Share] = {}  # ecosystem -> share of peak it can use at step 0, either purpose (missing: 0.2)
+    learning_rate: Share = 0.03  # training's readiness: share of the gap to maturity closed a month at full use
+    inference_learning_rate: Share = 0.06  # inference's: faster, inference code ports sooner
+    switching_cost: NonNegative = 1.0  # training: price penalty for an unused ecosystem, times (1 - readiness)
+    inference_switching_share: Share = 0.6  # inference's switching cost, as a share of training's (serving ports sooner)
     diversification: NonNegative = 0.2  # penalty per unit of a vendor's share of its compute
-    previous_tier_penalty: NonNegative = 0.5  # price penalty for training on a previous-tier product
+    below_frontier_penalty: NonNegative = 0.5  # price penalty for training on a chip below the frontier class
     bargaining_power: Share = 0.5
     contract_months: Annotated[int, Field(ge=1, le=120)] = 12
     own_datacenter: OwnDatacenter | None = None
@@ -279,8 +294,9 @@ class LongTail(_Strict):
     value_usd_per_pflop_hour: Positive = 4.0
     readiness: dict[str, Share] = {"cuda": 0.95}
     switching_cost: NonNegative = 1.0
+    inference_switching_share: Share = 0.6
     diversification: NonNegative = 0.0
-    previous_tier_penalty: NonNegative = 0.5
+    below_frontier_penalty: NonNegative = 0.5
     bargaining_power: Share = 0.2
 
     @model_validator(mode="after")
@@ -360,6 +376,7 @@ class Scenario(_Strict):
     hours_per_month: Positive = 730.0
     negotiation: Negotiation = Negotiation()
     demand: Demand = Demand()
+    performance_classes: PerformanceClasses = PerformanceClasses()
     packaging: Packaging
     products: dict[str, Product]
     vendors: dict[str, Vendor]

@@ -47,7 +47,7 @@ KEYS: dict[str, list[str]] = {
     "clouds": ["run_id", "step", "cloud"],
     "labs": ["run_id", "step", "lab"],
     "fleet": ["run_id", "step", "cloud", "product"],
-    "readiness": ["run_id", "step", "lab", "ecosystem"],
+    "readiness": ["run_id", "step", "lab", "purpose", "ecosystem"],
     "lab_mix": ["run_id", "step", "lab", "vendor", "purpose"],
     "contracts": ["run_id", "step", "contract_id"],
     "points": ["scenario", "point"],

@@ -169,7 +169,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                           for e in draw(st.lists(st.sampled_from(sorted(set(ecosystems.values()))), unique=True))},
             "learning_rate": draw(st.floats(0.0, 1.0, **finite)), "switching_cost": draw(st.floats(0.0, 5.0, **finite)),
             "diversification": draw(st.floats(0.0, 2.0, **finite)),
-            "previous_tier_penalty": draw(st.floats(0.0, 2.0, **finite)),
+            "below_frontier_penalty": draw(st.floats(0.0, 2.0, **finite)),
             "bargaining_power": draw(st.floats(0.0, 1.0, **finite)), "contract_months": draw(st.integers(1, 24)),
         }
         if draw(st.booleans()):

@@ -51,6 +51,7 @@ from market.analysis.style import (
 )
 from market.batch.storage import scan
 from market.batch.summary import run_outcomes, scenario_order
+from market.economics.classes import CLASSES
 from market.recording import weighted_rental_price
 
 __all__ = ["FIGURES", "FRONTIER_LABS", "FigureReport", "Skip", "plot_chip_prices", "plot_experiment", "plot_hhi",
@@ -332,19 +333,18 @@ def plot_vendor_shares(tables: dict[str, pl.LazyFrame], headline: Headline | Non
 
 @_styled
 def plot_prices(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
-    """Rental price per PFLOP-hour by tier over time (installed-weighted per run), per scenario."""
+    """Rental price per PFLOP-hour by performance class over time (installed-weighted per run), per scenario."""
     order = _scenario_order(tables)
     priced = _dated(tables, "prices").filter(pl.col("rental_price_usd_per_pflop_hour").is_not_null(),
                                              pl.col("installed_chips") > 0)
-    per_run = priced.group_by("scenario", "run_id", "date", "tier").agg(
+    per_run = priced.group_by("scenario", "run_id", "date", "performance_class").agg(
         weighted_rental_price().alias("price"))
-    stats = _band(per_run, ["scenario", "tier", "date"], "price")
+    stats = _band(per_run, ["scenario", "performance_class", "date"], "price")
     if stats.is_empty():
         raise Skip("no rental prices were recorded")
-    tiers = [t for t in ("top", "previous") if t in set(stats["tier"])] + sorted(
-        set(stats["tier"]) - {"top", "previous"})
+    tiers = [t for t in CLASSES if t in set(stats["performance_class"])]
     colours = tier_colours(tiers)
-    groups = stats.partition_by("scenario", "tier", as_dict=True)
+    groups = stats.partition_by("scenario", "performance_class", as_dict=True)
     fig, axes, spare = _grid(len(order))
     for ax, sc in zip(axes, order):
         for t in tiers:
@@ -354,10 +354,10 @@ def plot_prices(tables: dict[str, pl.LazyFrame], headline: Headline | None = Non
         ax.set_ylim(0, None)
         _year_axis(ax)
     _label_left(axes, _ncols(axes), "USD per PFLOP-hour")
-    fig.suptitle("Cloud rental price of compute by chip tier")
-    labels = {"top": "top tier (each vendor's newest chip)", "previous": "previous tiers"}
+    fig.suptitle("Cloud rental price of compute by performance class")
+    labels = {"frontier": "frontier class (near the best chips)", "mainstream": "mainstream"}
     _legend(_top_right(axes), [_handle(colours[t]) for t in tiers], [labels.get(t, t) for t in tiers],
-            f"Tier (chips' prices weighted by\ninstalled chips; {_band_note(_runs_per_scenario(tables), 'runs per scenario')})", spare)
+            f"Class (chips' prices weighted by\ninstalled chips; {_band_note(_runs_per_scenario(tables), 'runs per scenario')})", spare)
     return fig
 
 

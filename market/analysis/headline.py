@@ -81,7 +81,8 @@ class Headline:
         out[f"{self.lab}_{self.vendor}_dependency"] = Outcome(f"{lab} dependency on {vendor}", "share",
                                                               f"Share of {lab}'s compute (%)", 100.0)
         return out | {
-            "top_tier_usd_per_pflop_hour": Outcome("Top-tier rental, $/PFLOP-h", "usd", "USD per PFLOP-hour", 1.0),
+            "frontier_usd_per_pflop_hour": Outcome("Frontier-class rental, $/PFLOP-h", "usd", "USD per PFLOP-hour",
+                                                   1.0),
             "withheld_top_tier_chips": Outcome("Top-tier chips withheld (sum over months)", "chips", "Chips", 1.0),
             "unmet_share": Outcome("Unmet demand share", "share", "Share of demand (%)", 100.0),
         }

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from market.analysis.headline import Headline, Outcome
+from market.economics.classes import FRONTIER
 from market.recording import weighted_rental_price
 
 __all__ = ["OUTCOMES", "RUN_KEYS", "lab_vendor_share", "outcome_columns", "run_outcomes", "scenario_order",
@@ -91,8 +92,9 @@ def run_outcomes(tables: dict[str, pl.LazyFrame], headline: Headline | None = No
         lab = lab.join(mix, on="run_id", how="left").with_columns(pl.col(h.dependency).fill_null(0.0))
     else:
         lab = lab.with_columns(pl.lit(0.0).alias(h.dependency))
-    top = (final("prices").filter(pl.col("tier") == "top", pl.col("rental_price_usd_per_pflop_hour").is_not_null())
-           .group_by("run_id").agg(weighted_rental_price().alias("top_tier_usd_per_pflop_hour")))
+    top = (final("prices").filter(pl.col("performance_class") == FRONTIER,
+                                  pl.col("rental_price_usd_per_pflop_hour").is_not_null())
+           .group_by("run_id").agg(weighted_rental_price().alias("frontier_usd_per_pflop_hour")))
     market = steps.join(last, on="run_id", maintain_order="left").group_by("run_id").agg(
         pl.col("withheld_top_tier_chips").sum(),
         (pl.col("unmet_pflops") / pl.col("demand_pflops")).filter(pl.col("step") == pl.col("last")).first()
