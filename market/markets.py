@@ -202,6 +202,10 @@ class ComputeMarket:
         labs = model.lab_list
         n = len(labs)
         self._outcomes = {}
+        # per lab, this month (a lab in a partnership negotiates twice): chips of each offer taken,
+        # and one refusal per offer (the largest)
+        self._taken: dict[str, dict[tuple[str, str], float]] = {}
+        self._refused: dict[tuple[str, str, str], Refusal] = {}
         rho = np.zeros((n, len(self.eco_index), len(PURPOSES)))  # lab, ecosystem, purpose
         in_use = np.zeros((n, len(self.eco_index), len(PURPOSES)), dtype=bool)
         shares = np.zeros((n, len(self.vendor_index)))
@@ -273,6 +277,13 @@ class ComputeMarket:
             self._reservations = np.array([o.reservation for o in offers])
             self._buyer_option = np.array([o.power if o.scarce else min(o.ask, o.power) for o in offers])
             self._affiliated = np.stack([self._affiliated_to(o.cloud) for o in offers])
+            self._discount = np.zeros((len(offers), n))  # offer, lab: a partner's discount at the offer's cloud
+            index = {o.cloud.cloud_id: [] for o in offers}
+            for k, o in enumerate(offers):
+                index[o.cloud.cloud_id].append(k)
+            for lab_id, terms in self.model.partner_terms.items():
+                for cloud_id, discount in terms.items():
+                    self._discount[index.get(cloud_id, []), self.lab_index[lab_id]] = discount
             self._reservation_score = self._reservations[:, None, None] * penalty / self._useful
             self._ask_score = np.array([o.ask for o in offers])[:, None, None] * penalty / self._useful
         self._rankings = [self._ranking(u) for u in range(len(PURPOSES))]
@@ -562,12 +573,13 @@ class ComputeMarket:
         return self._params[power]
 
     # -- one lab's round ------------------------------------------------------------------------
-    def negotiate(self, lab: AILab, initial: bool = False) -> None:
+    def negotiate(self, lab: AILab, initial: bool = False, only: frozenset[str] | None = None) -> None:
         """One lab's round: rank the offers it may take, bargain down the list until its demand at
         the prices it gets is met.
 
         ``initial`` marks the first month, whose contracts stand for those signed before the
-        simulation (see :meth:`_sign`).
+        simulation (see :meth:`_sign`). ``only``: the clouds it may deal with in this round (its
+        partners', in the partnership round).
         """
         model = self.model
         lab_id = lab.lab_id
@@ -575,8 +587,8 @@ class ComputeMarket:
         hours = model.hours
         value = self._value[i]
         budget_left = lab.budget - lab.committed_spend()
-        refused_here: dict[tuple[str, str], Refusal] = {}  # one refusal per offer and lab-month
-        taken_here: dict[tuple[str, str], float] = {}  # chips of each offer it rented this month
+        refusals = self._refused  # one refusal per offer and lab-month
+        taken_here = self._taken.setdefault(lab_id, {})  # chips of each offer it rented this month
         offers = self.offers
         for u, purpose in enumerate(PURPOSES):
             if self.notional[i, u] <= EPS or not self.offers:
@@ -598,6 +610,8 @@ class ComputeMarket:
                 if wanted(least / useful) - held <= EPS:
                     continue
                 o = offers[k]
+                if only is not None and o.cloud.cloud_id not in only:
+                    continue
                 if o.free <= EPS and o.cloud.cfg.withholding is None:
                     continue  # sold out: nothing to rent, nothing to refuse
                 key = (o.cloud.cloud_id, o.product)
@@ -611,9 +625,10 @@ class ComputeMarket:
                 need_chips = need / useful
                 share, reason = o.cloud.withheld(lab_id, o.product)
                 accessible, refused = access(o.free, need_chips, share, taken)
-                if refused > EPS and (key not in refused_here or refused > refused_here[key].chips_withheld):
-                    refused_here[key] = Refusal(o.cloud.cloud_id, "cloud", lab_id, lab_id, o.product, o.vendor,
-                                                o.tier, refused, reason)
+                if refused > EPS and ((lab_id, *key) not in refusals
+                                      or refused > refusals[lab_id, *key].chips_withheld):
+                    refusals[lab_id, *key] = Refusal(o.cloud.cloud_id, "cloud", lab_id, lab_id, o.product, o.vendor,
+                                                     o.tier, refused, reason)
                 if accessible <= EPS:
                     continue
                 chips = min(need_chips, accessible, budget_left / (outcome.price * hours))
@@ -626,7 +641,11 @@ class ComputeMarket:
                 held += chips * useful
                 if budget_left <= EPS or wanted(cheapest) <= held + EPS:
                     break  # out of money, or it wants no more even at the lowest price here
-        model.refusals.extend(refused_here.values())
+
+    def close(self) -> None:
+        """End the month's negotiation: record the refusals (one per lab and offer, the largest)."""
+        self.model.refusals.extend(self._refused.values())
+        self._refused = {}
 
     def _deal_floor(self, order: np.ndarray, labs: np.ndarray, wtp: np.ndarray) -> np.ndarray:
         """The least price each offer ``order[i, r]`` could agree with lab ``labs[i]`` at, whose
@@ -644,8 +663,12 @@ class ComputeMarket:
                 return reservation
             split[mine] = part
         buyer_option = np.minimum(wtp, self._buyer_option[order])
-        return np.where(self._affiliated[order, labs[:, None]], reservation,
-                        np.maximum(reservation, np.minimum(split, buyer_option)))
+        least = np.where(self._affiliated[order, labs[:, None]], reservation,
+                         np.maximum(reservation, np.minimum(split, buyer_option)))
+        if not self.model.partner_terms:
+            return least
+        discount = self._discount[order, labs[:, None]]  # partners' better terms (see _bargain)
+        return np.where(discount > 0.0, np.maximum(self._floors[order], least * (1.0 - discount)), least)
 
     def _sign(self, lab: AILab, o: Offer, purpose: str, chips: float, outcome: BargainOutcome, initial: bool) -> None:
         """Turn an agreement into contracts that reserve capacity at the cloud.
@@ -686,4 +709,9 @@ class ComputeMarket:
         if key not in self._outcomes:
             self._outcomes[key] = self.protocol(o.floor, wtp, self._bargaining(lab))
         buyer_option = min(wtp, o.power if o.scarce else min(o.ask, o.power))
-        return with_outside_options(self._outcomes[key], o.reservation, buyer_option)
+        outcome = with_outside_options(self._outcomes[key], o.reservation, buyer_option)
+        discount = self.model.partner_terms.get(lab.lab_id, {}).get(o.cloud.cloud_id, 0.0)
+        if outcome is None or discount <= 0.0:
+            return outcome
+        # a partner's better terms: the discount off the bargained price, never below the floor
+        return BargainOutcome(max(o.floor, outcome.price * (1.0 - discount)), outcome.rounds)

@@ -96,6 +96,7 @@ class MarketModel(mesa.Model):
         self.price_index = self._initial_price_index()
         self.signed: list[Contract] = []
         self.refusals: list[Refusal] = []
+        self.partner_terms: dict[str, dict[str, float]] = {}  # lab -> {cloud: discount} of the partnerships running now
         self._contract_seq = 0
         self.run_id = run_id or f"{scenario.name}-{scenario.config_hash[:8]}-s{seed}"
         from market.recording import Recorder  # recording reads the model; imported late to keep one-way flow
@@ -190,6 +191,12 @@ class MarketModel(mesa.Model):
         for vendor in self.vendor_list:
             vendor.reset_step()
         self.packaging_capacity = self._packaging_capacity(t)
+        self.partner_terms = {}
+        for deal in self.config.partnerships.values():  # several may join a lab to a cloud: the best terms hold
+            if deal.start_step <= t and (deal.end_step is None or t < deal.end_step):
+                terms = self.partner_terms.setdefault(deal.lab, {})
+                for c in deal.clouds:
+                    terms[c] = max(terms.get(c, 0.0), deal.discount)
 
     def _committed_packaging(self, t: int) -> float:
         """The scenario's committed packaging path at step ``t`` (wafers a month, interpolated)."""
@@ -232,14 +239,23 @@ class MarketModel(mesa.Model):
 
     def compute_market_round(self) -> None:
         """Phase 3: labs with unmet needs bargain with clouds; vertically integrated labs first
-        (a vendor serves its own lab before others), then the rest in random order."""
+        (a vendor serves its own lab before others), then labs in a partnership at their partner
+        clouds (priority access), then the rest, partners included, in random order."""
         market = self.compute_market
         market.open()
+        initial = self.t == 0
         own = [lab for lab in self.lab_list if lab.cfg.affiliation or lab.cfg.own_datacenter]
         rest = [lab for lab in self.lab_list if not (lab.cfg.affiliation or lab.cfg.own_datacenter)]
-        for group in (own, rest):
-            for i in self.rng.permutation(len(group)):
-                market.negotiate(group[i], initial=self.t == 0)
+        for i in self.rng.permutation(len(own)):
+            market.negotiate(own[i], initial=initial)
+        partners = [lab for lab in rest if lab.lab_id in self.partner_terms]
+        if partners:
+            for i in self.rng.permutation(len(partners)):
+                lab = partners[i]
+                market.negotiate(lab, initial=initial, only=frozenset(self.partner_terms[lab.lab_id]))
+        for i in self.rng.permutation(len(rest)):
+            market.negotiate(rest[i], initial=initial)
+        market.close()
 
     def settlement(self) -> None:
         """Phase 4: rents are paid, costs and profits booked, rental prices and readiness updated."""

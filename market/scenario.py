@@ -40,6 +40,7 @@ __all__ = [
     "Investment",
     "Lab",
     "LongTail",
+    "Partnership",
     "PerformanceClasses",
     "Product",
     "RentalPricing",
@@ -348,6 +349,28 @@ class Packaging(_Strict):
         return v
 
 
+class Partnership(_Strict):
+    """A strategic partnership of a lab with clouds (docs/ODD.md 7.13): equity for compute, or
+    priority access. While it runs (``start_step`` up to ``end_step``), the lab is served at
+    ``clouds`` before labs at arm's length (a round of its own, ahead of theirs) and pays
+    ``discount`` less than the price it bargains there, never below the cloud's floor. ``source``
+    says where the relationship is reported."""
+
+    lab: str
+    clouds: Annotated[list[str], Field(min_length=1)]
+    kind: Literal["equity_for_compute", "priority_access"] = "equity_for_compute"
+    discount: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    start_step: Annotated[int, Field(ge=-600, le=1200)] = -600
+    end_step: Annotated[int, Field(ge=-600, le=1200)] | None = None
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _order(self) -> Partnership:
+        if self.end_step is not None and self.end_step <= self.start_step:
+            raise ValueError("end_step must be after start_step")
+        return self
+
+
 class Negotiation(_Strict):
     """The compute-market bargaining protocol and its parameters."""
 
@@ -383,6 +406,7 @@ class Scenario(_Strict):
     clouds: dict[str, Cloud]
     labs: dict[str, Lab]
     long_tail: LongTail = LongTail()
+    partnerships: dict[str, Partnership] = {}
     faults: Faults = Faults()
     sources: dict[str, str] = {}  # free-form notes: parameter -> source or "assumption"
 
@@ -472,6 +496,10 @@ def _check_references(sc: Scenario) -> None:
                 if lab != "*":
                     need(f"clouds.{cid}.vendor_access.{v}[{i}]", lab, labs, "lab")
         rule(f"clouds.{cid}.withholding", c.withholding, labs)
+    for pid, deal in sc.partnerships.items():
+        need(f"partnerships.{pid}.lab", deal.lab, sc.labs, "lab")
+        for i, c in enumerate(deal.clouds):
+            need(f"partnerships.{pid}.clouds[{i}]", c, clouds, "cloud")
     for lid, lab in sc.labs.items():
         need(f"labs.{lid}.affiliation", lab.affiliation, sc.vendors, "vendor")
         if lab.own_datacenter:
