@@ -184,7 +184,8 @@ class PerformanceClasses(_Strict):
     """What "frontier" means market-wide (docs/ODD.md 7.2, :mod:`market.economics.classes`): a
     released chip is in the frontier class when it has at least ``pflops_share`` of the best
     released chip's PFLOP/s and ``memory_share`` of the most memory, and was released at most
-    ``max_age_months`` ago; the rest are mainstream. Labs' training prefers the frontier class."""
+    ``max_age_months`` before the newest released chip; the rest are mainstream. Labs' training
+    prefers the frontier class."""
 
     pflops_share: Share = 0.4
     memory_share: Share = 0.4

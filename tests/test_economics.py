@@ -475,6 +475,10 @@ def test_performance_classes_are_market_wide_not_a_vendors_newest() -> None:
     # too little memory, or too old, is not frontier however fast
     assert performance_classes([Chip("fast", 3.0, 10, 0), Chip("big", 2.0, 300, 0)], step=0)["fast"] == "mainstream"
     assert performance_classes([Chip("old", 2.25, 192, -40), Chip("new", 2.5, 192, 0)], step=0)["old"] == "mainstream"
+    # age counts from the newest chip's release: with no newer chip, the best stays frontier for good
+    assert performance_classes([*chips, rubin], step=100)["rubin"] == "frontier"
+    assert performance_classes([*chips, rubin], step=100)["b200"] == "frontier"  # 22 months before Rubin
+    assert performance_classes([*chips, rubin], step=100)["h100"] == "mainstream"
     assert performance_classes([], step=0) == {}
 
 

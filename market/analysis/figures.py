@@ -39,6 +39,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from market.analysis.headline import Headline, Outcome
+from market.contracts import PURPOSES
 from market.analysis.style import (
     SCENARIO_LABELS,
     VENDOR_LABELS,
@@ -55,7 +56,7 @@ from market.economics.classes import CLASSES
 from market.recording import weighted_rental_price
 
 __all__ = ["FIGURES", "FRONTIER_LABS", "FigureReport", "Skip", "plot_chip_prices", "plot_experiment", "plot_hhi",
-           "plot_lab_vendor_mix", "plot_prices", "plot_scenario_comparison", "plot_sweep_outcomes",
+           "plot_lab_compute", "plot_lab_vendor_mix", "plot_prices", "plot_scenario_comparison", "plot_sweep_outcomes",
            "plot_vendor_shares", "plot_who_gains", "plot_withholding", "plot_withholding_payoff"]
 
 FRONTIER_LABS = 5  # labs shown in the lab figures: the headline's lab and the others with the most compute
@@ -537,6 +538,64 @@ def plot_lab_vendor_mix(tables: dict[str, pl.LazyFrame], headline: Headline | No
     return fig
 
 
+LAB_COMPUTE_LABS = 4  # rows of the lab-compute figure
+
+
+@_styled
+def plot_lab_compute(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
+    """The largest labs' compute under contract over time, by vendor and purpose (from ``lab_mix``):
+    one row per lab (the headline's lab first), one column per scenario; stacked areas of the mean
+    across runs, each vendor's colour dark for training and light for inference."""
+    order = _scenario_order(tables)
+    _need(tables, "steps", "lab_mix")
+    headline = _headline(tables, headline)
+    mix = _dated(tables, "lab_mix")
+    last = _final_step(tables)
+    final = (mix.join(last, on="run_id").filter(pl.col("step") == pl.col("last"))
+             .group_by("run_id", "lab").agg(pl.col("pflops").sum()))
+    labs = _largest_labs(final, headline)[:LAB_COMPUTE_LABS]
+    if not labs:
+        raise Skip("no lab holds a contract")
+    runs = _complete(tables).group_by("scenario").len().collect()
+    n_runs = dict(runs.iter_rows())
+    # mean over runs (a run without a row holds none of it): sum, then divide by the runs
+    sums = (mix.filter(pl.col("lab").is_in(labs)).group_by("scenario", "lab", "vendor", "purpose", "date")
+            .agg(pl.col("pflops").sum()).collect()
+            .with_columns(pl.col("pflops") / pl.col("scenario").replace_strict(n_runs, return_dtype=pl.Float64)))
+    vendors = ordered_vendors(sums["vendor"].unique())
+    layers = [(v, u) for v in vendors for u in PURPOSES]
+    dates = sorted(sums["date"].unique().to_list())
+    factor, unit = _scale(sums.group_by("scenario", "lab", "date").agg(pl.col("pflops").sum())["pflops"], "PFLOP/s")
+    colours = vendor_colours(vendors)
+    fig = _figure(3.3 * len(order) + 2.2, 2.3 * len(labs) + 1.2)
+    axes = fig.subplots(len(labs), len(order), sharex=True, sharey="row", squeeze=False)
+    groups = sums.partition_by("scenario", "lab", as_dict=True)
+    for i, lab in enumerate(labs):
+        for j, sc in enumerate(order):
+            ax = axes[i, j]
+            df = groups.get((sc, lab))
+            if df is not None:
+                ys = []
+                for v, u in layers:
+                    sub = dict(df.filter(pl.col("vendor") == v, pl.col("purpose") == u).select("date", "pflops").iter_rows())
+                    ys.append([sub.get(d, 0.0) / factor for d in dates])
+                ax.stackplot(dates, ys, colors=[colours[v] if u == "training" else shade(colours[v], 0.55)
+                                                for v, u in layers], linewidth=0)
+            if i == 0:
+                ax.set_title(_scenario_title(sc), fontsize=11)
+            if j == 0:
+                ax.set_ylabel(f"{headline.name(lab)}\n({unit})", fontsize=10)
+            _year_axis(ax)
+            ax.set_ylim(0, None)
+    handles = [Patch(color=colours[v] if u == "training" else shade(colours[v], 0.55)) for v, u in layers]
+    labels = [f"{VENDOR_LABELS.get(v, v)}, {u}" for v, u in layers]
+    axes[0, -1].legend(handles, labels, title=f"Vendor, purpose\n(mean of {_runs_per_scenario(tables)} runs)",
+                       loc="upper left", bbox_to_anchor=(1.03, 1.0), frameon=False, alignment="left",
+                       borderaxespad=0.0)
+    fig.suptitle("The largest labs' compute under contract by chip vendor and purpose")
+    return fig
+
+
 # ---------------------------------------------------------------------------------------------
 # 4. concentration
 
@@ -872,6 +931,7 @@ FIGURES: dict[str, Callable[[dict[str, pl.LazyFrame]], Figure]] = {
     "chip_prices": plot_chip_prices,
     "withholding": plot_withholding,
     "lab_vendor_mix": plot_lab_vendor_mix,
+    "lab_compute": plot_lab_compute,
     "hhi": plot_hhi,
     "sweep_outcomes": plot_sweep_outcomes,
     "scenario_comparison": plot_scenario_comparison,

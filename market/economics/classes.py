@@ -11,8 +11,9 @@ its place in its own vendor's line-up (a vendor's newest product is a separate n
 
 A released chip is **frontier** when its dense PFLOP/s are at least ``pflops_share`` of the most
 any released chip has, its memory at least ``memory_share`` of the most any has, and it was
-released at most ``max_age_months`` ago; every other released chip is **mainstream**. Chips not
-yet released have no class. Pure function: no Mesa, no model state.
+released at most ``max_age_months`` before the newest released chip (so the frontier moves with
+new generations and is never empty while chips are on the market); every other released chip is
+**mainstream**. Chips not yet released have no class. Pure function: no Mesa, no model state.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def performance_classes(chips: Iterable[Chip], step: int, pflops_share: float = 
         return {}
     best_pflops = max(c.pflops for c in released)
     best_memory = max(c.memory_gb for c in released)
+    newest = max(c.release_step for c in released)
     return {c.name: FRONTIER if (c.pflops >= pflops_share * best_pflops and c.memory_gb >= memory_share * best_memory
-                                 and step - c.release_step <= max_age_months) else MAINSTREAM
+                                 and newest - c.release_step <= max_age_months) else MAINSTREAM
             for c in released}
