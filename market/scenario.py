@@ -181,7 +181,7 @@ class Demand(_Strict):
 
 
 class PerformanceClasses(_Strict):
-    """What "frontier" means market-wide (docs/ODD.md 7.2, :mod:`market.economics.classes`): a
+    """What "frontier" means market-wide (docs/ODD.md 2.2, :mod:`market.economics.classes`): a
     released chip is in the frontier class when it has at least ``pflops_share`` of the best
     released chip's PFLOP/s and ``memory_share`` of the most memory, and was released at most
     ``max_age_months`` before the newest released chip; the rest are mainstream. Labs' training
@@ -351,7 +351,7 @@ class Packaging(_Strict):
 
 
 class Partnership(_Strict):
-    """A strategic partnership of a lab with clouds (docs/ODD.md 7.13): equity for compute, or
+    """A strategic partnership of a lab with clouds (docs/ODD.md 7.18): equity for compute, or
     priority access. While it runs (``start_step`` up to ``end_step``), the lab is served at
     ``clouds`` before labs at arm's length (a round of its own, ahead of theirs) and pays
     ``discount`` less than the price it bargains there, never below the cloud's floor. ``source``
