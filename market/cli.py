@@ -268,6 +268,44 @@ def sweep_cmd(
         raise typer.Exit(1)
 
 
+LabOption = Annotated[str | None, typer.Option(
+    "--lab", metavar="LAB", show_default=False,
+    help="The lab whose dependency the outcomes and figures report (default: openai, or the lab with the most "
+         "compute if the runs have none of that name).")]
+VendorOption = Annotated[str | None, typer.Option(
+    "--vendor", metavar="VENDOR", show_default=False,
+    help="The vendor it depends on (default: nvidia, or the vendor with the largest share).")]
+ChallengerOption = Annotated[str | None, typer.Option(
+    "--challenger", metavar="VENDOR", show_default=False,
+    help="The vendor it may turn to (default: google, or the runner-up).")]
+
+
+def _headline(folder: Path, lab: str | None, vendor: str | None, challenger: str | None):  # noqa: ANN202 - Headline
+    """The headline entities for a finished experiment: the defaults, with those given on the
+    command line, each checked against the runs (a name they do not hold is a user error)."""
+    from market.analysis.headline import Headline  # noqa: PLC0415
+    from market.batch import scan  # noqa: PLC0415
+
+    given = {"lab": lab, "vendor": vendor, "challenger": challenger}
+    if all(v is None for v in given.values()):
+        return None
+    with _reading(folder):
+        tables = scan(folder)
+    known = {"lab": ("labs", "lab"), "vendor": ("shares", "vendor"), "challenger": ("shares", "vendor")}
+    for option, value in given.items():
+        if value is None:
+            continue
+        table, column = known[option]
+        if table not in tables:
+            raise UserError(f"{str(folder)!r} holds no {table} table; give the output folder of a finished sweep.")
+        with _reading(folder):
+            names = sorted(tables[table].select(pl.col(column).unique()).collect()[column].to_list())
+        if value not in names:
+            shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+            raise UserError(f"--{option} {value!r}: the runs in {str(folder)!r} have no such {column}; allowed: {shown}.")
+    return Headline(**{k: v for k, v in given.items() if v is not None})
+
+
 @app.command("plot")
 def plot_cmd(
     folder: Annotated[Path, typer.Argument(metavar="DIR", show_default=False, help="A finished experiment's folder.")],
@@ -276,17 +314,20 @@ def plot_cmd(
     formats: Annotated[list[str] | None, typer.Option(
         "--format", metavar="EXT", show_default=False,
         help="File formats, repeatable: png, svg, pdf (default: png and svg).")] = None,
+    lab: LabOption = None,
+    vendor: VendorOption = None,
+    challenger: ChallengerOption = None,
 ) -> None:
     """Write the figure set of a finished experiment: shares, prices, withholding, concentration,
     scenario comparison, who gains, and outcomes along swept parameters."""
     if not folder.is_dir():
         raise UserError(f"{str(folder)!r} is not a folder; give the output folder of a finished sweep.")
-    report = _plot(folder, out, tuple(formats or ("png", "svg")))
+    report = _plot(folder, out, tuple(formats or ("png", "svg")), _headline(folder, lab, vendor, challenger))
     for name, why in report.skipped.items():
         typer.echo(f"skipped {name}: {why}", err=True)
 
 
-def _plot(folder: Path, out: Path | None, formats: tuple[str, ...]):
+def _plot(folder: Path, out: Path | None, formats: tuple[str, ...], headline=None):  # noqa: ANN001
     from market.analysis.figures import plot_experiment
 
     allowed = {"png", "svg", "pdf"}
@@ -294,7 +335,7 @@ def _plot(folder: Path, out: Path | None, formats: tuple[str, ...]):
         raise UserError(f"--format: {', '.join(bad)} not supported; allowed: {', '.join(sorted(allowed))}.")
     try:
         with _reading(folder):
-            report = plot_experiment(folder, out, formats=formats)
+            report = plot_experiment(folder, out, formats=formats, headline=headline)
     except FileNotFoundError as exc:
         raise UserError(f"{exc}; give the output folder of a finished sweep.") from None
     shown = sorted({p.parent for p in report.written})
@@ -310,6 +351,9 @@ def compare_cmd(
         help="Scenario to compare against (default: 'baseline' if present, else the first).")] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", metavar="FILE", show_default=False, help="Where to save the table (.csv; default DIR/comparison.csv).")] = None,
+    lab: LabOption = None,
+    vendor: VendorOption = None,
+    challenger: ChallengerOption = None,
 ) -> None:
     """Each key outcome per scenario: mean, 90% interval across replications, and the difference to
     the baseline scenario with a bootstrap 95% confidence interval (paired by seed)."""
@@ -317,9 +361,10 @@ def compare_cmd(
 
     if not folder.is_dir():
         raise UserError(f"{str(folder)!r} is not a folder; give the output folder of a finished sweep.")
+    headline = _headline(folder, lab, vendor, challenger)
     try:
         with _reading(folder):
-            table = compare(folder, baseline)
+            table = compare(folder, baseline, headline=headline)
     except FileNotFoundError as exc:
         raise UserError(f"{exc}; give the output folder of a finished sweep.") from None
     except ValueError as exc:

@@ -122,3 +122,24 @@ def test_per_run_outcomes_do_not_depend_on_how_the_runs_are_stored(small_experim
         shuffled = {name: frame.collect().sample(fraction=1.0, shuffle=True, seed=seed).lazy()
                     if name in ("steps", "shares", "labs", "prices") else frame for name, frame in tables.items()}
         assert run_outcomes(shuffled).equals(expected)
+
+
+def test_compare_and_plot_speak_of_the_entities_given_on_the_command_line(small_experiment, tmp_path) -> None:
+    """``--lab``/``--vendor``/``--challenger`` choose the headline entities (any scenario's); a
+    name the runs do not hold exits 2 naming the option and what is allowed."""
+    target = tmp_path / "cmp.csv"
+    result = CliRunner().invoke(app, ["compare", str(small_experiment), "--lab", "anthropic", "--vendor", "google",
+                                      "--challenger", "amazon", "--out", str(target)])
+    assert result.exit_code == 0, result.output
+    table = pl.read_csv(target)
+    outcomes = table["outcome"].unique(maintain_order=True).to_list()
+    assert outcomes[:3] == ["google_compute_share", "amazon_compute_share", "anthropic_google_dependency"]
+    assert "Anthropic dependency on Google" in set(table["label"])
+    for option, value in (("--lab", "nobody"), ("--vendor", "cerebras"), ("--challenger", "cerebras")):
+        bad = CliRunner().invoke(app, ["compare", str(small_experiment), option, value])
+        assert bad.exit_code == 2, bad.output
+        assert f"{option} {value!r}" in bad.output and "allowed:" in bad.output and "Traceback" not in bad.output
+    plotted = CliRunner().invoke(app, ["plot", str(small_experiment), "--out", str(tmp_path / "fig"), "--format", "png",
+                                       "--lab", "anthropic"])
+    assert plotted.exit_code == 0, plotted.output
+    assert (tmp_path / "fig" / "scenario_comparison.png").exists()
