@@ -1,6 +1,6 @@
 """The levers of a scenario: its numeric fields, with the ranges the scenario schema allows.
 
-    >>> from market.explore.levers import levers_of, scenario_with
+    >>> from market.explorer.levers import levers_of, scenario_with
     >>> [lever.path for lever in levers_of("openai_google_tpu")][:2]
     ['clouds.gcp.withholding.share', 'labs.openai.switching_cost']
     >>> lever = levers_of("openai_google_tpu")[0]

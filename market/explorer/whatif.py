@@ -1,6 +1,6 @@
 """What-if runs: a scenario with some levers turned, against its baseline, over paired seeds.
 
-    >>> from market.explore.whatif import WhatIf, run_whatif
+    >>> from market.explorer.whatif import WhatIf, run_whatif
     >>> w = WhatIf("openai_google_tpu", {"clouds.gcp.withholding.share": 0.5}, replications=4, steps=12)
     >>> result = run_whatif(w, workers=2)                     # doctest: +SKIP
     >>> result.comparison                                     # the numbers `market compare` gives  # doctest: +SKIP
@@ -32,7 +32,7 @@ import polars as pl
 from market.analysis.compare import compare_runs
 from market.batch.experiment import run_seed, safe_label
 from market.batch.summary import run_outcomes
-from market.explore.levers import scenario_with
+from market.explorer.levers import scenario_with
 from market.recording import TABLES
 from market.scenario import Scenario
 
