@@ -24,7 +24,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -187,12 +186,14 @@ def compare_tables(tables: dict[str, pl.LazyFrame], baseline: str, order: list[s
 
 def run_whatif(request: WhatIf, *, workers: int | None = None,
                on_update: Callable[[WhatIfResult], None] | None = None, update_every: float = 1.0,
+               on_progress: Callable[[int, int], None] | None = None,
                cancelled: Callable[[], bool] = lambda: False) -> WhatIfResult:
     """Run the what-if and its baseline, ``request.replications`` pairs with paired seeds.
 
     Validates both scenarios first (:class:`ScenarioError`). ``on_update`` is called with the result
     so far once two pairs are done, then at most every ``update_every`` seconds, and at the end.
-    ``cancelled`` is polled; when it turns true the runs not started are dropped.
+    ``on_progress(runs done, runs in all)`` after every run. ``cancelled`` is polled; when it turns
+    true the runs not started are dropped.
     """
     started = time.perf_counter()
     what, base = request.scenarios()
@@ -254,6 +255,8 @@ def run_whatif(request: WhatIf, *, workers: int | None = None,
                         failures[f"{label}, replication {r}"] = f"{type(exc).__name__}: {exc}"
                         continue
                     record(sc, label, r, tables)
+                if on_progress is not None and finished:
+                    on_progress(2 * n - len(queue) - len(pending), 2 * n)
                 if on_update is not None and finished:
                     pairs = sum(1 for r in range(n) if (what_label, r) in done and (base_label, r) in done)
                     now = time.perf_counter()
@@ -275,7 +278,3 @@ def describe(request: WhatIf) -> str:
     sets = " ".join(f"--set {k}={v}" for k, v in request.changes.items() if "[" not in k)
     steps = f" --steps {request.steps}" if request.steps else ""
     return f"market run {request.scenario}{steps} --seed {run_seed(request.base_seed, 0, 0)} {sets}".strip()
-
-
-def _is_path(text: str) -> bool:
-    return text.endswith(".toml") or Path(text).exists()
