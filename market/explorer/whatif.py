@@ -135,10 +135,18 @@ def shutdown_pool() -> None:
             _POOL = None
 
 
+def _ready() -> int:
+    """Import what a run needs, and run one month (a worker's first run is otherwise slower)."""
+    import market  # noqa: PLC0415
+
+    market.run("baseline", steps=1, seed=0)
+    return os.getpid()
+
+
 def warm_up(workers: int | None = None) -> None:
     """Start the worker processes now, so that the first run does not wait for them."""
     pool = _pool(_workers(workers))
-    for f in [pool.submit(os.getpid) for _ in range(pool._max_workers)]:  # noqa: SLF001
+    for f in [pool.submit(_ready) for _ in range(pool._max_workers)]:  # noqa: SLF001
         f.result()
 
 
@@ -191,7 +199,8 @@ def run_whatif(request: WhatIf, *, workers: int | None = None,
     """Run the what-if and its baseline, ``request.replications`` pairs with paired seeds.
 
     Validates both scenarios first (:class:`ScenarioError`). ``on_update`` is called with the result
-    so far once two pairs are done, then at most every ``update_every`` seconds, and at the end.
+    so far once the first pair is done, then at most every ``update_every`` seconds (less often if
+    it takes more than a quarter of the time), and at the end.
     ``on_progress(runs done, runs in all)`` after every run. ``cancelled`` is polled; when it turns
     true the runs not started are dropped.
     """
@@ -211,6 +220,8 @@ def run_whatif(request: WhatIf, *, workers: int | None = None,
             else:
                 todo.append((sc, label, r))
     failures: dict[str, str] = {}
+    if on_progress is not None:
+        on_progress(len(done), 2 * n)  # runs found in memory count as done
 
     def result() -> WhatIfResult:
         pairs = sorted(r for r in range(n) if (what_label, r) in done and (base_label, r) in done)
@@ -236,6 +247,7 @@ def run_whatif(request: WhatIf, *, workers: int | None = None,
         queue = list(reversed(todo))
         last_update = 0.0
         shown = 0
+        interval = update_every
         try:
             while queue or pending:
                 while queue and len(pending) < 2 * pool._max_workers and not cancelled():  # noqa: SLF001
@@ -260,9 +272,10 @@ def run_whatif(request: WhatIf, *, workers: int | None = None,
                 if on_update is not None and finished:
                     pairs = sum(1 for r in range(n) if (what_label, r) in done and (base_label, r) in done)
                     now = time.perf_counter()
-                    if pairs >= 2 and pairs > shown and (now - last_update >= update_every or shown == 0) \
-                            and (queue or pending):
+                    if pairs > shown and (now - last_update >= interval or shown == 0) and (queue or pending):
                         on_update(result())
+                        # showing a result (drawing it) takes a core from the runs: at most a quarter of the time
+                        interval = max(update_every, 3 * (time.perf_counter() - now))
                         shown, last_update = pairs, time.perf_counter()
         finally:
             for fut in pending:
