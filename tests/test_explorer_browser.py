@@ -142,7 +142,7 @@ def test_a_bad_value_shows_the_error_and_the_page_stays_usable(browser, whatif_s
     error.wait_for(timeout=10_000)
     text = error.inner_text()
     assert "labs.openai.switching_cost" in text and "greater than or equal to 0" in text
-    assert "Traceback" not in page.content()
+    assert "Traceback" not in page.inner_text("body")
     assert page.locator(".run-button").is_disabled()
     page.screenshot(path=SHOTS / "whatif_bad_value.png", full_page=True)
     field.fill("2")

@@ -221,10 +221,12 @@ def WhatIfView(initial: str | None = None, workers: int | None = None) -> None:
             if load_error:
                 solara.Error(load_error, classes=["load-error"])
             solara.Markdown("**Levers** (ranges from the scenario schema)")
-            for lever in levers:  # one of Mesa's UserInputs per lever, under its description
-                solara.Text(f"{lever.label}" if lever.label != lever.path else lever.path,
+            for lever in levers:  # one of Mesa's UserInputs per lever, under its description and value
+                now = _with_value(lever, values)
+                shown_value = f"{now.value:g}" if isinstance(now.value, (int, float)) else str(now.value)
+                solara.Text(f"{lever.label if lever.label != lever.path else lever.path}: {shown_value}",
                             style={"font-size": "0.85em", "color": "#555"})
-                UserInputs(_controls([_with_value(lever, values)]), on_change=on_lever)
+                UserInputs(_controls([now]), on_change=on_lever)
             addable = sorted(p for p in every if p not in {lev.path for lev in levers})
             solara.Select("Add a lever", value=None, values=addable,
                           on_value=lambda p: set_extra([*extra, p]) if p else None)
