@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
 import solara
 import solara.lab
-from mesa.visualization.solara_viz import UserInputs
+
+with warnings.catch_warnings():  # Solara's hook check about Mesa's own ComponentsView, which we do not use
+    warnings.filterwarnings("ignore", message=".*found despite early return", category=UserWarning)
+    from mesa.visualization.solara_viz import UserInputs
 from mesa.visualization.user_param import Slider
 
 from market.explorer.levers import Lever, all_levers, levers_of, parse_value
