@@ -45,7 +45,7 @@ def test_lever_values_are_validated_by_the_whole_schema() -> None:
     with pytest.raises(ScenarioError, match="end_step must be after start_step"):  # a cross-field rule
         scenario_with("supply_shock", {"packaging.shocks[0].end_step": 3})
     lever = next(lev for lev in levers_of("baseline") if lev.path == "labs.openai.switching_cost")
-    with pytest.raises(ScenarioError, match=r"labs\.openai\.switching_cost: 'abc' is not a number; allowed: at least 0"):
+    with pytest.raises(ScenarioError, match=r"switching_cost: 'abc' is not a number; allowed: at least 0"):
         parse_value(lever, "abc")
     assert parse_value(lever, " 2.5 ") == 2.5
 
@@ -101,9 +101,15 @@ def test_the_sweep_browser_filters_by_scenario_and_design_parameter(small_sweep)
     assert one.runs == 2
     assert one.tables["shares"].select(pl.col("run_id").unique()).collect().height == 2
     assert set(sweep.outcomes(one)["scenario"]) == {"tpu_merchant"}
+    from market.explorer.app import comparison_markdown, summary_markdown
+
+    summary = summary_markdown(sweep.outcomes(one))
+    assert summary.count("| tpu_merchant | 2 |") == 6 and "Nvidia compute share" in summary
     both = sweep.select(None, {"labs.openai.switching_cost": [0.5]})
     table = sweep.outcomes(both)
     assert table["runs"].to_list()[:2] == [2, 2] and table["baseline"][0] == "baseline"
+    shown = comparison_markdown(table)
+    assert "| vs baseline | 95% CI |" in shown and shown.count("\n") == 1 + table.height
     capped = sweep.select(None, None, drawn=3)
     assert capped.drawn == 6 and capped.runs == 12 and capped.sampled  # figures draw 3 per scenario
     assert capped.tables["runs"].collect()["replication"].max() == 0  # every point once before any twice
@@ -141,3 +147,10 @@ def test_market_explore_in_a_notebook_is_a_solara_element() -> None:
     element = market.explore("openai_google_tpu")
     assert isinstance(element, reacton.core.Element)
     assert element.kwargs == {} and element.args[0] == "openai_google_tpu"
+
+
+def test_a_failed_run_is_reported_and_the_others_go_on() -> None:
+    request = WhatIf("openai_google_tpu", {"faults.raise_at_step": 1}, replications=2, steps=3)
+    result = run_whatif(request, workers=1)
+    assert result.done and result.pairs == 0 and result.comparison is None
+    assert len(result.failures) == 2 and all("RuntimeError" in e for e in result.failures.values())

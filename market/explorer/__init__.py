@@ -19,7 +19,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_target", "explore", "serve"]
+__all__ = ["DEFAULT_PORT", "check_target", "explore", "port_free", "serve"]
 
 DEFAULT_PORT = 8765
 

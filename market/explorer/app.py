@@ -29,7 +29,7 @@ from mesa.visualization.user_param import Slider
 
 from market.explorer.levers import Lever, all_levers, levers_of, parse_value
 from market.explorer.sweeps import Selection, Sweep, SweepError, open_sweep
-from market.explorer.whatif import DEFAULT_REPLICATIONS, WhatIf, WhatIfResult, run_whatif
+from market.explorer.whatif import DEFAULT_REPLICATIONS, WhatIf, WhatIfResult, command_line, run_whatif
 from market.scenario import ScenarioError, builtin_scenarios
 
 __all__ = ["Explorer", "Page", "WHATIF_FIGURES"]
@@ -68,10 +68,10 @@ def comparison_markdown(table: Any) -> str:
     for r in table.iter_rows(named=True):
         unit = OUTCOMES.get(r["outcome"], (r["outcome"], "share"))[1]
         is_base = r["scenario"] == base
+        diff = "–" if is_base else _fmt(unit, r["diff"], True)
+        ci = "–" if is_base else f"{_fmt(unit, r['diff_low'], True)} to {_fmt(unit, r['diff_high'], True)}"
         lines.append(f"| {r['label']} | {r['scenario']} | {r['runs']} | {_fmt(unit, r['mean'])} | "
-                     f"{_fmt(unit, r['p05'])} – {_fmt(unit, r['p95'])} | "
-                     f"{'–' if is_base else _fmt(unit, r['diff'], True)} | "
-                     f"{'–' if is_base else _fmt(unit, r['diff_low'], True) + ' to ' + _fmt(unit, r['diff_high'], True)} |")
+                     f"{_fmt(unit, r['p05'])} – {_fmt(unit, r['p95'])} | {diff} | {ci} |")
     return "\n".join(lines)
 
 
@@ -81,7 +81,8 @@ def summary_markdown(summary: Any) -> str:
 
     lines = ["| outcome (final month) | scenario | runs | mean | 90% of runs |", "|---|---|--:|--:|--:|"]
     for r in summary.iter_rows(named=True):
-        for col, (label, unit) in OUTCOMES.items():
+        for col, spec in OUTCOMES.items():  # (label, unit, ...): a tuple or a NamedTuple
+            label, unit = spec[0], spec[1]
             lines.append(f"| {label} | {r['scenario']} | {r['runs']} | {_fmt(unit, r[f'{col}_mean'])} | "
                          f"{_fmt(unit, r[f'{col}_p05'])} – {_fmt(unit, r[f'{col}_p95'])} |")
     return "\n".join(lines)
@@ -117,8 +118,9 @@ def _controls(levers: list[Lever]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for lever in levers:
         if lever.bounded and not (lever.low_open or lever.high_open):
-            params[lever.path] = Slider(f"{lever.path.rsplit('.', 1)[-1]} [{lever.allowed}]", value=lever.value, min=lever.low,
-                                        max=lever.high, step=lever.step, dtype=int if lever.integer else float)
+            name = lever.path.rsplit(".", 1)[-1]
+            params[lever.path] = Slider(f"{name} [{lever.allowed}]", value=lever.value, min=lever.low, max=lever.high,
+                                        step=lever.step, dtype=int if lever.integer else float)
         else:
             params[lever.path] = {"type": "InputText", "label": f"{lever.path} [{lever.allowed}]",
                                   "value": f"{lever.value:g}" if isinstance(lever.value, float) else str(lever.value)}
@@ -143,7 +145,7 @@ def WhatIfView(initial: str | None = None, workers: int | None = None) -> None:
     run_error, set_run_error = solara.use_state(None)
     result, set_result = solara.use_state(None)
     progress, set_progress = solara.use_state((0, 0))
-    requested, set_requested = solara.use_state(None)  # the WhatIf to run (a new object starts a run)
+    requested, set_requested = solara.use_state(None)  # the WhatIf last run (None: none yet)
 
     def load_levers() -> tuple[list[Lever], dict[str, Lever], str | None]:
         try:
@@ -265,7 +267,9 @@ def WhatIfResults(result: WhatIfResult | None) -> None:
     solara.Markdown(f"### {what} vs {base}: {state} {result.pairs} of {result.total} pairs "
                     f"({result.seconds:.1f} s)")
     for label, error in result.failures.items():
-        solara.Warning(f"{label} failed: {error}")
+        solara.Warning(f"{label} failed: {error}", classes=["run-failure"])
+    if (line := command_line(result.request)) is not None:
+        solara.Markdown(f"Replication 0 of the what-if side at the command line: `{line}`")
     key = (id(result), result.pairs)
     if result.comparison is not None:
         solara.Markdown("Final month: mean, 90% of runs, and the difference to the baseline with its bootstrap "

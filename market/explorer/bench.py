@@ -153,7 +153,8 @@ def bench_explore(sizes: Any, repeats: int, fig: Callable[..., Any]) -> list[Any
         choices = [values[: len(values) // 2], values[len(values) // 2:], values]
         redraws, drawing = [], []
         for k in range(max(3, repeats)):
-            filters = {param: choices[k % 3]} if not sweep.ranged(param) else {param: (values[0], values[-1] / (1 + k % 3))}
+            ranged = (values[0], values[-1] / (1 + k % 3))
+            filters = {param: ranged if sweep.ranged(param) else choices[k % 3]}
             t0 = time.perf_counter()
             drawn = redraw(sweep, sweep.scenarios[: 1 + k % 2], filters)
             redraws.append(time.perf_counter() - t0)
@@ -163,7 +164,8 @@ def bench_explore(sizes: Any, repeats: int, fig: Callable[..., Any]) -> list[Any
     median = redraws[len(redraws) // 2]
     figures.append(fig("explore", f"sweep browser, redraw ({n:,}-run sweep)", median, "s", "<= 1",
                        f"median of {len(redraws)} filter changes (4 figures, at most {DRAWN_RUNS} runs per scenario, "
-                       f"+ outcome table over every selected run); the figures alone {drawing[len(drawing) // 2]:.2f} s; "
+                       f"+ outcome table over every selected run); the figures alone "
+                       f"{drawing[len(drawing) // 2]:.2f} s; "
                        f"opening the folder took {opened_s:.1f} s", open_seconds=opened_s,
                        figures_seconds=drawing[len(drawing) // 2]))
     return figures

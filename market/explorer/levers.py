@@ -50,7 +50,7 @@ HEADLINE_LEVERS: dict[str, str] = {
     "packaging.shocks[0].end_step": "Supply shock: month it ends (step)",
 }
 SKIPPED = ("faults.", "steps", "hours_per_month")  # run settings and test hooks, not levers
-_INDEX = re.compile(r"^(\w+)\[(\d+)\]$")
+_INDEX = r"^(\w+)\[(\d+)\]$"  # name[i]: an item of a list of tables
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def _field(path: str) -> FieldInfo:
     i = 0
     while i < len(parts):
         part = parts[i]
-        m = _INDEX.match(part)
+        m = re.match(_INDEX, part)
         name = m.group(1) if m else part
         if not (isinstance(model, type) and issubclass(model, BaseModel)) or name not in model.model_fields:
             raise KeyError(path)
@@ -232,7 +232,7 @@ def _set_indexed(raw: dict[str, Any], path: str, value: Any) -> None:
     node: Any = raw
     parts = path.split(".")
     for i, part in enumerate(parts):
-        m = _INDEX.match(part)
+        m = re.match(_INDEX, part)
         last = i == len(parts) - 1
         if m:
             items = node.get(m.group(1)) if isinstance(node, dict) else None

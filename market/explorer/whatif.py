@@ -33,9 +33,10 @@ from market.batch.experiment import run_seed, safe_label
 from market.batch.summary import run_outcomes
 from market.explorer.levers import scenario_with
 from market.recording import TABLES
-from market.scenario import Scenario
+from market.scenario import Scenario, ScenarioError
 
-__all__ = ["DEFAULT_REPLICATIONS", "WhatIf", "WhatIfResult", "run_whatif", "shutdown_pool", "tables_of"]
+__all__ = ["DEFAULT_REPLICATIONS", "WhatIf", "WhatIfResult", "command_line", "compare_tables", "run_whatif",
+           "shutdown_pool", "tables_of", "warm_up"]
 
 DEFAULT_REPLICATIONS = 20
 MAX_REPLICATIONS = 1000
@@ -58,8 +59,6 @@ class WhatIf:
     def scenarios(self) -> tuple[Scenario, Scenario]:
         """The what-if and the baseline scenario, validated (:class:`ScenarioError` if not)."""
         if not 2 <= self.replications <= MAX_REPLICATIONS:
-            from market.scenario import ScenarioError  # noqa: PLC0415
-
             raise ScenarioError(f"replications: {self.replications!r} is not allowed; allowed: 2 to "
                                 f"{MAX_REPLICATIONS} (a confidence interval needs at least 2 pairs).")
         what = scenario_with(self.scenario, self.changes, self.steps)
@@ -286,8 +285,11 @@ def run_whatif(request: WhatIf, *, workers: int | None = None,
     return final
 
 
-def describe(request: WhatIf) -> str:
-    """The command line that reproduces the what-if side's first replication."""
-    sets = " ".join(f"--set {k}={v}" for k, v in request.changes.items() if "[" not in k)
+def command_line(request: WhatIf) -> str | None:
+    """``market run`` of the what-if side's first replication (``None`` when a lever is an item of
+    a list, which ``--set`` cannot reach)."""
+    if any("[" in k for k in request.changes):
+        return None
+    sets = "".join(f" --set {k}={v}" for k, v in request.changes.items())
     steps = f" --steps {request.steps}" if request.steps else ""
-    return f"market run {request.scenario}{steps} --seed {run_seed(request.base_seed, 0, 0)} {sets}".strip()
+    return f"market run {request.scenario}{steps} --seed {run_seed(request.base_seed, 0, 0)}{sets}"
