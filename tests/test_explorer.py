@@ -154,3 +154,17 @@ def test_a_failed_run_is_reported_and_the_others_go_on() -> None:
     result = run_whatif(request, workers=1)
     assert result.done and result.pairs == 0 and result.comparison is None
     assert len(result.failures) == 2 and all("RuntimeError" in e for e in result.failures.values())
+
+
+def test_a_scenario_file_is_opened_with_its_levers_and_compared_as_written() -> None:
+    from pathlib import Path
+
+    path = str(Path(__file__).parent.parent / "experiments" / "half_withholding.toml")
+    share = next(lev for lev in levers_of(path) if lev.path == "clouds.gcp.withholding.share")
+    assert share.value == 0.5
+    request = WhatIf(path, {"clouds.gcp.withholding.share": 0.0}, baseline=None, replications=2, steps=2)
+    assert request.labels() == ("half_withholding + changes", "half_withholding as written")
+    what, base = request.scenarios()
+    assert what.clouds["gcp"].withholding.share == 0.0 and base.clouds["gcp"].withholding.share == 0.5
+    result = run_whatif(request, workers=1)
+    assert set(result.comparison["scenario"]) == {"half_withholding + changes", "half_withholding as written"}

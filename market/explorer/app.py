@@ -64,7 +64,7 @@ def comparison_markdown(table: Any) -> str:
 
     base = table["baseline"][0]
     lines = [f"| outcome (final month) | scenario | runs | mean | 90% of runs | vs {base} | 95% CI |",
-             "|---|---|--:|--:|--:|--:|--:|"]
+             "|:--|:--|--:|--:|--:|--:|--:|"]
     for r in table.iter_rows(named=True):
         unit = OUTCOMES.get(r["outcome"], (r["outcome"], "share"))[1]
         is_base = r["scenario"] == base
@@ -79,7 +79,7 @@ def summary_markdown(summary: Any) -> str:
     """:func:`scenario_summary` (one scenario) as a Markdown table: mean and 90% interval per outcome."""
     from market.batch.summary import OUTCOMES  # noqa: PLC0415
 
-    lines = ["| outcome (final month) | scenario | runs | mean | 90% of runs |", "|---|---|--:|--:|--:|"]
+    lines = ["| outcome (final month) | scenario | runs | mean | 90% of runs |", "|:--|:--|--:|--:|--:|"]
     for r in summary.iter_rows(named=True):
         for col, spec in OUTCOMES.items():  # (label, unit, ...): a tuple or a NamedTuple
             label, unit = spec[0], spec[1]
