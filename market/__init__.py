@@ -7,8 +7,8 @@ a vendor may withhold its top-tier chips from some buyers. The public API:
     >>> sc = market.load_scenario("openai_google_tpu", steps=24)
     >>> result = market.run(sc, seed=0)
     >>> sorted(result.tables)        # doctest: +NORMALIZE_WHITESPACE
-    ['clouds', 'contracts', 'fleet', 'labs', 'prices', 'readiness', 'runs', 'shares', 'steps', 'vendors',
-     'withholding']
+    ['clouds', 'contracts', 'fleet', 'lab_mix', 'labs', 'prices', 'readiness', 'runs', 'shares', 'steps',
+     'vendors', 'withholding']
 """
 
 from market.batch import ExperimentError, SweepReport, load_experiment, scan, sweep

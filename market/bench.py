@@ -204,10 +204,10 @@ def _lab_columns() -> dict[str, Callable[[AILab], Any]]:
         "value_usd": lambda a: min(useful(a), a.notional()) * a.cfg.value_usd_per_pflop_hour * a.model.hours,
         "surplus_usd": lambda a: (min(useful(a), a.notional()) * a.cfg.value_usd_per_pflop_hour * a.model.hours
                                   - a.committed_spend()),
-        "nvidia_dependency": lambda a: a.vendor_shares().get("nvidia", 0.0),
-        "tpu_share": lambda a: a.vendor_shares().get("google", 0.0),
+        "largest_vendor": lambda a: a.largest_vendor()[0],
+        "largest_vendor_share": lambda a: a.largest_vendor()[1],
         "active_contracts": lambda a: len(a.contracts),
-        "readiness": lambda a: dict(a.readiness),
+        "readiness": lambda a: {f"{u}/{e}": r for (u, e), r in a.readiness.items()},
     }
 
 
@@ -320,7 +320,7 @@ def _step_columns() -> dict[str, Callable[[MarketModel], Any]]:
     }
 
 
-ROW_TABLES = ("prices", "fleet", "contracts", "withholding")  # not one row per agent: Mesa's tables
+ROW_TABLES = ("prices", "fleet", "lab_mix", "contracts", "withholding")  # not one row per agent: Mesa's tables
 
 
 def mesa_collector(model: MarketModel, *, for_batch_run: bool = False):
@@ -382,8 +382,13 @@ def mesa_collect(model: MarketModel, dc: Any) -> None:
 
 
 def _to_polars(df: Any) -> pl.DataFrame:
-    """A pandas frame to polars column by column (no pyarrow needed)."""
-    return pl.DataFrame({c: df[c].tolist() for c in df.columns}, strict=False)
+    """A pandas frame to polars column by column (no pyarrow needed); pandas' NaN for a missing
+    text value back to None."""
+    def values(column: Any) -> list:
+        out = column.tolist()
+        return [None if v != v else v for v in out] if column.dtype.kind not in "fiub" else out  # noqa: PLR0124
+
+    return pl.DataFrame({c: values(df[c]) for c in df.columns}, strict=False)
 
 
 def mesa_frames(dc: Any) -> dict[str, pl.DataFrame]:
@@ -391,7 +396,9 @@ def mesa_frames(dc: Any) -> dict[str, pl.DataFrame]:
     out = {"steps": _to_polars(dc.get_model_vars_dataframe())}
     labs = _to_polars(dc.get_agenttype_vars_dataframe(AILab).reset_index())
     out["readiness"] = (labs.select("Step", "lab", pl.col("readiness").struct.unnest())
-                        .unpivot(index=["Step", "lab"], variable_name="ecosystem", value_name="readiness"))
+                        .unpivot(index=["Step", "lab"], variable_name="key", value_name="readiness")
+                        .with_columns(pl.col("key").str.split_exact("/", 1).struct.rename_fields(["purpose", "ecosystem"])
+                                      .struct.unnest()))
     out["labs"] = labs.drop("readiness")
     out["clouds"] = _to_polars(dc.get_agenttype_vars_dataframe(CloudProvider).reset_index())
     vendors = _to_polars(dc.get_agenttype_vars_dataframe(ChipVendor).reset_index())
@@ -432,8 +439,9 @@ def bench_datacollector(sizes: Sizes, repeats: int) -> list[Figure]:
 
 
 KEYS = {"labs": ["lab"], "steps": [], "prices": ["product"], "vendors": ["vendor"], "shares": ["vendor"],
-        "clouds": ["cloud"], "readiness": ["lab", "ecosystem"], "fleet": ["cloud", "product"],
-        "contracts": ["contract_id"], "withholding": ["holder", "buyer", "product"]}
+        "clouds": ["cloud"], "readiness": ["lab", "purpose", "ecosystem"], "fleet": ["cloud", "product"],
+        "contracts": ["contract_id"], "withholding": ["holder", "buyer", "product"],
+        "lab_mix": ["lab", "vendor", "purpose"]}
 
 
 def _same_values(ours: dict[str, pl.DataFrame], theirs: dict[str, pl.DataFrame]) -> bool:

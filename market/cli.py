@@ -229,8 +229,9 @@ def sweep_cmd(
     finishes (one Parquet file per table per run, or per batch of runs in large experiments). Ends
     by writing the figures and printing the key outcomes per scenario, compared with the baseline
     scenario."""
-    from market.batch import load_experiment, scan, sweep  # noqa: PLC0415
-    from market.batch.summary import run_outcomes, scenario_summary  # noqa: PLC0415
+    from market.analysis.headline import Headline
+    from market.batch import load_experiment, scan, sweep
+    from market.batch.summary import run_outcomes, scenario_summary
 
     if resume and overwrite:
         raise UserError("--resume and --overwrite contradict each other; give one of them.")
@@ -249,16 +250,17 @@ def sweep_cmd(
         if figures:
             for name, why in _plot(report.out, None, ("png", "svg")).skipped.items():
                 typer.echo(f"skipped figure {name}: {why}", err=True)
-        per_run = run_outcomes(tables)
+        headline = Headline().resolved(tables)
+        per_run = run_outcomes(tables, headline)
         if per_run["scenario"].n_unique() > 1:
-            from market.analysis.compare import compare  # noqa: PLC0415
+            from market.analysis.compare import compare
 
             table = compare(report.out)
             table.write_csv(report.out / "comparison.csv")
             console.print(_comparison_table(table))
             console.print(f"Comparison saved to {report.out / 'comparison.csv'}", markup=False, highlight=False)
         else:
-            console.print(_summary_table(scenario_summary(per_run), report.total))
+            console.print(_summary_table(scenario_summary(per_run), report.total, headline.outcomes()))
     if report.failed:
         first = next(iter(report.failures.items()))
         typer.echo(f"{report.failed} of {report.total} runs failed (first: {first[0]}: {first[1]}); "
@@ -284,8 +286,8 @@ def plot_cmd(
         typer.echo(f"skipped {name}: {why}", err=True)
 
 
-def _plot(folder: Path, out: Path | None, formats: tuple[str, ...]):  # noqa: ANN202 - FigureReport
-    from market.analysis.figures import plot_experiment  # noqa: PLC0415 - matplotlib only when plotting
+def _plot(folder: Path, out: Path | None, formats: tuple[str, ...]):
+    from market.analysis.figures import plot_experiment
 
     allowed = {"png", "svg", "pdf"}
     if bad := sorted(set(formats) - allowed):
@@ -311,7 +313,7 @@ def compare_cmd(
 ) -> None:
     """Each key outcome per scenario: mean, 90% interval across replications, and the difference to
     the baseline scenario with a bootstrap 95% confidence interval (paired by seed)."""
-    from market.analysis.compare import compare  # noqa: PLC0415
+    from market.analysis.compare import compare
 
     if not folder.is_dir():
         raise UserError(f"{str(folder)!r} is not a folder; give the output folder of a finished sweep.")
@@ -333,16 +335,14 @@ def compare_cmd(
 
 
 def _comparison_table(table: pl.DataFrame) -> Table:
-    from market.batch.summary import OUTCOMES  # noqa: PLC0415
-
     base = table["baseline"][0]
     out = Table(title=f"Final month: mean [90% of runs] and difference to {base} [95% CI, bootstrap]",
                 title_justify="left")
     for col, justify in (("outcome", "left"), ("scenario", "left"), ("runs", "right"), ("mean", "right"),
                          ("90% of runs", "right"), (f"vs {base}", "right"), ("95% CI", "right")):
         out.add_column(col, justify=justify)
-    for outcome, group in table.group_by("outcome", maintain_order=True):
-        label, unit = OUTCOMES.get(outcome[0], (outcome[0], "share"))
+    for _, group in table.group_by("outcome", maintain_order=True):
+        label, unit = group["label"][0], group["unit"][0] or "share"
         fmt = {"usd": _usd, "chips": _chips, "share": _pct}[unit]
         dfmt = {"usd": lambda x: "n/a" if x is None else f"{'-' if x < 0 else '+'}${abs(x):,.3f}",
                 "chips": lambda x: "n/a" if x is None else f"{'-' if x < 0 else '+'}{_chips(abs(x))}",
@@ -356,18 +356,17 @@ def _comparison_table(table: pl.DataFrame) -> Table:
     return out
 
 
-def _summary_table(summary: pl.DataFrame, total: int) -> Table:
-    from market.batch.summary import OUTCOMES  # noqa: PLC0415
-
+def _summary_table(summary: pl.DataFrame, total: int, outcomes: dict) -> Table:
     table = Table(title="Final month by scenario: mean, and 90% interval across replications below it",
                   title_justify="left")
     table.add_column("scenario")
     table.add_column("runs", justify="right")
-    for label, _ in OUTCOMES.values():
-        table.add_column(label, justify="right")
+    for about in outcomes.values():
+        table.add_column(about.label, justify="right")
     for row in summary.iter_rows(named=True):
         cells = []
-        for col, (_, unit) in OUTCOMES.items():
+        for col, about in outcomes.items():
+            unit = about.unit
             fmt = {"usd": _usd, "chips": _chips, "share": _pct}[unit]
             cells.append(f"{fmt(row[f'{col}_mean'])}\n[dim]{fmt(row[f'{col}_p05'])}-{fmt(row[f'{col}_p95'])}[/dim]")
         table.add_row(row["scenario"], str(row["runs"]), *cells)
@@ -445,11 +444,11 @@ def _print_summary(console: Console, result: market.RunResult) -> None:
                        _pct(row["revenue_share"]))
 
     prices = Table(title=f"Rental price per PFLOP-hour, {month}", title_justify="left")
-    prices.add_column("tier")
+    prices.add_column("class")
     prices.add_column("mean $/PFLOP-h", justify="right")  # weighted by installed chips
     prices.add_column("products")
     for row in summary["prices"].iter_rows(named=True):
-        prices.add_row(row["tier"], _usd(row["rental_usd_per_pflop_hour"]), row["products"])
+        prices.add_row(row["performance_class"], _usd(row["rental_usd_per_pflop_hour"]), row["products"])
     if summary["prices"].is_empty():
         prices.add_row("-", "n/a", "no chips rented")
 
@@ -482,8 +481,7 @@ def sensitivity_cmd(
     """Global sensitivity of the final-month outcomes to the swept parameters: Morris screening
     (mu*, its 95% CI, mu, sigma) for a morris design, Sobol' indices (S1, ST) for a saltelli
     design. Writes DIR/sensitivity.csv and DIR/figures/sensitivity.png and .svg."""
-    from market.analysis.sensitivity import sensitivity, short_number  # noqa: PLC0415 - SALib, matplotlib only here
-    from market.batch.summary import OUTCOMES  # noqa: PLC0415
+    from market.analysis.sensitivity import sensitivity, short_number
 
     try:
         with _reading(folder):
@@ -509,7 +507,7 @@ def sensitivity_cmd(
     shown = report.table if top is None else report.table.filter(pl.col("rank") <= top)
     groups = list(shown.group_by("scenario", "outcome", maintain_order=True))
     for (scenario, outcome), group in groups:
-        label, unit = OUTCOMES.get(outcome, (outcome, "share"))
+        label, unit = report.about(outcome)[:2]
         fmt = {"usd": lambda x: f"${x:,.3f}", "chips": _chips, "share": lambda x: f"{100 * x:.2f} pp"}[unit]
         for i, r in enumerate(group.iter_rows(named=True)):
             noise = r.get("noise_mu_star")
@@ -542,8 +540,8 @@ def compact_cmd(
 ) -> None:
     """Merge a sweep's run files into a few larger files per table (quicker to scan); a sweep of
     100 runs or more does this itself when it finishes. Safe to interrupt."""
-    from market.batch.runner import _lock  # noqa: PLC0415
-    from market.batch.storage import compact  # noqa: PLC0415
+    from market.batch.runner import _lock
+    from market.batch.storage import compact
 
     if not (folder / "experiment.json").is_file():
         raise UserError(f"{str(folder)!r} holds no sweep (no experiment.json).")
@@ -595,7 +593,7 @@ def bench_cmd(
 ) -> None:
     """Benchmarks side by side with Mesa's own tools (DataCollector, batch_run): one table of
     ratios, each the median of several repeats. See docs/PERFORMANCE.md."""
-    from market import bench  # noqa: PLC0415
+    from market import bench
 
     try:
         bench.check_request(only, against)

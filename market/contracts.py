@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Contract", "Refusal"]
+__all__ = ["PURPOSES", "Contract", "Refusal"]
+
+PURPOSES = ("training", "inference")  # what compute is for; each has its own demand, readiness and frictions
 
 
 class Contract(NamedTuple):
@@ -25,8 +27,9 @@ class Contract(NamedTuple):
         start_step, months: term; the contract ends before step ``start_step + months``.
         contract_id: sequence number within the run.
         lab, cloud, vendor, product: who rents what from whom.
-        tier: "top" or "previous" when signed.
-        purpose: "training" (needs the top tier) or "inference" (any tier).
+        tier: its vendor's tier when signed: "top" (the vendor's newest product) or "previous".
+        performance_class: its market-wide class when signed: "frontier" or "mainstream".
+        purpose: "training" (which prefers the frontier class) or "inference".
         chips: chips reserved for the whole term.
         pflops: chips × PFLOP/s per chip.
         price_usd_per_chip_hour: agreed price.
@@ -41,6 +44,7 @@ class Contract(NamedTuple):
     vendor: str
     product: str
     tier: str
+    performance_class: str
     purpose: str
     chips: float
     pflops: float

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from market.contracts import Contract, Refusal
+from market.contracts import PURPOSES, Contract, Refusal
 from market.economics import (
     BargainingParams,
     BargainOutcome,
@@ -31,6 +31,7 @@ from market.economics import (
     split_prices,
     with_outside_options,
 )
+from market.economics.classes import FRONTIER
 from market.economics.withholding import access
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["ComputeMarket", "Offer", "allocate_packaging"]
 
 EPS = 1e-9
+PURPOSE_INDEX = {purpose: u for u, purpose in enumerate(PURPOSES)}
 
 
 def allocate_packaging(requests: np.ndarray, reserved: np.ndarray, capacity: float, rule: str) -> np.ndarray:
@@ -67,7 +69,8 @@ class Offer:
     product: str
     vendor: str
     ecosystem: str
-    tier: str
+    tier: str  # its vendor's tier: "top" = the vendor's newest product
+    performance_class: str  # market-wide: "frontier" or "mainstream"
     pflops: float
     free: float  # chips not under contract
     ask: float  # posted (on-demand) price, USD per chip-hour
@@ -77,10 +80,9 @@ class Offer:
     power: float  # the most its market power gets: its best reply were its rivals to ask the competitive price
     access: np.ndarray  # per lab (model.lab_list order): may ask for it (channel and a usable ecosystem)
     buyers: np.ndarray  # per lab: buys it at arm's length (not affiliated, not all withheld): its pricing's demand
-    key: int  # index of its (vendor, tier) in this month's penalty table
+    key: int  # index of its (vendor, performance class) in this month's penalty table
 
 
-PURPOSES = ("training", "inference")
 SHARED_GRID_POINTS = 48  # log-spaced prices each product's sellers search (plus asks, undercuts, chokes)
 SHARED_CHOKES = 64  # at most this many buyers' choke prices join the grid (quantiles beyond)
 STATIC_UNDERCUT = 1e-12  # market power is checked against rivals at fixed prices: undercuts by a hair
@@ -182,15 +184,16 @@ class ComputeMarket:
         self.eco_index = {e: i for i, e in enumerate(model.ecosystems)}
         self.vendor_index = {v: i for i, v in enumerate(model.vendors)}
         self._value = np.array([lab.cfg.value_usd_per_pflop_hour for lab in labs])
-        self._switching = np.array([lab.cfg.switching_cost for lab in labs])
-        self._tier_penalty = np.array([lab.cfg.previous_tier_penalty for lab in labs])
+        self._switching = np.array([[lab.cfg.switching_cost, lab.cfg.switching_cost * lab.cfg.inference_switching_share]
+                                    for lab in labs])
+        self._class_penalty = np.array([lab.cfg.below_frontier_penalty for lab in labs])
         self._diversification = np.array([lab.cfg.diversification for lab in labs])
         self._lab_power = np.array([lab.cfg.bargaining_power for lab in labs])
         demand = model.config.demand
         self._elasticity = np.array([demand.training_elasticity, demand.inference_elasticity])
         self._serves: dict[tuple[str, str], np.ndarray] = {}  # static channel policy, per (cloud, vendor)
         self._affiliates: dict[str, np.ndarray] = {}  # static, per cloud
-        self.penalty = np.ones((0, len(labs), 2))  # (vendor, tier) key, lab, purpose -> multiplier >= 1
+        self.penalty = np.ones((0, len(labs), 2))  # (vendor, class) key, lab, purpose -> multiplier >= 1
 
     # -- the month's offers and asks ------------------------------------------------------------
     def open(self) -> None:
@@ -199,19 +202,23 @@ class ComputeMarket:
         labs = model.lab_list
         n = len(labs)
         self._outcomes = {}
-        rho = np.zeros((n, len(self.eco_index)))
-        in_use = np.zeros((n, len(self.eco_index)), dtype=bool)
+        # per lab, this month (a lab in a partnership negotiates twice): chips of each offer taken,
+        # and one refusal per offer (the largest)
+        self._taken: dict[str, dict[tuple[str, str], float]] = {}
+        self._refused: dict[tuple[str, str, str], Refusal] = {}
+        rho = np.zeros((n, len(self.eco_index), len(PURPOSES)))  # lab, ecosystem, purpose
+        in_use = np.zeros((n, len(self.eco_index), len(PURPOSES)), dtype=bool)
         shares = np.zeros((n, len(self.vendor_index)))
         held = np.zeros((n, 2))
         notional = np.zeros((n, 2))
         level = np.empty(n)
         money = np.empty(n)
-        eco_index, vendor_index = self.eco_index, self.vendor_index
+        eco_index, vendor_index, purpose_index = self.eco_index, self.vendor_index, PURPOSE_INDEX
         for i, lab in enumerate(labs):
-            for e, r in lab.readiness.items():
-                rho[i, eco_index[e]] = r
-            for e in lab.ecosystems_in_use():
-                in_use[i, eco_index[e]] = True
+            for (purpose, e), r in lab.readiness.items():
+                rho[i, eco_index[e], purpose_index[purpose]] = r
+            for purpose, e in lab.holdings():
+                in_use[i, eco_index[e], purpose_index[purpose]] = True
             for v, x in lab.vendor_shares().items():
                 shares[i, vendor_index[v]] = x
             held[i] = lab.useful_contracted("training"), lab.useful_contracted("inference")
@@ -231,21 +238,21 @@ class ComputeMarket:
                     continue
                 prod = model.products[p]
                 eco = model.vendors[prod.vendor].ecosystem
-                key = keys.get((prod.vendor, prod.tier))
+                key = keys.get((prod.vendor, prod.performance_class))
                 if key is None:
-                    key = keys[prod.vendor, prod.tier] = len(penalties)
-                    penalties.append(self._penalties(prod.vendor, eco, prod.tier, rho, in_use, shares))
+                    key = keys[prod.vendor, prod.performance_class] = len(penalties)
+                    penalties.append(self._penalties(prod.vendor, eco, prod.performance_class, rho, in_use, shares))
                 floor = cloud.floor_price(p)
                 menu, buyers = self._access(cloud, p, prod.vendor, eco)
-                self.offers.append(Offer(cloud, p, prod.vendor, eco, prod.tier,
+                self.offers.append(Offer(cloud, p, prod.vendor, eco, prod.tier, prod.performance_class,
                                          model.config.products[p].pflops, cloud.free(p), cloud.rental_price[p],
                                          floor, floor, False, math.inf, menu, buyers, key))
         self.penalty = np.stack(penalties) if penalties else np.ones((0, n, 2))
         self._keys = np.array([o.key for o in self.offers], dtype=int)
         self._offer_penalty = self.penalty[self._keys]  # offer, lab, purpose
-        # useful PFLOP/s a chip of each offer gives each lab
-        self._useful = (np.stack([o.pflops * rho[:, self.eco_index[o.ecosystem]] for o in self.offers])
-                        if self.offers else np.zeros((0, n)))
+        # useful PFLOP/s a chip of each offer gives each lab for each purpose
+        self._useful = (np.stack([o.pflops * rho[:, self.eco_index[o.ecosystem], :] for o in self.offers])
+                        if self.offers else np.zeros((0, n, len(PURPOSES))))
         self._reprice()
         self._rank_tables()
 
@@ -257,21 +264,28 @@ class ComputeMarket:
         n = len(self.model.lab_list)
         if not offers:
             self._may_ask = np.zeros((0, n), dtype=bool)
-            self._lowest_floor = np.full(n, np.inf)
+            self._lowest_floor = np.full((n, len(PURPOSES)), np.inf)
             return
         self._may_ask = np.stack([o.access for o in offers])
         self._floors = np.array([o.floor for o in offers])
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            per_useful = np.where(self._may_ask & (self._useful > 0), self._floors[:, None] / self._useful, np.inf)
-        self._lowest_floor = per_useful.min(axis=0)  # per lab: the least USD per useful PFLOP-hour any offer could go to
+            per_useful = np.where(self._may_ask[:, :, None] & (self._useful > 0),
+                                  self._floors[:, None, None] / self._useful, np.inf)
+        self._lowest_floor = per_useful.min(axis=0)  # per lab and purpose: the least USD per useful PFLOP-hour any offer could go to
         penalty = self._offer_penalty
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             self._reservations = np.array([o.reservation for o in offers])
             self._buyer_option = np.array([o.power if o.scarce else min(o.ask, o.power) for o in offers])
             self._affiliated = np.stack([self._affiliated_to(o.cloud) for o in offers])
-            self._reservation_score = (self._reservations[:, None, None] * penalty
-                                       / self._useful[:, :, None])
-            self._ask_score = np.array([o.ask for o in offers])[:, None, None] * penalty / self._useful[:, :, None]
+            self._discount = np.zeros((len(offers), n))  # offer, lab: a partner's discount at the offer's cloud
+            index = {o.cloud.cloud_id: [] for o in offers}
+            for k, o in enumerate(offers):
+                index[o.cloud.cloud_id].append(k)
+            for lab_id, terms in self.model.partner_terms.items():
+                for cloud_id, discount in terms.items():
+                    self._discount[index.get(cloud_id, []), self.lab_index[lab_id]] = discount
+            self._reservation_score = self._reservations[:, None, None] * penalty / self._useful
+            self._ask_score = np.array([o.ask for o in offers])[:, None, None] * penalty / self._useful
         self._rankings = [self._ranking(u) for u in range(len(PURPOSES))]
 
     def _ranking(self, u: int) -> tuple[list, ...]:
@@ -290,7 +304,7 @@ class ComputeMarket:
         order = np.lexsort(keys, axis=-1)  # the offers it may not ask sort last
         size = np.minimum(may.sum(axis=1), self.max_offers)
         listed = np.arange(n_offers)[None, :] < size[:, None]
-        useful = np.take_along_axis(self._useful.T, order, axis=1)
+        useful = np.take_along_axis(self._useful[:, :, u].T, order, axis=1)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             cheapest = np.where(listed, self._floors[order] / useful, np.inf).min(axis=1, initial=np.inf)
             over = listed & (np.take_along_axis(score, order, axis=1) > self._value[:, None])
@@ -302,15 +316,16 @@ class ComputeMarket:
         return (*(x[:, :width].tolist() for x in (order, useful, penalty, least)), cheapest.tolist(),
                 within.tolist())
 
-    def _penalties(self, vendor: str, eco: str, tier: str, rho: np.ndarray, in_use: np.ndarray,
+    def _penalties(self, vendor: str, eco: str, performance_class: str, rho: np.ndarray, in_use: np.ndarray,
                    shares: np.ndarray) -> np.ndarray:
-        """Every lab's penalty multiplier on offers of this vendor and tier, for each purpose
-        (switching, previous-tier and diversification penalties, for all labs at once)."""
+        """Every lab's penalty multiplier on offers of this vendor and performance class, for each
+        purpose (switching, below-frontier and diversification penalties, for all labs at once)."""
         e, v = self.eco_index[eco], self.vendor_index[vendor]
-        switching = np.where(in_use[:, e], 1.0, 1.0 + self._switching * (1.0 - rho[:, e]))
+        # each purpose has its own switching cost and readiness, and its own holdings in the ecosystem
+        switching = np.where(in_use[:, e, :], 1.0, 1.0 + self._switching * (1.0 - rho[:, e, :]))
         diversify = 1.0 + self._diversification * shares[:, v]
-        training = switching * (1.0 + self._tier_penalty if tier != "top" else 1.0) * diversify
-        return np.stack((training, switching * diversify), axis=1)
+        training = switching[:, 0] * (1.0 + self._class_penalty if performance_class != FRONTIER else 1.0) * diversify
+        return np.stack((training, switching[:, 1] * diversify), axis=1)
 
     def _access(self, cloud: CloudProvider, product: str, vendor: str, eco: str) -> tuple[np.ndarray, np.ndarray]:
         """Which labs may ask for this offer (the channel and a usable ecosystem), and which of
@@ -320,7 +335,7 @@ class ComputeMarket:
         serves = self._serves.get(key)
         if serves is None:
             serves = self._serves[key] = np.array([cloud.serves(lab.lab_id, vendor) for lab in self.model.lab_list])
-        menu = serves & (self.rho[:, self.eco_index[eco]] > 0)
+        menu = serves & (self.rho[:, self.eco_index[eco], :] > 0).any(axis=1)
         labs = self.model.lab_list
         # affiliated labs take capacity at the cloud's reservation, outside its pricing
         buyers = menu & ~self._affiliated_to(cloud)
@@ -342,7 +357,7 @@ class ComputeMarket:
         offers = self.offers
         if not offers:
             return
-        useful = self._useful  # offer, lab
+        useful = self._useful  # offer, lab, purpose
         with np.errstate(divide="ignore", over="ignore"):  # a chip of almost no use: an infinite price
             per_useful = np.where(useful > 0, 1.0 / useful, np.inf)
         penalty = self._offer_penalty  # offer, lab, purpose
@@ -351,10 +366,10 @@ class ComputeMarket:
         # effective USD per useful PFLOP-hour, and the useful PFLOP/s it has free.
         free = np.array([o.free for o in offers])
         price = np.array([o.cloud.market_price.get(o.product, o.ask) for o in offers])
-        able = np.stack([o.buyers for o in offers])[:, :, None] & (useful > 0)[:, :, None]
+        able = np.stack([o.buyers for o in offers])[:, :, None] & (useful > 0)
         with np.errstate(over="ignore"):
-            effective = np.where(able, price[:, None, None] * penalty * per_useful[:, :, None], np.inf)
-        room = np.where(able, free[:, None, None] * useful[:, :, None], 0.0)
+            effective = np.where(able, price[:, None, None] * penalty * per_useful, np.inf)
+        room = np.where(able, free[:, None, None] * useful, 0.0)
         by_product: dict[str, list[int]] = {}
         for k, o in enumerate(offers):
             by_product.setdefault(o.product, []).append(k)
@@ -365,7 +380,7 @@ class ComputeMarket:
         alternatives = self._alternatives(effective, room, need, np.array([o.product for o in offers]), list(priced))
         # Two passes over the product markets, so that each pass's sell-out prices (the
         # competitive prices, then the sellers' replies) are solved for all markets at once.
-        markets = [self._market_grid([offers[k] for k in sellers], useful[by_product[product][0]][:, None],
+        markets = [self._market_grid([offers[k] for k in sellers], useful[by_product[product][0]],
                                      penalty[by_product[product][0]], alternatives[product])
                    for product, sellers in priced.items()]
         self._clear(markets)
@@ -507,9 +522,9 @@ class ComputeMarket:
         return out
 
     def _terms(self, useful: np.ndarray, choke: np.ndarray) -> _Terms:
-        """Every lab's demand for a product whose chip gives it ``useful`` PFLOP/s (lab, 1), up to
-        ``choke`` (lab, purpose): the terms of :meth:`_demand`, in chips."""
-        u = useful[:, :1]
+        """Every lab's demand for a product whose chip gives it ``useful`` PFLOP/s (lab, purpose),
+        up to ``choke`` (lab, purpose): the terms of :meth:`_demand`, in chips."""
+        u = useful
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # no use: above every choke price
             scale = self.notional * (u * self.level[:, None]) ** -self._elasticity[None, :]
             held = self.held / u
@@ -558,12 +573,13 @@ class ComputeMarket:
         return self._params[power]
 
     # -- one lab's round ------------------------------------------------------------------------
-    def negotiate(self, lab: AILab, initial: bool = False) -> None:
+    def negotiate(self, lab: AILab, initial: bool = False, only: frozenset[str] | None = None) -> None:
         """One lab's round: rank the offers it may take, bargain down the list until its demand at
         the prices it gets is met.
 
         ``initial`` marks the first month, whose contracts stand for those signed before the
-        simulation (see :meth:`_sign`).
+        simulation (see :meth:`_sign`). ``only``: the clouds it may deal with in this round (its
+        partners', in the partnership round).
         """
         model = self.model
         lab_id = lab.lab_id
@@ -571,15 +587,15 @@ class ComputeMarket:
         hours = model.hours
         value = self._value[i]
         budget_left = lab.budget - lab.committed_spend()
-        refused_here: dict[tuple[str, str], Refusal] = {}  # one refusal per offer and lab-month
-        taken_here: dict[tuple[str, str], float] = {}  # chips of each offer it rented this month
+        refusals = self._refused  # one refusal per offer and lab-month
+        taken_here = self._taken.setdefault(lab_id, {})  # chips of each offer it rented this month
         offers = self.offers
         for u, purpose in enumerate(PURPOSES):
             if self.notional[i, u] <= EPS or not self.offers:
                 continue
             wanted = lab.demand_curve(purpose)  # useful PFLOP/s it wants at a price per useful PFLOP-hour
             held = lab.useful_contracted(purpose)
-            if budget_left <= EPS or wanted(self._lowest_floor[i]) <= held + EPS:
+            if budget_left <= EPS or wanted(self._lowest_floor[i, u]) <= held + EPS:
                 continue  # it holds all it would want even at the lowest price any seller could go to
             order, useful_, penalty_, at_least, cheapest_of, within = self._rankings[u]
             cheapest = cheapest_of[i]
@@ -594,6 +610,8 @@ class ComputeMarket:
                 if wanted(least / useful) - held <= EPS:
                     continue
                 o = offers[k]
+                if only is not None and o.cloud.cloud_id not in only:
+                    continue
                 if o.free <= EPS and o.cloud.cfg.withholding is None:
                     continue  # sold out: nothing to rent, nothing to refuse
                 key = (o.cloud.cloud_id, o.product)
@@ -607,9 +625,10 @@ class ComputeMarket:
                 need_chips = need / useful
                 share, reason = o.cloud.withheld(lab_id, o.product)
                 accessible, refused = access(o.free, need_chips, share, taken)
-                if refused > EPS and (key not in refused_here or refused > refused_here[key].chips_withheld):
-                    refused_here[key] = Refusal(o.cloud.cloud_id, "cloud", lab_id, lab_id, o.product, o.vendor,
-                                                o.tier, refused, reason)
+                if refused > EPS and ((lab_id, *key) not in refusals
+                                      or refused > refusals[lab_id, *key].chips_withheld):
+                    refusals[lab_id, *key] = Refusal(o.cloud.cloud_id, "cloud", lab_id, lab_id, o.product, o.vendor,
+                                                     o.tier, refused, reason)
                 if accessible <= EPS:
                     continue
                 chips = min(need_chips, accessible, budget_left / (outcome.price * hours))
@@ -622,7 +641,11 @@ class ComputeMarket:
                 held += chips * useful
                 if budget_left <= EPS or wanted(cheapest) <= held + EPS:
                     break  # out of money, or it wants no more even at the lowest price here
-        model.refusals.extend(refused_here.values())
+
+    def close(self) -> None:
+        """End the month's negotiation: record the refusals (one per lab and offer, the largest)."""
+        self.model.refusals.extend(self._refused.values())
+        self._refused = {}
 
     def _deal_floor(self, order: np.ndarray, labs: np.ndarray, wtp: np.ndarray) -> np.ndarray:
         """The least price each offer ``order[i, r]`` could agree with lab ``labs[i]`` at, whose
@@ -640,8 +663,12 @@ class ComputeMarket:
                 return reservation
             split[mine] = part
         buyer_option = np.minimum(wtp, self._buyer_option[order])
-        return np.where(self._affiliated[order, labs[:, None]], reservation,
-                        np.maximum(reservation, np.minimum(split, buyer_option)))
+        least = np.where(self._affiliated[order, labs[:, None]], reservation,
+                         np.maximum(reservation, np.minimum(split, buyer_option)))
+        if not self.model.partner_terms:
+            return least
+        discount = self._discount[order, labs[:, None]]  # partners' better terms (see _bargain)
+        return np.where(discount > 0.0, np.maximum(self._floors[order], least * (1.0 - discount)), least)
 
     def _sign(self, lab: AILab, o: Offer, purpose: str, chips: float, outcome: BargainOutcome, initial: bool) -> None:
         """Turn an agreement into contracts that reserve capacity at the cloud.
@@ -656,7 +683,7 @@ class ComputeMarket:
         for m in terms:
             part = chips / len(terms)
             contract = Contract(model.t, model.next_contract_id(), lab.lab_id, o.cloud.cloud_id, o.vendor, o.product,
-                                o.tier, purpose, part, part * o.pflops, outcome.price, o.ask, m, outcome.rounds)
+                                o.tier, o.performance_class, purpose, part, part * o.pflops, outcome.price, o.ask, m, outcome.rounds)
             lab.add_contract(contract)
             model.signed.append(contract)
         o.free -= chips
@@ -682,4 +709,9 @@ class ComputeMarket:
         if key not in self._outcomes:
             self._outcomes[key] = self.protocol(o.floor, wtp, self._bargaining(lab))
         buyer_option = min(wtp, o.power if o.scarce else min(o.ask, o.power))
-        return with_outside_options(self._outcomes[key], o.reservation, buyer_option)
+        outcome = with_outside_options(self._outcomes[key], o.reservation, buyer_option)
+        discount = self.model.partner_terms.get(lab.lab_id, {}).get(o.cloud.cloud_id, 0.0)
+        if outcome is None or discount <= 0.0:
+            return outcome
+        # a partner's better terms: the discount off the bargained price, never below the floor
+        return BargainOutcome(max(o.floor, outcome.price * (1.0 - discount)), outcome.rounds)

@@ -24,6 +24,7 @@ from market.agents.cloud import CloudProvider
 from market.agents.lab import AILab
 from market.agents.vendor import ChipVendor
 from market.contracts import Contract, Refusal
+from market.economics.classes import MAINSTREAM, Chip, performance_classes
 from market.markets import ComputeMarket, allocate_packaging
 from market.scenario import Cloud, Lab, RentalPricing, Scenario
 
@@ -39,7 +40,8 @@ class ProductState:
     product_id: str
     vendor: str
     on_sale: bool = False
-    tier: str = "previous"  # "top" = its vendor's newest released product
+    tier: str = "previous"  # "top" = its vendor's newest released product (withholding rules use it)
+    performance_class: str = MAINSTREAM  # market-wide: "frontier" or "mainstream" (labs' preferences use it)
 
 
 class MarketModel(mesa.Model):
@@ -69,6 +71,7 @@ class MarketModel(mesa.Model):
         self.maturity = {v.ecosystem: v.software_maturity for v in scenario.vendors.values()}
         self.ecosystem_of = {vid: v.ecosystem for vid, v in scenario.vendors.items()}
         self.products = {p: ProductState(p, cfg.vendor) for p, cfg in scenario.products.items()}
+        self._chips = [Chip(p, cfg.pflops, cfg.memory_gb, cfg.release_step) for p, cfg in scenario.products.items()]
         self.vendors = {v: ChipVendor(self, v, cfg) for v, cfg in sorted(scenario.vendors.items())}
         labs = dict(sorted(scenario.labs.items())) | self._long_tail()
         self.labs = {lab_id: AILab(self, lab_id, cfg) for lab_id, cfg in labs.items()}
@@ -93,6 +96,7 @@ class MarketModel(mesa.Model):
         self.price_index = self._initial_price_index()
         self.signed: list[Contract] = []
         self.refusals: list[Refusal] = []
+        self.partner_terms: dict[str, dict[str, float]] = {}  # lab -> {cloud: discount} of the partnerships running now
         self._contract_seq = 0
         self.run_id = run_id or f"{scenario.name}-{scenario.config_hash[:8]}-s{seed}"
         from market.recording import Recorder  # recording reads the model; imported late to keep one-way flow
@@ -127,8 +131,9 @@ class MarketModel(mesa.Model):
                 demand_volatility=tail.demand_volatility, training_share=tail.training_share,
                 budget_usd_per_month=float(d) * tail.budget_usd_per_pflop_month, budget_growth=tail.demand_growth,
                 value_usd_per_pflop_hour=tail.value_usd_per_pflop_hour, readiness=tail.readiness,
-                switching_cost=tail.switching_cost, diversification=tail.diversification,
-                previous_tier_penalty=tail.previous_tier_penalty,
+                switching_cost=tail.switching_cost, inference_switching_share=tail.inference_switching_share,
+                diversification=tail.diversification,
+                below_frontier_penalty=tail.below_frontier_penalty,
                 bargaining_power=tail.bargaining_power, contract_months=int(m))
             for i, (d, m) in enumerate(zip(sizes, months, strict=True))
         }
@@ -163,8 +168,10 @@ class MarketModel(mesa.Model):
             state.on_sale = released and (cfg.end_of_sale_step is None or t < cfg.end_of_sale_step)
             if released and (cfg.vendor not in newest or cfg.release_step > newest[cfg.vendor][0]):
                 newest[cfg.vendor] = (cfg.release_step, p)
+        classes = performance_classes(self._chips, t, **self.config.performance_classes.model_dump())
         for p, state in self.products.items():
             state.tier = "top" if newest.get(state.vendor, (0, None))[1] == p else "previous"
+            state.performance_class = classes.get(p, MAINSTREAM)
         if t > 0:
             shocks = self.rng.standard_normal(len(self.lab_list))
             for lab, z in zip(self.lab_list, shocks, strict=True):
@@ -184,6 +191,12 @@ class MarketModel(mesa.Model):
         for vendor in self.vendor_list:
             vendor.reset_step()
         self.packaging_capacity = self._packaging_capacity(t)
+        self.partner_terms = {}
+        for deal in self.config.partnerships.values():  # several may join a lab to a cloud: the best terms hold
+            if deal.start_step <= t and (deal.end_step is None or t < deal.end_step):
+                terms = self.partner_terms.setdefault(deal.lab, {})
+                for c in deal.clouds:
+                    terms[c] = max(terms.get(c, 0.0), deal.discount)
 
     def _committed_packaging(self, t: int) -> float:
         """The scenario's committed packaging path at step ``t`` (wafers a month, interpolated)."""
@@ -226,14 +239,23 @@ class MarketModel(mesa.Model):
 
     def compute_market_round(self) -> None:
         """Phase 3: labs with unmet needs bargain with clouds; vertically integrated labs first
-        (a vendor serves its own lab before others), then the rest in random order."""
+        (a vendor serves its own lab before others), then labs in a partnership at their partner
+        clouds (priority access), then the rest, partners included, in random order."""
         market = self.compute_market
         market.open()
+        initial = self.t == 0
         own = [lab for lab in self.lab_list if lab.cfg.affiliation or lab.cfg.own_datacenter]
         rest = [lab for lab in self.lab_list if not (lab.cfg.affiliation or lab.cfg.own_datacenter)]
-        for group in (own, rest):
-            for i in self.rng.permutation(len(group)):
-                market.negotiate(group[i], initial=self.t == 0)
+        for i in self.rng.permutation(len(own)):
+            market.negotiate(own[i], initial=initial)
+        partners = [lab for lab in rest if lab.lab_id in self.partner_terms]
+        if partners:
+            for i in self.rng.permutation(len(partners)):
+                lab = partners[i]
+                market.negotiate(lab, initial=initial, only=frozenset(self.partner_terms[lab.lab_id]))
+        for i in self.rng.permutation(len(rest)):
+            market.negotiate(rest[i], initial=initial)
+        market.close()
 
     def settlement(self) -> None:
         """Phase 4: rents are paid, costs and profits booked, rental prices and readiness updated."""

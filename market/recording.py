@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from market.contracts import PURPOSES
+
 if TYPE_CHECKING:
     from market.agents.lab import AILab
     from market.model import MarketModel
@@ -47,13 +49,13 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "shipped_pflops": _F, "shipment_share": _F, "revenue_usd": _F, "revenue_share": _F,
     },
     "prices": {
-        "step": _I, "product": _S, "vendor": _S, "tier": _S, "on_sale": pl.Boolean, "chip_price_usd": _F,
+        "step": _I, "product": _S, "vendor": _S, "tier": _S, "performance_class": _S, "on_sale": pl.Boolean, "chip_price_usd": _F,
         "rental_price_usd_per_chip_hour": _F, "rental_price_usd_per_pflop_hour": _F,
         "contract_price_usd_per_chip_hour": _F, "installed_chips": _F,
     },
     "contracts": {
         "step": _I, "contract_id": _I, "lab": _S, "cloud": _S, "vendor": _S, "product": _S, "tier": _S,
-        "purpose": _S, "chips": _F, "pflops": _F, "price_usd_per_chip_hour": _F,
+        "performance_class": _S, "purpose": _S, "chips": _F, "pflops": _F, "price_usd_per_chip_hour": _F,
         "list_price_usd_per_chip_hour": _F, "months": _I, "rounds": _I,
     },
     "withholding": {
@@ -61,7 +63,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "chips_withheld": _F, "reason": _S,
     },
     "fleet": {
-        "step": _I, "cloud": _S, "product": _S, "vendor": _S, "tier": _S, "installed_chips": _F, "contracted_chips": _F,
+        "step": _I, "cloud": _S, "product": _S, "vendor": _S, "tier": _S, "performance_class": _S, "installed_chips": _F, "contracted_chips": _F,
         "in_transit_chips": _F, "rental_price_usd_per_chip_hour": _F,
     },
     "vendors": {
@@ -76,9 +78,10 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "labs": {
         "step": _I, "lab": _S, "budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F,
         "served_pflops": _F, "unmet_pflops": _F, "utilisation": _F, "value_usd": _F, "surplus_usd": _F,
-        "nvidia_dependency": _F, "tpu_share": _F, "active_contracts": _I,
+        "largest_vendor": _S, "largest_vendor_share": _F, "active_contracts": _I,
     },
-    "readiness": {"step": _I, "lab": _S, "ecosystem": _S, "readiness": _F},
+    "lab_mix": {"step": _I, "lab": _S, "vendor": _S, "purpose": _S, "pflops": _F, "share": _F},
+    "readiness": {"step": _I, "lab": _S, "purpose": _S, "ecosystem": _S, "readiness": _F},
 }
 TABLES = tuple(SCHEMAS)
 
@@ -128,6 +131,7 @@ class Recorder:
         self._fleet(t)
         installed_pf, contracted_pf = self._clouds(t)
         demand, served = self._labs(t)
+        self._lab_mix(t)
         self._contracts(t)
         withheld, top = self._withholding(t)
         self.rows["steps"].extend((t, m.config.date_of(t), m.packaging_capacity, demand, served,
@@ -183,7 +187,7 @@ class Recorder:
                     price_sum += chips * cloud.rental_price[p]
             rental = price_sum / weight if weight > 0 else None
             s = signed.get(p)
-            out.extend((t, p, state.vendor, state.tier, state.on_sale, m.vendors[state.vendor].list_price[p],
+            out.extend((t, p, state.vendor, state.tier, state.performance_class, state.on_sale, m.vendors[state.vendor].list_price[p],
                         rental, rental / cfg.pflops if rental is not None else None,
                         s[0] / s[1] if s and s[1] > 0 else None, installed))
 
@@ -200,7 +204,7 @@ class Recorder:
                 if installed < 1.0 and transit.get(p, 0.0) < 1.0:
                     continue  # a fleet retired down to float dust
                 state = m.products[p]
-                out.extend((t, cloud.cloud_id, p, state.vendor, state.tier, installed,
+                out.extend((t, cloud.cloud_id, p, state.vendor, state.tier, state.performance_class, installed,
                             cloud.contracted.get(p, 0.0), transit.get(p, 0.0), cloud.rental_price.get(p)))
 
     def _clouds(self, t: int) -> tuple[float, float]:
@@ -227,7 +231,7 @@ class Recorder:
         (:meth:`_labs_table`). The lab's running totals of its contracts (kept by ``AILab._book``)
         are read directly: the same arithmetic as ``useful_contracted()``, ``peak_contracted()``,
         ``committed_spend()`` and ``vendor_shares()``, in one pass, without the calls."""
-        labs, readiness = self.rows["labs"], self.rows["readiness"]  # readiness: lab-major, ecosystem-minor
+        labs, readiness = self.rows["labs"], self.rows["readiness"]  # readiness: lab, purpose, ecosystem
         self._lab_steps.append(t)
         demand = served = 0.0
         # ``x if x > 0.0 else 0.0`` is ``max(0.0, x)`` (NaN and -0.0 included), without the call
@@ -235,20 +239,33 @@ class Recorder:
             by_vendor = lab._peak_vendor
             peak = sum([pf if pf > 0.0 else 0.0 for pf in by_vendor.values()])  # noqa: FURB136
             r = lab.readiness
-            useful = sum([(pf if pf > 0.0 else 0.0) * r[eco] for (_, eco), pf in lab._peak.items()])  # noqa: FURB136
+            useful = sum([(pf if pf > 0.0 else 0.0) * r[key] for key, pf in lab._peak.items()])  # noqa: FURB136
             spend = lab._spend
+            largest, most = None, 0.0  # AILab.largest_vendor(): ties to the first in name order
             if peak > 0:
-                a, b = by_vendor.get("nvidia", 0.0), by_vendor.get("google", 0.0)
-                a = a / peak if a > 1e-9 else 0.0
-                b = b / peak if b > 1e-9 else 0.0
-            else:
-                a = b = 0.0
+                for v, pf in by_vendor.items():
+                    if pf > 1e-9 and (pf > most or (pf == most and v < largest)):
+                        largest, most = v, pf
+                most = most / peak if largest is not None else 0.0
             d = lab.notional()  # what it wants at the prices it is used to: the priced-out part is unmet
             demand += d
             served += d if d < useful else useful  # noqa: FURB136 - min(useful, d), without the call
-            labs += (lab.budget, spend if spend > 0.0 else 0.0, d, peak, useful, a, b, len(lab.contracts))  # noqa: FURB136
-            readiness += r.values()  # keyed by model.ecosystems, in that order (AILab.__init__)
+            labs += (lab.budget, spend if spend > 0.0 else 0.0, d, peak, useful, largest, most,  # noqa: FURB136
+                     len(lab.contracts))
+            readiness += r.values()  # keyed by PURPOSES x model.ecosystems, in that order (AILab.__init__)
         return demand, served
+
+    def _lab_mix(self, t: int) -> None:
+        """Rows of ``lab_mix``: each lab's peak PFLOP/s under contract by vendor and purpose, and
+        its share of all the lab's contracted peak compute (:meth:`AILab.compute_mix`)."""
+        out = self.rows["lab_mix"]
+        for lab in self.model.lab_list:
+            mix = lab.compute_mix()
+            if not mix:
+                continue
+            peak = sum([pf if pf > 0.0 else 0.0 for pf in lab._peak_vendor.values()])  # noqa: FURB136
+            for (vendor, purpose), pf in mix.items():
+                out.extend((t, lab.lab_id, vendor, purpose, pf, pf / peak))
 
     def _contracts(self, t: int) -> None:
         """Rows of ``contracts``: those signed this step; a :class:`~market.contracts.Contract`'s
@@ -303,7 +320,7 @@ class Recorder:
             pl.when(useful > 0).then(served / useful).otherwise(0.0).alias("utilisation"),
             value.alias("value_usd"),
             (value - pl.col("spend_usd")).alias("surplus_usd"),
-            "nvidia_dependency", "tpu_share", "active_contracts",
+            "largest_vendor", "largest_vendor_share", "active_contracts",
         )
 
     def _lab_keys(self, per_lab: int, attr: Callable[[AILab], float] | None = None) -> list[pl.Series]:
@@ -319,13 +336,16 @@ class Recorder:
         return out
 
     def _readiness_table(self) -> pl.DataFrame:
-        ecosystems = pl.Series(self.ecosystems, dtype=_S)
-        step, lab = self._lab_keys(len(ecosystems))
+        n_eco = len(self.ecosystems)
+        per_lab = len(PURPOSES) * n_eco
+        step, lab = self._lab_keys(per_lab)
         values = self.rows["readiness"]
+        repeats = len(values) // per_lab if per_lab else 0
         return pl.DataFrame({
             "step": step, "lab": lab,
-            "ecosystem": ecosystems.gather(np.tile(np.arange(len(ecosystems)), len(values) // len(ecosystems)))
-            if len(ecosystems) else ecosystems,
+            "purpose": pl.Series(np.repeat(PURPOSES, n_eco), dtype=_S).gather(np.tile(np.arange(per_lab), repeats)),
+            "ecosystem": pl.Series(self.ecosystems * len(PURPOSES), dtype=_S).gather(
+                np.tile(np.arange(per_lab), repeats)),
             "readiness": pl.Series(values, dtype=_F),
         }, schema=SCHEMAS["readiness"])
 
@@ -339,5 +359,5 @@ def _frame(values: list, schema: dict[str, pl.DataType]) -> pl.DataFrame:
 # What is read of each lab every month; the labs table's other columns are made from these.
 _LAB_VALUES: dict[str, pl.DataType] = {
     "budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F, "useful": _F,
-    "nvidia_dependency": _F, "tpu_share": _F, "active_contracts": _I}
+    "largest_vendor": _S, "largest_vendor_share": _F, "active_contracts": _I}
 WIDTH = {t: len(SCHEMAS[t]) for t in TABLES} | {"labs": len(_LAB_VALUES), "readiness": 1}  # values a row in Recorder.rows

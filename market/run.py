@@ -64,16 +64,17 @@ class RunResult:
         return paths
 
     def summary(self) -> dict[str, pl.DataFrame]:
-        """Final-step outcomes: vendor shares, price per PFLOP-hour by tier, withheld chips, unmet demand."""
+        """Final-step outcomes: vendor shares, price per PFLOP-hour by performance class, withheld
+        chips, unmet demand."""
         last = self.tables["steps"]["step"].max()
         shares = (self.tables["shares"].filter(pl.col("step") == last)
                   .select("vendor", "compute_share", "shipment_share", "revenue_share")
                   .sort("compute_share", descending=True))
         prices = (self.tables["prices"].filter((pl.col("step") == last) & pl.col("rental_price_usd_per_pflop_hour").is_not_null())
-                  .group_by("tier").agg(
+                  .group_by("performance_class").agg(
                       weighted_rental_price().alias("rental_usd_per_pflop_hour"),
                       pl.col("product").sort().str.join(", ").alias("products"))
-                  .sort("tier", descending=True))
+                  .sort("performance_class"))
         steps = self.tables["steps"]
         market = steps.select(
             pl.col("withheld_chips").sum().alias("withheld_chips_total"),

@@ -40,6 +40,8 @@ __all__ = [
     "Investment",
     "Lab",
     "LongTail",
+    "Partnership",
+    "PerformanceClasses",
     "Product",
     "RentalPricing",
     "Scenario",
@@ -178,9 +180,22 @@ class Demand(_Strict):
     jumps: list[DemandJump] = []
 
 
+class PerformanceClasses(_Strict):
+    """What "frontier" means market-wide (docs/ODD.md 7.2, :mod:`market.economics.classes`): a
+    released chip is in the frontier class when it has at least ``pflops_share`` of the best
+    released chip's PFLOP/s and ``memory_share`` of the most memory, and was released at most
+    ``max_age_months`` before the newest released chip; the rest are mainstream. Labs' training
+    prefers the frontier class."""
+
+    pflops_share: Share = 0.4
+    memory_share: Share = 0.4
+    max_age_months: Annotated[int, Field(ge=0, le=600)] = 36
+
+
 class Product(_Strict):
-    """A chip generation. Its tier is derived each step: the vendor's newest released product is
-    "top", older ones "previous"."""
+    """A chip generation. Two things are derived each step: its vendor tier (the vendor's newest
+    released product is "top", older ones "previous"; withholding rules use it) and its market-wide
+    performance class (:class:`PerformanceClasses`; labs' preferences use it)."""
 
     name: str = ""
     vendor: str
@@ -237,7 +252,7 @@ class OwnDatacenter(_Strict):
 
     fleet: dict[str, NonNegative] = {}
     on_order: dict[str, NonNegative] = {}
-    buys: list[str] = ["nvidia"]
+    buys: list[str]  # vendors it orders from (subject to their channels); no default, so no vendor is named here
     capex_usd_per_month: NonNegative = 0.0
     capex_growth: Rate = 0.02
     lifetime_months: Annotated[int, Field(ge=6, le=240)] = 60
@@ -252,15 +267,17 @@ class Lab(_Strict):
     demand_pflops: Positive  # compute wanted at step 0, PFLOP/s
     demand_growth: Rate = 0.05  # mean monthly log growth
     demand_volatility: Annotated[float, Field(ge=0.0, le=1.0)] = 0.03
-    training_share: Share = 0.5  # share of demand that needs the top tier
+    training_share: Share = 0.5  # share of demand for training (which prefers the frontier class)
     budget_usd_per_month: Positive
     budget_growth: Rate = 0.04
     value_usd_per_pflop_hour: Positive = 6.0  # willingness to pay per useful PFLOP-hour
-    readiness: dict[str, Share] = {}  # ecosystem -> share of peak it can use (missing: 0.2)
-    learning_rate: Share = 0.03
-    switching_cost: NonNegative = 1.0  # price penalty for an unused ecosystem, times (1 - readiness)
+    readiness: dict[str, Share] = {}  # ecosystem -> share of peak it can use at step 0, either purpose (missing: 0.2)
+    learning_rate: Share = 0.03  # training's readiness: share of the gap to maturity closed a month at full use
+    inference_learning_rate: Share = 0.06  # inference's: faster, inference code ports sooner
+    switching_cost: NonNegative = 1.0  # training: price penalty for an unused ecosystem, times (1 - readiness)
+    inference_switching_share: Share = 0.6  # inference's switching cost, as a share of training's (serving ports sooner)
     diversification: NonNegative = 0.2  # penalty per unit of a vendor's share of its compute
-    previous_tier_penalty: NonNegative = 0.5  # price penalty for training on a previous-tier product
+    below_frontier_penalty: NonNegative = 0.5  # price penalty for training on a chip below the frontier class
     bargaining_power: Share = 0.5
     contract_months: Annotated[int, Field(ge=1, le=120)] = 12
     own_datacenter: OwnDatacenter | None = None
@@ -279,8 +296,9 @@ class LongTail(_Strict):
     value_usd_per_pflop_hour: Positive = 4.0
     readiness: dict[str, Share] = {"cuda": 0.95}
     switching_cost: NonNegative = 1.0
+    inference_switching_share: Share = 0.6
     diversification: NonNegative = 0.0
-    previous_tier_penalty: NonNegative = 0.5
+    below_frontier_penalty: NonNegative = 0.5
     bargaining_power: Share = 0.2
 
     @model_validator(mode="after")
@@ -332,6 +350,28 @@ class Packaging(_Strict):
         return v
 
 
+class Partnership(_Strict):
+    """A strategic partnership of a lab with clouds (docs/ODD.md 7.13): equity for compute, or
+    priority access. While it runs (``start_step`` up to ``end_step``), the lab is served at
+    ``clouds`` before labs at arm's length (a round of its own, ahead of theirs) and pays
+    ``discount`` less than the price it bargains there, never below the cloud's floor. ``source``
+    says where the relationship is reported."""
+
+    lab: str
+    clouds: Annotated[list[str], Field(min_length=1)]
+    kind: Literal["equity_for_compute", "priority_access"] = "equity_for_compute"
+    discount: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    start_step: Annotated[int, Field(ge=-600, le=1200)] = -600
+    end_step: Annotated[int, Field(ge=-600, le=1200)] | None = None
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _order(self) -> Partnership:
+        if self.end_step is not None and self.end_step <= self.start_step:
+            raise ValueError("end_step must be after start_step")
+        return self
+
+
 class Negotiation(_Strict):
     """The compute-market bargaining protocol and its parameters."""
 
@@ -360,12 +400,14 @@ class Scenario(_Strict):
     hours_per_month: Positive = 730.0
     negotiation: Negotiation = Negotiation()
     demand: Demand = Demand()
+    performance_classes: PerformanceClasses = PerformanceClasses()
     packaging: Packaging
     products: dict[str, Product]
     vendors: dict[str, Vendor]
     clouds: dict[str, Cloud]
     labs: dict[str, Lab]
     long_tail: LongTail = LongTail()
+    partnerships: dict[str, Partnership] = {}
     faults: Faults = Faults()
     sources: dict[str, str] = {}  # free-form notes: parameter -> source or "assumption"
 
@@ -455,6 +497,10 @@ def _check_references(sc: Scenario) -> None:
                 if lab != "*":
                     need(f"clouds.{cid}.vendor_access.{v}[{i}]", lab, labs, "lab")
         rule(f"clouds.{cid}.withholding", c.withholding, labs)
+    for pid, deal in sc.partnerships.items():
+        need(f"partnerships.{pid}.lab", deal.lab, sc.labs, "lab")
+        for i, c in enumerate(deal.clouds):
+            need(f"partnerships.{pid}.clouds[{i}]", c, clouds, "cloud")
     for lid, lab in sc.labs.items():
         need(f"labs.{lid}.affiliation", lab.affiliation, sc.vendors, "vendor")
         if lab.own_datacenter:

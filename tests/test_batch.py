@@ -47,12 +47,14 @@ KEYS: dict[str, list[str]] = {
     "clouds": ["run_id", "step", "cloud"],
     "labs": ["run_id", "step", "lab"],
     "fleet": ["run_id", "step", "cloud", "product"],
-    "readiness": ["run_id", "step", "lab", "ecosystem"],
+    "readiness": ["run_id", "step", "lab", "purpose", "ecosystem"],
+    "lab_mix": ["run_id", "step", "lab", "vendor", "purpose"],
     "contracts": ["run_id", "step", "contract_id"],
     "points": ["scenario", "point"],
 }
 # tables every run of these scenarios fills from step 0 (withholding may be empty in a short run)
-ALWAYS_FILLED = ["steps", "shares", "prices", "contracts", "fleet", "vendors", "clouds", "labs", "readiness"]
+ALWAYS_FILLED = ["steps", "shares", "prices", "contracts", "fleet", "vendors", "clouds", "labs", "readiness",
+                 "lab_mix"]
 FAILURE_LINE = re.compile(r"^(\d+) of (\d+) runs failed")
 
 assert set(KEYS) - {"points"} | {"withholding"} == set(TABLES), "a table was added: give it a key here"

@@ -33,6 +33,7 @@ import pytest
 from scipy.stats import wilcoxon
 
 import market
+from market.batch.summary import lab_vendor_share
 
 SEEDS = tuple(range(20))  # paired replications: seed s at both settings of a lever
 ALPHA = 0.01
@@ -59,7 +60,6 @@ def _measure(scenario: str, overrides_json: str, steps: int, seed: int) -> dict[
     by_lab = dict(top.group_by("lab").agg(pl.col("pflop_months").sum()).iter_rows())
     top_total = sum(by_lab.values())
 
-    openai = r.labs.filter(pl.col("lab") == "openai")
     nvidia = r.shares.filter(pl.col("vendor") == "nvidia", pl.col("step") > last - 12)
     prices = r.prices
     chip_top = {f"{p}@{t}": v for t, p, v in prices.filter(pl.col("tier") == "top")
@@ -67,7 +67,7 @@ def _measure(scenario: str, overrides_json: str, steps: int, seed: int) -> dict[
     rent = {f"{p}@{t}": v for t, p, v in prices.filter(pl.col("rental_price_usd_per_pflop_hour").is_not_null())
             .select("step", "product", "rental_price_usd_per_pflop_hour").iter_rows()}
     return {
-        "openai_tpu_share_mean": openai["tpu_share"].mean(),
+        "openai_tpu_share_mean": lab_vendor_share(r.tables, "openai", "google")["share"].mean(),
         "openai_google_top_pflops_signed": r.contracts.filter(
             pl.col("lab") == "openai", pl.col("vendor") == "google", pl.col("tier") == "top")["pflops"].sum(),
         "deepmind_share_of_google_top": by_lab.get("deepmind", 0.0) / top_total if top_total > 0 else math.nan,
@@ -75,11 +75,23 @@ def _measure(scenario: str, overrides_json: str, steps: int, seed: int) -> dict[
         "openai_google_top_pflop_months": by_lab.get("openai", 0.0),
         "partners_google_top_pflop_months": sum(by_lab.get(lab, 0.0) for lab in PARTNERS),
         "nvidia_share_last12": nvidia["compute_share"].mean(),
-        "openai_nvidia_last12": openai.filter(pl.col("step") > last - 12)["nvidia_dependency"].mean(),
+        "openai_nvidia_last12": lab_vendor_share(r.tables, "openai", "nvidia").filter(pl.col("step") > last - 12)[
+            "share"].mean(),
+        "openai_nvidia_training_last12": _purpose_share(r, "openai", "nvidia", "training", last - 12),
+        "openai_nvidia_inference_last12": _purpose_share(r, "openai", "nvidia", "inference", last - 12),
         "deal_price_after6": _deal_price(r.contracts.filter(pl.col("step") >= 6)),
         "chip_top": chip_top,  # {product@step: list price USD}, top-tier products, every month
         "rent": rent,  # {product@step: rental USD per PFLOP-hour}, products held at public clouds
     }
+
+
+def _purpose_share(r: market.RunResult, lab: str, vendor: str, purpose: str, after: int) -> float:
+    """``vendor``'s share of ``lab``'s contracted peak compute for ``purpose``, mean over the months
+    after ``after`` (in which it holds any compute for that purpose)."""
+    mine = r.tables["lab_mix"].filter(pl.col("lab") == lab, pl.col("purpose") == purpose, pl.col("step") > after)
+    per_month = mine.group_by("step").agg((pl.col("pflops").filter(pl.col("vendor") == vendor).sum()
+                                           / pl.col("pflops").sum()).alias("share"))
+    return float(per_month["share"].mean()) if per_month.height else math.nan
 
 
 def _deal_price(contracts: pl.DataFrame) -> float:
@@ -191,7 +203,7 @@ _W = "clouds.gcp.withholding.share"
 def test_withholding_lowers_excluded_labs_tpu_access(pool) -> None:
     """Withholding the top tier from OpenAI (share 0 -> 1 in ``openai_google_tpu``) lowers its TPU access.
 
-    Measure: OpenAI's TPU share (Google's share of its contracted peak compute, ``labs.tpu_share``),
+    Measure: OpenAI's TPU share (Google's share of its contracted peak compute, from ``lab_mix``),
     averaged over the 60 months. Not the top-tier contracts alone: those are zero under full
     withholding by construction of the rule; the TPU share also counts what OpenAI substitutes
     with previous-tier TPUs, so it tests whether withholding lowers its TPU access overall.
@@ -201,7 +213,7 @@ def test_withholding_lowers_excluded_labs_tpu_access(pool) -> None:
     b = _runs(pool, "openai_google_tpu", {_W: 1.0}, WITHHOLDING_STEPS)
     lever = f"openai_google_tpu, {_W} 0.0 (a) vs 1.0 (b), {WITHHOLDING_STEPS} months"
     xa, xb = _scalar(a, "openai_tpu_share_mean"), _scalar(b, "openai_tpu_share_mean")
-    s1 = _paired("1a withholding -> OpenAI TPU share", "OpenAI tpu_share, mean over all months",
+    s1 = _paired("1a withholding -> OpenAI TPU share", "OpenAI's TPU share, mean over all months",
                  lever, xb - xa, -1, xa, xb)
     ya, yb = _scalar(a, "openai_google_top_pflops_signed"), _scalar(b, "openai_google_top_pflops_signed")
     s2 = _paired("1a' withholding -> OpenAI top-tier TPU contracts",
@@ -296,8 +308,43 @@ def test_higher_switching_cost_keeps_labs_on_nvidia(pool) -> None:
     market_share = _paired("2' switching cost -> Nvidia share (information)", "Nvidia compute_share, mean of months 24-35",
                            lever, xb - xa, +1, xa, xb)
     ya, yb = _scalar(a, "openai_nvidia_last12"), _scalar(b, "openai_nvidia_last12")
-    _check(_paired("2 switching cost -> OpenAI on Nvidia", "OpenAI nvidia_dependency, mean of months 24-35",
+    _check(_paired("2 switching cost -> OpenAI on Nvidia", "OpenAI's Nvidia share, mean of months 24-35",
                    lever, yb - ya, +1, ya, yb, info_market_share_p=round(market_share["p_value"], 4)))
+
+
+def _purpose_switching(training: float, inference: float) -> dict[str, float]:
+    """Every lab's (and the long tail's) switching costs for training and for inference."""
+    labs = market.load_scenario("openai_google_tpu").labs
+    out = {}
+    for prefix in [*(f"labs.{lab}" for lab in labs), "long_tail"]:
+        out[f"{prefix}.switching_cost"] = training
+        out[f"{prefix}.inference_switching_share"] = inference / training
+    return out
+
+
+def test_each_purposes_switching_cost_keeps_that_purpose_on_nvidia(pool) -> None:
+    """Training and inference choose chips by their own frictions (``openai_google_tpu``, OpenAI,
+    the last 12 of 36 months): a higher training switching cost, inference's held at 0.4, keeps
+    more of OpenAI's training on Nvidia (2.0 vs 0.5); a higher inference switching cost, training's
+    held at 1.5, keeps more of its inference on Nvidia (1.5 vs 0.1).
+
+    Measure: Nvidia's share of OpenAI's contracted peak compute for that purpose (``lab_mix``)."""
+    a = _runs(pool, "openai_google_tpu", _purpose_switching(0.5, 0.4), SWITCH_STEPS)
+    b = _runs(pool, "openai_google_tpu", _purpose_switching(2.0, 0.4), SWITCH_STEPS)
+    xa, xb = _scalar(a, "openai_nvidia_training_last12"), _scalar(b, "openai_nvidia_training_last12")
+    training = _paired("2b training switching cost -> OpenAI training on Nvidia",
+                       "Nvidia's share of OpenAI's training compute, mean of months 24-35",
+                       "openai_google_tpu, every lab's training switching cost 0.5 (a) vs 2.0 (b), inference's 0.4",
+                       xb - xa, +1, xa, xb)
+    c = _runs(pool, "openai_google_tpu", _purpose_switching(1.5, 0.1), SWITCH_STEPS)
+    d = _runs(pool, "openai_google_tpu", _purpose_switching(1.5, 1.5), SWITCH_STEPS)
+    ya, yb = _scalar(c, "openai_nvidia_inference_last12"), _scalar(d, "openai_nvidia_inference_last12")
+    inference = _paired("2c inference switching cost -> OpenAI inference on Nvidia",
+                        "Nvidia's share of OpenAI's inference compute, mean of months 24-35",
+                        "openai_google_tpu, every lab's inference switching cost 0.1 (a) vs 1.5 (b), training's 1.5",
+                        yb - ya, +1, ya, yb)
+    _check(training)
+    _check(inference)
 
 
 # -- 3. supply shock -----------------------------------------------------------------------------
@@ -453,15 +500,27 @@ def test_identical_settings_give_zero_differences_and_no_significance(pool, shoc
             assert stats["p_value"] >= ALPHA and not _significant(stats)
 
 
+PLACEBO_PAIRS = 3  # disjoint pairs of seed blocks: s vs s + 20, s + 40 vs s + 60, ...
+
+
 def test_unrelated_seeds_show_no_effect(pool) -> None:
-    """A placebo with noise: the same setting (``baseline``) with seed s vs seed s + 20. The
-    differences are pure noise between replications, and neither one-sided test reaches p < 0.01."""
-    a = _runs(pool, "baseline", None, MERCHANT_STEPS)
-    b = _runs(pool, "baseline", None, MERCHANT_STEPS, seeds=tuple(s + len(SEEDS) for s in SEEDS))
-    xa, xb = _scalar(a, "nvidia_share_last12"), _scalar(b, "nvidia_share_last12")
-    assert np.any(xa != xb)
-    for expect in (+1, -1):
-        stats = _paired(f"F2 placebo, seed s vs s+20 (expected {'+' if expect > 0 else '-'})",
-                        "Nvidia compute_share, mean of months 24-35", "baseline (a) vs baseline (b), unpaired seeds",
-                        xb - xa, expect, xa, xb)
-        assert not _significant(stats)
+    """A placebo with noise: the same setting (``baseline``) with seed s vs seed s + 20, on
+    ``PLACEBO_PAIRS`` disjoint blocks of seeds (0-19 vs 20-39, 40-59 vs 60-79, ...). The differences
+    are pure noise between replications, so each one-sided test reaches p < 0.01 by chance 1% of
+    the time: at most one of the 2 x ``PLACEBO_PAIRS`` tests may (all six fail to by chance with
+    probability 0.94, two or more succeed with 0.0015), while a difference the seeds' values made
+    would show in several. One fixed pair alone would fail one model version in fifty by chance."""
+    n = len(SEEDS)
+    significant = []
+    for k in range(PLACEBO_PAIRS):
+        a = _runs(pool, "baseline", None, MERCHANT_STEPS, seeds=tuple(s + 2 * k * n for s in SEEDS))
+        b = _runs(pool, "baseline", None, MERCHANT_STEPS, seeds=tuple(s + (2 * k + 1) * n for s in SEEDS))
+        xa, xb = _scalar(a, "nvidia_share_last12"), _scalar(b, "nvidia_share_last12")
+        assert np.any(xa != xb)
+        for expect in (+1, -1):
+            stats = _paired(f"F2 placebo, seeds {2 * k * n}+s vs {(2 * k + 1) * n}+s (expected {'+' if expect > 0 else '-'})",
+                            "Nvidia compute_share, mean of months 24-35", "baseline (a) vs baseline (b), unrelated seeds",
+                            xb - xa, expect, xa, xb)
+            if _significant(stats):
+                significant.append((k, expect, stats["p_value"]))
+    assert len(significant) <= 1, f"the placebo reaches significance in {len(significant)} tests: {significant}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -447,3 +448,49 @@ def test_packaging_for_tiny_requests_is_exact_and_warns_of_nothing() -> None:
     np.testing.assert_array_equal(wafers, requests)
     np.testing.assert_allclose(allocate_packaging(np.array([8.0, 8.0]), np.array([6.0, 6.0]), 10.0, "pro_rata"),
                                [5.0, 5.0])
+
+
+# -- performance classes --------------------------------------------------------------------------
+
+
+def test_performance_classes_are_market_wide_not_a_vendors_newest() -> None:
+    """Issue 15's quirk: Trainium2 (0.67 PFLOP/s) is Amazon's newest chip and H100 (0.99) is not
+    Nvidia's, yet neither is frontier class next to B200 (2.25); a chip's vendor plays no part."""
+    from market.economics.classes import Chip, performance_classes
+
+    chips = [Chip("h100", 0.989, 80, -30), Chip("b200", 2.25, 192, -6), Chip("trn2", 0.667, 96, -8),
+             Chip("mi355x", 2.5, 288, 0), Chip("tpu_v6e", 0.918, 32, -6)]
+    got = performance_classes(chips, step=0)
+    assert got == {"h100": "mainstream", "b200": "frontier", "trn2": "mainstream", "mi355x": "frontier",
+                   "tpu_v6e": "mainstream"}
+    # renaming the chips changes nothing but the names
+    renamed = [c._replace(name=c.name.upper()) for c in chips]
+    assert performance_classes(renamed, step=0) == {k.upper(): v for k, v in got.items()}
+    # a new generation moves the frontier; chips not yet released have no class
+    rubin = Chip("rubin", 5.0, 288, 16)
+    assert "rubin" not in performance_classes([*chips, rubin], step=15)
+    later = performance_classes([*chips, rubin], step=16)
+    assert later["rubin"] == later["b200"] == later["mi355x"] == "frontier"  # 2.25 >= 0.4 x 5.0
+    assert performance_classes([*chips, rubin], step=16, pflops_share=0.5)["b200"] == "mainstream"
+    # too little memory, or too old, is not frontier however fast
+    assert performance_classes([Chip("fast", 3.0, 10, 0), Chip("big", 2.0, 300, 0)], step=0)["fast"] == "mainstream"
+    assert performance_classes([Chip("old", 2.25, 192, -40), Chip("new", 2.5, 192, 0)], step=0)["old"] == "mainstream"
+    # age counts from the newest chip's release: with no newer chip, the best stays frontier for good
+    assert performance_classes([*chips, rubin], step=100)["rubin"] == "frontier"
+    assert performance_classes([*chips, rubin], step=100)["b200"] == "frontier"  # 22 months before Rubin
+    assert performance_classes([*chips, rubin], step=100)["h100"] == "mainstream"
+    assert performance_classes([], step=0) == {}
+
+
+def test_recorded_classes_follow_the_market_and_contracts_carry_them() -> None:
+    import market
+
+    r = market.run(market.load_scenario("baseline", steps=20), seed=0)
+    prices = r.tables["prices"]
+    at0 = dict(prices.filter(pl.col("step") == 0).select("product", "performance_class").iter_rows())
+    assert at0["trn2"] == at0["h100"] == "mainstream" and at0["b200"] == at0["tpu7x"] == "frontier"
+    tier0 = dict(prices.filter(pl.col("step") == 0).select("product", "tier").iter_rows())
+    assert tier0["trn2"] == "top" and tier0["h100"] == "previous"  # the vendor tier keeps its own meaning
+    signed = r.tables["contracts"].join(prices.select("step", "product", pl.col("performance_class").alias("now")),
+                                        on=["step", "product"])
+    assert signed.height and (signed["performance_class"] == signed["now"]).all()

@@ -28,7 +28,7 @@ from market.analysis.figures import (
 from market.analysis.style import SCENARIO_COLOURS, VENDOR_COLOURS, scenario_colours, vendor_colours
 
 FORMATS = ("png", "svg")
-ALWAYS = ["vendor_shares", "prices", "chip_prices", "lab_vendor_mix", "hhi", "who_gains"]
+ALWAYS = ["vendor_shares", "prices", "chip_prices", "lab_vendor_mix", "lab_compute", "hhi", "who_gains"]
 DESIGN_ONLY = ["sweep_outcomes", "withholding_payoff"]
 
 

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 import market
+from market.batch.summary import lab_vendor_share
 from market.contracts import Contract, Refusal
 from market.model import MarketModel
 from market.recording import SCHEMAS
@@ -334,49 +335,53 @@ def test_a_generations_rental_price_falls_once_the_next_generation_ships() -> No
 
 def test_readiness_grows_only_with_use_by_learning_by_doing() -> None:
     """Pattern P3 (docs/ODD.md): labs move to a new ecosystem gradually, pulled by readiness that
-    grows with use. Through the public tables of the seed scenario, for every lab and ecosystem and
-    month: readiness never falls, never passes the ecosystem's software maturity (unless it started
-    above it), and closes the gap to it by exactly ``learning_rate`` × the ecosystem's share of the
-    lab's contracted peak compute that month — so it rises only in months the lab uses the
-    ecosystem, and by at most ``learning_rate`` of the gap (the move takes years, not months).
-    OpenAI's TPU readiness in particular rises in every seed where it rents TPUs, and stays put in
-    a world where Google Cloud does not serve it."""
+    grows with use. Through the public tables of the seed scenario, for every lab, purpose,
+    ecosystem and month: readiness never falls, never passes the ecosystem's software maturity
+    (unless it started above it), and closes the gap to it by exactly the purpose's learning rate
+    (``learning_rate`` for training, the faster ``inference_learning_rate`` for inference) × the
+    ecosystem's share of the lab's contracted peak compute for that purpose that month — so it rises
+    only in months the lab uses the ecosystem for that purpose, and by at most its rate of the gap
+    (the move takes years, not months). OpenAI's TPU readiness in particular rises in every seed
+    where it rents TPUs, and stays put in a world where Google Cloud does not serve it."""
     sc = market.load_scenario("openai_google_tpu", steps=24)
-    assert sc.labs["openai"].learning_rate > 0
+    assert 0 < sc.labs["openai"].learning_rate < sc.labs["openai"].inference_learning_rate
     maturity = {v.ecosystem: v.software_maturity for v in sc.vendors.values()}
     eco_of = {vid: v.ecosystem for vid, v in sc.vendors.items()}
+    assert len(set(eco_of.values())) == len(eco_of)  # each vendor its own ecosystem: vendor shares are ecosystem shares
     for seed in range(3):
         r = market.run(sc, seed=seed)
-        # Each lab's share of contracted peak compute per ecosystem and month (shares are by vendor;
-        # each vendor has its own ecosystem here, so the two coincide).
-        assert len(set(eco_of.values())) == len(eco_of)
-        ready = r.readiness.sort("lab", "ecosystem", "step")
-        named = {lab_id for lab_id in sc.labs}
-        for (lab_id, eco), g in ready.group_by("lab", "ecosystem", maintain_order=True):
-            if lab_id not in named:
+        # each lab's share of its contracted peak compute for a purpose per ecosystem and month
+        mix = r.tables["lab_mix"].with_columns(pl.col("vendor").replace_strict(eco_of).alias("ecosystem"))
+        within = (mix.with_columns((pl.col("pflops") / pl.col("pflops").sum().over("step", "lab", "purpose"))
+                                   .alias("share")).group_by("step", "lab", "purpose", "ecosystem")
+                  .agg(pl.col("share").sum()))
+        share_of = {(t, lab, u, e): x for t, lab, u, e, x in within.iter_rows()}
+        ready = r.readiness.sort("lab", "purpose", "ecosystem", "step")
+        for (lab_id, purpose, eco), g in ready.group_by("lab", "purpose", "ecosystem", maintain_order=True):
+            if lab_id not in sc.labs:
                 continue
             cfg = sc.labs[lab_id]
+            rate = cfg.learning_rate if purpose == "training" else cfg.inference_learning_rate
             start = cfg.readiness[eco]
             values = [start, *g["readiness"].to_list()]
-            assert all(b >= a for a, b in pairwise(values)), (lab_id, eco)
-            assert max(values) <= max(start, maturity[eco]) + 1e-12, (lab_id, eco)
-            share = (r.labs.filter(pl.col("lab") == lab_id).sort("step")["tpu_share"].to_list()
-                     if eco == "tpu" else None)
+            assert all(b >= a for a, b in pairwise(values)), (lab_id, purpose, eco)
+            assert max(values) <= max(start, maturity[eco]) + 1e-12, (lab_id, purpose, eco)
             for t, (before, after) in enumerate(pairwise(values)):
                 gain = after - before
-                assert gain <= cfg.learning_rate * max(0.0, maturity[eco] - before) + 1e-12, (lab_id, eco, t)
-                if share is not None and before < maturity[eco]:
-                    expected = cfg.learning_rate * share[t] * (maturity[eco] - before)
-                    assert gain == pytest.approx(expected, rel=1e-9, abs=1e-15), (lab_id, eco, t)
-        openai_tpu = ready.filter(pl.col("lab") == "openai", pl.col("ecosystem") == "tpu")["readiness"]
-        openai_share = r.labs.filter(pl.col("lab") == "openai")["tpu_share"]
+                assert gain <= rate * max(0.0, maturity[eco] - before) + 1e-12, (lab_id, purpose, eco, t)
+                if before < maturity[eco]:
+                    expected = rate * share_of.get((t, lab_id, purpose, eco), 0.0) * (maturity[eco] - before)
+                    assert gain == pytest.approx(expected, rel=1e-9, abs=1e-15), (lab_id, purpose, eco, t)
+        openai_tpu = ready.filter(pl.col("lab") == "openai", pl.col("ecosystem") == "tpu").group_by("step").agg(
+            pl.col("readiness").max()).sort("step")["readiness"]
+        openai_share = lab_vendor_share(r.tables, "openai", "google")["share"]
         if openai_share.max() > 0:
             assert openai_tpu[-1] > sc.labs["openai"].readiness["tpu"], seed
 
     closed = market.load_scenario("openai_google_tpu", {"clouds.gcp.withholding.share": 1.0,
                                                          "clouds.gcp.vendor_access.google": ["deepmind"]}, steps=24)
     r = market.run(closed, seed=0)
-    assert r.labs.filter(pl.col("lab") == "openai")["tpu_share"].max() == 0.0
+    assert lab_vendor_share(r.tables, "openai", "google")["share"].max() == 0.0
     openai_tpu = r.readiness.filter(pl.col("lab") == "openai", pl.col("ecosystem") == "tpu")["readiness"]
     assert openai_tpu.max() == openai_tpu.min() == closed.labs["openai"].readiness["tpu"]
 

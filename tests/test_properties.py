@@ -169,7 +169,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                           for e in draw(st.lists(st.sampled_from(sorted(set(ecosystems.values()))), unique=True))},
             "learning_rate": draw(st.floats(0.0, 1.0, **finite)), "switching_cost": draw(st.floats(0.0, 5.0, **finite)),
             "diversification": draw(st.floats(0.0, 2.0, **finite)),
-            "previous_tier_penalty": draw(st.floats(0.0, 2.0, **finite)),
+            "below_frontier_penalty": draw(st.floats(0.0, 2.0, **finite)),
             "bargaining_power": draw(st.floats(0.0, 1.0, **finite)), "contract_months": draw(st.integers(1, 24)),
         }
         if draw(st.booleans()):
@@ -232,6 +232,12 @@ def builtin_variants(draw: st.DrawFn) -> Scenario:
         "packaging.shocks": draw(st.lists(st.builds(lambda s, d, f: {"start_step": s, "end_step": s + d, "factor": f},
                                                     st.integers(0, STEPS), st.integers(1, 12),
                                                     st.floats(0.0, 3.0, **finite)), max_size=2)),
+        "partnerships": {f"p{k}": {
+            "lab": draw(st.sampled_from(labs)),
+            "clouds": draw(st.lists(st.sampled_from(["azure", "aws", "gcp", "oracle", "coreweave", "neoclouds"]),
+                                    min_size=1, max_size=3, unique=True)),
+            "discount": draw(st.floats(0.0, 0.9, **finite)), "start_step": draw(st.integers(-1, STEPS))}
+            for k in range(draw(st.integers(0, 2)))},
         "labs.openai.demand_growth": draw(st.floats(-0.5, 0.5, **finite)),
         "labs.openai.switching_cost": draw(st.floats(0.0, 5.0, **finite)),
         "clouds.gcp.capex_usd_per_month": draw(st.floats(0.0, 1e10, **finite)),

@@ -103,6 +103,35 @@ def test_capacity_short_of_demand_prices_at_the_value_of_the_marginal_buyer_serv
         {"lab": 0.0, "lab1": 100.0, "lab2": 100.0, "lab3": 0.0, "lab4": 0.0})
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_partner_is_served_first_at_its_partner_cloud_and_on_better_terms(seed: int) -> None:
+    """The scarcity market with the marginal lab (value 3) in a partnership with cloud a, 20% off:
+    it is served at a before any lab at arm's length, every month and whatever the order the labs
+    draw, so it takes all of a's 75 chips, at 20% below the price of 3 the others pay; it rents its
+    other 25 PFLOP/s elsewhere at 3, and the market still serves the three labs valuing compute most."""
+    deal = {"lab": "lab3", "clouds": ["a"], "discount": 0.2, "source": "test"}
+    sc = market.load_scenario(SCENARIOS / "scarcity.toml", {"partnerships.p": deal}, steps=12)
+    result = market.run(sc, seed=seed)
+    contracts = result.tables["contracts"]
+    at_a = contracts.filter(pl.col("lab") == "lab3", pl.col("cloud") == "a").group_by("step").agg(
+        pl.col("chips").sum(), pl.col("price_usd_per_chip_hour").min().alias("low"),
+        pl.col("price_usd_per_chip_hour").max().alias("high")).sort("step")
+    assert at_a["chips"].to_list() == pytest.approx([75.0] * 12)
+    assert at_a["low"].to_list() == pytest.approx([0.8 * 3.0] * 12, rel=1e-6)
+    assert at_a["high"].to_list() == pytest.approx([0.8 * 3.0] * 12, rel=1e-6)
+    others = contracts.filter((pl.col("lab") != "lab3") | (pl.col("cloud") != "a"))["price_usd_per_chip_hour"]
+    assert others.to_list() == pytest.approx([3.0] * others.len(), rel=1e-6)
+    served = contracts.group_by("lab").agg(pl.col("chips").sum()).sort("lab")
+    assert served["lab"].to_list() == ["lab", "lab3", "lab4"]
+
+
+def test_a_partnership_must_name_a_lab_and_clouds_of_the_scenario() -> None:
+    with pytest.raises(market.ScenarioError, match=r"partnerships\.p\.clouds\[0\]: unknown cloud 'nowhere'"):
+        market.load_scenario(SCENARIOS / "scarcity.toml", {"partnerships.p": {"lab": "lab3", "clouds": ["nowhere"]}})
+    with pytest.raises(market.ScenarioError, match=r"partnerships\.p\.lab: unknown lab 'nobody'"):
+        market.load_scenario(SCENARIOS / "scarcity.toml", {"partnerships.p": {"lab": "nobody", "clouds": ["a"]}})
+
+
 @pytest.mark.parametrize("power", [0.0, 0.2, 0.5, 0.8, 1.0])
 def test_without_a_binding_outside_option_the_price_is_the_nash_split(power: float) -> None:
     """One lab, cloud a with capacity to spare, and cloud b too dear to be an alternative: the

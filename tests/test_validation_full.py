@@ -22,7 +22,7 @@ def test_full_sensitivity_screening_ranks_investment_first_for_prices(tmp_path) 
     report = market.sweep(EXPERIMENTS / "sensitivity.toml", tmp_path / "sens", workers=2, progress=False)
     assert report.failed == 0
     table = sensitivity(tmp_path / "sens").table
-    price = table.filter(pl.col("outcome") == "top_tier_usd_per_pflop_hour").sort("mu_star", descending=True)
+    price = table.filter(pl.col("outcome") == "frontier_usd_per_pflop_hour").sort("mu_star", descending=True)
     top = price.row(0, named=True)
     assert top["parameter"] == "clouds.gcp.investment.response"
     assert top["mu_star"] > 3 * top["noise_mu_star"]
@@ -42,5 +42,5 @@ def test_seed_scenarios_at_full_size_keep_the_documented_effects(tmp_path) -> No
     merchant = row("tpu_merchant", "nvidia_compute_share")
     assert merchant["diff_high"] < 0  # Nvidia's share falls when Google sells TPUs broadly
     assert row("tpu_merchant", "google_compute_share")["diff_low"] > 0
-    assert row("tpu_merchant", "top_tier_usd_per_pflop_hour")["diff_high"] < 0  # TPUs compete prices down
+    assert row("tpu_merchant", "frontier_usd_per_pflop_hour")["diff_high"] < 0  # TPUs compete prices down
     assert row("openai_google_tpu", "withheld_top_tier_chips")["diff_low"] > 0

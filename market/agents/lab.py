@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from market.contracts import Contract
+from market.contracts import PURPOSES, Contract
 from market.scenario import Lab
 
 if TYPE_CHECKING:
@@ -29,7 +29,8 @@ class AILab(mesa.Agent):
         price_level: USD per useful PFLOP-hour it has been paying (moving average of new contracts);
             long-run demand follows it, short-run demand answers to this month's price against it.
         budget: US dollars per month it may commit to rentals (a financing limit).
-        readiness: ecosystem -> share of a chip's peak it can use (rises with use).
+        readiness: (purpose, ecosystem) -> share of a chip's peak it can use for that purpose (rises
+            with use for that purpose; inference's faster, ``cfg.inference_learning_rate``).
         contracts: active rental contracts.
     """
 
@@ -41,10 +42,11 @@ class AILab(mesa.Agent):
         self.cfg = cfg
         self.demand = cfg.demand_pflops
         self.budget = cfg.budget_usd_per_month
-        self.readiness = {e: cfg.readiness.get(e, DEFAULT_READINESS) for e in model.ecosystems}
+        self.readiness = {(u, e): cfg.readiness.get(e, DEFAULT_READINESS) for u in PURPOSES for e in model.ecosystems}
         self.contracts: list[Contract] = []
         self._peak: dict[tuple[str, str], float] = {}  # (purpose, ecosystem) -> peak PFLOP/s under contract
         self._peak_vendor: dict[str, float] = {}  # vendor -> peak PFLOP/s under contract
+        self._peak_mix: dict[tuple[str, str], float] = {}  # (vendor, purpose) -> peak PFLOP/s under contract
         self._spend = 0.0  # USD per month under contract
         demand = model.config.demand
         self.price_level = demand.reference_price_usd_per_pflop_hour
@@ -73,6 +75,7 @@ class AILab(mesa.Agent):
         if not live:  # start again from exact zeros
             self._peak.clear()
             self._peak_vendor.clear()
+            self._peak_mix.clear()
             self._spend = 0.0
 
     def add_contract(self, c: Contract) -> None:
@@ -84,13 +87,16 @@ class AILab(mesa.Agent):
         key = (c.purpose, self.model.ecosystem_of[c.vendor])
         self._peak[key] = self._peak.get(key, 0.0) + sign * c.pflops
         self._peak_vendor[c.vendor] = self._peak_vendor.get(c.vendor, 0.0) + sign * c.pflops
+        mix = (c.vendor, c.purpose)
+        self._peak_mix[mix] = self._peak_mix.get(mix, 0.0) + sign * c.pflops
         self._spend += sign * c.monthly_cost(self.model.hours)
 
     # -- state the decisions use -----------------------------------------------------------
     def useful_contracted(self, purpose: str | None = None) -> float:
-        """Useful PFLOP/s under contract: peak PFLOP/s times readiness in each chip's ecosystem."""
-        return sum(max(0.0, pf) * self.readiness[eco] for (p, eco), pf in self._peak.items()
-                   if purpose is None or p == purpose)
+        """Useful PFLOP/s under contract: peak PFLOP/s times readiness for its purpose in each
+        chip's ecosystem."""
+        return sum(max(0.0, pf) * self.readiness[key] for key, pf in self._peak.items()
+                   if purpose is None or key[0] == purpose)
 
     def peak_contracted(self) -> float:
         return sum(max(0.0, pf) for pf in self._peak_vendor.values())
@@ -99,8 +105,13 @@ class AILab(mesa.Agent):
         """US dollars a month owed under active contracts."""
         return max(0.0, self._spend)
 
-    def ecosystems_in_use(self) -> set[str]:
-        return {eco for (_, eco), pf in self._peak.items() if pf > 1e-9}
+    def holdings(self) -> list[tuple[str, str]]:
+        """(purpose, ecosystem) pairs it holds compute on."""
+        return [key for key, pf in self._peak.items() if pf > 1e-9]
+
+    def ecosystems_in_use(self, purpose: str | None = None) -> set[str]:
+        """Ecosystems it holds compute on (for ``purpose``, or for either)."""
+        return {eco for (p, eco), pf in self._peak.items() if pf > 1e-9 and (purpose is None or p == purpose)}
 
     def vendor_shares(self) -> dict[str, float]:
         """Share of its contracted peak compute by vendor."""
@@ -108,6 +119,19 @@ class AILab(mesa.Agent):
         if total <= 0:
             return {}
         return {v: max(0.0, pf) / total for v, pf in self._peak_vendor.items() if pf > 1e-9}
+
+    def compute_mix(self) -> dict[tuple[str, str], float]:
+        """Peak PFLOP/s under contract by (vendor, purpose), sorted, those above float dust."""
+        return {k: pf for k, pf in sorted(self._peak_mix.items()) if pf > 1e-9}
+
+    def largest_vendor(self) -> tuple[str | None, float]:
+        """The vendor of the largest part of its contracted peak compute, and that share (None, 0
+        without contracts); ties go to the vendor first in name order."""
+        shares = self.vendor_shares()
+        if not shares:
+            return None, 0.0
+        vendor = min(shares, key=lambda v: (-shares[v], v))
+        return vendor, shares[vendor]
 
     def notional(self, purpose: str | None = None) -> float:
         """Useful PFLOP/s it wants at its own price level: the exogenous path times the long-run
@@ -145,16 +169,19 @@ class AILab(mesa.Agent):
 
     # -- settlement ------------------------------------------------------------------------
     def learn(self) -> None:
-        """Learning by doing: readiness moves toward the ecosystem's software maturity, faster the
-        larger the share of the lab's compute that runs on it."""
-        total = self.peak_contracted()
-        if total <= 0 or self.cfg.learning_rate <= 0:
-            return
-        use: dict[str, float] = {}
-        for (_, eco), pf in self._peak.items():
-            use[eco] = use.get(eco, 0.0) + max(0.0, pf) / total
-        for eco, share in use.items():
-            r = self.readiness[eco]
+        """Learning by doing, purpose by purpose: readiness for a purpose moves toward the
+        ecosystem's software maturity, faster the larger the share of the lab's compute for that
+        purpose that runs on it, at the purpose's learning rate (inference code is ported sooner:
+        ``inference_learning_rate``)."""
+        total = {u: 0.0 for u in PURPOSES}
+        for (u, _), pf in self._peak.items():
+            total[u] += max(0.0, pf)
+        rate = {"training": self.cfg.learning_rate, "inference": self.cfg.inference_learning_rate}
+        for (u, eco), pf in self._peak.items():
+            if total[u] <= 0 or rate[u] <= 0:
+                continue
+            share = max(0.0, pf) / total[u]
+            r = self.readiness[u, eco]
             ceiling = self.model.maturity[eco]
             if r < ceiling and share > 0:
-                self.readiness[eco] = r + self.cfg.learning_rate * share * (ceiling - r)
+                self.readiness[u, eco] = r + rate[u] * share * (ceiling - r)

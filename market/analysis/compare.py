@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from market.analysis.headline import Headline, Outcome
 from market.batch.storage import scan
-from market.batch.summary import OUTCOMES, run_outcomes, scenario_order
+from market.batch.summary import outcome_columns, run_outcomes, scenario_order
 
 __all__ = ["bootstrap_mean_ci", "compare", "compare_runs"]
 
@@ -50,14 +51,16 @@ def _unpaired_ci(a: np.ndarray, b: np.ndarray, level: float, seed: int) -> tuple
 
 
 def compare_runs(per_run: pl.DataFrame, baseline: str | None = None, outcomes: list[str] | None = None,
-                 level: float = 0.95, seed: int = 0) -> pl.DataFrame:
+                 level: float = 0.95, seed: int = 0, headline: Headline | None = None) -> pl.DataFrame:
     """Compare scenarios in a per-run outcome table (columns: scenario, point, replication, outcomes).
 
-    Returns one row per (scenario, outcome): runs, mean, p05, p95 (90% interval across runs), and
+    Returns one row per (scenario, outcome): its label and unit (from ``headline``'s outcomes, the
+    one the table was made with), runs, mean, p05, p95 (90% interval across runs), and
     diff = mean - baseline mean with its bootstrap ``level`` interval (diff_low, diff_high),
     ``pairs`` (paired runs used, 0 when unpaired) — the baseline's own row has diff 0.
     """
-    outcomes = outcomes or [c for c in OUTCOMES if c in per_run.columns]
+    info = (headline or Headline()).outcomes()
+    outcomes = outcomes or outcome_columns(per_run)
     scenarios = per_run["scenario"].unique(maintain_order=True).to_list()
     if not scenarios:
         raise ValueError("no complete runs to compare")
@@ -71,7 +74,8 @@ def compare_runs(per_run: pl.DataFrame, baseline: str | None = None, outcomes: l
         for s in scenarios:
             mine = keyed.filter(pl.col("scenario") == s).select("point", "replication", outcome).drop_nulls(outcome)
             x = mine[outcome].to_numpy()
-            row = {"scenario": s, "outcome": outcome, "label": OUTCOMES.get(outcome, (outcome, ""))[0],
+            about = info.get(outcome, Outcome(outcome, "", outcome, 1.0))
+            row = {"scenario": s, "outcome": outcome, "label": about.label, "unit": about.unit,
                    "baseline": base, "runs": x.size,
                    "mean": float(x.mean()) if x.size else None,
                    "p05": float(np.quantile(x, 0.05)) if x.size else None,
@@ -91,17 +95,20 @@ def compare_runs(per_run: pl.DataFrame, baseline: str | None = None, outcomes: l
                 row |= {"diff": None, "diff_low": None, "diff_high": None, "pairs": 0}
             rows.append(row)
     return pl.DataFrame(rows, schema={
-        "scenario": pl.String, "outcome": pl.String, "label": pl.String, "baseline": pl.String, "runs": pl.Int64,
+        "scenario": pl.String, "outcome": pl.String, "label": pl.String, "unit": pl.String, "baseline": pl.String, "runs": pl.Int64,
         "mean": pl.Float64, "p05": pl.Float64, "p95": pl.Float64, "diff": pl.Float64, "diff_low": pl.Float64,
         "diff_high": pl.Float64, "pairs": pl.Int64})
 
 
-def compare(folder: str | os.PathLike, baseline: str | None = None, level: float = 0.95) -> pl.DataFrame:
-    """:func:`compare_runs` over the finished experiment in ``folder``."""
+def compare(folder: str | os.PathLike, baseline: str | None = None, level: float = 0.95,
+            headline: Headline | None = None) -> pl.DataFrame:
+    """:func:`compare_runs` over the finished experiment in ``folder``, the outcomes about
+    ``headline``'s entities (OpenAI, Nvidia, Google by default; see :meth:`Headline.resolved`)."""
     tables = scan(Path(folder))
     if "runs" not in tables or "steps" not in tables:
         raise FileNotFoundError(f"{str(folder)!r} holds no complete runs")
-    per_run = run_outcomes(tables)
+    headline = (headline or Headline()).resolved(tables)
+    per_run = run_outcomes(tables, headline)
     order = {name: i for i, name in enumerate(scenario_order(tables))}
     per_run = per_run.sort(pl.col("scenario").replace_strict(order, default=len(order)), "point", "replication")
-    return compare_runs(per_run, baseline, level=level)
+    return compare_runs(per_run, baseline, level=level, headline=headline)

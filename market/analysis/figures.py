@@ -38,6 +38,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from market.analysis.headline import Headline, Outcome
+from market.contracts import PURPOSES
 from market.analysis.style import (
     SCENARIO_LABELS,
     VENDOR_LABELS,
@@ -49,29 +51,19 @@ from market.analysis.style import (
     vendor_colours,
 )
 from market.batch.storage import scan
-from market.batch.summary import OUTCOMES, run_outcomes, scenario_order
+from market.batch.summary import run_outcomes, scenario_order
+from market.economics.classes import CLASSES
 from market.recording import weighted_rental_price
 
 __all__ = ["FIGURES", "FRONTIER_LABS", "FigureReport", "Skip", "plot_chip_prices", "plot_experiment", "plot_hhi",
-           "plot_lab_mix_over_time", "plot_lab_vendor_mix", "plot_prices", "plot_scenario_comparison",
-           "plot_sweep_outcomes", "plot_vendor_shares", "plot_who_gains", "plot_withholding", "plot_withholding_payoff"]
+           "plot_lab_compute", "plot_lab_mix_over_time", "plot_lab_vendor_mix", "plot_prices",
+           "plot_scenario_comparison", "plot_sweep_outcomes", "plot_vendor_shares", "plot_who_gains", "plot_withholding",
+           "plot_withholding_payoff"]
 
-FRONTIER_LABS = ("openai", "anthropic", "deepmind", "meta", "xai")
-LAB_LABELS = {"openai": "OpenAI", "anthropic": "Anthropic", "deepmind": "Google DeepMind", "meta": "Meta",
-              "xai": "xAI"}
+FRONTIER_LABS = 5  # labs shown in the lab figures: the headline's lab and the others with the most compute
 CLOUD_LABELS = {"aws": "AWS", "azure": "Azure", "gcp": "Google Cloud", "oracle": "Oracle", "coreweave": "CoreWeave",
                 "neoclouds": "other neoclouds", "meta_dc": "Meta (own DCs)", "xai_dc": "xAI (own DCs)"}
 LOW, HIGH = 0.05, 0.95
-
-# outcome -> (axis label, factor applied to the stored value)
-OUTCOME_AXES: dict[str, tuple[str, float]] = {
-    "nvidia_compute_share": ("Share of compute under contract (%)", 100.0),
-    "google_compute_share": ("Share of compute under contract (%)", 100.0),
-    "openai_nvidia_dependency": ("Share of OpenAI's compute (%)", 100.0),
-    "top_tier_usd_per_pflop_hour": ("USD per PFLOP-hour", 1.0),
-    "withheld_top_tier_chips": ("Chips", 1.0),
-    "unmet_share": ("Share of demand (%)", 100.0),
-}
 
 
 class Skip(Exception):
@@ -144,8 +136,23 @@ def _parameters(tables: dict[str, pl.LazyFrame]) -> list[str]:
     return [c for c in tables["points"].collect_schema().names() if c not in ("scenario", "point")]
 
 
-def _outcomes_with_design(tables: dict[str, pl.LazyFrame], params: list[str]) -> pl.DataFrame:
-    per_run = run_outcomes(tables)
+def _largest_labs(active: pl.LazyFrame, headline: Headline) -> list[str]:
+    """The headline's lab, then the labs with the most compute in ``active`` (run, lab, pflops), at
+    most :data:`FRONTIER_LABS` of them."""
+    size = (active.group_by("lab").agg(pl.col("pflops").sum()).sort(["pflops", "lab"], descending=[True, False])
+            .collect())
+    present = size["lab"].to_list()
+    first = [headline.lab] if headline.lab in present else []
+    return (first + [lab for lab in present if lab != headline.lab])[:FRONTIER_LABS]
+
+
+def _headline(tables: dict[str, pl.LazyFrame], headline: Headline | None) -> Headline:
+    """The entities the figures name, resolved against the tables (:meth:`Headline.resolved`)."""
+    return (headline or Headline()).resolved(tables)
+
+
+def _outcomes_with_design(tables: dict[str, pl.LazyFrame], params: list[str], headline: Headline) -> pl.DataFrame:
+    per_run = run_outcomes(tables, headline)
     points = tables["points"].select("scenario", "point", *params).collect()
     return per_run.join(points, on=["scenario", "point"], how="left")
 
@@ -154,14 +161,14 @@ def _outcomes_with_design(tables: dict[str, pl.LazyFrame], params: list[str]) ->
 # drawing helpers (matplotlib)
 
 
-def _styled(draw: Callable[[dict[str, pl.LazyFrame]], Figure]) -> Callable[[dict[str, pl.LazyFrame]], Figure]:
+def _styled(draw: Callable[..., Figure]) -> Callable[..., Figure]:
     """Draw under the package's style (:func:`apply_style`), leaving the caller's rcParams as they were."""
 
     @functools.wraps(draw)
-    def wrapper(tables: dict[str, pl.LazyFrame]) -> Figure:
+    def wrapper(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
         with mpl.rc_context():
             apply_style()
-            return draw(tables)
+            return draw(tables, headline)
 
     return wrapper
 
@@ -298,7 +305,7 @@ _kilo = FuncFormatter(_short)
 
 
 @_styled
-def plot_vendor_shares(tables: dict[str, pl.LazyFrame]) -> Figure:
+def plot_vendor_shares(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
     """Each vendor's share of compute under contract to labs over time, one panel per scenario."""
     order = _scenario_order(tables)
     stats = _band(_dated(tables, "shares"), ["scenario", "vendor", "date"], pl.col("compute_share") * 100)
@@ -327,20 +334,19 @@ def plot_vendor_shares(tables: dict[str, pl.LazyFrame]) -> Figure:
 
 
 @_styled
-def plot_prices(tables: dict[str, pl.LazyFrame]) -> Figure:
-    """Rental price per PFLOP-hour by tier over time (installed-weighted per run), per scenario."""
+def plot_prices(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
+    """Rental price per PFLOP-hour by performance class over time (installed-weighted per run), per scenario."""
     order = _scenario_order(tables)
     priced = _dated(tables, "prices").filter(pl.col("rental_price_usd_per_pflop_hour").is_not_null(),
                                              pl.col("installed_chips") > 0)
-    per_run = priced.group_by("scenario", "run_id", "date", "tier").agg(
+    per_run = priced.group_by("scenario", "run_id", "date", "performance_class").agg(
         weighted_rental_price().alias("price"))
-    stats = _band(per_run, ["scenario", "tier", "date"], "price")
+    stats = _band(per_run, ["scenario", "performance_class", "date"], "price")
     if stats.is_empty():
         raise Skip("no rental prices were recorded")
-    tiers = [t for t in ("top", "previous") if t in set(stats["tier"])] + sorted(
-        set(stats["tier"]) - {"top", "previous"})
+    tiers = [t for t in CLASSES if t in set(stats["performance_class"])]
     colours = tier_colours(tiers)
-    groups = stats.partition_by("scenario", "tier", as_dict=True)
+    groups = stats.partition_by("scenario", "performance_class", as_dict=True)
     fig, axes, spare = _grid(len(order))
     for ax, sc in zip(axes, order):
         for t in tiers:
@@ -350,15 +356,15 @@ def plot_prices(tables: dict[str, pl.LazyFrame]) -> Figure:
         ax.set_ylim(0, None)
         _year_axis(ax)
     _label_left(axes, _ncols(axes), "USD per PFLOP-hour")
-    fig.suptitle("Cloud rental price of compute by chip tier")
-    labels = {"top": "top tier (each vendor's newest chip)", "previous": "previous tiers"}
+    fig.suptitle("Cloud rental price of compute by performance class")
+    labels = {"frontier": "frontier class (near the best chips)", "mainstream": "mainstream"}
     _legend(_top_right(axes), [_handle(colours[t]) for t in tiers], [labels.get(t, t) for t in tiers],
-            f"Tier (chips' prices weighted by\ninstalled chips; {_band_note(_runs_per_scenario(tables), 'runs per scenario')})", spare)
+            f"Class (chips' prices weighted by\ninstalled chips; {_band_note(_runs_per_scenario(tables), 'runs per scenario')})", spare)
     return fig
 
 
 @_styled
-def plot_chip_prices(tables: dict[str, pl.LazyFrame]) -> Figure:
+def plot_chip_prices(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
     """Vendors' list price per chip over time, by product (baseline scenario, or the first one)."""
     order = _scenario_order(tables)
     scenario = "baseline" if "baseline" in order else order[0]
@@ -415,7 +421,7 @@ def plot_chip_prices(tables: dict[str, pl.LazyFrame]) -> Figure:
 
 
 @_styled
-def plot_withholding(tables: dict[str, pl.LazyFrame]) -> Figure:
+def plot_withholding(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
     """Top-tier chips withheld per month over time, one panel per scenario that withholds.
 
     When the design sweeps a withholding setting (a few values), one mean line per value instead
@@ -478,23 +484,20 @@ def plot_withholding(tables: dict[str, pl.LazyFrame]) -> Figure:
 
 
 @_styled
-def plot_lab_vendor_mix(tables: dict[str, pl.LazyFrame]) -> Figure:
-    """Each frontier lab's compute under contract at the final month, by vendor, per scenario.
-
-    A contract signed at step s for m months is active at step T when s <= T < s + m.
-    """
+def plot_lab_vendor_mix(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
+    """The largest labs' compute under contract at the final month, by vendor, per scenario (from
+    ``lab_mix``): the headline's lab first, then the others with the most compute."""
     order = _scenario_order(tables)
-    _need(tables, "steps", "contracts")
+    _need(tables, "steps", "lab_mix")
+    headline = _headline(tables, headline)
     runs = _complete(tables).select("run_id", "scenario")
-    active = (tables["contracts"].join(runs.select("run_id"), on="run_id", how="semi")
-              .join(_final_step(tables), on="run_id")
-              .filter(pl.col("lab").is_in(FRONTIER_LABS), pl.col("step") <= pl.col("last"),
-                      pl.col("step") + pl.col("months") > pl.col("last"))
+    active = (tables["lab_mix"].join(runs.select("run_id"), on="run_id", how="semi")
+              .join(_final_step(tables), on="run_id").filter(pl.col("step") == pl.col("last"))
               .group_by("run_id", "lab", "vendor").agg(pl.col("pflops").sum()))
-    present = active.select(pl.col("lab").unique()).collect()["lab"].to_list()
-    if not present:
-        raise Skip("no frontier lab (OpenAI, Anthropic, DeepMind, Meta, xAI) holds a contract at the final month")
-    labs = [lab for lab in FRONTIER_LABS if lab in present]
+    labs = _largest_labs(active, headline)
+    if not labs:
+        raise Skip("no lab holds a contract at the final month")
+    active = active.filter(pl.col("lab").is_in(labs))
     vendors = ordered_vendors(active.select(pl.col("vendor").unique()).collect()["vendor"])
     # every (run, lab, vendor), zero where no contract, so that means across runs count the zeros
     grid = (runs.join(pl.LazyFrame({"lab": labs}), how="cross").join(pl.LazyFrame({"vendor": vendors}), how="cross"))
@@ -524,15 +527,73 @@ def plot_lab_vendor_mix(tables: dict[str, pl.LazyFrame]) -> Figure:
                 if width >= 0.09 * widest:
                     ax.text((left + width / 2) / factor, y[lab], f"{share:.0%}", ha="center", va="center",
                             fontsize=8, color="white" if v in ("nvidia", "google", "amd") else "black")
-        ax.set_yticks(range(len(labs)), [LAB_LABELS.get(lab, lab) for lab in labs])
-        ax.set_ylim(len(labs) - 0.5, -0.5)  # OpenAI on top
+        ax.set_yticks(range(len(labs)), [headline.name(lab) for lab in labs])
+        ax.set_ylim(len(labs) - 0.5, -0.5)  # the headline's lab on top
         ax.grid(axis="y", visible=False)
         ax.set_title(_scenario_title(sc))
     _label_bottom(axes, f"Compute under contract ({unit})")
     last = tables["steps"].select(pl.col("date").max()).collect().item()
-    fig.suptitle(f"Frontier labs' compute by chip vendor in the final month ({last:%b %Y})")
+    fig.suptitle(f"The largest labs' compute by chip vendor in the final month ({last:%b %Y})")
     _legend(_top_right(axes), [Patch(color=colours[v]) for v in vendors], [VENDOR_LABELS.get(v, v) for v in vendors],
             f"Vendor (mean of {_runs_per_scenario(tables)} runs;\nlabels: share of the lab's compute)", spare)
+    return fig
+
+
+LAB_COMPUTE_LABS = 4  # rows of the lab-compute figure
+
+
+@_styled
+def plot_lab_compute(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
+    """The largest labs' compute under contract over time, by vendor and purpose (from ``lab_mix``):
+    one row per lab (the headline's lab first), one column per scenario; stacked areas of the mean
+    across runs, each vendor's colour dark for training and light for inference."""
+    order = _scenario_order(tables)
+    _need(tables, "steps", "lab_mix")
+    headline = _headline(tables, headline)
+    mix = _dated(tables, "lab_mix")
+    last = _final_step(tables)
+    final = (mix.join(last, on="run_id").filter(pl.col("step") == pl.col("last"))
+             .group_by("run_id", "lab").agg(pl.col("pflops").sum()))
+    labs = _largest_labs(final, headline)[:LAB_COMPUTE_LABS]
+    if not labs:
+        raise Skip("no lab holds a contract")
+    runs = _complete(tables).group_by("scenario").len().collect()
+    n_runs = dict(runs.iter_rows())
+    # mean over runs (a run without a row holds none of it): sum, then divide by the runs
+    sums = (mix.filter(pl.col("lab").is_in(labs)).group_by("scenario", "lab", "vendor", "purpose", "date")
+            .agg(pl.col("pflops").sum()).collect()
+            .with_columns(pl.col("pflops") / pl.col("scenario").replace_strict(n_runs, return_dtype=pl.Float64)))
+    vendors = ordered_vendors(sums["vendor"].unique())
+    layers = [(v, u) for v in vendors for u in PURPOSES]
+    dates = sorted(sums["date"].unique().to_list())
+    factor, unit = _scale(sums.group_by("scenario", "lab", "date").agg(pl.col("pflops").sum())["pflops"], "PFLOP/s")
+    colours = vendor_colours(vendors)
+    fig = _figure(3.3 * len(order) + 2.2, 2.3 * len(labs) + 1.2)
+    axes = fig.subplots(len(labs), len(order), sharex=True, sharey="row", squeeze=False)
+    groups = sums.partition_by("scenario", "lab", as_dict=True)
+    for i, lab in enumerate(labs):
+        for j, sc in enumerate(order):
+            ax = axes[i, j]
+            df = groups.get((sc, lab))
+            if df is not None:
+                ys = []
+                for v, u in layers:
+                    sub = dict(df.filter(pl.col("vendor") == v, pl.col("purpose") == u).select("date", "pflops").iter_rows())
+                    ys.append([sub.get(d, 0.0) / factor for d in dates])
+                ax.stackplot(dates, ys, colors=[colours[v] if u == "training" else shade(colours[v], 0.55)
+                                                for v, u in layers], linewidth=0)
+            if i == 0:
+                ax.set_title(_scenario_title(sc), fontsize=11)
+            if j == 0:
+                ax.set_ylabel(f"{headline.name(lab)}\n({unit})", fontsize=10)
+            _year_axis(ax)
+            ax.set_ylim(0, None)
+    handles = [Patch(color=colours[v] if u == "training" else shade(colours[v], 0.55)) for v, u in layers]
+    labels = [f"{VENDOR_LABELS.get(v, v)}, {u}" for v, u in layers]
+    axes[0, -1].legend(handles, labels, title=f"Vendor, purpose\n(mean of {_runs_per_scenario(tables)} runs)",
+                       loc="upper left", bbox_to_anchor=(1.03, 1.0), frameon=False, alignment="left",
+                       borderaxespad=0.0)
+    fig.suptitle("The largest labs' compute under contract by chip vendor and purpose")
     return fig
 
 
@@ -541,7 +602,7 @@ def plot_lab_vendor_mix(tables: dict[str, pl.LazyFrame]) -> Figure:
 
 
 @_styled
-def plot_hhi(tables: dict[str, pl.LazyFrame]) -> Figure:
+def plot_hhi(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
     """Herfindahl-Hirschman index of vendor compute shares over time, one line per scenario."""
     order = _scenario_order(tables)
     _need(tables, "steps")
@@ -572,7 +633,7 @@ def _is_numeric(df: pl.DataFrame, col: str) -> bool:
 
 
 @_styled
-def plot_sweep_outcomes(tables: dict[str, pl.LazyFrame]) -> Figure:
+def plot_sweep_outcomes(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
     """Final-month outcomes against the design's parameters.
 
     One parameter: mean and 90% interval per outcome. Two parameters on a full grid: a heatmap of
@@ -583,21 +644,24 @@ def plot_sweep_outcomes(tables: dict[str, pl.LazyFrame]) -> Figure:
     if not params:
         raise Skip("the experiment has no design parameters (each scenario runs as it is)")
     order = _scenario_order(tables)
-    data = _outcomes_with_design(tables, params)
-    outcomes = list(OUTCOMES)
-    scaled = data.with_columns(pl.col(c) * OUTCOME_AXES[c][1] for c in outcomes)
+    headline = _headline(tables, headline)
+    info = headline.outcomes()
+    data = _outcomes_with_design(tables, params, headline)
+    outcomes = list(info)
+    scaled = data.with_columns(pl.col(c) * info[c].factor for c in outcomes)
     colours = scenario_colours(order)
     n_unique = {p: scaled[p].n_unique() for p in params}
     n_points = scaled.select("scenario", "point").unique().group_by("scenario").len()["len"].max()
 
     if len(params) == 1:
-        return _sweep_lines(scaled, params[0], order, colours, outcomes)
+        return _sweep_lines(scaled, params[0], order, colours, info)
     if len(params) == 2 and n_points == n_unique[params[0]] * n_unique[params[1]] and max(n_unique.values()) <= 15:
-        return _sweep_heatmaps(scaled, params, order, outcomes)
-    return _sweep_scatter(scaled, params, order, colours, outcomes)
+        return _sweep_heatmaps(scaled, params, order, info)
+    return _sweep_scatter(scaled, params, order, colours, info)
 
 
-def _sweep_lines(data: pl.DataFrame, p: str, order: list[str], colours: dict, outcomes: list[str]) -> Figure:
+def _sweep_lines(data: pl.DataFrame, p: str, order: list[str], colours: dict, info: dict[str, Outcome]) -> Figure:
+    outcomes = list(info)
     stats = pl.concat([_band(data.lazy(), ["scenario", p], o).with_columns(pl.lit(o).alias("outcome"))
                        for o in outcomes])
     numeric = _is_numeric(stats, p)
@@ -608,8 +672,8 @@ def _sweep_lines(data: pl.DataFrame, p: str, order: list[str], colours: dict, ou
     for ax, o in zip(axes, outcomes):
         by_scenario = groups[(o,)].drop("outcome").partition_by("scenario", as_dict=True)
         _intervals(ax, by_scenario, [(sc,) for sc in order], p, {(sc,): colours[sc] for sc in order})
-        ax.set_title(OUTCOMES[o][0], fontsize=11)
-        ax.set_ylabel(OUTCOME_AXES[o][0])
+        ax.set_title(info[o].label, fontsize=11)
+        ax.set_ylabel(info[o].axis)
         _outcome_axis(ax.yaxis, o)
     _label_bottom(axes, p)
     n = data.group_by("scenario", p).len()["len"]
@@ -634,7 +698,8 @@ def _tick(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _sweep_heatmaps(data: pl.DataFrame, params: list[str], order: list[str], outcomes: list[str]) -> Figure:
+def _sweep_heatmaps(data: pl.DataFrame, params: list[str], order: list[str], info: dict[str, Outcome]) -> Figure:
+    outcomes = list(info)
     px, py = params
     rows = [(sc, o) for sc in order for o in outcomes]
     ncols = 3 if len(order) == 1 else len(outcomes)
@@ -653,11 +718,11 @@ def _sweep_heatmaps(data: pl.DataFrame, params: list[str], order: list[str], out
         grid = np.full((len(ys), len(xs)), np.nan)
         grid[sub["_iy"].to_numpy(), sub["_ix"].to_numpy()] = sub[o].to_numpy()
         big = np.nanmax(np.abs(grid), initial=0) >= 1000
-        text = np.vectorize(_cell_text, otypes=[str])(grid, big, OUTCOME_AXES[o][1] == 100)
+        text = np.vectorize(_cell_text, otypes=[str])(grid, big, info[o].factor == 100)
         sns.heatmap(grid, ax=ax, annot=text, fmt="", cmap="viridis", annot_kws={"fontsize": 9},
                     xticklabels=[_tick(x) for x in xs], yticklabels=[_tick(v) for v in ys],
-                    cbar_kws={"label": OUTCOME_AXES[o][0], "format": _kilo if big else None})
-        title = OUTCOMES[o][0] if len(order) == 1 else f"{_scenario_title(sc)}: {OUTCOMES[o][0]}"
+                    cbar_kws={"label": info[o].axis, "format": _kilo if big else None})
+        title = info[o].label if len(order) == 1 else f"{_scenario_title(sc)}: {info[o].label}"
         ax.set_title(title, fontsize=11)
         ax.set_xlabel(px if k + ncols >= len(rows) else "")
         ax.set_ylabel(py if k % ncols == 0 else "")
@@ -668,7 +733,8 @@ def _sweep_heatmaps(data: pl.DataFrame, params: list[str], order: list[str], out
 
 
 def _sweep_scatter(data: pl.DataFrame, params: list[str], order: list[str], colours: dict,
-                   outcomes: list[str]) -> Figure:
+                   info: dict[str, Outcome]) -> Figure:
+    outcomes = list(info)
     params = params[:8]
     means = data.group_by("scenario", "point", *params).agg(pl.col(o).mean() for o in outcomes)
     runs = data.group_by("scenario", "point").len()["len"].min()
@@ -683,7 +749,7 @@ def _sweep_scatter(data: pl.DataFrame, params: list[str], order: list[str], colo
             ax.set_ylabel("")
             ax.set_xlabel(p if i == len(outcomes) - 1 else "")
             _outcome_axis(ax.yaxis, o)
-        axes[i, 0].set_title(f"{OUTCOMES[o][0]} · {OUTCOME_AXES[o][0]}", loc="left", fontsize=11)
+        axes[i, 0].set_title(f"{info[o].label} · {info[o].axis}", loc="left", fontsize=11)
     title = "Final-month outcomes against each design parameter"
     note = f"one dot per design point: mean of {runs} run{'s' if runs > 1 else ''}"
     if len(order) == 1:
@@ -700,14 +766,16 @@ def _sweep_scatter(data: pl.DataFrame, params: list[str], order: list[str], colo
 
 
 @_styled
-def plot_scenario_comparison(tables: dict[str, pl.LazyFrame]) -> Figure:
+def plot_scenario_comparison(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
     """The distribution of each final-month outcome across runs, per scenario."""
     order = _scenario_order(tables)
     if len(order) < 2:
         raise Skip(f"only one scenario ({order[0]!r}): nothing to compare")
     _need(tables, "steps", "shares", "labs", "prices")
-    outcomes = list(OUTCOMES)
-    per_run = run_outcomes(tables).with_columns(pl.col(c) * OUTCOME_AXES[c][1] for c in outcomes)
+    headline = _headline(tables, headline)
+    info = headline.outcomes()
+    outcomes = list(info)
+    per_run = run_outcomes(tables, headline).with_columns(pl.col(c) * info[c].factor for c in outcomes)
     labels = [_scenario_title(s) for s in order]
     per_run = per_run.with_columns(pl.col("scenario").replace_strict(dict(zip(order, labels))).alias("label"))
     palette = {_scenario_title(s): c for s, c in scenario_colours(order).items()}
@@ -720,8 +788,8 @@ def plot_scenario_comparison(tables: dict[str, pl.LazyFrame]) -> Figure:
                         ax=ax, legend=False, width=0.6, fliersize=0, boxprops={"alpha": 0.35}, linewidth=1.1)
         sns.stripplot(data=data, x=o, y="label", hue="label", order=labels, hue_order=labels, palette=palette,
                       ax=ax, legend=False, size=3.5, jitter=0.18, alpha=0.85)
-        ax.set_title(OUTCOMES[o][0], fontsize=11)
-        ax.set_xlabel(OUTCOME_AXES[o][0])
+        ax.set_title(info[o].label, fontsize=11)
+        ax.set_xlabel(info[o].axis)
         ax.set_ylabel("")
         _outcome_axis(ax.xaxis, o)
     fig.suptitle(f"Final-month outcomes by scenario (box: quartiles; dots: {_runs_per_scenario(tables)} runs each)")
@@ -739,7 +807,7 @@ def _cumulative_profit(tables: dict[str, pl.LazyFrame], table: str, key: str) ->
 
 
 @_styled
-def plot_who_gains(tables: dict[str, pl.LazyFrame]) -> Figure:
+def plot_who_gains(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
     """Each vendor's and each cloud's profit summed over the run, per scenario (mean, 90% interval)."""
     order = _scenario_order(tables)
     _need(tables, "vendors", "clouds")
@@ -793,8 +861,8 @@ def plot_who_gains(tables: dict[str, pl.LazyFrame]) -> Figure:
 
 
 @_styled
-def plot_withholding_payoff(tables: dict[str, pl.LazyFrame]) -> Figure:
-    """Google's profit (TPU sales + Google Cloud) against a swept withholding share."""
+def plot_withholding_payoff(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
+    """The challenger's profit (Google: TPU sales + Google Cloud) against a swept withholding share."""
     params = _parameters(tables)
     swept = [p for p in params if "withholding" in p]
     if not swept:
@@ -802,17 +870,22 @@ def plot_withholding_payoff(tables: dict[str, pl.LazyFrame]) -> Figure:
     p = swept[0]
     _need(tables, "vendors", "clouds")
     order = _scenario_order(tables)
+    headline = _headline(tables, headline)
+    vendor, cloud = headline.challenger, headline.challenger_cloud
+    if vendor is None or cloud is None:
+        raise Skip("the headline has no challenger vendor and cloud in these runs (Headline.challenger, "
+                   "Headline.challenger_cloud)")
     runs = _complete(tables)
-    google = (_cumulative_profit(tables, "vendors", "vendor").filter(pl.col("vendor") == "google")
+    google = (_cumulative_profit(tables, "vendors", "vendor").filter(pl.col("vendor") == vendor)
               .select("run_id", pl.col("profit").alias("google")))
-    gcp = (_cumulative_profit(tables, "clouds", "cloud").filter(pl.col("cloud") == "gcp")
+    gcp = (_cumulative_profit(tables, "clouds", "cloud").filter(pl.col("cloud") == cloud)
            .select("run_id", pl.col("profit").alias("gcp")))
     others = [q for q in params if q != p]
     data = (runs.join(tables["points"].select("scenario", "point", *params), on=["scenario", "point"])
             .join(google, on="run_id", how="inner").join(gcp, on="run_id", how="inner")
             .with_columns((pl.col("google") + pl.col("gcp")).alias("total")).collect())
     if data.is_empty():
-        raise Skip("the runs have no Google vendor or no gcp cloud")
+        raise Skip(f"the runs have no vendor {vendor!r} or no cloud {cloud!r}")
     if data[p].n_unique() < 2:
         raise Skip(f"{p} takes a single value in this design")
     # colour lines by a second parameter when there is exactly one with few values
@@ -827,8 +900,9 @@ def plot_withholding_payoff(tables: dict[str, pl.LazyFrame]) -> Figure:
     else:
         colour = {k: scenario_colours(order)[k[0]] for k in keys}
         label = {k: _scenario_title(k[0]) for k in keys}
-    panels = [("google", "Google as chip vendor (TPU sales)"), ("gcp", "Google Cloud (renting out compute)"),
-              ("total", "Google in total")]
+    who = headline.name(vendor)
+    panels = [("google", f"{who} as chip vendor (chip sales)"),
+              ("gcp", f"{headline.name(cloud)} (renting out compute)"), ("total", f"{who} in total")]
     fig = _figure(14.0, 4.6)
     axes = list(fig.subplots(1, 3, sharex=True))
     for ax, (col, title) in zip(axes, panels):
@@ -836,10 +910,10 @@ def plot_withholding_payoff(tables: dict[str, pl.LazyFrame]) -> Figure:
         _intervals(ax, stats.partition_by(by, as_dict=True), keys, p, colour)
         ax.set_title(title, fontsize=11)
         ax.set_ylabel("Cumulative profit (USD billions)" if col == "google" else "")
-    fig.supxlabel(f"{p}  (0 = rents out every TPU, 1 = withholds the whole top tier)"
+    fig.supxlabel(f"{p}  (0 = rents out every chip, 1 = withholds the whole top tier)"
                   if p.endswith("withholding.share") else p, fontsize=11)
     n = data.group_by(*by, p).len()["len"].min()
-    fig.suptitle("Does withholding its top-tier TPUs pay for Google? Cumulative profit against the withholding "
+    fig.suptitle(f"Does withholding its top-tier chips pay for {who}? Cumulative profit against the withholding "
                  "share")
     note = _band_note(str(n), "runs per value") if len(keys) == 1 else \
         f"dot: mean; bar: 5–95%\nof {n} runs per value"
@@ -855,19 +929,20 @@ def plot_withholding_payoff(tables: dict[str, pl.LazyFrame]) -> Figure:
 
 
 @_styled
-def plot_lab_mix_over_time(tables: dict[str, pl.LazyFrame]) -> Figure:
-    """OpenAI's share of its compute by chip vendor over time, one panel per scenario (from
-    :func:`market.analysis.mix.lab_vendor_mix`)."""
+def plot_lab_mix_over_time(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
+    """The headline lab's (OpenAI's) share of its compute by chip vendor over time, mean and 90%
+    band across runs, one panel per scenario (from :func:`market.analysis.mix.lab_vendor_mix`)."""
     from market.analysis.mix import OTHER, lab_vendor_mix  # noqa: PLC0415
 
-    lab = FRONTIER_LABS[0]
     order = _scenario_order(tables)
     _need(tables, "steps", "labs")
+    headline = _headline(tables, headline)
+    lab, name = headline.lab, headline.name(headline.lab)
     mix = lab_vendor_mix(tables, lab).join(_complete(tables).select("run_id", "scenario"), on="run_id")
     dated = mix.join(tables["steps"].select("run_id", "step", "date"), on=["run_id", "step"], how="left")
     stats = _band(dated, ["scenario", "vendor", "date"], pl.col("share") * 100)
     if stats.is_empty():
-        raise Skip(f"{LAB_LABELS.get(lab, lab)} holds no compute in these runs")
+        raise Skip(f"{name} holds no compute in these runs")
     vendors = ordered_vendors(set(stats["vendor"]) - {OTHER}) + ([OTHER] if OTHER in set(stats["vendor"]) else [])
     colours = vendor_colours(vendors) | {OTHER: "#9e9e9e"}
     groups = stats.partition_by("scenario", "vendor", as_dict=True)
@@ -879,7 +954,6 @@ def plot_lab_mix_over_time(tables: dict[str, pl.LazyFrame]) -> Figure:
         ax.set_title(_scenario_title(sc))
         ax.set_ylim(0, 100)
         _year_axis(ax)
-    name = LAB_LABELS.get(lab, lab)
     _label_left(axes, _ncols(axes), f"Share of {name}'s compute (%)")
     fig.suptitle(f"Where {name}'s compute comes from: share by chip vendor")
     labels = VENDOR_LABELS | {OTHER: "other vendors"}
@@ -896,6 +970,7 @@ FIGURES: dict[str, Callable[[dict[str, pl.LazyFrame]], Figure]] = {
     "chip_prices": plot_chip_prices,
     "withholding": plot_withholding,
     "lab_vendor_mix": plot_lab_vendor_mix,
+    "lab_compute": plot_lab_compute,
     "lab_mix_over_time": plot_lab_mix_over_time,
     "hhi": plot_hhi,
     "sweep_outcomes": plot_sweep_outcomes,
@@ -906,7 +981,7 @@ FIGURES: dict[str, Callable[[dict[str, pl.LazyFrame]], Figure]] = {
 
 
 def plot_experiment(folder: str | os.PathLike, out: str | os.PathLike | None = None,
-                    formats: Sequence[str] = ("png", "svg")) -> FigureReport:
+                    formats: Sequence[str] = ("png", "svg"), headline: Headline | None = None) -> FigureReport:
     """Draw every figure the experiment in ``folder`` supports; save each as ``out/<name>.<format>``.
 
     ``out`` defaults to ``folder/figures``. PNGs are 150 dpi. A figure whose data are missing (no
@@ -914,13 +989,14 @@ def plot_experiment(folder: str | os.PathLike, out: str | os.PathLike | None = N
     why. Other errors propagate.
     """
     tables = scan(folder)
+    headline = (headline or Headline()).resolved(tables) if "runs" in tables else headline
     target = Path(out) if out is not None else Path(folder) / "figures"
     report = FigureReport()
     with mpl.rc_context():
         apply_style()
         for name, draw in FIGURES.items():
             try:
-                fig = draw(tables)
+                fig = draw(tables, headline)
             except Skip as why:
                 report.skipped[name] = str(why)
                 continue

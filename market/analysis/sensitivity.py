@@ -44,6 +44,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from market.analysis.headline import Headline, Outcome
 from market.analysis.style import SCENARIO_LABELS, apply_style, scenario_colours, shade
 from market.batch.designs import DESIGNS, Parameter
 from market.batch.storage import scan
@@ -79,6 +80,11 @@ class SensitivityReport:
     csv: Path | None = None
     figures: list[Path] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    outcomes: dict[str, Outcome] = field(default_factory=lambda: dict(OUTCOMES))  # name -> label, unit, ...
+
+    def about(self, outcome: str) -> Outcome:
+        """An outcome's label and unit."""
+        return self.outcomes.get(outcome, Outcome(outcome, "share", outcome, 100.0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,7 +132,7 @@ def _design_points(design: Mapping[str, Any], params: dict[str, Parameter], seed
 
 
 def point_means(tables: dict[str, pl.LazyFrame], replications: int, outcomes: Sequence[str],
-                where: str = "the sweep") -> tuple[pl.DataFrame, pl.DataFrame]:
+                where: str = "the sweep", headline: Headline | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Each outcome averaged over the replications of each (scenario, design point), in point order,
     with the design's parameter columns; and the per-run outcomes. Raises ValueError when a run of
     the design is missing or failed."""
@@ -145,7 +151,7 @@ def point_means(tables: dict[str, pl.LazyFrame], replications: int, outcomes: Se
             f"{where} is not finished: {missing.height} of {expected.height} runs are missing or failed "
             f"({failed} failed; first missing: {first['scenario']}-p{first['point']:04d}-r{first['replication']:03d}); "
             "every design point needs all its replications. Finish it with `market sweep FILE --resume`")
-    per_run = run_outcomes(tables).join(expected, on=["scenario", "point", "replication"], how="semi")
+    per_run = run_outcomes(tables, headline).join(expected, on=["scenario", "point", "replication"], how="semi")
     means = (per_run.group_by("scenario", "point")
              .agg(*[pl.col(o).mean() for o in outcomes],
                   *[pl.col(o).null_count().alias(f"{o}__nulls") for o in outcomes]))
@@ -207,7 +213,7 @@ def analyse(means: pl.DataFrame, design: Mapping[str, Any], outcomes: Sequence[s
                               f"{'' if not scenario else f' of {scenario}'}, so the design is incomplete for it")
                 continue
             if kind == "morris":
-                from SALib.analyze import morris as salib_morris  # noqa: PLC0415
+                from SALib.analyze import morris as salib_morris
 
                 si = salib_morris.analyze(problem, unit, y, num_resamples=RESAMPLES, conf_level=LEVEL,
                                           num_levels=levels, seed=seed)
@@ -217,7 +223,7 @@ def analyse(means: pl.DataFrame, design: Mapping[str, Any], outcomes: Sequence[s
                 if np.ptp(y) == 0:
                     skipped[o] = f"the same ({y[0]:g}) at every design point: there is no variance to attribute"
                     continue
-                from SALib.analyze import sobol as salib_sobol  # noqa: PLC0415
+                from SALib.analyze import sobol as salib_sobol
 
                 si = salib_sobol.analyze(problem, y, calc_second_order=True, num_resamples=RESAMPLES,
                                          conf_level=LEVEL, seed=seed)
@@ -273,11 +279,10 @@ def short_number(v: float) -> str:
     return f"{v:g}"
 
 
-def _axis_unit(outcome: str, method: str) -> tuple[float, str]:
-    """Factor applied to an index, and the x-axis label."""
+def _axis_unit(unit: str, method: str) -> tuple[float, str]:
+    """Factor applied to an index of an outcome in ``unit``, and the x-axis label."""
     if method == "sobol":
         return 1.0, "share of the outcome's variance"
-    unit = OUTCOMES.get(outcome, (outcome, "share"))[1]
     return {"share": (100.0, "μ*, percentage points"), "usd": (1.0, "μ*, $ per PFLOP-hour"),
             "chips": (1.0, "μ*, chips")}[unit]
 
@@ -309,7 +314,7 @@ def _draw(report: SensitivityReport) -> Figure:
     below_noise = False
     for ax, outcome in zip(axes, outcomes, strict=False):
         sub = table.filter(pl.col("outcome") == outcome)
-        factor, xlabel = _axis_unit(outcome, method)
+        factor, xlabel = _axis_unit(report.about(outcome).unit, method)
         importance = sub.group_by("parameter").agg(pl.col(key).max()).sort(key, descending=True, nulls_last=True)
         order = importance["parameter"].to_list()
         ypos = {p: i for i, p in enumerate(order)}
@@ -343,7 +348,7 @@ def _draw(report: SensitivityReport) -> Figure:
         # a spare row at the bottom for the noise line's label
         ax.set_xlim(left=0)
         ax.set_xlabel(xlabel, fontsize=10)
-        ax.set_title(OUTCOMES.get(outcome, (outcome,))[0], loc="left")
+        ax.set_title(report.about(outcome).label, loc="left")
         ax.grid(axis="y", visible=False)
         ax.tick_params(axis="y", length=0)
         if method == "morris" and outcome == "withheld_top_tier_chips":
@@ -418,13 +423,17 @@ def sensitivity(folder: str | os.PathLike, outcomes: Sequence[str] | None = None
     (unless ``write`` is false). Raises ValueError naming the problem for a folder that is not a
     finished morris or saltelli sweep, or an unknown outcome."""
     folder = Path(folder)
-    outcomes = list(outcomes) if outcomes else list(OUTCOMES)
-    if unknown := [o for o in outcomes if o not in OUTCOMES]:
-        raise ValueError(f"unknown outcome {', '.join(map(repr, unknown))}; allowed: {', '.join(OUTCOMES)}")
     exp = _experiment(folder)
+    tables = scan(folder)
+    headline = Headline().resolved(tables)
+    known = headline.outcomes()
+    outcomes = list(outcomes) if outcomes else list(known)
+    if unknown := [o for o in outcomes if o not in known]:
+        raise ValueError(f"unknown outcome {', '.join(map(repr, unknown))}; allowed: {', '.join(known)}")
     design = exp["design"]
     replications = int(exp.get("replications") or 1)
-    means, per_run = point_means(scan(folder), replications, outcomes, where=f"the sweep in {str(folder)!r}")
+    means, per_run = point_means(tables, replications, outcomes, where=f"the sweep in {str(folder)!r}",
+                                 headline=headline)
     table, skipped = analyse(means, design, outcomes, seed=int(exp.get("base_seed") or 0))
     method = METHODS[design["kind"]]
     if method == "morris":
@@ -435,7 +444,7 @@ def sensitivity(folder: str | os.PathLike, outcomes: Sequence[str] | None = None
     parameters = [c for c in means.columns if c in design["parameters"]]
     report = SensitivityReport(method=method, table=table, scenarios=scenarios, parameters=parameters,
                                points=n_points, replications=replications, runs=per_run.height,
-                               steps=exp.get("steps"), skipped=skipped)
+                               steps=exp.get("steps"), skipped=skipped, outcomes=known)
     if write:
         report.csv = folder / "sensitivity.csv"
         table.write_csv(report.csv)

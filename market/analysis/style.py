@@ -42,7 +42,8 @@ SCENARIO_LABELS: dict[str, str] = {
     "supply_shock": "supply shock",
 }
 
-TIER_COLOURS: dict[str, str] = {"top": "#08306b", "previous": "#6baed6"}
+TIER_COLOURS: dict[str, str] = {"top": "#08306b", "previous": "#6baed6",  # a vendor's newest chip, and older ones
+                                "frontier": "#08306b", "mainstream": "#6baed6"}  # market-wide performance classes
 
 # Colours for names without a fixed colour, handed out in sorted order of those names.
 FALLBACK_PALETTE = "Dark2"

@@ -66,7 +66,7 @@ def comparison_markdown(table: Any) -> str:
     lines = [f"| outcome (final month) | scenario | runs | mean | 90% of runs | vs {base} | 95% CI |",
              "|:--|:--|--:|--:|--:|--:|--:|"]
     for r in table.iter_rows(named=True):
-        unit = OUTCOMES.get(r["outcome"], (r["outcome"], "share"))[1]
+        unit = r.get("unit") or OUTCOMES.get(r["outcome"], (r["outcome"], "share"))[1]
         is_base = r["scenario"] == base
         diff = "–" if is_base else _fmt(unit, r["diff"], True)
         ci = "–" if is_base else f"{_fmt(unit, r['diff_low'], True)} to {_fmt(unit, r['diff_high'], True)}"
@@ -80,9 +80,10 @@ def summary_markdown(summary: Any) -> str:
     from market.batch.summary import OUTCOMES  # noqa: PLC0415
 
     lines = ["| outcome (final month) | scenario | runs | mean | 90% of runs |", "|:--|:--|--:|--:|--:|"]
+    columns = [c.removesuffix("_mean") for c in summary.columns if c.endswith("_mean")]
     for r in summary.iter_rows(named=True):
-        for col, spec in OUTCOMES.items():  # (label, unit, ...): a tuple or a NamedTuple
-            label, unit = spec[0], spec[1]
+        for col in columns:
+            label, unit = OUTCOMES[col][:2] if col in OUTCOMES else (col.replace("_", " "), "share")
             lines.append(f"| {label} | {r['scenario']} | {r['runs']} | {_fmt(unit, r[f'{col}_mean'])} | "
                          f"{_fmt(unit, r[f'{col}_p05'])} – {_fmt(unit, r[f'{col}_p95'])} |")
     return "\n".join(lines)

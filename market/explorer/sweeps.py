@@ -21,6 +21,7 @@ from typing import Any
 
 import polars as pl
 
+from market.analysis.headline import Headline
 from market.batch.storage import scan
 from market.batch.summary import run_outcomes, scenario_order, scenario_summary
 
@@ -64,6 +65,7 @@ class Sweep:
     scenarios: list[str]
     parameters: dict[str, list[Any]] = field(default_factory=dict)
     _per_run: pl.DataFrame | None = None
+    _headline: Headline | None = None
 
     def ranged(self, parameter: str) -> bool:
         """Filtered by a range (numbers with many values) rather than by picking values."""
@@ -103,9 +105,11 @@ class Sweep:
         return Selection(tables, runs["run_id"], shown.height, runs.height)
 
     def per_run(self) -> pl.DataFrame:
-        """Every complete run's final-month outcomes (:func:`run_outcomes`), computed once."""
+        """Every complete run's final-month outcomes (:func:`run_outcomes`, about the headline's
+        entities resolved against the whole experiment, as ``market compare`` does), computed once."""
         if self._per_run is None:
-            self._per_run = run_outcomes(self.tables)
+            self._headline = Headline().resolved(self.tables)
+            self._per_run = run_outcomes(self.tables, self._headline)
         return self._per_run
 
     def outcomes(self, selection: Selection, baseline: str | None = None) -> pl.DataFrame:
@@ -122,7 +126,7 @@ class Sweep:
         if per_run["scenario"].n_unique() > 1:
             present = per_run["scenario"].unique(maintain_order=True).to_list()
             base = baseline if baseline in present else ("baseline" if "baseline" in present else present[0])
-            return compare_runs(per_run, base)
+            return compare_runs(per_run, base, headline=self._headline)
         return scenario_summary(per_run)
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import polars as pl
 
 from market.analysis.compare import compare_runs
+from market.analysis.headline import Headline
 from market.batch.experiment import run_seed, safe_label
 from market.batch.summary import run_outcomes
 from market.explorer.levers import scenario_with
@@ -185,10 +186,11 @@ def tables_of(runs: list[dict[str, pl.DataFrame]], order: list[str]) -> dict[str
 def compare_tables(tables: dict[str, pl.LazyFrame], baseline: str, order: list[str]) -> pl.DataFrame:
     """:func:`compare_runs` of the tables, sorted as :func:`market.analysis.compare.compare` sorts a
     sweep's runs (scenario order, point, replication): the same numbers as ``market compare``."""
-    per_run = run_outcomes(tables)
+    headline = Headline().resolved(tables)
+    per_run = run_outcomes(tables, headline)
     rank = {name: i for i, name in enumerate(order)}
     per_run = per_run.sort(pl.col("scenario").replace_strict(rank, default=len(rank)), "point", "replication")
-    return compare_runs(per_run, baseline)
+    return compare_runs(per_run, baseline, headline=headline)
 
 
 def run_whatif(request: WhatIf, *, workers: int | None = None,
