@@ -15,6 +15,7 @@ filters a finished sweep, :mod:`app` is the Solara page, :mod:`bench` its benchm
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,15 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def _stop(signum: int, frame: object) -> None:
+    """On SIGTERM: stop the worker processes, then end as SIGTERM ends a process."""
+    from market.explorer.whatif import shutdown_pool  # noqa: PLC0415
+
+    shutdown_pool()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
 def serve(target: str | None = None, port: int = DEFAULT_PORT, *, open_browser: bool = True,
           workers: int | None = None) -> None:
     """Serve the explorer on http://127.0.0.1:``port`` until interrupted (Solara's server)."""
@@ -70,6 +80,7 @@ def serve(target: str | None = None, port: int = DEFAULT_PORT, *, open_browser: 
     if workers is not None:
         os.environ[app.ENV_WORKERS] = str(workers)
     warm_up(workers)  # the worker processes start now, not on the first "run"
+    signal.signal(signal.SIGTERM, _stop)  # Solara's server runs in a thread: a SIGTERM would skip atexit
     args = ["market.explorer.app", "--host", "127.0.0.1", "--port", str(port), "--production",
             "--log-level", "warning", "--open" if open_browser else "--no-open"]
     solara_run.main(args=args, standalone_mode=False)

@@ -17,6 +17,7 @@ seed, so running again after changing only the what-if side reuses the baseline'
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -123,6 +124,9 @@ def _pool(workers: int) -> ProcessPoolExecutor:
             if _POOL is not None:
                 _POOL.shutdown(wait=False, cancel_futures=True)
             _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+            # stopped when the session ends (a server stopped by SIGTERM, pytest, a notebook kernel):
+            # left running, the workers and their fork server would outlive it
+            atexit.register(shutdown_pool)
         return _POOL
 
 
