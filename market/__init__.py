@@ -19,6 +19,7 @@ from market.scenario import Scenario, ScenarioError, builtin_scenarios, load_sce
 
 __all__ = [
     "SCHEMAS",
+    "explore",
     "ExperimentError",
     "SweepReport",
     "load_experiment",
@@ -34,3 +35,11 @@ __all__ = [
     "run",
 ]
 __version__ = "0.1.0"
+
+
+def explore(target=None, *, workers=None):  # noqa: ANN001, ANN201 - see market.explorer.explore
+    """The interactive explorer in a notebook: :func:`market.explorer.explore` (solara is
+    imported only when it is called)."""
+    from market.explorer import explore as _explore  # noqa: PLC0415
+
+    return _explore(target, workers=workers)

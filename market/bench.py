@@ -855,6 +855,13 @@ def bench_against(sizes: Sizes, repeats: int, other: Path) -> list[Figure]:
     return out
 
 
+def bench_explore(sizes: Sizes, repeats: int) -> list[Figure]:
+    """The explorer (issue 18): first what-if result, sweep-browser redraw (market/explorer/bench.py)."""
+    from market.explorer.bench import bench_explore as explorer_figures  # noqa: PLC0415
+
+    return explorer_figures(sizes, repeats, _fig)
+
+
 BENCHMARKS: dict[str, Callable[[Sizes, int], list[Figure]]] = {
     "collector": bench_collector,
     "datacollector": bench_datacollector,
@@ -863,6 +870,7 @@ BENCHMARKS: dict[str, Callable[[Sizes, int], list[Figure]]] = {
     "scaling": bench_scaling,
     "memory": bench_memory,
     "readback": bench_readback,
+    "explore": bench_explore,
 }
 HEAVY = {"parallel": 3, "memory": 3, "readback": 1}  # repeats divided by this (at least one)
 

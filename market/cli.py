@@ -595,6 +595,32 @@ def compact_cmd(
     typer.echo(f"compacted {n} runs in {folder}")
 
 
+@app.command("explore")
+def explore_cmd(
+    target: Annotated[str | None, typer.Argument(
+        metavar="[SCENARIO_OR_FILE | SWEEP_DIR]", show_default=False,
+        help="A built-in scenario or a .toml file (opened in What-if), or a finished sweep's folder "
+             "(opened in the Sweep browser).")] = None,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1.")] = 8765,
+    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open it in the web browser.")] = True,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, show_default=False,
+                                                help="Processes for what-if runs (default 2).")] = None,
+) -> None:
+    """The interactive explorer in the browser: what-if runs of a scenario against its baseline,
+    and a finished sweep's figures and outcomes, filtered by scenario and design parameters."""
+    from market import explorer  # noqa: PLC0415 - solara only here
+    from market.explorer.sweeps import SweepError  # noqa: PLC0415
+
+    try:
+        explorer.check_target(target)
+    except SweepError as exc:
+        raise UserError(str(exc)) from None
+    if not explorer.port_free(port):
+        raise UserError(f"--port {port}: the port is in use on 127.0.0.1; give another, e.g. --port {port + 1}.")
+    typer.echo(f"market explorer on http://127.0.0.1:{port} (Ctrl-C to stop)", err=True)
+    explorer.serve(target, port, open_browser=open_browser, workers=workers)
+
+
 @app.command("bench")
 def bench_cmd(
     quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes: proves every benchmark works; "

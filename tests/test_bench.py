@@ -24,6 +24,7 @@ FIGURES = {
     "scaling": ["log-log slope of time per step"],
     "memory": ["peak RSS"],
     "readback": ["reading back: compacted sweep / one Parquet file"],
+    "explore": ["what-if, first result", "sweep browser, redraw"],
 }
 
 

@@ -37,3 +37,7 @@ def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch) -> None:
     assert not errors
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 4, "the figures should render"
+    # market.explore(...) shows the explorer in the notebook: a widget view (Solara's element)
+    widgets = [o for c in nb.cells if c.cell_type == "code" and "market.explore(" in c.source for o in c.outputs
+               if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(widgets) == 1

@@ -56,8 +56,9 @@ from market.economics.classes import CLASSES
 from market.recording import weighted_rental_price
 
 __all__ = ["FIGURES", "FRONTIER_LABS", "FigureReport", "Skip", "plot_chip_prices", "plot_experiment", "plot_hhi",
-           "plot_lab_compute", "plot_lab_vendor_mix", "plot_prices", "plot_scenario_comparison", "plot_sweep_outcomes",
-           "plot_vendor_shares", "plot_who_gains", "plot_withholding", "plot_withholding_payoff"]
+           "plot_lab_compute", "plot_lab_mix_over_time", "plot_lab_vendor_mix", "plot_prices",
+           "plot_scenario_comparison", "plot_sweep_outcomes", "plot_vendor_shares", "plot_who_gains", "plot_withholding",
+           "plot_withholding_payoff"]
 
 FRONTIER_LABS = 5  # labs shown in the lab figures: the headline's lab and the others with the most compute
 CLOUD_LABELS = {"aws": "AWS", "azure": "Azure", "gcp": "Google Cloud", "oracle": "Oracle", "coreweave": "CoreWeave",
@@ -924,6 +925,44 @@ def plot_withholding_payoff(tables: dict[str, pl.LazyFrame], headline: Headline 
 
 
 # ---------------------------------------------------------------------------------------------
+# 8. one lab's vendor mix over time
+
+
+@_styled
+def plot_lab_mix_over_time(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
+    """The headline lab's (OpenAI's) share of its compute by chip vendor over time, mean and 90%
+    band across runs, one panel per scenario (from :func:`market.analysis.mix.lab_vendor_mix`)."""
+    from market.analysis.mix import OTHER, lab_vendor_mix  # noqa: PLC0415
+
+    order = _scenario_order(tables)
+    _need(tables, "steps", "labs")
+    headline = _headline(tables, headline)
+    lab, name = headline.lab, headline.name(headline.lab)
+    mix = lab_vendor_mix(tables, lab).join(_complete(tables).select("run_id", "scenario"), on="run_id")
+    dated = mix.join(tables["steps"].select("run_id", "step", "date"), on=["run_id", "step"], how="left")
+    stats = _band(dated, ["scenario", "vendor", "date"], pl.col("share") * 100)
+    if stats.is_empty():
+        raise Skip(f"{name} holds no compute in these runs")
+    vendors = ordered_vendors(set(stats["vendor"]) - {OTHER}) + ([OTHER] if OTHER in set(stats["vendor"]) else [])
+    colours = vendor_colours(vendors) | {OTHER: "#9e9e9e"}
+    groups = stats.partition_by("scenario", "vendor", as_dict=True)
+    fig, axes, spare = _grid(len(order))
+    for ax, sc in zip(axes, order):
+        for v in vendors:
+            if (sc, v) in groups:
+                _line_band(ax, groups[sc, v], "date", colours[v])
+        ax.set_title(_scenario_title(sc))
+        ax.set_ylim(0, 100)
+        _year_axis(ax)
+    _label_left(axes, _ncols(axes), f"Share of {name}'s compute (%)")
+    fig.suptitle(f"Where {name}'s compute comes from: share by chip vendor")
+    labels = VENDOR_LABELS | {OTHER: "other vendors"}
+    _legend(_top_right(axes), [_handle(colours[v]) for v in vendors], [labels.get(v, v) for v in vendors],
+            f"Vendor\n({_band_note(_runs_per_scenario(tables), 'runs per scenario')})", spare)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
 
 FIGURES: dict[str, Callable[[dict[str, pl.LazyFrame]], Figure]] = {
     "vendor_shares": plot_vendor_shares,
@@ -932,6 +971,7 @@ FIGURES: dict[str, Callable[[dict[str, pl.LazyFrame]], Figure]] = {
     "withholding": plot_withholding,
     "lab_vendor_mix": plot_lab_vendor_mix,
     "lab_compute": plot_lab_compute,
+    "lab_mix_over_time": plot_lab_mix_over_time,
     "hhi": plot_hhi,
     "sweep_outcomes": plot_sweep_outcomes,
     "scenario_comparison": plot_scenario_comparison,

@@ -1,0 +1,166 @@
+"""The sweep browser's data: a finished experiment folder, filtered by scenario and design parameters.
+
+    >>> from market.explorer.sweeps import open_sweep
+    >>> sweep = open_sweep("outputs/withholding_sweep")                               # doctest: +SKIP
+    >>> tables = sweep.select(["openai_google_tpu"], {"clouds.gcp.withholding.share": [0.0, 1.0]})  # doctest: +SKIP
+
+A selection's tables are a dict of LazyFrames like :func:`market.scan`'s, restricted to the chosen
+runs, so that the figure functions of ``market plot`` and the outcomes of ``market compare`` work on
+it unchanged. The per-run outcomes are computed once, when the folder is opened; a filter then
+selects rows of them. Figures draw at most :data:`DRAWN_RUNS` runs per scenario (a large sweep
+would otherwise take seconds to redraw); the page says when it does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from market.analysis.headline import Headline
+from market.batch.storage import scan
+from market.batch.summary import run_outcomes, scenario_order, scenario_summary
+
+__all__ = ["DRAWN_RUNS", "Selection", "Sweep", "SweepError", "open_sweep"]
+
+MAX_CHOICES = 12  # a parameter with more distinct values is filtered by a range
+# The figures draw at most this many runs per scenario (every selected run enters the outcome table):
+# bands of 5-95% over 400 runs are as good as over 5,000, and drawing stays under a second.
+DRAWN_RUNS = 400
+# The tables the sweep browser's figures and outcomes read; the others stay on disk.
+BROWSED = ("runs", "steps", "shares", "prices", "labs", "lab_mix", "withholding", "points")
+
+
+class SweepError(ValueError):
+    """A folder that is not a readable, finished experiment; the message says what to do."""
+
+
+@dataclass
+class Selection:
+    """The runs a filter keeps: ``tables`` for the figures (at most ``drawn`` runs per scenario,
+    see :data:`DRAWN_RUNS`), and the ``run_ids`` of every selected run (for the outcome table)."""
+
+    tables: dict[str, pl.LazyFrame]
+    run_ids: pl.Series
+    drawn: int
+    runs: int
+
+    @property
+    def sampled(self) -> bool:
+        return self.drawn < self.runs
+
+
+@dataclass
+class Sweep:
+    """An opened experiment: its tables (lazy scans of the folder), the complete ``runs``, the
+    ``scenarios`` in the experiment's order and each design ``parameter``'s distinct values."""
+
+    folder: Path
+    tables: Mapping[str, pl.LazyFrame]
+    runs: pl.DataFrame
+    scenarios: list[str]
+    parameters: dict[str, list[Any]] = field(default_factory=dict)
+    _per_run: pl.DataFrame | None = None
+    _headline: Headline | None = None
+
+    def ranged(self, parameter: str) -> bool:
+        """Filtered by a range (numbers with many values) rather than by picking values."""
+        values = self.parameters[parameter]
+        return len(values) > MAX_CHOICES and all(isinstance(v, (int, float)) for v in values)
+
+    def select(self, scenarios: Sequence[str] | None = None,
+               filters: Mapping[str, Sequence[Any] | tuple[float, float]] | None = None,
+               drawn: int | None = DRAWN_RUNS) -> Selection:
+        """The runs of ``scenarios`` (all by default) whose design point has, for each parameter in
+        ``filters``, one of the listed values (a ranged parameter: a value in ``(low, high)``).
+        The figures' tables hold at most ``drawn`` runs per scenario (``None``: all), the first by
+        replication then design point, so that every point is drawn before any point twice."""
+        chosen = list(self.scenarios if scenarios is None else scenarios)
+        runs = self.runs.filter(pl.col("scenario").is_in(chosen))
+        points = self.tables["points"].collect() if "points" in self.tables else None
+        if filters and points is not None:
+            for p, allowed in filters.items():
+                if p not in self.parameters:
+                    continue
+                if self.ranged(p):
+                    low, high = allowed
+                    points = points.filter(pl.col(p).is_between(low, high))
+                else:
+                    points = points.filter(pl.col(p).is_in(list(allowed)))
+            runs = runs.join(points.select("scenario", "point"), on=["scenario", "point"], how="semi")
+        shown = runs.sort("replication", "point")
+        if drawn is not None:
+            shown = shown.group_by("scenario", maintain_order=True).head(drawn)
+        ids = shown["run_id"]
+        tables: dict[str, pl.LazyFrame] = {"runs": shown.lazy()}
+        for name in BROWSED:
+            if name not in ("runs", "points") and name in self.tables:
+                tables[name] = self.tables[name].filter(pl.col("run_id").is_in(ids.implode()))
+        if points is not None:
+            tables["points"] = self.tables["points"].filter(pl.col("scenario").is_in(chosen))
+        return Selection(tables, runs["run_id"], shown.height, runs.height)
+
+    def per_run(self) -> pl.DataFrame:
+        """Every complete run's final-month outcomes (:func:`run_outcomes`, about the headline's
+        entities resolved against the whole experiment, as ``market compare`` does), computed once."""
+        if self._per_run is None:
+            self._headline = Headline().resolved(self.tables)
+            self._per_run = run_outcomes(self.tables, self._headline)
+        return self._per_run
+
+    def outcomes(self, selection: Selection, baseline: str | None = None) -> pl.DataFrame:
+        """The outcome table of every selected run: with two scenarios or more, :func:`compare_runs`
+        against ``baseline`` (``market compare``'s numbers for those runs); with one, the mean and
+        90% interval (:func:`scenario_summary`)."""
+        from market.analysis.compare import compare_runs  # noqa: PLC0415
+
+        per_run = self.per_run().filter(pl.col("run_id").is_in(selection.run_ids.implode()))
+        order = {name: i for i, name in enumerate(self.scenarios)}
+        per_run = per_run.sort(pl.col("scenario").replace_strict(order, default=len(order)), "point", "replication")
+        if per_run.is_empty():
+            raise SweepError("no run matches the filters; widen them.")
+        if per_run["scenario"].n_unique() > 1:
+            present = per_run["scenario"].unique(maintain_order=True).to_list()
+            base = baseline if baseline in present else ("baseline" if "baseline" in present else present[0])
+            return compare_runs(per_run, base, headline=self._headline)
+        return scenario_summary(per_run)
+
+
+def open_sweep(folder: str | os.PathLike) -> Sweep:
+    """Open a finished experiment folder (:func:`market.scan`) for browsing. Raises
+    :class:`SweepError` for a folder that is missing, holds no complete run or cannot be read."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise SweepError(f"{str(path)!r} is not a folder; give the output folder of a finished sweep, "
+                         "e.g. outputs/seed_scenarios.")
+    try:
+        tables = scan(path)
+        if "runs" not in tables or "steps" not in tables:
+            raise SweepError(f"{str(path)!r} holds no complete runs (no runs or steps tables); give the output "
+                             "folder of a finished sweep, e.g. outputs/seed_scenarios.")
+        runs = (tables["runs"].filter(pl.col("status") == "complete")
+                .select("run_id", "scenario", "point", "replication", "status").collect())
+        if runs.is_empty():
+            raise SweepError(f"{str(path)!r} holds no complete run yet; finish the sweep with --resume.")
+        parameters: dict[str, list[Any]] = {}
+        if "points" in tables:
+            points = tables["points"].collect()
+            for p in points.columns:
+                if p not in ("scenario", "point"):
+                    parameters[p] = sorted(points[p].drop_nulls().unique().to_list())
+        sweep = Sweep(path, tables, runs, scenario_order(tables), parameters)
+        sweep.per_run()  # reads every table it needs once: a damaged file shows now, not on a redraw
+    except SweepError:
+        raise
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - polars errors, or a panic (a BaseException) on a damaged file
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SweepError(f"{str(path)!r} holds a result file that cannot be read ({why[:300]}). If it is a "
+                         "sweep's folder, run the sweep again with --resume: it re-runs every run whose files "
+                         "are damaged.") from None
+    return sweep
