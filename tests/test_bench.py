@@ -41,7 +41,10 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
         assert len(got) == len(names), (bench, [f["figure"] for f in got])
         for f, name in zip(got, names, strict=True):
             assert f["figure"].startswith(name)
-            assert isinstance(f["value"], float) and math.isfinite(f["value"]) and f["value"] > 0, f
+            assert isinstance(f["value"], float) and math.isfinite(f["value"]), f
+            # times and ratios are positive; a log-log slope is any real number (at the quick
+            # mode's 20-80 labs a step's fixed costs dominate, so it sits near 0, either side)
+            assert f["value"] > 0 or f["figure"].startswith("log-log slope"), f
             assert f["met"] in (True, False) if f["target"] else f["met"] is None
             assert f["details"]
     identical = {f["benchmark"]: f["data"]["identical"] for f in report["figures"] if "identical" in f["data"]}
