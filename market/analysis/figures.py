@@ -209,6 +209,27 @@ def _line_band(ax: Axes, df: pl.DataFrame, x: str, colour, label: str | None = N
     ax.plot(xs, df["mean"].to_list(), color=colour, lw=lw, ls=ls, label=label, marker=marker, markersize=5)
 
 
+def _lines_by_scenario(stats: pl.DataFrame, key: str, order: list[str], keys: list[str], colours: dict,
+                       labels: dict[str, str], ylabel: str, title: str, legend_title: str,
+                       top: float | None = None) -> Figure:
+    """One panel per scenario, a line with its band per value of ``key`` over time (``stats``:
+    scenario, ``key``, date, mean, lo, hi, as :func:`_band` gives), the y axis from 0 to ``top``."""
+    groups = stats.partition_by("scenario", key, as_dict=True)
+    fig, axes, spare = _grid(len(order))
+    for ax, sc in zip(axes, order):
+        for k in keys:
+            if (sc, k) in groups:
+                _line_band(ax, groups[sc, k], "date", colours[k])
+        ax.set_title(_scenario_title(sc))
+        ax.set_ylim(0, top)
+        _year_axis(ax)
+    _label_left(axes, _ncols(axes), ylabel)
+    fig.suptitle(title)
+    _legend(_top_right(axes), [_handle(colours[k]) for k in keys], [labels.get(k, k) for k in keys], legend_title,
+            spare)
+    return fig
+
+
 def _intervals(ax: Axes, groups: dict[tuple, pl.DataFrame], keys: list[tuple], x: str, colours: dict) -> None:
     """Mean lines against ``x``: one line with a band, or several with dodged 5-95% error bars
     (several bands on top of each other would hide each other)."""
@@ -312,21 +333,9 @@ def plot_vendor_shares(tables: dict[str, pl.LazyFrame], headline: Headline | Non
     if stats.is_empty():
         raise Skip("the shares table is empty")
     vendors = ordered_vendors(stats["vendor"].unique())
-    colours = vendor_colours(vendors)
-    groups = stats.partition_by("scenario", "vendor", as_dict=True)
-    fig, axes, spare = _grid(len(order))
-    for ax, sc in zip(axes, order):
-        for v in vendors:
-            if (sc, v) in groups:
-                _line_band(ax, groups[sc, v], "date", colours[v])
-        ax.set_title(_scenario_title(sc))
-        ax.set_ylim(0, None)
-        _year_axis(ax)
-    _label_left(axes, _ncols(axes), "Share of compute under contract (%)")
-    fig.suptitle("Vendor shares of the compute labs rent")
-    _legend(_top_right(axes), [_handle(colours[v]) for v in vendors], [VENDOR_LABELS.get(v, v) for v in vendors],
-            f"Vendor\n({_band_note(_runs_per_scenario(tables), 'runs per scenario')})", spare)
-    return fig
+    return _lines_by_scenario(stats, "vendor", order, vendors, vendor_colours(vendors), VENDOR_LABELS,
+                              "Share of compute under contract (%)", "Vendor shares of the compute labs rent",
+                              f"Vendor\n({_band_note(_runs_per_scenario(tables), 'runs per scenario')})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,23 +353,12 @@ def plot_prices(tables: dict[str, pl.LazyFrame], headline: Headline | None = Non
     stats = _band(per_run, ["scenario", "performance_class", "date"], "price")
     if stats.is_empty():
         raise Skip("no rental prices were recorded")
-    tiers = [t for t in CLASSES if t in set(stats["performance_class"])]
-    colours = tier_colours(tiers)
-    groups = stats.partition_by("scenario", "performance_class", as_dict=True)
-    fig, axes, spare = _grid(len(order))
-    for ax, sc in zip(axes, order):
-        for t in tiers:
-            if (sc, t) in groups:
-                _line_band(ax, groups[sc, t], "date", colours[t])
-        ax.set_title(_scenario_title(sc))
-        ax.set_ylim(0, None)
-        _year_axis(ax)
-    _label_left(axes, _ncols(axes), "USD per PFLOP-hour")
-    fig.suptitle("Cloud rental price of compute by performance class")
+    classes = [t for t in CLASSES if t in set(stats["performance_class"])]
     labels = {"frontier": "frontier class (near the best chips)", "mainstream": "mainstream"}
-    _legend(_top_right(axes), [_handle(colours[t]) for t in tiers], [labels.get(t, t) for t in tiers],
-            f"Class (chips' prices weighted by\ninstalled chips; {_band_note(_runs_per_scenario(tables), 'runs per scenario')})", spare)
-    return fig
+    return _lines_by_scenario(stats, "performance_class", order, classes, tier_colours(classes), labels,
+                              "USD per PFLOP-hour", "Cloud rental price of compute by performance class",
+                              f"Class (chips' prices weighted by\ninstalled chips; "
+                              f"{_band_note(_runs_per_scenario(tables), 'runs per scenario')})")
 
 
 @_styled
@@ -945,21 +943,9 @@ def plot_lab_mix_over_time(tables: dict[str, pl.LazyFrame], headline: Headline |
         raise Skip(f"{name} holds no compute in these runs")
     vendors = ordered_vendors(set(stats["vendor"]) - {OTHER}) + ([OTHER] if OTHER in set(stats["vendor"]) else [])
     colours = vendor_colours(vendors) | {OTHER: "#9e9e9e"}
-    groups = stats.partition_by("scenario", "vendor", as_dict=True)
-    fig, axes, spare = _grid(len(order))
-    for ax, sc in zip(axes, order):
-        for v in vendors:
-            if (sc, v) in groups:
-                _line_band(ax, groups[sc, v], "date", colours[v])
-        ax.set_title(_scenario_title(sc))
-        ax.set_ylim(0, 100)
-        _year_axis(ax)
-    _label_left(axes, _ncols(axes), f"Share of {name}'s compute (%)")
-    fig.suptitle(f"Where {name}'s compute comes from: share by chip vendor")
-    labels = VENDOR_LABELS | {OTHER: "other vendors"}
-    _legend(_top_right(axes), [_handle(colours[v]) for v in vendors], [labels.get(v, v) for v in vendors],
-            f"Vendor\n({_band_note(_runs_per_scenario(tables), 'runs per scenario')})", spare)
-    return fig
+    return _lines_by_scenario(stats, "vendor", order, vendors, colours, VENDOR_LABELS | {OTHER: "other vendors"},
+                              f"Share of {name}'s compute (%)", f"Where {name}'s compute comes from: share by chip vendor",
+                              f"Vendor\n({_band_note(_runs_per_scenario(tables), 'runs per scenario')})", top=100)
 
 
 # ---------------------------------------------------------------------------------------------
