@@ -277,16 +277,18 @@ class ComputeMarket:
             self._reservations = np.array([o.reservation for o in offers])
             self._buyer_option = np.array([o.power if o.scarce else min(o.ask, o.power) for o in offers])
             self._affiliated = np.stack([self._affiliated_to(o.cloud) for o in offers])
-            self._discount = np.zeros((len(offers), n))  # offer, lab: a partner's discount at the offer's cloud
-            index = {o.cloud.cloud_id: [] for o in offers}
-            for k, o in enumerate(offers):
-                index[o.cloud.cloud_id].append(k)
-            for lab_id, terms in self.model.partner_terms.items():
-                for cloud_id, discount in terms.items():
-                    self._discount[index.get(cloud_id, []), self.lab_index[lab_id]] = discount
             self._reservation_score = self._reservations[:, None, None] * penalty / self._useful
             self._ask_score = np.array([o.ask for o in offers])[:, None, None] * penalty / self._useful
+        self._discount = self._partner_discounts() if self.model.partner_terms else None
         self._rankings = [self._ranking(u) for u in range(len(PURPOSES))]
+
+    def _partner_discounts(self) -> np.ndarray:
+        """Per offer and lab: the discount a running partnership gives the lab at the offer's cloud
+        (0 where none; see :meth:`_bargain`)."""
+        out = np.zeros((len(self.offers), len(self.model.lab_list)))
+        for lab_id, terms in self.model.partner_terms.items():
+            out[:, self.lab_index[lab_id]] = [terms.get(o.cloud.cloud_id, 0.0) for o in self.offers]
+        return out
 
     def _ranking(self, u: int) -> tuple[list, ...]:
         """Every lab's ranking of the offers it may ask for purpose ``u`` (negotiate walks down
@@ -665,7 +667,7 @@ class ComputeMarket:
         buyer_option = np.minimum(wtp, self._buyer_option[order])
         least = np.where(self._affiliated[order, labs[:, None]], reservation,
                          np.maximum(reservation, np.minimum(split, buyer_option)))
-        if not self.model.partner_terms:
+        if self._discount is None:
             return least
         discount = self._discount[order, labs[:, None]]  # partners' better terms (see _bargain)
         return np.where(discount > 0.0, np.maximum(self._floors[order], least * (1.0 - discount)), least)

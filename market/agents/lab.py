@@ -109,10 +109,6 @@ class AILab(mesa.Agent):
         """(purpose, ecosystem) pairs it holds compute on."""
         return [key for key, pf in self._peak.items() if pf > 1e-9]
 
-    def ecosystems_in_use(self, purpose: str | None = None) -> set[str]:
-        """Ecosystems it holds compute on (for ``purpose``, or for either)."""
-        return {eco for (p, eco), pf in self._peak.items() if pf > 1e-9 and (purpose is None or p == purpose)}
-
     def vendor_shares(self) -> dict[str, float]:
         """Share of its contracted peak compute by vendor."""
         total = self.peak_contracted()

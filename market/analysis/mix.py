@@ -26,7 +26,8 @@ def lab_vendor_mix(tables: Mapping[str, pl.LazyFrame | pl.DataFrame], lab: str) 
     (every vendor the lab uses in some month of the run, 0 in the others; no rows for a month
     in which the lab holds no compute)."""
     if "lab_mix" in tables:
-        rows = (tables["lab_mix"].lazy().filter(pl.col("lab") == lab)
+        # purposes in a fixed order before summing: the same last bit however the runs are stored
+        rows = (tables["lab_mix"].lazy().filter(pl.col("lab") == lab).sort("run_id", "step", "vendor", "purpose")
                 .group_by("run_id", "step", "vendor").agg(pl.col("share").sum()))
     else:
         labs = tables["labs"].lazy().filter(pl.col("lab") == lab)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from market.analysis.headline import Headline, Outcome
+from market.analysis.mix import lab_vendor_mix
 from market.economics.classes import FRONTIER
 from market.recording import weighted_rental_price
 
@@ -38,10 +39,7 @@ def lab_vendor_share(tables: Mapping[str, pl.DataFrame | pl.LazyFrame], lab: str
     purposes; 0 in a month without any): run_id, step, share. ``tables`` as from
     :func:`market.run` or :func:`market.scan` (labs and lab_mix)."""
     months = tables["labs"].lazy().filter(pl.col("lab") == lab).select("run_id", "step")
-    if "lab_mix" not in tables:
-        return months.with_columns(share=pl.lit(0.0)).collect()
-    mix = (tables["lab_mix"].lazy().filter(pl.col("lab") == lab, pl.col("vendor") == vendor)
-           .sort("run_id", "step", "purpose").group_by("run_id", "step").agg(pl.col("share").sum()))
+    mix = lab_vendor_mix(tables, lab).filter(pl.col("vendor") == vendor).select("run_id", "step", "share")
     return (months.join(mix, on=["run_id", "step"], how="left").with_columns(pl.col("share").fill_null(0.0))
             .sort("run_id", "step").collect())
 
