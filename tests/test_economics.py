@@ -494,3 +494,27 @@ def test_recorded_classes_follow_the_market_and_contracts_carry_them() -> None:
     signed = r.tables["contracts"].join(prices.select("step", "product", pl.col("performance_class").alias("now")),
                                         on=["step", "product"])
     assert signed.height and (signed["performance_class"] == signed["now"]).all()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_training_prefers_the_frontier_class_through_its_penalty(seed: int) -> None:
+    """The below-frontier penalty is what steers training to frontier-class chips: with it large
+    (3.0 for every lab) more of the training compute signed is frontier class than with it off (0),
+    seed for seed; inference, which it does not touch, is no more frontier with the penalty."""
+    import market
+
+    def frontier_share(penalty: float) -> tuple[float, float]:
+        labs = market.load_scenario("baseline").labs
+        sc = market.load_scenario("baseline", {**{f"labs.{lab}.below_frontier_penalty": penalty for lab in labs},
+                                               "long_tail.below_frontier_penalty": penalty}, steps=18)
+        c = market.run(sc, seed=seed).tables["contracts"]
+        out = []
+        for purpose in ("training", "inference"):
+            mine = c.filter(pl.col("purpose") == purpose)
+            out.append(mine.filter(pl.col("performance_class") == "frontier")["pflops"].sum() / mine["pflops"].sum())
+        return out[0], out[1]
+
+    train_on, infer_on = frontier_share(3.0)
+    train_off, infer_off = frontier_share(0.0)
+    assert train_on > train_off + 0.02
+    assert infer_on <= infer_off + 0.02
