@@ -207,6 +207,8 @@ def _lab_columns() -> dict[str, Callable[[AILab], Any]]:
         "largest_vendor": lambda a: a.largest_vendor()[0],
         "largest_vendor_share": lambda a: a.largest_vendor()[1],
         "active_contracts": lambda a: len(a.contracts),
+        "on_demand_pflops": lambda a: a.kind_pflops("on_demand"),
+        "anchor_pflops": lambda a: a.kind_pflops("anchor"),
         "readiness": lambda a: {f"{u}/{e}": r for (u, e), r in a.readiness.items()},
     }
 

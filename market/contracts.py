@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["PURPOSES", "Contract", "Refusal"]
+__all__ = ["KINDS", "PURPOSES", "Contract", "Refusal"]
 
 PURPOSES = ("training", "inference")  # what compute is for; each has its own demand, readiness and frictions
+# The kinds of contract (docs/ODD.md 7.19): "on_demand" for a month at the posted on-demand price;
+# "reserved" for the lab's term at the bargained price (term discount beyond a year); "anchor": a
+# multi-year take-or-pay deal of the scenario that finances new capacity.
+KINDS = ("on_demand", "reserved", "anchor")
 
 
 class Contract(NamedTuple):
@@ -30,6 +34,8 @@ class Contract(NamedTuple):
         tier: its vendor's tier when signed: "top" (the vendor's newest product) or "previous".
         performance_class: its market-wide class when signed: "frontier" or "mainstream".
         purpose: "training" (which prefers the frontier class) or "inference".
+        kind: "on_demand", "reserved" or "anchor" (:data:`KINDS`); every kind is paid each month
+            of its term whether or not the lab uses the capacity (take-or-pay).
         chips: chips reserved for the whole term.
         pflops: chips × PFLOP/s per chip.
         price_usd_per_chip_hour: agreed price.
@@ -46,6 +52,7 @@ class Contract(NamedTuple):
     tier: str
     performance_class: str
     purpose: str
+    kind: str
     chips: float
     pflops: float
     price_usd_per_chip_hour: float

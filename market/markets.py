@@ -621,10 +621,29 @@ class ComputeMarket:
                 outcome = self._bargain(lab, o, useful, penalty, value)
                 if outcome is None:
                     continue  # no zone of agreement
-                need = wanted(outcome.price / useful) - held
+                # the kinds of contract on offer (docs/ODD.md 7.19): a reservation of its term at
+                # the bargained (one-year) price and the cloud's term discount; on demand at the
+                # posted ask (or, while capacity binds, what its market power gets) plus the
+                # on-demand premium. An affiliate reserves at the transfer price.
+                pricing = o.cloud.cfg.pricing
+                affiliated = self._affiliated[k, i]
+                reserved = outcome.price if affiliated else max(
+                    o.floor, outcome.price * pricing.term_factor(lab.cfg.contract_months))
+                need = wanted(reserved / useful) - held
                 if need <= EPS:
                     continue
-                need_chips = need / useful
+                if affiliated:
+                    to_reserve, on_demand, od_need = need, reserved, 0.0
+                else:
+                    on_demand = (max(o.ask, o.power) if o.scarce else o.ask) * (1.0 + pricing.on_demand_premium)
+                    committed = lab.useful_committed(purpose)  # its term contracts, this round's included
+                    target = lab.commitment(need + held, reserved, on_demand)
+                    to_reserve = min(need, max(0.0, target - committed))
+                    od_need = (max(0.0, wanted(on_demand / useful) - held - to_reserve)
+                               if on_demand * penalty <= value * useful else 0.0)
+                need_chips = (to_reserve + od_need) / useful
+                if need_chips <= EPS:
+                    continue
                 share, reason = o.cloud.withheld(lab_id, o.product)
                 accessible, refused = access(o.free, need_chips, share, taken)
                 if refused > EPS and ((lab_id, *key) not in refusals
@@ -633,14 +652,20 @@ class ComputeMarket:
                                                      o.tier, refused, reason)
                 if accessible <= EPS:
                     continue
-                chips = min(need_chips, accessible, budget_left / (outcome.price * hours))
-                if chips <= EPS:
+                signed = 0.0
+                for kind, price, chips in (("reserved", reserved, to_reserve / useful),
+                                           ("on_demand", on_demand, od_need / useful)):
+                    chips = min(chips, accessible - signed, budget_left / (price * hours))
+                    if chips <= EPS:
+                        continue
+                    self._sign(lab, o, purpose, kind, chips, price, outcome.rounds, initial)
+                    lab.paid(chips * price, chips * useful)
+                    signed += chips
+                    budget_left -= chips * price * hours
+                    held += chips * useful
+                if signed <= 0.0:
                     continue
-                self._sign(lab, o, purpose, chips, outcome, initial)
-                lab.paid(chips * outcome.price, chips * useful)
-                taken_here[key] = taken + chips
-                budget_left -= chips * outcome.price * hours
-                held += chips * useful
+                taken_here[key] = taken + signed
                 if budget_left <= EPS or wanted(cheapest) <= held + EPS:
                     break  # out of money, or it wants no more even at the lowest price here
 
@@ -672,20 +697,23 @@ class ComputeMarket:
         discount = self._discount[order, labs[:, None]]  # partners' better terms (see _bargain)
         return np.where(discount > 0.0, np.maximum(self._floors[order], least * (1.0 - discount)), least)
 
-    def _sign(self, lab: AILab, o: Offer, purpose: str, chips: float, outcome: BargainOutcome, initial: bool) -> None:
-        """Turn an agreement into contracts that reserve capacity at the cloud.
+    def _sign(self, lab: AILab, o: Offer, purpose: str, kind: str, chips: float, price: float, rounds: int,
+              initial: bool) -> None:
+        """Turn an agreement into contracts that reserve capacity at the cloud: on demand for a
+        month, a reservation for the lab's ``contract_months``.
 
-        In the first month (``initial``) the lab's existing book of contracts is stood in for by
+        In the first month (``initial``) the lab's existing book of reservations is stood in for by
         equal tranches with 1, 2, ... ``contract_months`` months left, so they do not all expire
         together.
         """
         model = self.model
-        months = lab.cfg.contract_months
+        months = lab.cfg.contract_months if kind == "reserved" else 1
         terms = range(1, months + 1) if initial else (months,)
         for m in terms:
             part = chips / len(terms)
             contract = Contract(model.t, model.next_contract_id(), lab.lab_id, o.cloud.cloud_id, o.vendor, o.product,
-                                o.tier, o.performance_class, purpose, part, part * o.pflops, outcome.price, o.ask, m, outcome.rounds)
+                                o.tier, o.performance_class, purpose, kind, part, part * o.pflops, price, o.ask, m,
+                                rounds)
             lab.add_contract(contract)
             model.signed.append(contract)
         o.free -= chips

@@ -26,11 +26,24 @@ from market.agents.vendor import ChipVendor
 from market.contracts import Contract, Refusal
 from market.economics.classes import MAINSTREAM, Chip, performance_classes
 from market.markets import ComputeMarket, allocate_packaging
-from market.scenario import Cloud, Lab, RentalPricing, Scenario
+from market.scenario import Cloud, Deal, Lab, RentalPricing, Scenario
 
-__all__ = ["MarketModel", "ProductState"]
+__all__ = ["DealState", "MarketModel", "ProductState"]
 
 PRICE_INDEX_MONTHS = 3.0  # time constant of the vendors' rental price index (assumption)
+
+
+@dataclass(slots=True)
+class DealState:
+    """Where an anchor deal (:class:`market.scenario.Deal`) stands: once signed, the product and
+    price agreed and the chips still to come (``pending``)."""
+
+    deal_id: str
+    cfg: Deal
+    product: str | None = None
+    price: float = 0.0  # USD per chip-hour
+    pending: float = 0.0  # chips not yet delivered to the lab
+    ordered: bool = False  # the cloud orders the chips (signed during the run)
 
 
 @dataclass(slots=True)
@@ -97,6 +110,7 @@ class MarketModel(mesa.Model):
         self.signed: list[Contract] = []
         self.refusals: list[Refusal] = []
         self.partner_terms: dict[str, dict[str, float]] = {}  # lab -> {cloud: discount} of the partnerships running now
+        self.deals = [DealState(d, cfg) for d, cfg in sorted(scenario.deals.items(), key=lambda x: (x[1].sign_step, x[0]))]
         self._contract_seq = 0
         self.run_id = run_id or f"{scenario.name}-{scenario.config_hash[:8]}-s{seed}"
         from market.recording import Recorder  # recording reads the model; imported late to keep one-way flow
@@ -123,7 +137,7 @@ class MarketModel(mesa.Model):
             return {}
         sizes = self.rng.pareto(tail.pareto_shape, tail.count) + 1.0
         sizes *= tail.total_demand_pflops / sizes.sum()
-        months = self.rng.choice([1, 3, 6, 12], size=tail.count)
+        months = self.rng.choice(tail.contract_months, size=tail.count)
         width = len(str(tail.count))
         return {
             f"tail_{i:0{width}d}": Lab(
@@ -134,7 +148,8 @@ class MarketModel(mesa.Model):
                 switching_cost=tail.switching_cost, inference_switching_share=tail.inference_switching_share,
                 diversification=tail.diversification,
                 below_frontier_penalty=tail.below_frontier_penalty,
-                bargaining_power=tail.bargaining_power, contract_months=int(m))
+                bargaining_power=tail.bargaining_power, contract_months=int(m),
+                supply_security=tail.supply_security)
             for i, (d, m) in enumerate(zip(sizes, months, strict=True))
         }
 
@@ -190,6 +205,7 @@ class MarketModel(mesa.Model):
             cloud.retire()
         for vendor in self.vendor_list:
             vendor.reset_step()
+        self._anchor_deals()
         self.packaging_capacity = self._packaging_capacity(t)
         self.partner_terms = {}
         for deal in self.config.partnerships.values():  # several may join a lab to a cloud: the best terms hold
@@ -197,6 +213,66 @@ class MarketModel(mesa.Model):
                 terms = self.partner_terms.setdefault(deal.lab, {})
                 for c in deal.clouds:
                     terms[c] = max(terms.get(c, 0.0), deal.discount)
+
+    def _anchor_deals(self) -> None:
+        """Sign the anchor deals due this month and deliver those pending (docs/ODD.md 7.19).
+
+        A deal is signed at ``max(sign_step, 0)``: for the vendor's newest product on sale (or the
+        one it names), at its price or the cloud's posted ask at the three-year term discount, for
+        as many chips as the commitment pays for over its term. Signed during the run, the cloud
+        orders those chips (in :meth:`chip_market`). Each month a pending deal takes the cloud's
+        free chips of its product before the market opens, each tranche a take-or-pay contract
+        for the deal's term. If the product's sale ends with chips still to come (and none of it
+        left on order), the rest switches to the vendor's newest product, the same PFLOP/s at the
+        same price per PFLOP-hour."""
+        t = self.t
+        products = self.config.products
+        for deal in self.deals:
+            cfg = deal.cfg
+            cloud = self.clouds[cfg.cloud]
+            vendor = self.vendors[cfg.vendor or products[cfg.product].vendor]
+            if deal.product is None:
+                if max(cfg.sign_step, 0) != t:
+                    continue
+                deal.product = cfg.product or vendor.newest_on_sale()
+                if deal.product is None:
+                    continue  # nothing on sale to sign for: it lapses (recorded by no contracts)
+                ask = cloud.rental_price.get(deal.product) or cloud.launch_price(deal.product, vendor.list_price[deal.product])
+                deal.price = cfg.price_usd_per_chip_hour or ask * cloud.cfg.pricing.term_factor(36)
+                deal.pending = cfg.usd / (cfg.months * self.hours * deal.price)
+                deal.ordered = cfg.sign_step >= 0
+                if deal.ordered:
+                    vendor.order(cloud.cloud_id, deal.product, deal.pending)
+            if deal.pending <= 1e-9:
+                continue
+            p = deal.product
+            if not self.products[p].on_sale and cloud.free(p) <= 1e-9 and vendor.backlog[p].get(cloud.cloud_id, 0.0) <= 0.0:
+                newest = vendor.newest_on_sale()
+                if newest is None or newest == p:
+                    continue
+                ratio = products[newest].pflops / products[p].pflops
+                deal.product, deal.pending, deal.price = newest, deal.pending / ratio, deal.price * ratio
+                if deal.ordered:
+                    vendor.order(cloud.cloud_id, newest, deal.pending)
+                p = newest
+            chips = min(deal.pending, cloud.free(p))
+            if chips <= 1e-9:
+                continue
+            deal.pending -= chips
+            self._sign_anchor(deal, chips)
+
+    def _sign_anchor(self, deal: DealState, chips: float) -> None:
+        """A tranche of an anchor deal: a take-or-pay contract for the deal's term."""
+        cfg, p = deal.cfg, deal.product
+        cloud, lab, state = self.clouds[cfg.cloud], self.labs[cfg.lab], self.products[p]
+        pflops = self.config.products[p].pflops
+        contract = Contract(self.t, self.next_contract_id(), cfg.lab, cfg.cloud, state.vendor, p, state.tier,
+                            state.performance_class, cfg.purpose, "anchor", chips, chips * pflops, deal.price,
+                            cloud.rental_price.get(p, deal.price), cfg.months, 0)
+        lab.add_contract(contract)
+        self.signed.append(contract)
+        cloud.contracted[p] += chips
+        lab.paid(chips * deal.price, chips * pflops * lab.readiness[cfg.purpose, self.ecosystem_of[state.vendor]])
 
     def _committed_packaging(self, t: int) -> float:
         """The scenario's committed packaging path at step ``t`` (wafers a month, interpolated)."""
@@ -274,14 +350,19 @@ class MarketModel(mesa.Model):
         self._update_price_index()
 
     def _update_price_index(self) -> None:
-        """Each vendor's rental price index moves toward this month's arm's-length contract price per
-        PFLOP-hour of its chips (contracts with a lab's own or its vendor's cloud excluded)."""
+        """Each vendor's rental price index moves toward this month's arm's-length reservation price
+        per PFLOP-hour of its chips, at the one-year term (the bargained price: a longer term's
+        discount taken back out). Contracts with a lab's own or its vendor's cloud, on-demand
+        months (their premium buys flexibility, not capacity) and tranches of anchor deals (priced
+        when signed, not this month) are left out."""
         signed: dict[str, list[float]] = {}
         for c in self.signed:
-            if self.clouds[c.cloud].affiliated(c.lab):
+            cloud = self.clouds[c.cloud]
+            if c.kind != "reserved" or cloud.affiliated(c.lab):
                 continue
             acc = signed.setdefault(c.vendor, [0.0, 0.0])
-            acc[0] += c.chips * c.price_usd_per_chip_hour
+            acc[0] += c.chips * c.price_usd_per_chip_hour / cloud.cfg.pricing.term_factor(
+                self.labs[c.lab].cfg.contract_months)
             acc[1] += c.pflops
         for v, (usd, pflops) in signed.items():
             month = usd / pflops

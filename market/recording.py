@@ -55,7 +55,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     },
     "contracts": {
         "step": _I, "contract_id": _I, "lab": _S, "cloud": _S, "vendor": _S, "product": _S, "tier": _S,
-        "performance_class": _S, "purpose": _S, "chips": _F, "pflops": _F, "price_usd_per_chip_hour": _F,
+        "performance_class": _S, "purpose": _S, "kind": _S, "chips": _F, "pflops": _F, "price_usd_per_chip_hour": _F,
         "list_price_usd_per_chip_hour": _F, "months": _I, "rounds": _I,
     },
     "withholding": {
@@ -78,7 +78,8 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "labs": {
         "step": _I, "lab": _S, "budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F,
         "served_pflops": _F, "unmet_pflops": _F, "utilisation": _F, "value_usd": _F, "surplus_usd": _F,
-        "largest_vendor": _S, "largest_vendor_share": _F, "active_contracts": _I,
+        "largest_vendor": _S, "largest_vendor_share": _F, "active_contracts": _I, "on_demand_pflops": _F,
+        "anchor_pflops": _F,
     },
     "lab_mix": {"step": _I, "lab": _S, "vendor": _S, "purpose": _S, "pflops": _F, "share": _F},
     "readiness": {"step": _I, "lab": _S, "purpose": _S, "ecosystem": _S, "readiness": _F},
@@ -250,8 +251,10 @@ class Recorder:
             d = lab.notional()  # what it wants at the prices it is used to: the priced-out part is unmet
             demand += d
             served += d if d < useful else useful  # noqa: FURB136 - min(useful, d), without the call
+            kinds = lab._peak_kind  # AILab.kind_pflops()
+            od, anchor = kinds.get("on_demand", 0.0), kinds.get("anchor", 0.0)
             labs += (lab.budget, spend if spend > 0.0 else 0.0, d, peak, useful, largest, most,  # noqa: FURB136
-                     len(lab.contracts))
+                     len(lab.contracts), od if od > 0.0 else 0.0, anchor if anchor > 0.0 else 0.0)  # noqa: FURB136
             readiness += r.values()  # keyed by PURPOSES x model.ecosystems, in that order (AILab.__init__)
         return demand, served
 
@@ -320,7 +323,7 @@ class Recorder:
             pl.when(useful > 0).then(served / useful).otherwise(0.0).alias("utilisation"),
             value.alias("value_usd"),
             (value - pl.col("spend_usd")).alias("surplus_usd"),
-            "largest_vendor", "largest_vendor_share", "active_contracts",
+            "largest_vendor", "largest_vendor_share", "active_contracts", "on_demand_pflops", "anchor_pflops",
         )
 
     def _lab_keys(self, per_lab: int, attr: Callable[[AILab], float] | None = None) -> list[pl.Series]:
@@ -359,5 +362,6 @@ def _frame(values: list, schema: dict[str, pl.DataType]) -> pl.DataFrame:
 # What is read of each lab every month; the labs table's other columns are made from these.
 _LAB_VALUES: dict[str, pl.DataType] = {
     "budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F, "useful": _F,
-    "largest_vendor": _S, "largest_vendor_share": _F, "active_contracts": _I}
+    "largest_vendor": _S, "largest_vendor_share": _F, "active_contracts": _I, "on_demand_pflops": _F,
+    "anchor_pflops": _F}
 WIDTH = {t: len(SCHEMAS[t]) for t in TABLES} | {"labs": len(_LAB_VALUES), "readiness": 1}  # values a row in Recorder.rows

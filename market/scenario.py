@@ -23,7 +23,7 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -36,6 +36,7 @@ from market.economics import BARGAINING, PRICE_RULES, RATIONING
 __all__ = [
     "BUILTIN_DIR",
     "Cloud",
+    "Deal",
     "Demand",
     "Investment",
     "Lab",
@@ -135,6 +136,17 @@ class RentalPricing(_Strict):
     undercut: Annotated[float, Field(ge=0.0, le=0.5)] = 0.02  # a rival's ask is undercut by this share
     review_months: Annotated[int, Field(ge=1, le=120)] = 1  # the posted ask changes at most this often
     threshold: Share = 0.0  # ... and only by at least this share (sticky list prices)
+    # Contract kinds (docs/ODD.md 7.19): the posted ask is the one-year reserved price; on demand a
+    # month costs this much more, and a reservation is this much cheaper per year of term beyond
+    # the first (up to three years).
+    on_demand_premium: Annotated[float, Field(ge=0.0, le=5.0)] = 0.4
+    term_discount_per_year: Annotated[float, Field(ge=0.0, le=0.45)] = 0.175
+
+    def term_factor(self, months: int) -> float:
+        """Price of a reservation of ``months`` relative to a one-year one: a term discount per year
+        beyond the first, counted between one and three years (shorter terms pay the one-year
+        price, longer ones the three-year price)."""
+        return 1.0 - self.term_discount_per_year * (min(max(months, 12), 36) - 12) / 12.0
 
 
 class Investment(_Strict):
@@ -178,6 +190,9 @@ class Demand(_Strict):
     long_run_elasticity: Annotated[float, Field(ge=-5.0, le=0.0)] = -1.0
     adjustment_months: Annotated[float, Field(ge=1.0, le=240.0)] = 12.0
     jumps: list[DemandJump] = []
+    # labs' expectation of how fast on-demand prices per PFLOP-hour fall, a year (what a reservation
+    # locks in against; docs/ODD.md 7.19)
+    expected_price_decline: Annotated[float, Field(ge=0.0, le=0.9)] = 0.2
 
 
 class PerformanceClasses(_Strict):
@@ -279,7 +294,8 @@ class Lab(_Strict):
     diversification: NonNegative = 0.2  # penalty per unit of a vendor's share of its compute
     below_frontier_penalty: NonNegative = 0.5  # price penalty for training on a chip below the frontier class
     bargaining_power: Share = 0.5
-    contract_months: Annotated[int, Field(ge=1, le=120)] = 12
+    contract_months: Annotated[int, Field(ge=1, le=120)] = 12  # term of its reservations
+    supply_security: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0  # premium on secured capacity over on-demand's
     own_datacenter: OwnDatacenter | None = None
 
 
@@ -300,6 +316,8 @@ class LongTail(_Strict):
     diversification: NonNegative = 0.0
     below_frontier_penalty: NonNegative = 0.5
     bargaining_power: Share = 0.2
+    supply_security: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    contract_months: Annotated[list[Annotated[int, Field(ge=1, le=120)]], Field(min_length=1)] = [12, 24, 36]  # drawn uniformly per lab
 
     @model_validator(mode="after")
     def _shareable(self) -> LongTail:
@@ -372,6 +390,34 @@ class Partnership(_Strict):
         return self
 
 
+class Deal(_Strict):
+    """A multi-year anchor deal (docs/ODD.md 7.19): ``lab`` commits ``usd`` over ``months`` at
+    ``cloud``, take-or-pay, for chips of ``vendor`` (its newest product on sale when signed) or of
+    ``product``. When signed during the run (``sign_step`` >= 0) the cloud orders the chips it
+    needs on top of its own investment, financed by the deal; a deal signed before the run
+    (``sign_step`` < 0) is served from the fleet and orders the scenario gives the cloud. Chips
+    go to the lab as they become free at the cloud, ahead of the month's market, each tranche
+    for ``months``. The price is ``price_usd_per_chip_hour`` or the cloud's posted ask when signed
+    at its three-year term discount. ``source`` says where the deal is reported."""
+
+    lab: str
+    cloud: str
+    vendor: str | None = None
+    product: str | None = None
+    usd: Annotated[float, Field(gt=0.0, le=1e13, allow_inf_nan=False)]  # total commitment, US dollars
+    months: Annotated[int, Field(ge=12, le=120)] = 60
+    sign_step: Annotated[int, Field(ge=-600, le=1200)] = 0
+    purpose: Literal["training", "inference"] = "training"
+    price_usd_per_chip_hour: Positive | None = None
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _what(self) -> Deal:
+        if (self.vendor is None) == (self.product is None):
+            raise ValueError("give exactly one of vendor (its newest product on sale when signed) or product")
+        return self
+
+
 class Negotiation(_Strict):
     """The compute-market bargaining protocol and its parameters."""
 
@@ -408,6 +454,7 @@ class Scenario(_Strict):
     labs: dict[str, Lab]
     long_tail: LongTail = LongTail()
     partnerships: dict[str, Partnership] = {}
+    deals: dict[str, Deal] = {}
     faults: Faults = Faults()
     sources: dict[str, str] = {}  # free-form notes: parameter -> source or "assumption"
 
@@ -501,6 +548,8 @@ def _check_references(sc: Scenario) -> None:
         need(f"partnerships.{pid}.lab", deal.lab, sc.labs, "lab")
         for i, c in enumerate(deal.clouds):
             need(f"partnerships.{pid}.clouds[{i}]", c, clouds, "cloud")
+    for did, deal in sc.deals.items():
+        _check_deal(sc, f"deals.{did}", deal, clouds, need)
     for lid, lab in sc.labs.items():
         need(f"labs.{lid}.affiliation", lab.affiliation, sc.vendors, "vendor")
         if lab.own_datacenter:
@@ -516,6 +565,37 @@ def _check_references(sc: Scenario) -> None:
             need(f"labs.{lid}.readiness.{e}", e, ecosystems, "ecosystem")
     for e in sc.long_tail.readiness:
         need(f"long_tail.readiness.{e}", e, ecosystems, "ecosystem")
+
+
+def _check_deal(sc: Scenario, path: str, deal: Deal, clouds: set[str], need: Callable[..., None]) -> None:
+    """An anchor deal names a lab, a public cloud, and a vendor or product the cloud can get and
+    may rent to that lab."""
+    need(f"{path}.lab", deal.lab, sc.labs, "lab")
+    need(f"{path}.cloud", deal.cloud, sc.clouds, "public cloud (a lab's own data centres sign no deals)")
+    need(f"{path}.vendor", deal.vendor, sc.vendors, "vendor")
+    need(f"{path}.product", deal.product, sc.products, "product")
+    cloud = sc.clouds[deal.cloud]
+    vendor_id = deal.vendor or sc.products[deal.product].vendor
+    vendor = sc.vendors[vendor_id]
+    has = {p for p in (*cloud.fleet, *cloud.on_order) if sc.products[p].vendor == vendor_id}
+    if deal.sign_step < 0 and not has:
+        raise ValueError(f"{path}.sign_step: a deal signed before the run ({deal.sign_step}) is served from the "
+                         f"cloud's fleet and orders, and {deal.cloud!r} has no {vendor_id!r} chips in either; "
+                         f"allowed: add them to clouds.{deal.cloud}.fleet or on_order, or sign at step 0 or later")
+    if deal.sign_step >= 0:
+        sells = vendor.channel == "anyone" or cloud.vendor == vendor_id or (
+            vendor.channel == "named" and deal.cloud in vendor.buyers)
+        if vendor_id not in cloud.buys or not sells:
+            raise ValueError(f"{path}.cloud: {deal.cloud!r} cannot order {vendor_id!r} chips for the deal (its "
+                             f"buys list or the vendor's channel); allowed: a cloud that buys from {vendor_id!r}")
+    if "*" not in cloud.serves and deal.lab not in cloud.serves:
+        raise ValueError(f"{path}.lab: {deal.cloud!r} does not serve {deal.lab!r} (clouds.{deal.cloud}.serves)")
+    allowed = cloud.vendor_access.get(vendor_id)
+    lab = sc.labs[deal.lab]
+    if allowed is not None and "*" not in allowed and deal.lab not in allowed and not (
+            cloud.vendor is not None and lab.affiliation == cloud.vendor):
+        raise ValueError(f"{path}.lab: {deal.cloud!r} does not rent {vendor_id!r} chips to {deal.lab!r} "
+                         f"(clouds.{deal.cloud}.vendor_access.{vendor_id}); allowed: {', '.join(allowed)}")
 
 
 # -- loading -------------------------------------------------------------------------------

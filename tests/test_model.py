@@ -261,10 +261,12 @@ def test_every_protocol_runs_and_prices_lie_between_avoidable_cost_and_the_labs_
                                     default=sc.long_tail.value_usd_per_pflop_hour)
     assert (c["price_usd_per_chip_hour"] >= opex * (1 - 1e-12)).all()
     assert (c["price_usd_per_chip_hour"] <= value * pflops * (1 + 1e-12)).all()
+    bargained = c.filter(pl.col("kind") != "anchor")  # an anchor deal's terms are the scenario's (rounds 0)
+    assert (c.filter(pl.col("kind") == "anchor")["rounds"] == 0).all()
     if protocol == "concession":
-        assert c["rounds"].max() > 1
+        assert bargained["rounds"].max() > 1
     else:
-        assert c["rounds"].unique().to_list() == [1]
+        assert bargained["rounds"].unique().to_list() == [1]
 
 
 # -- pricing behaviour of the clouds --------------------------------------------------------------
@@ -314,84 +316,6 @@ def test_finished_runs_are_freed() -> None:
 
 
 # -- patterns -----------------------------------------------------------------------------------
-
-
-def _b200_after(seed: int, rubin_release: int) -> float:
-    """B200's mean rental price in months 28-39 of baseline, with Rubin released at a given step."""
-    sc = market.load_scenario("baseline", {"products.rubin.release_step": rubin_release})
-    b200 = market.run(sc, steps=40, seed=seed).prices.filter(pl.col("product") == "b200")
-    return b200.filter(pl.col("step").is_between(28, 39))["rental_price_usd_per_chip_hour"].mean()
-
-
-def test_a_generations_rental_price_falls_once_the_next_generation_ships() -> None:
-    """Pattern P2 (docs/ODD.md): with Rubin released as scheduled (step 16), B200's rental price one
-    to two years later is lower than in the same seed's world where Rubin never ships — in every
-    one of six seeds."""
-    assert market.load_scenario("baseline").products["rubin"].release_step == 16
-    for seed in range(6):
-        with_next, without_next = _b200_after(seed, 16), _b200_after(seed, 600)
-        assert with_next < without_next, (seed, with_next, without_next)
-
-
-def test_readiness_grows_only_with_use_by_learning_by_doing() -> None:
-    """Pattern P3 (docs/ODD.md): labs move to a new ecosystem gradually, pulled by readiness that
-    grows with use. Through the public tables of the seed scenario, for every lab, purpose,
-    ecosystem and month: readiness never falls, never passes the ecosystem's software maturity
-    (unless it started above it), and closes the gap to it by exactly the purpose's learning rate
-    (``learning_rate`` for training, the faster ``inference_learning_rate`` for inference) × the
-    ecosystem's share of the lab's contracted peak compute for that purpose that month — so it rises
-    only in months the lab uses the ecosystem for that purpose, and by at most its rate of the gap
-    (the move takes years, not months). OpenAI's TPU readiness in particular rises in every seed
-    where it rents TPUs, and stays put in a world where Google Cloud does not serve it."""
-    sc = market.load_scenario("openai_google_tpu", steps=24)
-    assert 0 < sc.labs["openai"].learning_rate < sc.labs["openai"].inference_learning_rate
-    maturity = {v.ecosystem: v.software_maturity for v in sc.vendors.values()}
-    eco_of = {vid: v.ecosystem for vid, v in sc.vendors.items()}
-    assert len(set(eco_of.values())) == len(eco_of)  # each vendor its own ecosystem: vendor shares are ecosystem shares
-    for seed in range(3):
-        r = market.run(sc, seed=seed)
-        # each lab's share of its contracted peak compute for a purpose per ecosystem and month
-        mix = r.tables["lab_mix"].with_columns(pl.col("vendor").replace_strict(eco_of).alias("ecosystem"))
-        within = (mix.with_columns((pl.col("pflops") / pl.col("pflops").sum().over("step", "lab", "purpose"))
-                                   .alias("share")).group_by("step", "lab", "purpose", "ecosystem")
-                  .agg(pl.col("share").sum()))
-        share_of = {(t, lab, u, e): x for t, lab, u, e, x in within.iter_rows()}
-        ready = r.readiness.sort("lab", "purpose", "ecosystem", "step")
-        for (lab_id, purpose, eco), g in ready.group_by("lab", "purpose", "ecosystem", maintain_order=True):
-            if lab_id not in sc.labs:
-                continue
-            cfg = sc.labs[lab_id]
-            rate = cfg.learning_rate if purpose == "training" else cfg.inference_learning_rate
-            start = cfg.readiness[eco]
-            values = [start, *g["readiness"].to_list()]
-            assert all(b >= a for a, b in pairwise(values)), (lab_id, purpose, eco)
-            assert max(values) <= max(start, maturity[eco]) + 1e-12, (lab_id, purpose, eco)
-            for t, (before, after) in enumerate(pairwise(values)):
-                gain = after - before
-                assert gain <= rate * max(0.0, maturity[eco] - before) + 1e-12, (lab_id, purpose, eco, t)
-                if before < maturity[eco]:
-                    expected = rate * share_of.get((t, lab_id, purpose, eco), 0.0) * (maturity[eco] - before)
-                    assert gain == pytest.approx(expected, rel=1e-9, abs=1e-15), (lab_id, purpose, eco, t)
-        openai_tpu = ready.filter(pl.col("lab") == "openai", pl.col("ecosystem") == "tpu").group_by("step").agg(
-            pl.col("readiness").max()).sort("step")["readiness"]
-        openai_share = lab_vendor_share(r.tables, "openai", "google")["share"]
-        if openai_share.max() > 0:
-            assert openai_tpu[-1] > sc.labs["openai"].readiness["tpu"], seed
-
-    closed = market.load_scenario("openai_google_tpu", {"clouds.gcp.withholding.share": 1.0,
-                                                         "clouds.gcp.vendor_access.google": ["deepmind"]}, steps=24)
-    r = market.run(closed, seed=0)
-    assert lab_vendor_share(r.tables, "openai", "google")["share"].max() == 0.0
-    openai_tpu = r.readiness.filter(pl.col("lab") == "openai", pl.col("ecosystem") == "tpu")["readiness"]
-    assert openai_tpu.max() == openai_tpu.min() == closed.labs["openai"].readiness["tpu"]
-
-
-def test_a_contract_and_a_refusal_are_their_tables_rows() -> None:
-    """The recorder appends a contract's fields as the ``contracts`` row, and ``step`` then a
-    refusal's fields as the ``withholding`` row: field order must match the columns."""
-    assert ("step", *Contract._fields[1:]) == tuple(SCHEMAS["contracts"])
-    assert Contract._fields[0] == "start_step"
-    assert ("step", *Refusal._fields) == tuple(SCHEMAS["withholding"])
 
 
 def test_unmade_orders_stay_in_the_book_and_a_long_book_raises_list_prices() -> None:

@@ -29,6 +29,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
+from market.contracts import KINDS
 from market.economics.withholding import withheld
 from market.economics import BARGAINING, PRICE_RULES, RATIONING
 from market.model import MarketModel
@@ -291,6 +292,7 @@ def check_run(sc: Scenario, seed: int) -> dict[str, pl.DataFrame]:
         free = {(c.cloud_id, p): c.free(p) for c in model.cloud_list for p in c.installed}
         model.compute_market_round()
         check_contracts(model, free)
+        check_deals(model)
         model.settlement()
         model.record()
         check_stocks(model, start, shipped_total, products)
@@ -346,6 +348,10 @@ def check_contracts(model: MarketModel, free: dict[tuple[str, str], float]) -> N
         assert c.chips > 0 and math.isfinite(c.chips), c
         assert c.price_usd_per_chip_hour > 0 and math.isfinite(c.price_usd_per_chip_hour), c
         assert c.months >= 1 and c.end_step > model.t, c
+        assert c.kind in KINDS, c
+        assert (c.months == 1) == (c.kind == "on_demand") or c.kind == "reserved", c
+        if c.kind == "anchor":  # served before the market opens, from what was free then (check_deals)
+            continue
         signed[(c.lab, c.cloud, c.product)] += c.chips
     for (lab, cloud_id, p), chips in signed.items():
         cloud = model.clouds[cloud_id]
@@ -354,6 +360,20 @@ def check_contracts(model: MarketModel, free: dict[tuple[str, str], float]) -> N
         limit = (1.0 - share) * free[(cloud_id, p)]
         assert chips <= limit * (1 + TOL) + 1e-6, (
             f"{lab} signed {chips} chips of {p} at {cloud_id}: withheld share {share} of {free[(cloud_id, p)]} free")
+
+
+def check_deals(model: MarketModel) -> None:
+    """An anchor deal delivers no more than its commitment pays for: chips x price x hours x
+    months of all its tranches at most the deal's US dollars."""
+    for deal in model.deals:
+        if deal.product is None:
+            continue
+        cfg = deal.cfg
+        paid = sum(c.chips * c.price_usd_per_chip_hour * model.hours * c.months for lab in [model.labs[cfg.lab]]
+                   for c in lab.contracts if c.kind == "anchor" and c.cloud == cfg.cloud)
+        total = sum(d.cfg.usd for d in model.deals if d.cfg.lab == cfg.lab and d.cfg.cloud == cfg.cloud)
+        assert paid <= total * (1 + TOL) + 1e-3, (deal.deal_id, paid, total)
+        assert deal.pending >= -1e-9, (deal.deal_id, deal.pending)
 
 
 def check_stocks(model: MarketModel, start: dict[str, float], shipped: dict[str, float],

@@ -108,12 +108,14 @@ class CloudProvider(mesa.Agent):
         for _, product, chips, price in due:
             if product not in self.rental_price:
                 # A product new to this cloud is priced like its peers, scaled by performance.
-                self.rental_price[product] = self._launch_price(product, price)
+                self.rental_price[product] = self.launch_price(product, price)
             self._install(product, chips, price)
             self.cohorts.append([t + self.cfg.lifetime_months, product, chips])
         self.cohorts.sort(key=lambda c: (c[0], c[1]))
 
-    def _launch_price(self, product: str, price: float) -> float:
+    def launch_price(self, product: str, price: float) -> float:
+        """Posted ask of a product new to it, bought at ``price``: its peers' price per PFLOP-hour, at
+        least cost plus ``initial_markup``."""
         products = self.model.config.products
         per_pflop = [self.rental_price[p] / products[p].pflops for p in self.rental_price
                      if products[p].vendor == products[product].vendor]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from statistics import NormalDist
 from typing import TYPE_CHECKING
 
 import mesa
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_READINESS", "AILab"]
 
 DEFAULT_READINESS = 0.2  # share of peak a lab gets from an ecosystem it has not listed (assumption)
+_STANDARD_NORMAL = NormalDist()
 
 
 class AILab(mesa.Agent):
@@ -47,6 +49,8 @@ class AILab(mesa.Agent):
         self._peak: dict[tuple[str, str], float] = {}  # (purpose, ecosystem) -> peak PFLOP/s under contract
         self._peak_vendor: dict[str, float] = {}  # vendor -> peak PFLOP/s under contract
         self._peak_mix: dict[tuple[str, str], float] = {}  # (vendor, purpose) -> peak PFLOP/s under contract
+        self._peak_kind: dict[str, float] = {}  # contract kind -> peak PFLOP/s under contract
+        self._term: dict[tuple[str, str], float] = {}  # (purpose, ecosystem) -> peak PFLOP/s under term contracts
         self._spend = 0.0  # USD per month under contract
         demand = model.config.demand
         self.price_level = demand.reference_price_usd_per_pflop_hour
@@ -76,6 +80,8 @@ class AILab(mesa.Agent):
             self._peak.clear()
             self._peak_vendor.clear()
             self._peak_mix.clear()
+            self._peak_kind.clear()
+            self._term.clear()
             self._spend = 0.0
 
     def add_contract(self, c: Contract) -> None:
@@ -89,6 +95,9 @@ class AILab(mesa.Agent):
         self._peak_vendor[c.vendor] = self._peak_vendor.get(c.vendor, 0.0) + sign * c.pflops
         mix = (c.vendor, c.purpose)
         self._peak_mix[mix] = self._peak_mix.get(mix, 0.0) + sign * c.pflops
+        self._peak_kind[c.kind] = self._peak_kind.get(c.kind, 0.0) + sign * c.pflops
+        if c.kind != "on_demand":
+            self._term[key] = self._term.get(key, 0.0) + sign * c.pflops
         self._spend += sign * c.monthly_cost(self.model.hours)
 
     # -- state the decisions use -----------------------------------------------------------
@@ -97,6 +106,35 @@ class AILab(mesa.Agent):
         chip's ecosystem."""
         return sum(max(0.0, pf) * self.readiness[key] for key, pf in self._peak.items()
                    if purpose is None or key[0] == purpose)
+
+    def useful_committed(self, purpose: str) -> float:
+        """Useful PFLOP/s of ``purpose`` under term contracts (reserved and anchor: all but on-demand)."""
+        return sum(max(0.0, pf) * self.readiness[key] for key, pf in self._term.items() if key[0] == purpose)
+
+    def kind_pflops(self, kind: str) -> float:
+        """Peak PFLOP/s under contracts of one kind (:data:`market.contracts.KINDS`)."""
+        return max(0.0, self._peak_kind.get(kind, 0.0))
+
+    def commitment(self, wanted_now: float, reserved_price: float, on_demand_price: float) -> float:
+        """Useful PFLOP/s it would hold under a reservation of its term (``cfg.contract_months``),
+        given that it wants ``wanted_now`` at ``reserved_price`` today (docs/ODD.md 7.19).
+
+        A newsvendor's choice: a unit reserved at price ``r`` is paid all term; bought on demand
+        instead it costs the on-demand price, expected to fall by ``demand.expected_price_decline``
+        a year (taken at mid-term), raised by its ``supply_security`` premium (capacity on demand
+        may not be there), and only in months it needs it. It reserves up to the quantile ``1 -
+        r / o`` of its need at mid-term, whose log is normal around today's need with its
+        ``demand_volatility`` (no drift: growth it has not seen is not committed to). Nothing when
+        reserving costs more than buying on demand."""
+        cfg = self.cfg
+        half = cfg.contract_months / 2.0
+        decline = (1.0 - self.model.config.demand.expected_price_decline) ** (half / 12.0)
+        critical = 1.0 - reserved_price / (on_demand_price * decline * (1.0 + cfg.supply_security))
+        if critical <= 0.0:
+            return 0.0
+        if critical >= 1.0 or cfg.demand_volatility <= 0.0:
+            return math.inf if critical >= 1.0 else wanted_now
+        return wanted_now * math.exp(cfg.demand_volatility * math.sqrt(half) * _STANDARD_NORMAL.inv_cdf(critical))
 
     def peak_contracted(self) -> float:
         return sum(max(0.0, pf) for pf in self._peak_vendor.values())

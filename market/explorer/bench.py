@@ -38,6 +38,7 @@ def redraw(sweep: Any, scenarios: list[str] | None, filters: dict[str, Any] | No
 
     from market.analysis.figures import FIGURES as ALL  # noqa: PLC0415
     from market.analysis.figures import Skip  # noqa: PLC0415
+    from market.analysis.figures import Skip  # noqa: PLC0415
 
     started = time.perf_counter()
     selection = sweep.select(scenarios, filters)
@@ -103,6 +104,7 @@ def make_sweep(out: Path, runs: int, steps: int = 60, source_runs: int = 4, work
 def whatif_times(replications: int, steps: int, workers: int = 2) -> dict[str, float]:
     """Seconds to the first result drawn and to the full result of a what-if (cold: no cache)."""
     from market.analysis.figures import FIGURES as ALL  # noqa: PLC0415
+    from market.analysis.figures import Skip  # noqa: PLC0415
     from market.explorer import whatif  # noqa: PLC0415
 
     whatif._CACHE.clear()  # noqa: SLF001 - measure real runs
@@ -113,7 +115,10 @@ def whatif_times(replications: int, steps: int, workers: int = 2) -> dict[str, f
     def on_update(result: whatif.WhatIfResult) -> None:
         if "first" not in seen:  # drawn as the page draws it: its four figures as PNG
             for name in FIGURES:
-                ALL[name](result.tables).savefig(_Sink(), format="png", dpi=90)
+                try:
+                    ALL[name](result.tables).savefig(_Sink(), format="png", dpi=90)
+                except Skip:  # the page shows why instead (e.g. no withholding in so few months)
+                    continue
             seen["first"] = time.perf_counter() - started
             seen["first_pairs"] = result.pairs
 

@@ -1,0 +1,155 @@
+"""Contract kinds (docs/ODD.md 7.19): on demand, term reservations and take-or-pay anchor deals.
+
+Small markets where the accounting can be followed by hand (tests/scenarios/tiny_market.toml: one
+product, one cloud, one lab, no new chips unless a deal orders them), plus the built-in scenarios.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import market
+from market.model import MarketModel
+from market.scenario import ScenarioError
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+HOURS = 730.0
+# demand that does not answer to price, so that a lab buys on demand what it does not reserve
+INELASTIC = {"demand.training_elasticity": 0.0, "demand.inference_elasticity": 0.0, "demand.long_run_elasticity": 0.0}
+
+
+def tiny(overrides: dict | None = None, **kw) -> market.Scenario:
+    return market.load_scenario(SCENARIOS / "tiny_market.toml", overrides or {}, **kw)
+
+
+def anchor(**terms) -> dict:
+    return {"lab": "lab", "cloud": "a", "vendor": "v", "usd": 3.0 * HOURS * 12 * 50, "months": 12,
+            "sign_step": -1, "price_usd_per_chip_hour": 3.0, **terms}
+
+
+def test_take_or_pay_is_paid_when_the_capacity_is_unused() -> None:
+    """An anchor deal for 50 chips a year at $3: in month 2 the lab's demand collapses to 1% (a
+    demand jump), it uses almost none of the deal's chips, and it still pays for all 50 every month
+    of the term; the cloud books the same payments as revenue. Once the term ends it pays nothing
+    for them."""
+    sc = tiny({"deals.d": anchor(), "demand.jumps": [{"step": 2, "factor": 0.01}]}, steps=16)
+    result = market.run(sc, seed=0)
+    deal = result.contracts.filter(pl.col("kind") == "anchor")
+    assert deal["chips"].sum() == pytest.approx(50.0)
+    assert set(deal["step"]) == {0} and set(deal["months"]) == {12}
+    monthly = 50.0 * 3.0 * HOURS
+    labs = result.tables["labs"].sort("step")
+    clouds = result.tables["clouds"].sort("step")
+    for t in range(2, 12):
+        lab = labs.row(t, named=True)
+        assert lab["anchor_pflops"] == pytest.approx(50.0)
+        assert lab["demand_pflops"] < 5.0 and lab["utilisation"] < 0.1  # unused ...
+        assert lab["spend_usd"] >= monthly * (1 - 1e-12)  # ... and paid for
+        assert clouds.row(t, named=True)["revenue_usd"] >= monthly * (1 - 1e-12)
+    assert labs.row(12, named=True)["anchor_pflops"] == 0.0
+    assert labs.row(12, named=True)["spend_usd"] < monthly / 10
+
+
+def test_an_expired_contract_frees_its_capacity_the_month_it_ends() -> None:
+    """Every month and every kind: the chips a cloud holds under contract are exactly the chips of
+    the contracts signed at step s for m months with s <= t < s + m; in the month a contract ends
+    its chips are free again (and a falling demand leaves them free)."""
+    sc = tiny({**INELASTIC, "deals.d": anchor(months=14), "labs.lab.contract_months": 3, "labs.lab.demand_volatility": 0.2,
+               "labs.lab.supply_security": 0.0, "demand.jumps": [{"step": 6, "factor": 0.3}]}, steps=24)
+    result = market.run(sc, seed=1)
+    contracts = result.contracts
+    assert set(contracts["kind"]) == {"anchor", "reserved", "on_demand"}
+    fleet = result.fleet.sort("step")
+    for t, held in zip(fleet["step"], fleet["contracted_chips"], strict=True):
+        live = contracts.filter(pl.col("step") <= t, pl.col("step") + pl.col("months") > t)["chips"].sum()
+        assert held == pytest.approx(live, rel=1e-9, abs=1e-9), t
+    ends = contracts.filter(pl.col("step") + pl.col("months") == 14, pl.col("kind") == "anchor")["chips"].sum()
+    assert ends > 0
+    before, after = (fleet.filter(pl.col("step") == s)["contracted_chips"].item() for s in (13, 14))
+    assert after <= before - ends + 1e-9  # the deal's chips are free in month 14
+
+
+def test_on_demand_months_cost_the_premium_and_reservations_the_term_discount() -> None:
+    """Prices of the kinds at one cloud: an on-demand month costs the posted ask times (1 +
+    on_demand_premium) while capacity is spare; a three-year reservation costs the bargained price
+    times 1 - 2 x term_discount_per_year (never below the floor)."""
+    over = {**INELASTIC, "labs.lab.demand_volatility": 0.3, "labs.lab.supply_security": 0.0, "labs.lab.contract_months": 36,
+            "clouds.a.pricing.on_demand_premium": 0.5, "clouds.a.pricing.term_discount_per_year": 0.1}
+    c = market.run(tiny(over, steps=3), seed=0).contracts
+    od = c.filter(pl.col("kind") == "on_demand")
+    assert od.height > 0
+    assert (od["price_usd_per_chip_hour"] == od["list_price_usd_per_chip_hour"] * 1.5).all()
+    sc = tiny(over)
+    reserved = c.filter(pl.col("kind") == "reserved")
+    assert sc.clouds["a"].pricing.term_factor(36) == pytest.approx(0.8)
+    assert (reserved["price_usd_per_chip_hour"] < reserved["list_price_usd_per_chip_hour"]).all()
+
+
+def test_a_deal_signed_during_the_run_makes_the_cloud_invest() -> None:
+    """A deal signed at month 2 with no new chips in sight (no capex, no free capacity): the cloud
+    orders the chips the commitment pays for, the vendor makes them, and they reach the lab as
+    anchor contracts; the cloud's spending on chips is the deal's, on top of its own (none)."""
+    over = {"packaging.capacity_wafers_per_month": [[0, 1000]], "clouds.a.fleet.gpu": 100.0,
+            "clouds.a.buys": ["v"], "clouds.a.capex_usd_per_month": 0.0,
+            "deals.d": anchor(sign_step=2, usd=2.0 * HOURS * 24 * 500, months=24, price_usd_per_chip_hour=2.0)}
+    sc = tiny(over, steps=12)
+    with_deal = market.run(sc, seed=0)
+    without = market.run(tiny({k: v for k, v in over.items() if k != "deals.d"}, steps=12), seed=0)
+    deal = with_deal.contracts.filter(pl.col("kind") == "anchor")
+    assert deal["chips"].sum() == pytest.approx(500.0)
+    assert deal["step"].min() >= 2
+    spent = with_deal.tables["clouds"]["capex_spent_usd"].sum()
+    assert spent > 0 and spent == pytest.approx(with_deal.tables["vendors"]["revenue_usd"].sum(), rel=1e-12)
+    assert without.tables["clouds"]["capex_spent_usd"].sum() == 0.0
+    assert with_deal.fleet["installed_chips"].max() == pytest.approx(600.0)
+
+
+def test_the_baseline_signs_the_deals_public_by_its_start() -> None:
+    """``baseline`` (June 2025) holds OpenAI's CoreWeave contracts of March and May 2025: $15.9B over
+    five years, served from CoreWeave's B200 fleet and orders; the chips are what the commitment
+    pays for at CoreWeave's B200 ask and its three-year discount."""
+    sc = market.load_scenario("baseline", steps=12)
+    model = MarketModel(sc, seed=0)
+    model.run()
+    deals = {d.deal_id: d for d in model.deals}
+    assert set(deals) == {"openai_coreweave", "openai_coreweave_may"}
+    price = sc.clouds["coreweave"].rental_price_usd_per_chip_hour["b200"] * sc.clouds["coreweave"].pricing.term_factor(36)
+    chips = (11.9e9 + 4.0e9) / (60 * sc.hours_per_month * price)
+    got = model.recorder.tables("x")["contracts"].filter(pl.col("kind") == "anchor")
+    assert set(got["lab"]) == {"openai"} and set(got["cloud"]) == {"coreweave"} and set(got["product"]) == {"b200"}
+    assert got["chips"].sum() == pytest.approx(chips, rel=1e-9)
+    assert all(d.pending == 0.0 for d in deals.values())
+
+
+@pytest.mark.parametrize(("terms", "field"), [
+    ({"lab": "nobody"}, "deals.d.lab"),
+    ({"cloud": "nowhere"}, "deals.d.cloud"),
+    ({"vendor": None}, "deals.d"),
+    ({"product": "gpu"}, "deals.d"),
+    ({"usd": -1.0}, "deals.d.usd"),
+    ({"months": 6}, "deals.d.months"),
+    ({"sign_step": 3}, "deals.d.cloud"),  # the cloud does not buy from the vendor
+])
+def test_a_deal_that_cannot_be_served_is_refused_naming_the_field(terms: dict, field: str) -> None:
+    with pytest.raises(ScenarioError) as err:
+        tiny({"deals.d": anchor(**terms)})
+    assert field in str(err.value)
+
+
+def test_a_deal_before_the_run_needs_the_chips_in_the_fleet() -> None:
+    with pytest.raises(ScenarioError, match="deals.d.sign_step"):
+        tiny({"deals.d": anchor(), "clouds.a.fleet": {}})
+
+
+def test_commitment_is_a_newsvendor_quantile() -> None:
+    """A lab reserves up to the 1 - r/o quantile of its need at mid-term: none when reserving is no
+    cheaper than on demand; all it needs when its demand is certain; less the more volatile."""
+    sure = MarketModel(tiny({"labs.lab.supply_security": 0.0}), seed=0).labs["lab"]
+    assert sure.commitment(100.0, 3.0, 3.0) == 0.0  # no discount, falling prices: keep flexible
+    assert sure.commitment(100.0, 2.0, 3.0) == 100.0  # demand_volatility 0: its need is certain
+    calm, wild = (MarketModel(tiny({"labs.lab.supply_security": 0.0, "labs.lab.demand_volatility": v}),
+                              seed=0).labs["lab"] for v in (0.05, 0.3))
+    assert wild.commitment(100.0, 2.5, 3.0) < calm.commitment(100.0, 2.5, 3.0) < 100.0
