@@ -222,11 +222,15 @@ def _cloud_columns() -> dict[str, Callable[[CloudProvider], Any]]:
         "installed_chips": lambda c: sum(c.installed.values()),
         "capacity_pflops": lambda c: c.capacity_pflops(),
         "contracted_pflops": lambda c: c.contracted_pflops(),
-        "utilisation": lambda c: c.contracted_pflops() / c.capacity_pflops() if c.capacity_pflops() > 0 else 0.0,
+        "utilisation": lambda c: ((c.contracted_pflops() + c.leased_pflops(out=True))
+                                  / (c.capacity_pflops() + c.leased_pflops())
+                                  if c.capacity_pflops() + c.leased_pflops() > 0 else 0.0),
         "revenue_usd": "revenue",
         "affiliate_revenue_usd": "affiliate_revenue",
         "cost_usd": "cost",
         "profit_usd": lambda c: c.profit,
+        "leased_in_pflops": lambda c: c.leased_pflops(),
+        "leased_out_pflops": lambda c: c.leased_pflops(out=True),
     }
 
 

@@ -30,7 +30,9 @@ class Contract(NamedTuple):
     Attributes:
         start_step, months: term; the contract ends before step ``start_step + months``.
         contract_id: sequence number within the run.
-        lab, cloud, vendor, product: who rents what from whom.
+        lab, cloud, vendor, product: who rents what from whom; ``lab`` is None for a lease.
+        lessee: for a lease between clouds (an anchor deal whose buyer is a cloud), the cloud that
+            rents the capacity to serve its own customers; None for a lab's contract.
         tier: its vendor's tier when signed: "top" (the vendor's newest product) or "previous".
         performance_class: its market-wide class when signed: "frontier" or "mainstream".
         purpose: "training" (which prefers the frontier class) or "inference".
@@ -45,7 +47,8 @@ class Contract(NamedTuple):
 
     start_step: int
     contract_id: int
-    lab: str
+    lab: str | None
+    lessee: str | None
     cloud: str
     vendor: str
     product: str

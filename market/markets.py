@@ -233,9 +233,7 @@ class ComputeMarket:
         penalties: list[np.ndarray] = []
         self.offers = []
         for cloud in model.cloud_list:
-            for p in sorted(cloud.installed):
-                if cloud.installed[p] <= EPS:
-                    continue
+            for p in cloud.offered():
                 prod = model.products[p]
                 eco = model.vendors[prod.vendor].ecosystem
                 key = keys.get((prod.vendor, prod.performance_class))
@@ -711,7 +709,7 @@ class ComputeMarket:
         terms = range(1, months + 1) if initial else (months,)
         for m in terms:
             part = chips / len(terms)
-            contract = Contract(model.t, model.next_contract_id(), lab.lab_id, o.cloud.cloud_id, o.vendor, o.product,
+            contract = Contract(model.t, model.next_contract_id(), lab.lab_id, None, o.cloud.cloud_id, o.vendor, o.product,
                                 o.tier, o.performance_class, purpose, kind, part, part * o.pflops, price, o.ask, m,
                                 rounds)
             lab.add_contract(contract)

@@ -15,6 +15,7 @@ stdlib ``random`` module in Mesa 3.3), so a seed gives the same run on every sup
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import mesa
@@ -103,6 +104,7 @@ class MarketModel(mesa.Model):
         self.lab_list = list(self.labs.values())
         self.vendor_list = list(self.vendors.values())
         self.compute_market = ComputeMarket(self)
+        self._bursts = any(lab.cfg.demand_burst > 0.0 for lab in self.lab_list)
         self.t = -1
         self.packaging_capacity = 0.0
         self.expansions: list[tuple[int, float]] = []  # packaging expansions ordered: (online step, wafers)
@@ -142,7 +144,8 @@ class MarketModel(mesa.Model):
         return {
             f"tail_{i:0{width}d}": Lab(
                 name=f"long-tail lab {i}", demand_pflops=float(d), demand_growth=tail.demand_growth,
-                demand_volatility=tail.demand_volatility, training_share=tail.training_share,
+                demand_volatility=tail.demand_volatility, demand_burst=tail.demand_burst,
+                training_share=tail.training_share,
                 budget_usd_per_month=float(d) * tail.budget_usd_per_pflop_month, budget_growth=tail.demand_growth,
                 value_usd_per_pflop_hour=tail.value_usd_per_pflop_hour, readiness=tail.readiness,
                 switching_cost=tail.switching_cost, inference_switching_share=tail.inference_switching_share,
@@ -193,16 +196,23 @@ class MarketModel(mesa.Model):
                 lab.grow(float(z))
             for cloud in self.cloud_list:
                 cloud.capex_budget *= 1.0 + cloud.cfg.capex_growth
+        if self._bursts:  # passing swings (drawn only when a lab has them: other scenarios keep their draws)
+            for lab, z in zip(self.lab_list, self.rng.standard_normal(len(self.lab_list)).tolist(), strict=True):
+                lab.burst = math.exp(lab.cfg.demand_burst * z - lab.cfg.demand_burst ** 2 / 2.0)
         for jump in self.config.demand.jumps:
             if jump.step == t:
                 for lab in self.lab_list:
                     lab.demand *= jump.factor
         for lab in self.lab_list:
             lab.expire_contracts()
+        renewals = []
         for cloud in self.cloud_list:
             cloud.reset_step()
             cloud.install_arrivals()
+            renewals += cloud.expire_leases()
             cloud.retire()
+        for lease, chips in renewals:  # a lessee keeps, month by month, chips its customers still hold
+            self._renew_lease(lease, chips)
         for vendor in self.vendor_list:
             vendor.reset_step()
         self._anchor_deals()
@@ -261,18 +271,29 @@ class MarketModel(mesa.Model):
             deal.pending -= chips
             self._sign_anchor(deal, chips)
 
-    def _sign_anchor(self, deal: DealState, chips: float) -> None:
-        """A tranche of an anchor deal: a take-or-pay contract for the deal's term."""
+    def _sign_anchor(self, deal: DealState, chips: float, months: int | None = None) -> None:
+        """A tranche of an anchor deal: a take-or-pay contract for the deal's term (or ``months``),
+        held by its lab, or a lease held by its lessee cloud."""
         cfg, p = deal.cfg, deal.product
-        cloud, lab, state = self.clouds[cfg.cloud], self.labs[cfg.lab], self.products[p]
+        cloud, state = self.clouds[cfg.cloud], self.products[p]
         pflops = self.config.products[p].pflops
-        contract = Contract(self.t, self.next_contract_id(), cfg.lab, cfg.cloud, state.vendor, p, state.tier,
-                            state.performance_class, cfg.purpose, "anchor", chips, chips * pflops, deal.price,
-                            cloud.rental_price.get(p, deal.price), cfg.months, 0)
-        lab.add_contract(contract)
+        contract = Contract(self.t, self.next_contract_id(), cfg.lab, cfg.lessee, cfg.cloud, state.vendor, p,
+                            state.tier, state.performance_class, cfg.purpose, "anchor", chips, chips * pflops,
+                            deal.price, cloud.rental_price.get(p, deal.price), months or cfg.months, 0)
         self.signed.append(contract)
+        if cfg.lessee is not None:
+            self.clouds[cfg.lessee].lease(contract, cloud)
+            return
+        lab = self.labs[cfg.lab]
+        lab.add_contract(contract)
         cloud.contracted[p] += chips
         lab.paid(chips * deal.price, chips * pflops * lab.readiness[cfg.purpose, self.ecosystem_of[state.vendor]])
+
+    def _renew_lease(self, lease: Contract, chips: float) -> None:
+        contract = lease._replace(start_step=self.t, contract_id=self.next_contract_id(), chips=chips,
+                                  pflops=chips * self.config.products[lease.product].pflops, months=1)
+        self.signed.append(contract)
+        self.clouds[lease.lessee].lease(contract, self.clouds[lease.cloud])
 
     def _committed_packaging(self, t: int) -> float:
         """The scenario's committed packaging path at step ``t`` (wafers a month, interpolated)."""
@@ -346,6 +367,10 @@ class MarketModel(mesa.Model):
             lab.learn()
             lab.update_price_level()
         for cloud in self.cloud_list:
+            for lease in cloud.leases:  # leases between clouds, take-or-pay
+                paid = lease.monthly_cost(hours)
+                cloud.cost += paid
+                self.clouds[lease.cloud].revenue += paid
             cloud.settle()
         self._update_price_index()
 

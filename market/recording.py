@@ -54,7 +54,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "contract_price_usd_per_chip_hour": _F, "installed_chips": _F,
     },
     "contracts": {
-        "step": _I, "contract_id": _I, "lab": _S, "cloud": _S, "vendor": _S, "product": _S, "tier": _S,
+        "step": _I, "contract_id": _I, "lab": _S, "lessee": _S, "cloud": _S, "vendor": _S, "product": _S, "tier": _S,
         "performance_class": _S, "purpose": _S, "kind": _S, "chips": _F, "pflops": _F, "price_usd_per_chip_hour": _F,
         "list_price_usd_per_chip_hour": _F, "months": _I, "rounds": _I,
     },
@@ -64,7 +64,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     },
     "fleet": {
         "step": _I, "cloud": _S, "product": _S, "vendor": _S, "tier": _S, "performance_class": _S, "installed_chips": _F, "contracted_chips": _F,
-        "in_transit_chips": _F, "rental_price_usd_per_chip_hour": _F,
+        "in_transit_chips": _F, "rental_price_usd_per_chip_hour": _F, "leased_in_chips": _F, "leased_out_chips": _F,
     },
     "vendors": {
         "step": _I, "vendor": _S, "wafers_requested": _F, "wafers": _F, "capacity_chips": _F, "orders_chips": _F,
@@ -73,7 +73,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "clouds": {
         "step": _I, "cloud": _S, "kind": _S, "capex_budget_usd": _F, "capex_spent_usd": _F, "installed_chips": _F,
         "capacity_pflops": _F, "contracted_pflops": _F, "utilisation": _F, "revenue_usd": _F, "affiliate_revenue_usd": _F, "cost_usd": _F,
-        "profit_usd": _F,
+        "profit_usd": _F, "leased_in_pflops": _F, "leased_out_pflops": _F,
     },
     "labs": {
         "step": _I, "lab": _S, "budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F,
@@ -200,13 +200,15 @@ class Recorder:
             transit: dict[str, float] = {}
             for _, p, chips, _ in cloud.pipeline:
                 transit[p] = transit.get(p, 0.0) + chips
-            for p in sorted(cloud.installed.keys() | transit.keys()):
+            leased_in, leased_out = cloud.leased_in, cloud.leased_out
+            for p in sorted(cloud.installed.keys() | transit.keys() | leased_in.keys()):
                 installed = cloud.installed.get(p, 0.0)
-                if installed < 1.0 and transit.get(p, 0.0) < 1.0:
+                if installed < 1.0 and transit.get(p, 0.0) < 1.0 and leased_in.get(p, 0.0) < 1.0:
                     continue  # a fleet retired down to float dust
                 state = m.products[p]
                 out.extend((t, cloud.cloud_id, p, state.vendor, state.tier, state.performance_class, installed,
-                            cloud.contracted.get(p, 0.0), transit.get(p, 0.0), cloud.rental_price.get(p)))
+                            cloud.contracted.get(p, 0.0), transit.get(p, 0.0), cloud.rental_price.get(p),
+                            leased_in.get(p, 0.0), leased_out.get(p, 0.0)))
 
     def _clouds(self, t: int) -> tuple[float, float]:
         """Rows of ``clouds``; returns installed and contracted PFLOP/s of all clouds."""
@@ -217,11 +219,14 @@ class Recorder:
             # cloud.capacity_pflops() and cloud.contracted_pflops(), without their per-product config lookups
             cap = sum([c * pflops[p] for p, c in cloud.installed.items()])
             con = sum([c * pflops[p] for p, c in cloud.contracted.items()])
+            # leases: a chip leased out is the lessor's, in use; leased in, the lessee's to rent out
+            lin = sum([c * pflops[p] for p, c in cloud.leased_in.items()])
+            lout = sum([c * pflops[p] for p, c in cloud.leased_out.items()])
             installed_pf += cap
             contracted_pf += con
             out.extend((t, cloud.cloud_id, cloud.cfg.kind, cloud.capex_budget, cloud.capex_spent,
-                        sum(cloud.installed.values()), cap, con, _share(con, cap), cloud.revenue,
-                        cloud.affiliate_revenue, cloud.cost, cloud.profit))
+                        sum(cloud.installed.values()), cap, con, _share(con + lout, cap + lin), cloud.revenue,
+                        cloud.affiliate_revenue, cloud.cost, cloud.profit, lin, lout))
         return installed_pf, contracted_pf
 
     def _labs(self, t: int) -> tuple[float, float]:

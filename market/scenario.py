@@ -282,6 +282,7 @@ class Lab(_Strict):
     demand_pflops: Positive  # compute wanted at step 0, PFLOP/s
     demand_growth: Rate = 0.05  # mean monthly log growth
     demand_volatility: Annotated[float, Field(ge=0.0, le=1.0)] = 0.03
+    demand_burst: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0  # sd of a month's passing swing in log demand
     training_share: Share = 0.5  # share of demand for training (which prefers the frontier class)
     budget_usd_per_month: Positive
     budget_growth: Rate = 0.04
@@ -307,6 +308,7 @@ class LongTail(_Strict):
     pareto_shape: Annotated[float, Field(gt=0.5, le=10.0)] = 1.5
     demand_growth: Rate = 0.03
     demand_volatility: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    demand_burst: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     training_share: Share = 0.3
     budget_usd_per_pflop_month: Annotated[float, Field(ge=1e-3, allow_inf_nan=False)] = 1800.0
     value_usd_per_pflop_hour: Positive = 4.0
@@ -398,9 +400,14 @@ class Deal(_Strict):
     (``sign_step`` < 0) is served from the fleet and orders the scenario gives the cloud. Chips
     go to the lab as they become free at the cloud, ahead of the month's market, each tranche
     for ``months``. The price is ``price_usd_per_chip_hour`` or the cloud's posted ask when signed
-    at its three-year term discount. ``source`` says where the deal is reported."""
+    at its three-year term discount. ``source`` says where the deal is reported.
 
-    lab: str
+    A lease between clouds names a ``lessee`` (a cloud) instead of a lab: the chips become the
+    lessee's to rent to its own customers (docs/ODD.md 7.20), still counted once, at the cloud
+    that owns them."""
+
+    lab: str | None = None
+    lessee: str | None = None
     cloud: str
     vendor: str | None = None
     product: str | None = None
@@ -413,6 +420,8 @@ class Deal(_Strict):
 
     @model_validator(mode="after")
     def _what(self) -> Deal:
+        if (self.lab is None) == (self.lessee is None):
+            raise ValueError("give exactly one buyer: lab (an anchor deal) or lessee (a cloud leasing capacity)")
         if (self.vendor is None) == (self.product is None):
             raise ValueError("give exactly one of vendor (its newest product on sale when signed) or product")
         return self
@@ -572,6 +581,7 @@ def _check_deal(sc: Scenario, path: str, deal: Deal, clouds: set[str], need: Cal
     may rent to that lab."""
     need(f"{path}.lab", deal.lab, sc.labs, "lab")
     need(f"{path}.cloud", deal.cloud, sc.clouds, "public cloud (a lab's own data centres sign no deals)")
+    need(f"{path}.lessee", deal.lessee, set(sc.clouds) - {deal.cloud}, "public cloud other than the lessor")
     need(f"{path}.vendor", deal.vendor, sc.vendors, "vendor")
     need(f"{path}.product", deal.product, sc.products, "product")
     cloud = sc.clouds[deal.cloud]
@@ -588,6 +598,8 @@ def _check_deal(sc: Scenario, path: str, deal: Deal, clouds: set[str], need: Cal
         if vendor_id not in cloud.buys or not sells:
             raise ValueError(f"{path}.cloud: {deal.cloud!r} cannot order {vendor_id!r} chips for the deal (its "
                              f"buys list or the vendor's channel); allowed: a cloud that buys from {vendor_id!r}")
+    if deal.lab is None:
+        return  # a lease: the lessee's own rules decide whom it rents the chips to
     if "*" not in cloud.serves and deal.lab not in cloud.serves:
         raise ValueError(f"{path}.lab: {deal.cloud!r} does not serve {deal.lab!r} (clouds.{deal.cloud}.serves)")
     allowed = cloud.vendor_access.get(vendor_id)

@@ -153,3 +153,81 @@ def test_commitment_is_a_newsvendor_quantile() -> None:
     calm, wild = (MarketModel(tiny({"labs.lab.supply_security": 0.0, "labs.lab.demand_volatility": v}),
                               seed=0).labs["lab"] for v in (0.05, 0.3))
     assert wild.commitment(100.0, 2.5, 3.0) < calm.commitment(100.0, 2.5, 3.0) < 100.0
+
+
+# -- leases between clouds -----------------------------------------------------------------------
+
+
+def leased(**terms) -> market.Scenario:
+    """Cloud ``a`` holds 50 chips and leases them all to cloud ``b`` (which has none), for the lab
+    to rent at ``b``."""
+    lease = {"lessee": "b", "cloud": "a", "vendor": "v", "usd": 1.0 * HOURS * 12 * 50, "months": 12,
+             "sign_step": -1, "price_usd_per_chip_hour": 1.0, **terms}
+    return tiny({"clouds.a.fleet.gpu": 50.0, "clouds.b": {"kind": "neocloud"}, "deals.l": lease,
+                 "labs.lab.demand_pflops": 40.0}, steps=16)
+
+
+def test_a_leased_chip_is_counted_once_and_rented_by_the_lessee() -> None:
+    """The lease is a contract whose buyer is a cloud (lab empty, lessee ``b``); the lab rents the
+    chips at ``b``; ``a`` holds them as installed and leased out, ``b`` as leased in. In every
+    month of the lease the chips are counted once: installed only at ``a``, the vendor's compute
+    equal to the labs' contracts, the market's contracted compute the labs' contracts over the
+    chips installed. ``b`` pays ``a`` the lease every month."""
+    result = market.run(leased(), seed=0)
+    c = result.contracts
+    lease = c.filter(pl.col("lessee").is_not_null())
+    assert lease.height == 1 and lease["lab"].is_null().all() and lease.row(0, named=True)["cloud"] == "a"
+    assert lease["chips"].sum() == pytest.approx(50.0) and lease["kind"].to_list() == ["anchor"]
+    labs = c.filter(pl.col("lab").is_not_null())
+    assert set(labs.filter(pl.col("step") < 12)["cloud"]) == {"b"}  # while leased, all the capacity is at the lessee
+    fleet, clouds = result.fleet, result.tables["clouds"]
+    for t in range(12):
+        month = fleet.filter(pl.col("step") == t)
+        a, b = (month.filter(pl.col("cloud") == x).row(0, named=True) for x in ("a", "b"))
+        assert a["installed_chips"] == 50.0 and b["installed_chips"] == 0.0  # owned once
+        assert a["leased_out_chips"] == 50.0 and b["leased_in_chips"] == 50.0
+        assert a["contracted_chips"] == 0.0  # a's chips are all leased: none free, none rented by a
+        live = labs.filter(pl.col("step") <= t, pl.col("step") + pl.col("months") > t)["chips"].sum()
+        assert b["contracted_chips"] == pytest.approx(live)
+        share = result.shares.filter(pl.col("step") == t)["compute_pflops"].sum()
+        assert share == pytest.approx(live)  # the vendor's compute: the lab's contracts, once
+        step = result.steps.filter(pl.col("step") == t).row(0, named=True)
+        assert step["installed_pflops"] == 50.0 and step["contracted_pflops"] == pytest.approx(live)
+        paid = 50.0 * 1.0 * HOURS
+        rows = clouds.filter(pl.col("step") == t)
+        assert rows.filter(pl.col("cloud") == "a")["revenue_usd"].item() == pytest.approx(paid)
+        assert rows.filter(pl.col("cloud") == "b")["cost_usd"].item() >= paid
+
+
+def test_no_two_clouds_offer_a_leased_chip() -> None:
+    """Free capacity, cloud by cloud, adds up to the installed chips less those under the labs'
+    contracts: a leased chip is free at most at the lessee."""
+    model = MarketModel(leased(), seed=0)
+    for _ in range(14):
+        model.step()
+        a, b = model.clouds["a"], model.clouds["b"]
+        if model.t < 12:
+            assert a.free("gpu") == 0.0
+        assert a.free("gpu") + b.free("gpu") == pytest.approx(50.0 - b.contracted["gpu"] - a.contracted["gpu"])
+
+
+def test_a_lease_ends_when_its_term_does_unless_the_lessees_customers_still_hold_the_chips() -> None:
+    """A 12-month lease: once it ends, the chips the lab no longer rents go back to ``a``; those it
+    still holds under a reservation stay leased, a month at a time, until that ends."""
+    model = MarketModel(leased(), seed=0)
+    for _ in range(16):
+        model.step()
+        a, b = model.clouds["a"], model.clouds["b"]
+        if model.t < 12:
+            assert b.leased_in["gpu"] == 50.0
+        else:
+            assert b.leased_in["gpu"] == pytest.approx(b.contracted["gpu"])  # only what its customers hold
+            assert a.leased_out["gpu"] == pytest.approx(b.leased_in["gpu"])
+            assert a.free("gpu") == pytest.approx(50.0 - b.leased_in["gpu"] - a.contracted["gpu"])
+
+
+def test_a_lease_names_a_lessee_other_than_the_lessor() -> None:
+    with pytest.raises(ScenarioError, match="deals.l.lessee"):
+        leased(lessee="a")
+    with pytest.raises(ScenarioError, match="exactly one buyer"):
+        leased(lab="lab")

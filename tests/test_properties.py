@@ -213,6 +213,9 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     return Scenario.model_validate(data)
 
 
+PUBLIC = ["azure", "aws", "gcp", "oracle", "coreweave", "neoclouds"]
+
+
 @st.composite
 def builtin_variants(draw: st.DrawFn) -> Scenario:
     """A built-in scenario with random dotted overrides: withholding, shocks, protocol, capacities."""
@@ -239,6 +242,12 @@ def builtin_variants(draw: st.DrawFn) -> Scenario:
                                     min_size=1, max_size=3, unique=True)),
             "discount": draw(st.floats(0.0, 0.9, **finite)), "start_step": draw(st.integers(-1, STEPS))}
             for k in range(draw(st.integers(0, 2)))},
+        "deals": {f"d{k}": {  # anchor deals for labs and leases between clouds, all for Nvidia chips
+            **({"lab": draw(st.sampled_from(labs))} if draw(st.booleans()) else {"lessee": lessee}),
+            "cloud": draw(st.sampled_from([c for c in PUBLIC if c != lessee])), "vendor": "nvidia",
+            "usd": draw(st.floats(1e8, 5e10, **finite)), "months": draw(st.integers(12, 84)),
+            "sign_step": draw(st.integers(-1, STEPS))}
+            for k, lessee in enumerate(draw(st.lists(st.sampled_from(PUBLIC), max_size=2)))},
         "labs.openai.demand_growth": draw(st.floats(-0.5, 0.5, **finite)),
         "labs.openai.switching_cost": draw(st.floats(0.0, 5.0, **finite)),
         "clouds.gcp.capex_usd_per_month": draw(st.floats(0.0, 1e10, **finite)),
@@ -349,7 +358,8 @@ def check_contracts(model: MarketModel, free: dict[tuple[str, str], float]) -> N
         assert c.price_usd_per_chip_hour > 0 and math.isfinite(c.price_usd_per_chip_hour), c
         assert c.months >= 1 and c.end_step > model.t, c
         assert c.kind in KINDS, c
-        assert (c.months == 1) == (c.kind == "on_demand") or c.kind == "reserved", c
+        assert c.kind != "on_demand" or c.months == 1, c
+        assert (c.lab is None) == (c.lessee is not None), c
         if c.kind == "anchor":  # served before the market opens, from what was free then (check_deals)
             continue
         signed[(c.lab, c.cloud, c.product)] += c.chips
@@ -369,11 +379,20 @@ def check_deals(model: MarketModel) -> None:
         if deal.product is None:
             continue
         cfg = deal.cfg
-        paid = sum(c.chips * c.price_usd_per_chip_hour * model.hours * c.months for lab in [model.labs[cfg.lab]]
-                   for c in lab.contracts if c.kind == "anchor" and c.cloud == cfg.cloud)
-        total = sum(d.cfg.usd for d in model.deals if d.cfg.lab == cfg.lab and d.cfg.cloud == cfg.cloud)
+        held = model.labs[cfg.lab].contracts if cfg.lab else model.clouds[cfg.lessee].leases
+        paid = sum(c.chips * c.price_usd_per_chip_hour * model.hours * c.months for c in held
+                   if c.kind == "anchor" and c.cloud == cfg.cloud and c.months > 1)  # renewals of leases: a month each
+        total = sum(d.cfg.usd for d in model.deals
+                    if (d.cfg.lab, d.cfg.lessee) == (cfg.lab, cfg.lessee) and d.cfg.cloud == cfg.cloud)
         assert paid <= total * (1 + TOL) + 1e-3, (deal.deal_id, paid, total)
         assert deal.pending >= -1e-9, (deal.deal_id, deal.pending)
+    for cloud in model.cloud_list:  # a leased chip is counted once: leased out by one cloud, in by another
+        for p, chips in cloud.leased_out.items():
+            assert -1e-6 <= chips <= cloud.installed.get(p, 0.0) * (1 + TOL) + 1e-6, (cloud.cloud_id, p, chips)
+    for p in model.products:
+        lent = sum(c.leased_out.get(p, 0.0) for c in model.cloud_list)
+        borrowed = sum(c.leased_in.get(p, 0.0) for c in model.cloud_list)
+        assert close(lent, borrowed, lent), (p, lent, borrowed)
 
 
 def check_stocks(model: MarketModel, start: dict[str, float], shipped: dict[str, float],
@@ -390,11 +409,13 @@ def check_stocks(model: MarketModel, start: dict[str, float], shipped: dict[str,
             assert 0.0 <= r <= 1.0, (lab.lab_id, e, r)
     for cloud in model.cloud_list:
         assert cloud.capex_budget >= 0 and math.isfinite(cloud.capex_budget), (cloud.cloud_id, cloud.capex_budget)
-        for p, chips in cloud.installed.items():
+        for p in cloud.installed.keys() | cloud.leased_in.keys():
+            chips = cloud.installed.get(p, 0.0)
+            usable = chips + cloud.leased_in.get(p, 0.0) - cloud.leased_out.get(p, 0.0)  # what it may rent out
             contracted = cloud.contracted[p]
             assert chips >= 0 and contracted >= 0, (cloud.cloud_id, p, chips, contracted)
-            assert contracted <= chips * (1 + TOL) + 1e-6, f"{cloud.cloud_id} {p}: {contracted} contracted > {chips} installed"
-            assert close(contracted, under_contract.get((cloud.cloud_id, p), 0.0), chips), (
+            assert contracted <= usable * (1 + TOL) + 1e-6, f"{cloud.cloud_id} {p}: {contracted} contracted > {usable} usable"
+            assert close(contracted, under_contract.get((cloud.cloud_id, p), 0.0), usable), (
                 cloud.cloud_id, p, contracted, under_contract.get((cloud.cloud_id, p)))
             held[p] += chips + cloud.retired.get(p, 0.0)
         for p in cloud.rental_price:
@@ -438,7 +459,8 @@ def check_tables(tables: dict[str, pl.DataFrame], sc: Scenario) -> None:
         for col in cols:
             bad = df.filter(pl.col(col).is_not_null() & ~(pl.col(col).is_finite() & (pl.col(col) >= 0)))
             assert bad.is_empty(), (table, col, bad.head(3))
-    fleet = tables["fleet"].filter(pl.col("contracted_chips") > pl.col("installed_chips") * (1 + TOL) + 1e-6)
+    usable = pl.col("installed_chips") + pl.col("leased_in_chips") - pl.col("leased_out_chips")
+    fleet = tables["fleet"].filter(pl.col("contracted_chips") > usable * (1 + TOL) + 1e-6)
     assert fleet.is_empty(), fleet.head(3)
     labs = tables["labs"].filter(pl.col("served_pflops") > pl.col("demand_pflops") * (1 + TOL))
     assert labs.is_empty(), labs.head(3)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from market.contracts import Contract
 from market.economics import BestResponse
 from market.economics.withholding import Withholding, withheld
 from market.scenario import Cloud
@@ -55,6 +56,9 @@ class CloudProvider(mesa.Agent):
         self.cohorts: list[list] = []
         self.pipeline: list[tuple[int, str, float, float]] = []  # (arrival step, product, chips, price)
         self.retired: dict[str, float] = {}  # chips retired so far, per product
+        self.leased_in: dict[str, float] = {}  # chips it rents from other clouds (to rent out), per product
+        self.leased_out: dict[str, float] = {}  # of its installed chips, those leased to other clouds
+        self.leases: list[Contract] = []  # its active leases as lessee
         self._affiliated: dict[str, bool] = {}
         self._serves: dict[tuple[str, str], bool] = {}
         self.scarcity_value: dict[str, float | None] = {}
@@ -138,7 +142,7 @@ class CloudProvider(mesa.Agent):
             p = cohort[1]
             if self.scarcity_value.get(p) is not None and t < cohort[0] + life:
                 continue  # still earning more than its operating cost
-            free = self.installed[p] - self.contracted[p]
+            free = self.installed[p] - self.contracted[p] - self.leased_out.get(p, 0.0)
             gone = min(cohort[2], max(0.0, free))
             if gone > 0:
                 avg = self.book_value[p] / self.installed[p]
@@ -153,7 +157,54 @@ class CloudProvider(mesa.Agent):
                 self.book_value[p] = 0.0
 
     def free(self, product: str) -> float:
-        return max(0.0, self.installed.get(product, 0.0) - self.contracted.get(product, 0.0))
+        """Chips of ``product`` it may rent out: installed and leased in, less those under contract
+        and those leased out."""
+        return max(0.0, self.installed.get(product, 0.0) + self.leased_in.get(product, 0.0)
+                   - self.contracted.get(product, 0.0) - self.leased_out.get(product, 0.0))
+
+    def offered(self) -> list[str]:
+        """Products it has chips of to rent out (installed or leased in), in name order."""
+        return sorted(p for p in self.installed.keys() | self.leased_in.keys()
+                      if self.installed.get(p, 0.0) + self.leased_in.get(p, 0.0) > 1e-9)
+
+    def lease(self, contract: Contract, lessor: CloudProvider) -> None:
+        """Take a lease of ``contract.chips`` from ``lessor``: they become its to rent out."""
+        p = contract.product
+        if p not in self.rental_price:
+            self.rental_price[p] = lessor.rental_price.get(p) or self.launch_price(
+                p, self.model.config.products[p].list_price_usd)
+        self.contracted.setdefault(p, 0.0)
+        self.months_since_change.setdefault(p, 0)
+        self.leased_in[p] = self.leased_in.get(p, 0.0) + contract.chips
+        lessor.leased_out[p] = lessor.leased_out.get(p, 0.0) + contract.chips
+        self.leases.append(contract)
+
+    def expire_leases(self) -> list[tuple[Contract, float]]:
+        """End the leases whose term is over, as far as its customers' contracts leave the chips
+        free; returns the leases it must keep another month and the chips still needed for each
+        (the model renews them)."""
+        t = self.model.t
+        keep, renew = [], []
+        for c in self.leases:
+            if c.end_step > t:
+                keep.append(c)
+                continue
+            p = c.product
+            spare = self.installed.get(p, 0.0) + self.leased_in[p] - self.contracted.get(p, 0.0)
+            back = min(c.chips, max(0.0, spare))
+            self.leased_in[p] -= back
+            self.model.clouds[c.cloud].leased_out[p] -= back
+            if c.chips - back > 1e-9:  # its customers still hold them: it keeps them a month
+                self.leased_in[p] -= c.chips - back
+                self.model.clouds[c.cloud].leased_out[p] -= c.chips - back
+                renew.append((c, c.chips - back))
+        self.leases = keep
+        return renew
+
+    def leased_pflops(self, out: bool = False) -> float:
+        """PFLOP/s it leases in (or, ``out``, leases out to other clouds)."""
+        products = self.model.config.products
+        return sum(c * products[p].pflops for p, c in (self.leased_out if out else self.leased_in).items())
 
     def unit_cost(self, product: str) -> float:
         """Full cost of one chip-hour: depreciation of what was paid plus operating cost, USD.

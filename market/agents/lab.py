@@ -43,6 +43,7 @@ class AILab(mesa.Agent):
         self.lab_id = lab_id
         self.cfg = cfg
         self.demand = cfg.demand_pflops
+        self.burst = 1.0  # this month's passing swing of its demand (mean 1; cfg.demand_burst)
         self.budget = cfg.budget_usd_per_month
         self.readiness = {(u, e): cfg.readiness.get(e, DEFAULT_READINESS) for u in PURPOSES for e in model.ecosystems}
         self.contracts: list[Contract] = []
@@ -125,16 +126,20 @@ class AILab(mesa.Agent):
         may not be there), and only in months it needs it. It reserves up to the quantile ``1 -
         r / o`` of its need at mid-term, whose log is normal around today's need with its
         ``demand_volatility`` (no drift: growth it has not seen is not committed to). Nothing when
-        reserving costs more than buying on demand."""
+        reserving costs more than buying on demand. The month's passing swing of its demand
+        (``demand_burst``) is taken out of ``wanted_now`` and added to the spread: on demand is what
+        covers it."""
         cfg = self.cfg
+        wanted_now /= self.burst
         half = cfg.contract_months / 2.0
         decline = (1.0 - self.model.config.demand.expected_price_decline) ** (half / 12.0)
         critical = 1.0 - reserved_price / (on_demand_price * decline * (1.0 + cfg.supply_security))
         if critical <= 0.0:
             return 0.0
-        if critical >= 1.0 or cfg.demand_volatility <= 0.0:
+        spread = math.sqrt(cfg.demand_volatility ** 2 * half + cfg.demand_burst ** 2)
+        if critical >= 1.0 or spread <= 0.0:
             return math.inf if critical >= 1.0 else wanted_now
-        return wanted_now * math.exp(cfg.demand_volatility * math.sqrt(half) * _STANDARD_NORMAL.inv_cdf(critical))
+        return wanted_now * math.exp(spread * _STANDARD_NORMAL.inv_cdf(critical))
 
     def peak_contracted(self) -> float:
         return sum(max(0.0, pf) for pf in self._peak_vendor.values())
@@ -171,7 +176,7 @@ class AILab(mesa.Agent):
         """Useful PFLOP/s it wants at its own price level: the exogenous path times the long-run
         response ``(price_level / reference)^long_run_elasticity``; of one purpose, or in all."""
         demand = self.model.config.demand
-        level = self.demand * (self.price_level / demand.reference_price_usd_per_pflop_hour) ** demand.long_run_elasticity
+        level = self.burst * self.demand * (self.price_level / demand.reference_price_usd_per_pflop_hour) ** demand.long_run_elasticity
         if purpose is None:
             return level
         train = level * self.cfg.training_share
