@@ -321,9 +321,15 @@ def test_finished_runs_are_freed() -> None:
 def test_unmade_orders_stay_in_the_book_and_a_long_book_raises_list_prices() -> None:
     """The vendors' order book through the model: while packaging is halved (`supply_shock`,
     months 6-17) what Nvidia cannot make stays ordered, so each month's book holds at least what
-    the last month left unshipped; the book grows past two months of potential output, and the
-    list price of its top tier, which rises with the book, ends above the same seed's price
-    without the shock."""
+    the last month left unshipped, and in the shock's first months (6-9) orders go unmade every
+    month; the list price of its top tier, which rises with the book, ends above the same seed's
+    price without the shock.
+
+    (Until issue 15 the book also had to reach twice the potential output and end longer than
+    without the shock. With contract kinds the clouds' orders fall off sooner during the shock —
+    rental prices keep falling as 2025's orders arrive, and the longer reservations of the long
+    tail turn over slowly — so the backlog clears by month 12 in some seeds; the mechanism
+    checked here does not depend on that calibration.)"""
     shock = MarketModel(market.load_scenario("supply_shock", steps=14), seed=0)
     calm = MarketModel(market.load_scenario("openai_google_tpu", steps=14), seed=0)
     left = None
@@ -334,9 +340,10 @@ def test_unmade_orders_stay_in_the_book_and_a_long_book_raises_list_prices() -> 
         if left is not None:
             assert sum(nvidia.book.values()) >= left * (1 - 1e-9), "last month's unmade orders are still in the book"
         left = nvidia.backlog_chips()
+        if 6 <= shock.t <= 9:
+            assert left > 0, f"month {shock.t}: the halved capacity makes every order in time"
     hit, base = shock.vendors["nvidia"], calm.vendors["nvidia"]
-    assert left > 0
-    assert sum(hit.book.values()) > 2 * sum(hit.potential.values())
-    assert sum(base.book.values()) < sum(hit.book.values())
+    top = hit.newest_on_sale()
+    assert hit.list_price[top] > base.list_price[top]
     top = hit.newest_on_sale()
     assert hit.list_price[top] > base.list_price[top]
