@@ -105,6 +105,7 @@ class MarketModel(mesa.Model):
         self.vendor_list = list(self.vendors.values())
         self.compute_market = ComputeMarket(self)
         self._bursts = any(lab.cfg.demand_burst > 0.0 for lab in self.lab_list)
+        self._anchoring = any(lab.cfg.supply_security > 0.0 and lab.cfg.affiliation is None for lab in self.lab_list)
         self.t = -1
         self.packaging_capacity = 0.0
         self.expansions: list[tuple[int, float]] = []  # packaging expansions ordered: (online step, wafers)
@@ -230,9 +231,11 @@ class MarketModel(mesa.Model):
         A deal is signed at ``max(sign_step, 0)``: for the vendor's newest product on sale (or the
         one it names), at its price or the cloud's posted ask at the three-year term discount, for
         as many chips as the commitment pays for over its term. Signed during the run, the cloud
-        orders those chips (in :meth:`chip_market`). Each month a pending deal takes the cloud's
-        free chips of its product before the market opens, each tranche a take-or-pay contract
-        for the deal's term. If the product's sale ends with chips still to come (and none of it
+        orders those chips from the vendor at once. Each month a pending deal takes, before the
+        market opens, the cloud's free chips of its product — a deal signed during the run only
+        those installed since the last month (new chips: what it ordered, or the cloud's own
+        orders arriving first), a deal signed before the run any — each tranche a take-or-pay
+        contract for the deal's term. If the product's sale ends with chips still to come (and none of it
         left on order), the rest switches to the vendor's newest product, the same PFLOP/s at the
         same price per PFLOP-hour."""
         t = self.t
@@ -265,11 +268,16 @@ class MarketModel(mesa.Model):
                 if deal.ordered:
                     vendor.order(cloud.cloud_id, newest, deal.pending)
                 p = newest
-            chips = min(deal.pending, cloud.free(p))
+            new = cloud.arrivals.get(p, 0.0)
+            chips = min(deal.pending, cloud.free(p), new if deal.ordered else math.inf)
             if chips <= 1e-9:
                 continue
             deal.pending -= chips
+            if deal.ordered:
+                cloud.arrivals[p] = new - chips
             self._sign_anchor(deal, chips)
+        for cloud in self.cloud_list:  # arrivals no deal took are the cloud's to rent
+            cloud.arrivals = {}
 
     def _sign_anchor(self, deal: DealState, chips: float, months: int | None = None) -> None:
         """A tranche of an anchor deal: a take-or-pay contract for the deal's term (or ``months``),
@@ -353,6 +361,70 @@ class MarketModel(mesa.Model):
         for i in self.rng.permutation(len(rest)):
             market.negotiate(rest[i], initial=initial)
         market.close()
+        if self._anchoring:
+            self._labs_sign_anchor_deals()
+
+    def _labs_sign_anchor_deals(self) -> None:
+        """After the month's market: a lab that wants secured supply (``supply_security`` > 0) and
+        is still short of its demand for a purpose by more than ``anchor_threshold`` of it, net of
+        the anchor chips still to come, signs an anchor deal for the shortfall (docs/ODD.md 7.19):
+        ``anchor_months`` of take-or-pay for new chips, which the cloud orders now. It picks, among
+        the public clouds that may rent it a vendor's newest product in an ecosystem it already
+        uses for that purpose and do not withhold it, the lowest price per useful PFLOP-hour at the
+        cloud's three-year price; the monthly payment must fit in the budget it has not
+        committed. Labs in id order; a vendor's own lab does not sign (it is served at cost)."""
+        t, hours, products = self.t, self.hours, self.config.products
+        pending: dict[str, list[DealState]] = {}
+        for deal in self.deals:
+            if deal.pending > 1e-9 and deal.cfg.lab is not None:
+                pending.setdefault(deal.cfg.lab, []).append(deal)
+        for lab in self.lab_list:
+            cfg = lab.cfg
+            if cfg.supply_security <= 0.0 or cfg.affiliation is not None:
+                continue
+            owed = sum(d.pending * d.price * hours for d in pending.get(lab.lab_id, ()))
+            money = lab.budget - lab.committed_spend() - owed
+            for purpose, used in lab.purposes_in_use().items():
+                coming = sum(d.pending * products[d.product].pflops
+                             * lab.readiness[purpose, self.ecosystem_of[products[d.product].vendor]]
+                             for d in pending.get(lab.lab_id, ()) if d.cfg.purpose == purpose)
+                demand = lab.notional(purpose)
+                short = demand - lab.useful_contracted(purpose) - coming
+                if short <= cfg.anchor_threshold * demand or money <= 0.0:
+                    continue
+                best = None
+                for cloud in self.cloud_list:
+                    if cloud.owner_lab is not None:
+                        continue
+                    for v in cloud.cfg.buys:
+                        vendor = self.vendors[v]
+                        p = vendor.newest_on_sale()
+                        eco = self.ecosystem_of[v]
+                        if (p is None or eco not in used or not vendor.sells_to(cloud.cloud_id, cloud.cfg.vendor)
+                                or not cloud.serves(lab.lab_id, v) or cloud.withheld(lab.lab_id, p).share > 0.0):
+                            continue
+                        ask = cloud.rental_price.get(p) or cloud.launch_price(p, vendor.list_price[p])
+                        price = ask * cloud.cfg.pricing.term_factor(36)
+                        useful = products[p].pflops * lab.readiness[purpose, eco]
+                        if useful <= 0.0 or price / useful > cfg.value_usd_per_pflop_hour:
+                            continue
+                        if best is None or price / useful < best[0]:
+                            best = (price / useful, cloud, p, price, useful)
+                if best is None:
+                    continue
+                _, cloud, p, price, useful = best
+                chips = min(short / useful, money / (price * hours))
+                if chips <= 1e-9:
+                    continue
+                deal = DealState(f"{lab.lab_id}-{t}-{purpose}", Deal(
+                    lab=lab.lab_id, cloud=cloud.cloud_id, product=p, usd=chips * price * hours * cfg.anchor_months,
+                    months=cfg.anchor_months, sign_step=t, purpose=purpose, price_usd_per_chip_hour=price,
+                    source="signed by the lab in the run (short of secured supply)"),
+                    product=p, price=price, pending=chips, ordered=True)
+                self.vendors[products[p].vendor].order(cloud.cloud_id, p, chips)
+                self.deals.append(deal)
+                pending.setdefault(lab.lab_id, []).append(deal)
+                money -= chips * price * hours
 
     def settlement(self) -> None:
         """Phase 4: rents are paid, costs and profits booked, rental prices and readiness updated."""

@@ -297,6 +297,8 @@ class Lab(_Strict):
     bargaining_power: Share = 0.5
     contract_months: Annotated[int, Field(ge=1, le=120)] = 12  # term of its reservations
     supply_security: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0  # premium on secured capacity over on-demand's
+    anchor_months: Annotated[int, Field(ge=12, le=120)] = 60  # term of the anchor deals it signs when short (needs supply_security)
+    anchor_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05  # shortfall, as a share of its demand, that makes it sign one
     own_datacenter: OwnDatacenter | None = None
 
 

@@ -231,3 +231,70 @@ def test_a_lease_names_a_lessee_other_than_the_lessor() -> None:
         leased(lessee="a")
     with pytest.raises(ScenarioError, match="exactly one buyer"):
         leased(lab="lab")
+
+
+# -- anchor deals the labs sign ------------------------------------------------------------------
+
+
+def short_market(**over) -> market.Scenario:
+    """The tiny market with half the chips the lab wants (inelastic demand) and a cloud that may
+    order more but has no budget of its own: only an anchor deal can bring new chips."""
+    return tiny({**INELASTIC, "clouds.a.fleet.gpu": 50.0, "clouds.a.buys": ["v"], "clouds.a.capex_usd_per_month": 0.0,
+                 "packaging.capacity_wafers_per_month": [[0, 1000]], "labs.lab.anchor_threshold": 0.05,
+                 "labs.lab.supply_security": 0.5, **over}, steps=24)
+
+
+def test_a_lab_short_of_secured_supply_signs_an_anchor_deal_that_finances_new_chips() -> None:
+    """Wanting 100 chips and getting 50, a lab that values secured supply signs an anchor deal for
+    the shortfall at the cloud's posted ask times the three-year factor; the cloud orders the
+    chips (its spending on chips is the vendor's revenue, with no budget of its own); they reach
+    the lab as anchor tranches only once made and built in (vendor lead time 3 + build 6 months),
+    as new chips (the existing 50 stay the cloud's to rent). While they are on their way it signs
+    no second deal for the same shortfall."""
+    model = MarketModel(short_market(), seed=0)
+    model.step()
+    (deal,) = model.deals
+    assert deal.cfg.lab == "lab" and deal.cfg.sign_step == 0 and deal.pending == pytest.approx(50.0)
+    ask = model.clouds["a"].rental_price["gpu"]
+    assert deal.price == pytest.approx(ask * model.config.clouds["a"].pricing.term_factor(36))
+    assert deal.cfg.usd == pytest.approx(50.0 * deal.price * HOURS * 60)
+    for _ in range(9):
+        model.step()
+        assert len(model.deals) == 1
+    model.run(3)
+    tables = model.recorder.tables("x")
+    anchors = tables["contracts"].filter(pl.col("kind") == "anchor", pl.col("step") <= 10)
+    # ordered in month 0, made in month 1, installed 3 + 6 months later
+    assert anchors["chips"].sum() == pytest.approx(50.0) and anchors["step"].min() == 10
+    assert tables["clouds"]["capex_spent_usd"].sum() == pytest.approx(tables["vendors"]["revenue_usd"].sum())
+    assert tables["fleet"].filter(pl.col("step") == 10)["installed_chips"].item() == pytest.approx(100.0)
+
+
+def test_without_a_wish_for_secured_supply_a_lab_signs_no_anchor_deal() -> None:
+    model = MarketModel(short_market(**{"labs.lab.supply_security": 0.0}), seed=0)
+    model.run()
+    assert not model.deals
+    assert model.recorder.tables("x")["fleet"]["installed_chips"].max() == 50.0
+
+
+def test_a_lab_signs_no_anchor_deal_for_chips_withheld_from_it() -> None:
+    """The cloud withholds the vendor's newest product from the lab: no deal (a deal may not get
+    round a withholding rule)."""
+    model = MarketModel(short_market(**{"clouds.a.withholding": {"tier": "any", "buyers": ["lab"], "share": 1.0}}),
+                        seed=0)
+    model.run(3)
+    assert not model.deals
+
+
+def test_an_anchor_deal_fits_in_the_budget_the_lab_has_not_committed() -> None:
+    """With a budget that covers its 50 rented chips and 10 of the deal's, the deal is for 10 chips:
+    rent and deal together use the whole budget, no more."""
+    first = MarketModel(short_market(), seed=0)
+    first.step()
+    rent, price = first.labs["lab"].committed_spend(), first.deals[0].price
+    budget = rent + 10.0 * price * HOURS
+    model = MarketModel(short_market(**{"labs.lab.budget_usd_per_month": budget, "labs.lab.budget_growth": 0.0}), seed=0)
+    model.step()
+    (deal,) = model.deals
+    assert deal.pending == pytest.approx(10.0)
+    assert model.labs["lab"].committed_spend() + deal.pending * deal.price * HOURS == pytest.approx(budget)

@@ -83,6 +83,10 @@ def _measure(scenario: str, overrides_json: str, steps: int, seed: int) -> dict[
         "b200_ask_28_39": float(prices.filter(pl.col("product") == "b200", pl.col("step").is_between(28, 39))[
             "rental_price_usd_per_chip_hour"].mean()) if steps >= 40 else math.nan,
         "on_demand_share": _on_demand_share(r),
+        "anchor_share": _kind_share(r, "anchor_pflops"),
+        "capex_spent": float(r.tables["clouds"]["capex_spent_usd"].sum()),
+        "unmet_share_last12": float(r.steps.filter(pl.col("step") > last - 12).select(
+            pl.col("unmet_pflops").sum() / pl.col("demand_pflops").sum()).item()),
         "chip_top": chip_top,  # {product@step: list price USD}, top-tier products, every month
         "rent": rent,  # {product@step: rental USD per PFLOP-hour}, products held at public clouds
     }
@@ -100,9 +104,15 @@ def _purpose_share(r: market.RunResult, lab: str, vendor: str, purpose: str, aft
 def _on_demand_share(r: market.RunResult) -> float:
     """Share of the labs' contracted peak PFLOP/s held on demand, all labs, months 6 on (after the
     book signed before the run has begun to turn over)."""
+    return _kind_share(r, "on_demand_pflops")
+
+
+def _kind_share(r: market.RunResult, column: str) -> float:
+    """Share of the labs' contracted peak PFLOP/s under one kind of contract (a ``labs`` column),
+    all labs, months 6 on."""
     labs = r.tables["labs"].filter(pl.col("step") >= 6)
     total = labs["contracted_pflops"].sum()
-    return float(labs["on_demand_pflops"].sum() / total) if total > 0 else math.nan
+    return float(labs[column].sum() / total) if total > 0 else math.nan
 
 
 def _deal_price(contracts: pl.DataFrame) -> float:
@@ -493,7 +503,7 @@ def test_the_next_generation_lowers_the_previous_ones_rental_price(pool) -> None
 
 # -- 8. contract kinds ---------------------------------------------------------------------------
 
-KIND_STEPS = 24
+KIND_STEPS = MERCHANT_STEPS  # so that the baseline runs are shared with check 5
 
 
 def _every_lab(field: str, value: float) -> dict[str, float]:
@@ -502,17 +512,17 @@ def _every_lab(field: str, value: float) -> dict[str, float]:
 
 
 def test_more_volatile_demand_buys_more_on_demand(pool) -> None:
-    """Every lab's monthly demand volatility 0.01 -> 0.10 (``baseline``): labs reserve less of what
-    they need (a newsvendor reserves up to a quantile of its uncertain need, docs/ODD.md 7.19) and
-    buy more on demand.
+    """Every lab's monthly demand volatility from the baseline's (0.03, the long tail's 0.05) to
+    0.10: labs reserve less of what they need (a newsvendor reserves up to a quantile of its
+    uncertain need, docs/ODD.md 7.19) and buy more on demand.
 
-    Measure: on-demand share of the labs' contracted peak PFLOP/s, months 6-23.
+    Measure: on-demand share of the labs' contracted peak PFLOP/s, months 6-35.
     """
-    a = _runs(pool, "baseline", _every_lab("demand_volatility", 0.01), KIND_STEPS)
+    a = _runs(pool, "baseline", None, KIND_STEPS)
     b = _runs(pool, "baseline", _every_lab("demand_volatility", 0.10), KIND_STEPS)
     xa, xb = _scalar(a, "on_demand_share"), _scalar(b, "on_demand_share")
-    _check(_paired("8 demand volatility -> on-demand share", "on-demand share of labs' contracted PFLOP/s, months 6-23",
-                   f"baseline, labs.*.demand_volatility and long_tail's 0.01 (a) vs 0.10 (b), {KIND_STEPS} months",
+    _check(_paired("8 demand volatility -> on-demand share", "on-demand share of labs' contracted PFLOP/s, months 6-35",
+                   f"baseline (a) vs labs.*.demand_volatility and long_tail's 0.10 (b), {KIND_STEPS} months",
                    xb - xa, +1, xa, xb))
 
 
@@ -520,14 +530,56 @@ def test_a_wish_for_secured_supply_buys_less_on_demand(pool) -> None:
     """Every lab's ``supply_security`` 0 -> 1 (``baseline``): on-demand capacity weighs as if it cost
     twice its price, so labs reserve more and buy less on demand.
 
-    Measure: on-demand share of the labs' contracted peak PFLOP/s, months 6-23.
+    Measure: on-demand share of the labs' contracted peak PFLOP/s, months 6-35.
     """
     a = _runs(pool, "baseline", None, KIND_STEPS)
     b = _runs(pool, "baseline", _every_lab("supply_security", 1.0), KIND_STEPS)
     xa, xb = _scalar(a, "on_demand_share"), _scalar(b, "on_demand_share")
-    _check(_paired("8' supply security -> on-demand share", "on-demand share of labs' contracted PFLOP/s, months 6-23",
+    _check(_paired("8' supply security -> on-demand share", "on-demand share of labs' contracted PFLOP/s, months 6-35",
                    f"baseline, labs.*.supply_security and long_tail's 0 (a) vs 1 (b), {KIND_STEPS} months",
                    xb - xa, -1, xa, xb))
+
+
+FRONTIER_SECURITY = {f"labs.{lab}.supply_security": 0.5 for lab in ("openai", "anthropic", "meta", "xai")}
+
+
+def _secured(pool) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    a = _runs(pool, "baseline", None, KIND_STEPS)
+    b = _runs(pool, "baseline", FRONTIER_SECURITY, KIND_STEPS)
+    return a, b, f"baseline (a) vs supply_security 0.5 for OpenAI, Anthropic, Meta, xAI (b), {KIND_STEPS} months"
+
+
+def test_labs_that_secure_supply_sign_anchor_deals(pool) -> None:
+    """OpenAI's, Anthropic's, Meta's and xAI's ``supply_security`` 0 -> 0.5 (``baseline``, as in
+    experiments/secured_supply.toml): short of compute, they sign anchor deals of their own
+    (docs/ODD.md 7.19).
+
+    Measure: the anchor share of the labs' contracted peak PFLOP/s, months 6-35. Unmet demand in
+    months 24-35 is reported as information.
+    """
+    a, b, lever = _secured(pool)
+    ua, ub = _scalar(a, "unmet_share_last12"), _scalar(b, "unmet_share_last12")
+    unmet = _paired("9'' secured supply -> unmet demand (information)", "unmet share of demand, months 24-35", lever,
+                    ub - ua, -1, ua, ub)
+    xa, xb = _scalar(a, "anchor_share"), _scalar(b, "anchor_share")
+    _check(_paired("9 secured supply -> anchor deals", "anchor share of labs' contracted PFLOP/s, months 6-35",
+                   lever, xb - xa, +1, xa, xb, info_unmet_p=round(unmet["p_value"], 4)))
+
+
+@pytest.mark.xfail(reason="measured at this version: clouds' chip spending +1.6% (13 of 20 pairs up, p = 0.07): "
+                          "the labs' anchor deals largely take the place of the clouds' own orders", strict=False)
+def test_anchor_deals_raise_the_clouds_chip_purchases(pool) -> None:
+    """The same lever as check 9: a cloud's investment counts the anchor deals it signs, so the
+    clouds should buy more chips. They buy only a little more, not significantly: the deals' chips
+    meet the demand that would otherwise have kept the rental price index, and so the clouds' own
+    Tobin's-q orders, up (docs/VALIDATION.md §3). Reported, not loosened.
+
+    Measure: the clouds' spending on chips over the 36 months.
+    """
+    a, b, lever = _secured(pool)
+    ya, yb = _scalar(a, "capex_spent"), _scalar(b, "capex_spent")
+    _check(_paired("9' secured supply -> clouds' chip purchases", "clouds' spending on chips, USD, months 0-35",
+                   lever, yb - ya, +1, ya, yb))
 
 
 # -- falsification: the statistics can fail ------------------------------------------------------

@@ -52,7 +52,8 @@ budget_usd_per_month = 1e12
 value_usd_per_pflop_hour = 1000.0
 readiness = {{ cuda = 1.0 }}
 contract_months = 1
-supply_security = 10.0       # reserves all it needs: these markets test the bargained price
+supply_security = 10.0       # reserves all it needs: these markets test the bargained price ...
+anchor_threshold = 1.0       # ... and signs no anchor deals
 """
 
 

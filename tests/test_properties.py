@@ -248,6 +248,8 @@ def builtin_variants(draw: st.DrawFn) -> Scenario:
             "usd": draw(st.floats(1e8, 5e10, **finite)), "months": draw(st.integers(12, 84)),
             "sign_step": draw(st.integers(-1, STEPS))}
             for k, lessee in enumerate(draw(st.lists(st.sampled_from(PUBLIC), max_size=2)))},
+        "labs.openai.supply_security": draw(st.just(0.0) | st.floats(0.0, 2.0, **finite)),  # 0 or anchor deals of its own
+        "labs.meta.supply_security": draw(st.just(0.0) | st.floats(0.0, 2.0, **finite)),
         "labs.openai.demand_growth": draw(st.floats(-0.5, 0.5, **finite)),
         "labs.openai.switching_cost": draw(st.floats(0.0, 5.0, **finite)),
         "clouds.gcp.capex_usd_per_month": draw(st.floats(0.0, 1e10, **finite)),

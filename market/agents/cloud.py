@@ -59,6 +59,7 @@ class CloudProvider(mesa.Agent):
         self.leased_in: dict[str, float] = {}  # chips it rents from other clouds (to rent out), per product
         self.leased_out: dict[str, float] = {}  # of its installed chips, those leased to other clouds
         self.leases: list[Contract] = []  # its active leases as lessee
+        self.arrivals: dict[str, float] = {}  # chips installed since the anchor deals were last served, per product
         self._affiliated: dict[str, bool] = {}
         self._serves: dict[tuple[str, str], bool] = {}
         self.scarcity_value: dict[str, float | None] = {}
@@ -114,6 +115,7 @@ class CloudProvider(mesa.Agent):
                 # A product new to this cloud is priced like its peers, scaled by performance.
                 self.rental_price[product] = self.launch_price(product, price)
             self._install(product, chips, price)
+            self.arrivals[product] = self.arrivals.get(product, 0.0) + chips
             self.cohorts.append([t + self.cfg.lifetime_months, product, chips])
         self.cohorts.sort(key=lambda c: (c[0], c[1]))
 

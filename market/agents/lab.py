@@ -148,6 +148,13 @@ class AILab(mesa.Agent):
         """US dollars a month owed under active contracts."""
         return max(0.0, self._spend)
 
+    def purposes_in_use(self) -> dict[str, set[str]]:
+        """Per purpose it holds compute for: the ecosystems it holds it on."""
+        out: dict[str, set[str]] = {}
+        for purpose, e in self.holdings():
+            out.setdefault(purpose, set()).add(e)
+        return out
+
     def holdings(self) -> list[tuple[str, str]]:
         """(purpose, ecosystem) pairs it holds compute on."""
         return [key for key, pf in self._peak.items() if pf > 1e-9]
