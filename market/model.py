@@ -430,11 +430,10 @@ class MarketModel(mesa.Model):
         """Phase 4: rents are paid, costs and profits booked, rental prices and readiness updated."""
         hours = self.hours
         for lab in self.lab_list:
-            for c in lab.contracts:
-                cloud = self.clouds[c.cloud]
-                paid = c.monthly_cost(hours)
+            for cloud_id, paid in lab.spend_by_cloud():  # its contracts' monthly rents, cloud by cloud
+                cloud = self.clouds[cloud_id]
                 cloud.revenue += paid
-                if cloud.affiliated(c.lab):
+                if cloud.affiliated(lab.lab_id):
                     cloud.affiliate_revenue += paid
             lab.learn()
             lab.update_price_level()

@@ -53,6 +53,7 @@ class AILab(mesa.Agent):
         self._peak_kind: dict[str, float] = {}  # contract kind -> peak PFLOP/s under contract
         self._term: dict[tuple[str, str], float] = {}  # (purpose, ecosystem) -> peak PFLOP/s under term contracts
         self._spend = 0.0  # USD per month under contract
+        self._by_cloud: dict[str, list] = {}  # cloud -> [USD per month under contract there, contracts]
         demand = model.config.demand
         self.price_level = demand.reference_price_usd_per_pflop_hour
         self._elasticity = {"training": demand.training_elasticity, "inference": demand.inference_elasticity}
@@ -83,6 +84,7 @@ class AILab(mesa.Agent):
             self._peak_mix.clear()
             self._peak_kind.clear()
             self._term.clear()
+            self._by_cloud.clear()
             self._spend = 0.0
 
     def add_contract(self, c: Contract) -> None:
@@ -99,7 +101,13 @@ class AILab(mesa.Agent):
         self._peak_kind[c.kind] = self._peak_kind.get(c.kind, 0.0) + sign * c.pflops
         if c.kind != "on_demand":
             self._term[key] = self._term.get(key, 0.0) + sign * c.pflops
-        self._spend += sign * c.monthly_cost(self.model.hours)
+        cost = c.monthly_cost(self.model.hours)
+        self._spend += sign * cost
+        at = self._by_cloud.get(c.cloud)
+        if at is None:
+            at = self._by_cloud[c.cloud] = [0.0, 0]
+        at[1] += 1 if sign > 0 else -1
+        at[0] = at[0] + sign * cost if at[1] else 0.0  # exact zero once none is left there
 
     # -- state the decisions use -----------------------------------------------------------
     def useful_contracted(self, purpose: str | None = None) -> float:
@@ -107,6 +115,11 @@ class AILab(mesa.Agent):
         chip's ecosystem."""
         return sum(max(0.0, pf) * self.readiness[key] for key, pf in self._peak.items()
                    if purpose is None or key[0] == purpose)
+
+    def spend_by_cloud(self) -> list[tuple[str, float]]:
+        """US dollars a month owed to each cloud under its active contracts (clouds it owes
+        nothing left out), in the order it first contracted with them."""
+        return [(cloud, usd) for cloud, (usd, n) in self._by_cloud.items() if n > 0]
 
     def useful_committed(self, purpose: str) -> float:
         """Useful PFLOP/s of ``purpose`` under term contracts (reserved and anchor: all but on-demand)."""
