@@ -47,6 +47,11 @@ class AILab(mesa.Agent):
         self.budget = cfg.budget_usd_per_month
         self.readiness = {(u, e): cfg.readiness.get(e, DEFAULT_READINESS) for u in PURPOSES for e in model.ecosystems}
         self.contracts: list[Contract] = []
+        self._next_expiry: float = math.inf  # the first step at which one of its contracts ends
+        half = cfg.contract_months / 2.0  # the newsvendor's constants (commitment): mid-term decline, premium, spread
+        self._newsvendor = ((1.0 - model.config.demand.expected_price_decline) ** (half / 12.0),
+                            1.0 + cfg.supply_security,
+                            math.sqrt(cfg.demand_volatility ** 2 * half + cfg.demand_burst ** 2))
         self._peak: dict[tuple[str, str], float] = {}  # (purpose, ecosystem) -> peak PFLOP/s under contract
         self._peak_vendor: dict[str, float] = {}  # vendor -> peak PFLOP/s under contract
         self._peak_mix: dict[tuple[str, str], float] = {}  # (vendor, purpose) -> peak PFLOP/s under contract
@@ -68,7 +73,10 @@ class AILab(mesa.Agent):
         self.budget *= 1.0 + cfg.budget_growth
 
     def expire_contracts(self) -> None:
+        """End the contracts whose term is over (``end_step`` <= now), freeing their chips."""
         t = self.model.t
+        if t < self._next_expiry:
+            return  # none ends this month: nothing to walk
         live = []
         for c in self.contracts:
             if c.end_step > t:
@@ -78,6 +86,7 @@ class AILab(mesa.Agent):
                 cloud.contracted[c.product] = max(0.0, cloud.contracted[c.product] - c.chips)
                 self._book(c, -1.0)
         self.contracts = live
+        self._next_expiry = min([c.end_step for c in live], default=math.inf)
         if not live:  # start again from exact zeros
             self._peak.clear()
             self._peak_vendor.clear()
@@ -90,6 +99,8 @@ class AILab(mesa.Agent):
     def add_contract(self, c: Contract) -> None:
         self.contracts.append(c)
         self._book(c, 1.0)
+        if c.end_step < self._next_expiry:
+            self._next_expiry = c.end_step
 
     def _book(self, c: Contract, sign: float) -> None:
         """Keep running totals of the contracts, so the monthly decisions need not re-add them."""
@@ -142,14 +153,11 @@ class AILab(mesa.Agent):
         reserving costs more than buying on demand. The month's passing swing of its demand
         (``demand_burst``) is taken out of ``wanted_now`` and added to the spread: on demand is what
         covers it."""
-        cfg = self.cfg
         wanted_now /= self.burst
-        half = cfg.contract_months / 2.0
-        decline = (1.0 - self.model.config.demand.expected_price_decline) ** (half / 12.0)
-        critical = 1.0 - reserved_price / (on_demand_price * decline * (1.0 + cfg.supply_security))
+        decline, security, spread = self._newsvendor
+        critical = 1.0 - reserved_price / (on_demand_price * decline * security)
         if critical <= 0.0:
             return 0.0
-        spread = math.sqrt(cfg.demand_volatility ** 2 * half + cfg.demand_burst ** 2)
         if critical >= 1.0 or spread <= 0.0:
             return math.inf if critical >= 1.0 else wanted_now
         return wanted_now * math.exp(spread * _STANDARD_NORMAL.inv_cdf(critical))
