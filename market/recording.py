@@ -259,7 +259,7 @@ class Recorder:
             kinds = lab._peak_kind  # AILab.kind_pflops()
             od, anchor = kinds.get("on_demand", 0.0), kinds.get("anchor", 0.0)
             labs += (lab.budget, spend if spend > 0.0 else 0.0, d, peak, useful, largest, most,  # noqa: FURB136
-                     len(lab.contracts), od if od > 0.0 else 0.0, anchor if anchor > 0.0 else 0.0)  # noqa: FURB136
+                     lab.n_contracts, od if od > 0.0 else 0.0, anchor if anchor > 0.0 else 0.0)  # noqa: FURB136
             readiness += r.values()  # keyed by PURPOSES x model.ecosystems, in that order (AILab.__init__)
         return demand, served
 

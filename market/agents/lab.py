@@ -46,8 +46,8 @@ class AILab(mesa.Agent):
         self.burst = 1.0  # this month's passing swing of its demand (mean 1; cfg.demand_burst)
         self.budget = cfg.budget_usd_per_month
         self.readiness = {(u, e): cfg.readiness.get(e, DEFAULT_READINESS) for u in PURPOSES for e in model.ecosystems}
-        self.contracts: list[Contract] = []
-        self._next_expiry: float = math.inf  # the first step at which one of its contracts ends
+        self._by_end: dict[int, list[Contract]] = {}  # its active contracts by the step they end, each in signing order
+        self.n_contracts = 0
         half = cfg.contract_months / 2.0  # the newsvendor's constants (commitment): mid-term decline, premium, spread
         self._newsvendor = ((1.0 - model.config.demand.expected_price_decline) ** (half / 12.0),
                             1.0 + cfg.supply_security,
@@ -72,22 +72,25 @@ class AILab(mesa.Agent):
         self.demand *= math.exp(cfg.demand_growth + cfg.demand_volatility * z)
         self.budget *= 1.0 + cfg.budget_growth
 
+    @property
+    def contracts(self) -> list[Contract]:
+        """Its active contracts (grouped by the step they end)."""
+        return [c for ending in self._by_end.values() for c in ending]
+
     def expire_contracts(self) -> None:
-        """End the contracts whose term is over (``end_step`` <= now), freeing their chips."""
-        t = self.model.t
-        if t < self._next_expiry:
-            return  # none ends this month: nothing to walk
-        live = []
-        for c in self.contracts:
-            if c.end_step > t:
-                live.append(c)
-            else:
-                cloud = self.model.clouds[c.cloud]
-                cloud.contracted[c.product] = max(0.0, cloud.contracted[c.product] - c.chips)
-                self._book(c, -1.0)
-        self.contracts = live
-        self._next_expiry = min([c.end_step for c in live], default=math.inf)
-        if not live:  # start again from exact zeros
+        """End the contracts whose term is over (``end_step`` = now: every month is visited, and a
+        contract ends at least a month after it is signed), freeing their chips, in the order
+        they were signed."""
+        due = self._by_end.pop(self.model.t, None)
+        if due is None:
+            return
+        clouds = self.model.clouds
+        for c in due:
+            cloud = clouds[c.cloud]
+            cloud.contracted[c.product] = max(0.0, cloud.contracted[c.product] - c.chips)
+            self._book(c, -1.0)
+        self.n_contracts -= len(due)
+        if not self.n_contracts:  # start again from exact zeros
             self._peak.clear()
             self._peak_vendor.clear()
             self._peak_mix.clear()
@@ -97,10 +100,16 @@ class AILab(mesa.Agent):
             self._spend = 0.0
 
     def add_contract(self, c: Contract) -> None:
-        self.contracts.append(c)
+        end = c.start_step + c.months
+        if end <= self.model.t:
+            raise ValueError(f"contract {c.contract_id} ends at step {end}, not after the current step {self.model.t}")
+        ending = self._by_end.get(end)
+        if ending is None:
+            self._by_end[end] = [c]
+        else:
+            ending.append(c)
+        self.n_contracts += 1
         self._book(c, 1.0)
-        if c.end_step < self._next_expiry:
-            self._next_expiry = c.end_step
 
     def _book(self, c: Contract, sign: float) -> None:
         """Keep running totals of the contracts, so the monthly decisions need not re-add them."""
