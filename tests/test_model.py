@@ -318,6 +318,67 @@ def test_finished_runs_are_freed() -> None:
 # -- patterns -----------------------------------------------------------------------------------
 
 
+def test_readiness_grows_only_with_use_by_learning_by_doing() -> None:
+    """Pattern P3 (docs/ODD.md): labs move to a new ecosystem gradually, pulled by readiness that
+    grows with use. Through the public tables of the seed scenario, for every lab, purpose,
+    ecosystem and month: readiness never falls, never passes the ecosystem's software maturity
+    (unless it started above it), and closes the gap to it by exactly the purpose's learning rate
+    (``learning_rate`` for training, the faster ``inference_learning_rate`` for inference) × the
+    ecosystem's share of the lab's contracted peak compute for that purpose that month — so it rises
+    only in months the lab uses the ecosystem for that purpose, and by at most its rate of the gap
+    (the move takes years, not months). OpenAI's TPU readiness in particular rises in every seed
+    where it rents TPUs, and stays put in a world where Google Cloud does not serve it."""
+    sc = market.load_scenario("openai_google_tpu", steps=24)
+    assert 0 < sc.labs["openai"].learning_rate < sc.labs["openai"].inference_learning_rate
+    maturity = {v.ecosystem: v.software_maturity for v in sc.vendors.values()}
+    eco_of = {vid: v.ecosystem for vid, v in sc.vendors.items()}
+    assert len(set(eco_of.values())) == len(eco_of)  # each vendor its own ecosystem: vendor shares are ecosystem shares
+    for seed in range(3):
+        r = market.run(sc, seed=seed)
+        # each lab's share of its contracted peak compute for a purpose per ecosystem and month
+        mix = r.tables["lab_mix"].with_columns(pl.col("vendor").replace_strict(eco_of).alias("ecosystem"))
+        within = (mix.with_columns((pl.col("pflops") / pl.col("pflops").sum().over("step", "lab", "purpose"))
+                                   .alias("share")).group_by("step", "lab", "purpose", "ecosystem")
+                  .agg(pl.col("share").sum()))
+        share_of = {(t, lab, u, e): x for t, lab, u, e, x in within.iter_rows()}
+        ready = r.readiness.sort("lab", "purpose", "ecosystem", "step")
+        for (lab_id, purpose, eco), g in ready.group_by("lab", "purpose", "ecosystem", maintain_order=True):
+            if lab_id not in sc.labs:
+                continue
+            cfg = sc.labs[lab_id]
+            rate = cfg.learning_rate if purpose == "training" else cfg.inference_learning_rate
+            start = cfg.readiness[eco]
+            values = [start, *g["readiness"].to_list()]
+            assert all(b >= a for a, b in pairwise(values)), (lab_id, purpose, eco)
+            assert max(values) <= max(start, maturity[eco]) + 1e-12, (lab_id, purpose, eco)
+            for t, (before, after) in enumerate(pairwise(values)):
+                gain = after - before
+                assert gain <= rate * max(0.0, maturity[eco] - before) + 1e-12, (lab_id, purpose, eco, t)
+                if before < maturity[eco]:
+                    expected = rate * share_of.get((t, lab_id, purpose, eco), 0.0) * (maturity[eco] - before)
+                    assert gain == pytest.approx(expected, rel=1e-9, abs=1e-15), (lab_id, purpose, eco, t)
+        openai_tpu = ready.filter(pl.col("lab") == "openai", pl.col("ecosystem") == "tpu").group_by("step").agg(
+            pl.col("readiness").max()).sort("step")["readiness"]
+        openai_share = lab_vendor_share(r.tables, "openai", "google")["share"]
+        if openai_share.max() > 0:
+            assert openai_tpu[-1] > sc.labs["openai"].readiness["tpu"], seed
+
+    closed = market.load_scenario("openai_google_tpu", {"clouds.gcp.withholding.share": 1.0,
+                                                         "clouds.gcp.vendor_access.google": ["deepmind"]}, steps=24)
+    r = market.run(closed, seed=0)
+    assert lab_vendor_share(r.tables, "openai", "google")["share"].max() == 0.0
+    openai_tpu = r.readiness.filter(pl.col("lab") == "openai", pl.col("ecosystem") == "tpu")["readiness"]
+    assert openai_tpu.max() == openai_tpu.min() == closed.labs["openai"].readiness["tpu"]
+
+
+def test_a_contract_and_a_refusal_are_their_tables_rows() -> None:
+    """The recorder appends a contract's fields as the ``contracts`` row, and ``step`` then a
+    refusal's fields as the ``withholding`` row: field order must match the columns."""
+    assert ("step", *Contract._fields[1:]) == tuple(SCHEMAS["contracts"])
+    assert Contract._fields[0] == "start_step"
+    assert ("step", *Refusal._fields) == tuple(SCHEMAS["withholding"])
+
+
 def test_unmade_orders_stay_in_the_book_and_a_long_book_raises_list_prices() -> None:
     """The vendors' order book through the model: while packaging is halved (`supply_shock`,
     months 6-17) what Nvidia cannot make stays ordered, so each month's book holds at least what
@@ -343,7 +404,5 @@ def test_unmade_orders_stay_in_the_book_and_a_long_book_raises_list_prices() -> 
         if 6 <= shock.t <= 9:
             assert left > 0, f"month {shock.t}: the halved capacity makes every order in time"
     hit, base = shock.vendors["nvidia"], calm.vendors["nvidia"]
-    top = hit.newest_on_sale()
-    assert hit.list_price[top] > base.list_price[top]
     top = hit.newest_on_sale()
     assert hit.list_price[top] > base.list_price[top]
