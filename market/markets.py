@@ -192,7 +192,6 @@ class ComputeMarket:
         demand = model.config.demand
         self._elasticity = np.array([demand.training_elasticity, demand.inference_elasticity])
         self._serves: dict[tuple[str, str], np.ndarray] = {}  # static channel policy, per (cloud, vendor)
-        self._term_factors: dict[tuple[str, int], float] = {}  # static: (cloud, months) -> reservation price factor
         self._affiliates: dict[str, np.ndarray] = {}  # static, per cloud
         self.penalty = np.ones((0, len(labs), 2))  # (vendor, class) key, lab, purpose -> multiplier >= 1
 
@@ -626,11 +625,8 @@ class ComputeMarket:
                 # on-demand premium. An affiliate reserves at the transfer price.
                 pricing = o.cloud.cfg.pricing
                 affiliated = self._affiliated[k, i]
-                term = self._term_factors.get((o.cloud.cloud_id, lab.cfg.contract_months))
-                if term is None:
-                    term = self._term_factors[o.cloud.cloud_id, lab.cfg.contract_months] = pricing.term_factor(
-                        lab.cfg.contract_months)
-                reserved = outcome.price if affiliated else max(o.floor, outcome.price * term)
+                reserved = outcome.price if affiliated else max(
+                    o.floor, outcome.price * o.cloud.term_factor(lab.cfg.contract_months))
                 need = wanted(reserved / useful) - held
                 if need <= EPS:
                     continue

@@ -250,8 +250,7 @@ class MarketModel(mesa.Model):
                 deal.product = cfg.product or vendor.newest_on_sale()
                 if deal.product is None:
                     continue  # nothing on sale to sign for: it lapses (recorded by no contracts)
-                ask = cloud.rental_price.get(deal.product) or cloud.launch_price(deal.product, vendor.list_price[deal.product])
-                deal.price = cfg.price_usd_per_chip_hour or ask * cloud.cfg.pricing.term_factor(36)
+                deal.price = cfg.price_usd_per_chip_hour or cloud.anchor_price(deal.product)
                 deal.pending = cfg.usd / (cfg.months * self.hours * deal.price)
                 deal.ordered = cfg.sign_step >= 0
                 if deal.ordered:
@@ -279,15 +278,15 @@ class MarketModel(mesa.Model):
         for cloud in self.cloud_list:  # arrivals no deal took are the cloud's to rent
             cloud.arrivals = {}
 
-    def _sign_anchor(self, deal: DealState, chips: float, months: int | None = None) -> None:
-        """A tranche of an anchor deal: a take-or-pay contract for the deal's term (or ``months``),
-        held by its lab, or a lease held by its lessee cloud."""
+    def _sign_anchor(self, deal: DealState, chips: float) -> None:
+        """A tranche of an anchor deal: a take-or-pay contract for the deal's term, held by its
+        lab, or a lease held by its lessee cloud."""
         cfg, p = deal.cfg, deal.product
         cloud, state = self.clouds[cfg.cloud], self.products[p]
         pflops = self.config.products[p].pflops
         contract = Contract(self.t, self.next_contract_id(), cfg.lab, cfg.lessee, cfg.cloud, state.vendor, p,
                             state.tier, state.performance_class, cfg.purpose, "anchor", chips, chips * pflops,
-                            deal.price, cloud.rental_price.get(p, deal.price), months or cfg.months, 0)
+                            deal.price, cloud.rental_price.get(p, deal.price), cfg.months, 0)
         self.signed.append(contract)
         if cfg.lessee is not None:
             self.clouds[cfg.lessee].lease(contract, cloud)
@@ -403,8 +402,7 @@ class MarketModel(mesa.Model):
                         if (p is None or eco not in used or not vendor.sells_to(cloud.cloud_id, cloud.cfg.vendor)
                                 or not cloud.serves(lab.lab_id, v) or cloud.withheld(lab.lab_id, p).share > 0.0):
                             continue
-                        ask = cloud.rental_price.get(p) or cloud.launch_price(p, vendor.list_price[p])
-                        price = ask * cloud.cfg.pricing.term_factor(36)
+                        price = cloud.anchor_price(p)
                         useful = products[p].pflops * lab.readiness[purpose, eco]
                         if useful <= 0.0 or price / useful > cfg.value_usd_per_pflop_hour:
                             continue
@@ -457,8 +455,7 @@ class MarketModel(mesa.Model):
             if c.kind != "reserved" or cloud.affiliated(c.lab):
                 continue
             acc = signed.setdefault(c.vendor, [0.0, 0.0])
-            acc[0] += c.chips * c.price_usd_per_chip_hour / cloud.cfg.pricing.term_factor(
-                self.labs[c.lab].cfg.contract_months)
+            acc[0] += c.chips * c.price_usd_per_chip_hour / cloud.term_factor(self.labs[c.lab].cfg.contract_months)
             acc[1] += c.pflops
         for v, (usd, pflops) in signed.items():
             month = usd / pflops

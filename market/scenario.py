@@ -239,6 +239,13 @@ class Vendor(_Strict):
     pricing: PricingConfig = PricingConfig(rule="excess_demand", min_margin=0.5, max_margin=6.0)
     withholding: WithholdingRule | None = None
 
+    def sells_to(self, vendor_id: str, cloud_id: str, cloud_vendor: str | None) -> bool:
+        """Sales channel: may cloud ``cloud_id`` (integrated with ``cloud_vendor``) order from this
+        vendor (id ``vendor_id``) at all?"""
+        if self.channel == "anyone" or cloud_vendor == vendor_id:
+            return True
+        return self.channel == "named" and cloud_id in self.buyers
+
 
 class Cloud(_Strict):
     """A cloud provider (hyperscaler or neocloud) or a lab's own data centres ("captive")."""
@@ -260,6 +267,18 @@ class Cloud(_Strict):
     pricing: RentalPricing = RentalPricing()
     lifetime_months: Annotated[int, Field(ge=6, le=240)] = 60  # depreciation life; chips run on while they earn their opex
     investment: Investment = Investment()
+
+    def rents_to(self, lab_id: str, vendor: str, lab_affiliation: str | None) -> bool:
+        """Channel policy: may lab ``lab_id`` (belonging to vendor ``lab_affiliation``, if any) rent
+        ``vendor``'s chips here at all? Its owner only, for a lab's own data centres; else a lab it
+        serves, if ``vendor_access`` lets it or the lab belongs to this cloud's vendor."""
+        if self.owner_lab is not None:
+            return self.owner_lab == lab_id
+        if "*" not in self.serves and lab_id not in self.serves:
+            return False
+        allowed = self.vendor_access.get(vendor)
+        return (allowed is None or "*" in allowed or lab_id in allowed
+                or (self.vendor is not None and lab_affiliation == self.vendor))
 
 
 class OwnDatacenter(_Strict):
@@ -400,8 +419,9 @@ class Deal(_Strict):
     ``product``. When signed during the run (``sign_step`` >= 0) the cloud orders the chips it
     needs on top of its own investment, financed by the deal; a deal signed before the run
     (``sign_step`` < 0) is served from the fleet and orders the scenario gives the cloud. Chips
-    go to the lab as they become free at the cloud, ahead of the month's market, each tranche
-    for ``months``. The price is ``price_usd_per_chip_hour`` or the cloud's posted ask when signed
+    go to the lab ahead of the month's market, each tranche for ``months``: as they become free
+    at the cloud for a deal signed before the run, as new chips are installed for one signed
+    during it. The price is ``price_usd_per_chip_hour`` or the cloud's posted ask when signed
     at its three-year term discount. ``source`` says where the deal is reported.
 
     A lease between clouds names a ``lessee`` (a cloud) instead of a lab: the chips become the
@@ -595,21 +615,16 @@ def _check_deal(sc: Scenario, path: str, deal: Deal, clouds: set[str], need: Cal
                          f"cloud's fleet and orders, and {deal.cloud!r} has no {vendor_id!r} chips in either; "
                          f"allowed: add them to clouds.{deal.cloud}.fleet or on_order, or sign at step 0 or later")
     if deal.sign_step >= 0:
-        sells = vendor.channel == "anyone" or cloud.vendor == vendor_id or (
-            vendor.channel == "named" and deal.cloud in vendor.buyers)
-        if vendor_id not in cloud.buys or not sells:
+        if vendor_id not in cloud.buys or not vendor.sells_to(vendor_id, deal.cloud, cloud.vendor):
             raise ValueError(f"{path}.cloud: {deal.cloud!r} cannot order {vendor_id!r} chips for the deal (its "
                              f"buys list or the vendor's channel); allowed: a cloud that buys from {vendor_id!r}")
     if deal.lab is None:
         return  # a lease: the lessee's own rules decide whom it rents the chips to
-    if "*" not in cloud.serves and deal.lab not in cloud.serves:
-        raise ValueError(f"{path}.lab: {deal.cloud!r} does not serve {deal.lab!r} (clouds.{deal.cloud}.serves)")
-    allowed = cloud.vendor_access.get(vendor_id)
-    lab = sc.labs[deal.lab]
-    if allowed is not None and "*" not in allowed and deal.lab not in allowed and not (
-            cloud.vendor is not None and lab.affiliation == cloud.vendor):
+    if not cloud.rents_to(deal.lab, vendor_id, sc.labs[deal.lab].affiliation):
         raise ValueError(f"{path}.lab: {deal.cloud!r} does not rent {vendor_id!r} chips to {deal.lab!r} "
-                         f"(clouds.{deal.cloud}.vendor_access.{vendor_id}); allowed: {', '.join(allowed)}")
+                         f"(clouds.{deal.cloud}.serves: {', '.join(cloud.serves)}; clouds.{deal.cloud}.vendor_access."
+                         f"{vendor_id}: {', '.join(cloud.vendor_access.get(vendor_id, ['*']))}); allowed: a lab "
+                         f"both lists admit")
 
 
 # -- loading -------------------------------------------------------------------------------

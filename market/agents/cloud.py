@@ -60,6 +60,7 @@ class CloudProvider(mesa.Agent):
         self.leased_out: dict[str, float] = {}  # of its installed chips, those leased to other clouds
         self.leases: list[Contract] = []  # its active leases as lessee
         self.arrivals: dict[str, float] = {}  # chips installed since the anchor deals were last served, per product
+        self._term_factors: dict[int, float] = {}  # months -> price of a reservation that long, relative to a year
         self._affiliated: dict[str, bool] = {}
         self._serves: dict[tuple[str, str], bool] = {}
         self.scarcity_value: dict[str, float | None] = {}
@@ -164,6 +165,23 @@ class CloudProvider(mesa.Agent):
         return max(0.0, self.installed.get(product, 0.0) + self.leased_in.get(product, 0.0)
                    - self.contracted.get(product, 0.0) - self.leased_out.get(product, 0.0))
 
+    def term_factor(self, months: int) -> float:
+        """Price of a reservation of ``months`` relative to a one-year one (its pricing's
+        :meth:`~market.scenario.RentalPricing.term_factor`, static, so cached)."""
+        factor = self._term_factors.get(months)
+        if factor is None:
+            factor = self._term_factors[months] = self.cfg.pricing.term_factor(months)
+        return factor
+
+    def anchor_price(self, product: str) -> float:
+        """USD per chip-hour of an anchor deal for ``product`` signed now: its posted ask (for a
+        product new to it, the launch price at the vendor's list price) at the three-year term."""
+        ask = self.rental_price.get(product)
+        if not ask:
+            vendor = self.model.vendors[self.model.config.products[product].vendor]
+            ask = self.launch_price(product, vendor.list_price[product])
+        return ask * self.term_factor(36)
+
     def offered(self) -> list[str]:
         """Products it has chips of to rent out (installed or leased in), in name order."""
         return sorted(p for p in self.installed.keys() | self.leased_in.keys()
@@ -193,13 +211,11 @@ class CloudProvider(mesa.Agent):
                 continue
             p = c.product
             spare = self.installed.get(p, 0.0) + self.leased_in[p] - self.contracted.get(p, 0.0)
-            back = min(c.chips, max(0.0, spare))
-            self.leased_in[p] -= back
-            self.model.clouds[c.cloud].leased_out[p] -= back
-            if c.chips - back > 1e-9:  # its customers still hold them: it keeps them a month
-                self.leased_in[p] -= c.chips - back
-                self.model.clouds[c.cloud].leased_out[p] -= c.chips - back
-                renew.append((c, c.chips - back))
+            kept = c.chips - min(c.chips, max(0.0, spare))  # its customers still hold these
+            self.leased_in[p] -= c.chips
+            self.model.clouds[c.cloud].leased_out[p] -= c.chips
+            if kept > 1e-9:
+                renew.append((c, kept))  # leased again, for a month
         self.leases = keep
         return renew
 
@@ -264,15 +280,8 @@ class CloudProvider(mesa.Agent):
     def serves(self, lab_id: str, vendor: str) -> bool:
         """Channel policy: may this lab rent this vendor's chips here at all? (Static, so cached.)"""
         key = (lab_id, vendor)
-        if key not in self._serves:
-            if self.owner_lab is not None:
-                ok = self.owner_lab == lab_id
-            elif "*" not in self.cfg.serves and lab_id not in self.cfg.serves:
-                ok = False
-            else:
-                allowed = self.cfg.vendor_access.get(vendor)
-                ok = allowed is None or "*" in allowed or lab_id in allowed or self.affiliated(lab_id)
-            self._serves[key] = ok
+        if key not in self._serves:  # the rule: market.scenario.Cloud.rents_to
+            self._serves[key] = self.cfg.rents_to(lab_id, vendor, self.model.labs[lab_id].cfg.affiliation)
         return self._serves[key]
 
     def withheld(self, lab_id: str, product: str) -> Withholding:

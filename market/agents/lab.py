@@ -133,7 +133,11 @@ class AILab(mesa.Agent):
     def useful_contracted(self, purpose: str | None = None) -> float:
         """Useful PFLOP/s under contract: peak PFLOP/s times readiness for its purpose in each
         chip's ecosystem."""
-        return sum(max(0.0, pf) * self.readiness[key] for key, pf in self._peak.items()
+        return self._useful(self._peak, purpose)
+
+    def _useful(self, peak: dict[tuple[str, str], float], purpose: str | None) -> float:
+        """Useful PFLOP/s of a table of peak PFLOP/s by (purpose, ecosystem), of one purpose or all."""
+        return sum(max(0.0, pf) * self.readiness[key] for key, pf in peak.items()
                    if purpose is None or key[0] == purpose)
 
     def spend_by_cloud(self) -> list[tuple[str, float]]:
@@ -143,7 +147,7 @@ class AILab(mesa.Agent):
 
     def useful_committed(self, purpose: str) -> float:
         """Useful PFLOP/s of ``purpose`` under term contracts (reserved and anchor: all but on-demand)."""
-        return sum(max(0.0, pf) * self.readiness[key] for key, pf in self._term.items() if key[0] == purpose)
+        return self._useful(self._term, purpose)
 
     def kind_pflops(self, kind: str) -> float:
         """Peak PFLOP/s under contracts of one kind (:data:`market.contracts.KINDS`)."""

@@ -67,10 +67,8 @@ class ChipVendor(mesa.Agent):
 
     # -- policy ----------------------------------------------------------------------------
     def sells_to(self, cloud_id: str, integrated_vendor: str | None) -> bool:
-        """Sales channel: may this cloud order at all?"""
-        if self.cfg.channel == "anyone" or integrated_vendor == self.vendor_id:
-            return True
-        return self.cfg.channel == "named" and cloud_id in self.cfg.buyers
+        """Sales channel: may this cloud order at all? (:meth:`market.scenario.Vendor.sells_to`)"""
+        return self.cfg.sells_to(self.vendor_id, cloud_id, integrated_vendor)
 
     def on_sale(self) -> list[str]:
         return [p for p in self.product_ids if self.model.products[p].on_sale]

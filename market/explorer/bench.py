@@ -38,7 +38,6 @@ def redraw(sweep: Any, scenarios: list[str] | None, filters: dict[str, Any] | No
 
     from market.analysis.figures import FIGURES as ALL  # noqa: PLC0415
     from market.analysis.figures import Skip  # noqa: PLC0415
-    from market.analysis.figures import Skip  # noqa: PLC0415
 
     started = time.perf_counter()
     selection = sweep.select(scenarios, filters)
