@@ -298,3 +298,18 @@ def test_an_anchor_deal_fits_in_the_budget_the_lab_has_not_committed() -> None:
     (deal,) = model.deals
     assert deal.pending == pytest.approx(10.0)
     assert model.labs["lab"].committed_spend() + deal.pending * deal.price * HOURS == pytest.approx(budget)
+
+
+def test_the_newsvendor_corners_through_the_model() -> None:
+    """The two corners of the lab's choice, through a run of the tiny market: with demand it knows
+    for certain (no volatility, no swings) and a reservation no dearer than on demand it reserves
+    all it rents; with no on-demand premium, no term discount and prices expected to fall, a
+    reservation costs more than buying month by month, and it rents everything on demand (it
+    has no bargaining power, so a reservation is bargained at the posted ask, no lower)."""
+    certain = market.run(tiny({**INELASTIC, "labs.lab.supply_security": 0.0}, steps=6), seed=0).contracts
+    assert set(certain["kind"]) == {"reserved"}
+    flexible = tiny({**INELASTIC, "labs.lab.supply_security": 0.0, "labs.lab.demand_volatility": 0.1,
+                     "labs.lab.contract_months": 36, "labs.lab.bargaining_power": 0.0, "clouds.a.pricing.on_demand_premium": 0.0,
+                     "clouds.a.pricing.term_discount_per_year": 0.0}, steps=6)
+    c = market.run(flexible, seed=0).contracts
+    assert set(c["kind"]) == {"on_demand"} and c["chips"].sum() > 0
