@@ -338,11 +338,14 @@ class CloudProvider(mesa.Agent):
 
     # -- settlement ------------------------------------------------------------------------
     def settle(self) -> None:
-        """Operating cost and depreciation of the fleet (revenue is booked by the model)."""
+        """Operating cost of the chips in use (rented out or leased out: the avoidable cost the
+        prices are bargained over; idle chips are powered down) and depreciation of the whole fleet
+        (revenue is booked by the model)."""
         hours = self.model.hours
         products = self.model.config.products
         for p, chips in self.installed.items():
-            self.cost += chips * products[p].opex_usd_per_chip_hour * hours
+            in_use = min(chips, self.contracted.get(p, 0.0) + self.leased_out.get(p, 0.0))
+            self.cost += in_use * products[p].opex_usd_per_chip_hour * hours
             self.cost += self.book_value[p] / self.cfg.lifetime_months
 
     @property

@@ -110,6 +110,8 @@ class Experiment(_Strict):
     base_seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     overrides: dict[str, Any] = {}
     design: DesignSpec | None = None
+    points: list[dict[str, Any]] | None = None  # explicit design points, instead of a design (a game's profiles)
+    common_seeds: bool = False  # replication r has the same seed at every design point, not only in every scenario
     source_dir: str = "."  # folder of the file, for scenario paths relative to it
 
     @field_validator("name")
@@ -133,6 +135,14 @@ class Experiment(_Strict):
             labels[label] = name
         return v
 
+    @model_validator(mode="after")
+    def _design_or_points(self) -> Experiment:
+        if self.design is not None and self.points is not None:
+            raise ValueError("give either a [design] or a list of [[points]], not both")
+        if self.points is not None and not self.points:
+            raise ValueError("points is empty; give at least one [[points]] table (it may be empty: {})")
+        return self
+
     # -- derived ---------------------------------------------------------------------------
     def design_obj(self) -> Design | None:
         if self.design is None:
@@ -143,7 +153,10 @@ class Experiment(_Strict):
         return DESIGNS[self.design.kind](params, self.design.samples, **extra)
 
     def design_points(self) -> list[dict[str, Any]]:
-        """The design's points (one empty point when there is no design)."""
+        """The design's points (the explicit ``points`` if given; one empty point when there is
+        neither)."""
+        if self.points is not None:
+            return [dict(point) for point in self.points]
         design = self.design_obj()
         return [{}] if design is None else design.points(self.base_seed)
 
@@ -158,7 +171,9 @@ class Experiment(_Strict):
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
     def runs(self) -> list[RunSpec]:
-        """Every run of the experiment, in a fixed order: scenario, design point, replication."""
+        """Every run of the experiment, in a fixed order: scenario, design point, replication.
+        With ``common_seeds`` replication r has one seed at every point (common random numbers
+        across points, as a game's profiles need); otherwise each point has its own seeds."""
         points = self.design_points()
         out = []
         for scenario in self.scenarios:
@@ -166,7 +181,7 @@ class Experiment(_Strict):
             for p, point in enumerate(points):
                 for r in range(self.replications):
                     out.append(RunSpec(f"{label}-p{p:04d}-r{r:03d}", scenario, label, p, r,
-                                       run_seed(self.base_seed, p, r), point))
+                                       run_seed(self.base_seed, 0 if self.common_seeds else p, r), point))
         return out
 
 

@@ -27,7 +27,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -246,7 +246,13 @@ def write_points(out: Path, exp: Experiment) -> None:
     """The design as a table: scenario, point, and one column per parameter."""
     rows = [{"scenario": s.scenario_label, "point": s.point, **s.parameters}
             for s in exp.runs() if s.replication == 0]
-    write_atomic(pl.DataFrame(rows), out / "points.parquet")
+    try:
+        frame = pl.DataFrame(rows, infer_schema_length=None)
+    except (TypeError, ValueError, pl.exceptions.PolarsError):  # explicit points may give a path values of several kinds
+        frame = pl.DataFrame([{k: v if k in ("scenario", "point") or isinstance(v, bool | int | float | str) or v is None
+                               else json.dumps(v, sort_keys=True) for k, v in row.items()} for row in rows],
+                             infer_schema_length=None)
+    write_atomic(frame, out / "points.parquet")
 
 
 @contextmanager
@@ -327,7 +333,8 @@ class _RestartingPool(Executor):
 def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | None = None, *,
           workers: int | None = None, scheduler: str | None = None, executor: Executor | None = None,
           resume: bool = False, overwrite: bool = False, progress: bool | None = None,
-          compact: bool | None = None, batch: int | None = None) -> SweepReport:
+          compact: bool | None = None, batch: int | None = None,
+          points: Collection[int] | None = None) -> SweepReport:
     """Run every run of an experiment not yet complete in ``out`` (default ``outputs/<name>``).
 
     When every run has been tried, the run files are compacted into a few larger files per table
@@ -337,6 +344,10 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
     ``batch``: at most how many runs a worker writes together, as one file per table (default
     ``MAX_BATCH`` in an experiment of at least ``COMPACT_MIN_RUNS`` runs, else 1: small sweeps keep
     a file per table per run, easy to inspect). Results do not depend on it.
+
+    ``points``: run only the runs of these design points (all by default); the folder still holds
+    the whole experiment, so later calls (with ``resume=True``) can add other points. A game's
+    double-oracle search runs its profiles this way.
 
     Raises :class:`ExperimentError` for a bad file or output folder, before any run starts.
     """
@@ -357,7 +368,7 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
             repaired = repair(folder)  # a compaction killed mid-way; returns the committed parts, intact
             done = completed_runs(folder, repaired) if resume else set()
             fixed = dict(exp.overrides) | ({"steps": exp.steps} if exp.steps is not None else {})
-            specs = exp.runs()
+            specs = exp.runs() if points is None else [s for s in exp.runs() if s.point in set(points)]
             tasks = [Task(s, exp.name, _source(exp, s.scenario), {**fixed, **s.parameters}, str(folder.resolve()))
                      for s in specs if s.run_id not in done]
             report.total, report.skipped = len(specs), len(specs) - len(tasks)

@@ -1,0 +1,241 @@
+"""Equilibria of a normal-form game given as a payoff tensor, and how sure we are of them.
+
+``U`` has shape ``(n_players, k_1, ..., k_n)``: ``U[i, s_1, ..., s_n]`` is player i's payoff at the
+profile (s_1, ..., s_n). A mixed profile ``sigma`` is a list of n probability vectors. Profiles not
+yet run hold NaN (a double-oracle search explores only some); every function here skips them.
+
+* Pure equilibria: every profile whose best unilateral deviation gains nothing (enumeration).
+* Mixed equilibria: two players, every equilibrium support enumeration finds (nashpy: Knight and
+  Campbell 2018; exact for non-degenerate games, and each result is checked by its regret); three
+  or more, the rest points that multi-population replicator dynamics (OpenSpiel's
+  ``egt.dynamics``) reach from the centre and from seeded random interior starts, kept when their
+  regret is within ``MIXED_TOLERANCE`` of the payoff scale (replicator dynamics find the stable
+  equilibria, not necessarily all: docs/GAMES.md).
+* Regret of a profile: the most any player gains by deviating alone to one of its pure strategies.
+* Confidence: :func:`bootstrap_deviations` resamples the replications (the same ones for every
+  profile: the runs use common random numbers, so the comparison is paired) with
+  ``scipy.stats.bootstrap`` and gives each deviation's gain a percentile interval at the
+  Bonferroni level 1 - alpha / K (K deviations), so that all K hold together with probability at
+  least 1 - alpha. The regret's interval is then [max lower bound, max upper bound] (clipped at 0),
+  and the profile *holds as an equilibrium at 95 %* when that interval includes 0: no deviation
+  gains significantly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import string
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["MIXED_TOLERANCE", "Deviations", "best_response_graph", "bootstrap_deviations", "deviation_gains",
+           "mixed_equilibria", "profile_regrets", "pure_equilibria", "regret", "strategy_values"]
+
+MIXED_TOLERANCE = 1e-6  # an equilibrium's regret, as a share of the payoffs' range, that counts as 0
+_LETTERS = string.ascii_lowercase
+
+
+def strategy_values(U: np.ndarray, sigma: Sequence[np.ndarray], player: int) -> np.ndarray:
+    """Player ``player``'s payoff from each of its pure strategies against the others' ``sigma``
+    (``U`` may carry leading batch axes: shape ``(..., n, k_1, ..., k_n)``)."""
+    n = len(sigma)
+    axes = _LETTERS[:n]
+    others = [axes[j] for j in range(n) if j != player]
+    spec = ",".join([f"...{axes}", *others]) + f"->...{axes[player]}"
+    return np.einsum(spec, U[..., player, *([slice(None)] * n)], *(sigma[j] for j in range(n) if j != player))
+
+
+def deviation_gains(U: np.ndarray, sigma: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per player, the gain of each pure strategy over the player's payoff at ``sigma``."""
+    gains = []
+    for i in range(len(sigma)):
+        values = strategy_values(U, sigma, i)
+        gains.append(values - (values * sigma[i]).sum(axis=-1, keepdims=True))
+    return gains
+
+
+def regret(U: np.ndarray, sigma: Sequence[np.ndarray]) -> float:
+    """The most any player gains by deviating alone from ``sigma`` to one of its pure strategies."""
+    return max(0.0, max(float(np.max(g)) for g in deviation_gains(U, sigma)))
+
+
+def _one_hot(profile: Sequence[int], shape: Sequence[int]) -> list[np.ndarray]:
+    return [np.eye(k)[s] for s, k in zip(profile, shape, strict=True)]
+
+
+def profile_regrets(U: np.ndarray) -> np.ndarray:
+    """Regret of every pure profile (shape ``(k_1, ..., k_n)``): NaN where the profile was not run;
+    deviations to profiles not run are skipped (the regret is then a lower bound)."""
+    n = U.shape[0]
+    best = np.full(U.shape[1:], -np.inf)
+    for i in range(n):
+        best_reply = np.nanmax(U[i], axis=i, keepdims=True) if np.isfinite(U[i]).any() else U[i]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            best = np.fmax(best, best_reply - U[i])
+    best[np.isnan(U[0])] = np.nan
+    return np.where(np.isnan(best), np.nan, np.maximum(best, 0.0))
+
+
+def _scale(U: np.ndarray) -> float:
+    finite = U[np.isfinite(U)]
+    return float(max(np.ptp(finite), np.abs(finite).max(), 1e-300)) if finite.size else 1.0
+
+
+def pure_equilibria(U: np.ndarray, tolerance: float = 0.0) -> list[tuple[int, ...]]:
+    """Pure profiles whose regret is at most ``tolerance`` (in payoff units)."""
+    regrets = profile_regrets(U)
+    return [tuple(int(x) for x in p) for p in zip(*np.nonzero(regrets <= tolerance), strict=True)]
+
+
+@dataclass(frozen=True)
+class Edge:
+    """In the best-response graph: ``player`` gains ``gain`` by moving from ``source`` to ``target``."""
+
+    source: tuple[int, ...]
+    target: tuple[int, ...]
+    player: int
+    gain: float
+
+
+def best_response_graph(U: np.ndarray, tolerance: float = 0.0) -> list[Edge]:
+    """From every profile run, an edge per player whose best reply to the others gains more than
+    ``tolerance``: to the profile where it plays that reply. Sinks are the pure equilibria."""
+    edges = []
+    shape = U.shape[1:]
+    for profile in itertools.product(*(range(k) for k in shape)):
+        if np.isnan(U[(0, *profile)]):
+            continue
+        for i in range(len(shape)):
+            line = U[(i, *profile[:i], slice(None), *profile[i + 1:])]
+            if np.isnan(line).all():
+                continue
+            best = int(np.nanargmax(line))
+            gain = float(line[best] - line[profile[i]])
+            if gain > tolerance:
+                edges.append(Edge(profile, (*profile[:i], best, *profile[i + 1:]), i, gain))
+    return edges
+
+
+def mixed_equilibria(U: np.ndarray, *, seed: int = 0, starts: int = 20) -> list[list[np.ndarray]]:
+    """Equilibria of the (complete) game, pure ones included, each a list of probability vectors;
+    see the module docstring for the method per number of players. Each is checked: its regret is
+    at most ``MIXED_TOLERANCE`` times the payoffs' scale."""
+    if np.isnan(U).any():
+        raise ValueError("mixed equilibria need every profile's payoffs; the game has profiles not run")
+    n, shape = U.shape[0], U.shape[1:]
+    tol = MIXED_TOLERANCE * _scale(U)
+    found = [_one_hot(p, shape) for p in pure_equilibria(U, tol)]
+    if n == 2:
+        found += _two_player(U)
+    elif n >= 3:
+        found += _replicator(U, seed=seed, starts=starts)
+    out: list[list[np.ndarray]] = []
+    for sigma in found:
+        sigma = [np.where(np.abs(s) < 1e-12, 0.0, s) / np.where(np.abs(s) < 1e-12, 0.0, s).sum() for s in sigma]
+        if regret(U, sigma) <= tol and not any(_same(sigma, other) for other in out):
+            out.append(sigma)
+    return sorted(out, key=lambda s: (-sum(int(np.count_nonzero(x) == 1) for x in s), [tuple(-x) for x in s]))
+
+
+def _same(a: list[np.ndarray], b: list[np.ndarray], atol: float = 1e-6) -> bool:
+    return all(np.allclose(x, y, atol=atol) for x, y in zip(a, b, strict=True))
+
+
+def _two_player(U: np.ndarray) -> list[list[np.ndarray]]:
+    import nashpy  # noqa: PLC0415 - imported when a two-player game is solved
+
+    scale = _scale(U)
+    game = nashpy.Game(U[0] / scale, U[1] / scale)
+    with warnings.catch_warnings():  # nashpy warns on degenerate games; every result is checked by its regret
+        warnings.simplefilter("ignore")
+        return [[np.asarray(a, dtype=float), np.asarray(b, dtype=float)] for a, b in game.support_enumeration()]
+
+
+def _replicator(U: np.ndarray, *, seed: int, starts: int, steps: int = 20_000, dt: float = 0.05) -> list[list[np.ndarray]]:
+    from open_spiel.python.egt import dynamics  # noqa: PLC0415 - imported when a game of 3+ players is solved
+
+    n, shape = U.shape[0], U.shape[1:]
+    scale = _scale(U)
+    field = dynamics.MultiPopulationDynamics(U / scale, [dynamics.replicator] * n)
+    rng = np.random.default_rng(seed)
+    initial = [np.concatenate([np.full(k, 1.0 / k) for k in shape])]
+    initial += [np.concatenate([rng.dirichlet(np.ones(k)) for k in shape]) for _ in range(starts)]
+    found = []
+    for x in initial:
+        for _ in range(steps):  # forward Euler on the simplex product, renormalised each step
+            x = np.clip(x + dt * field(x), 0.0, None)
+            parts = np.split(x, np.cumsum(shape)[:-1])
+            x = np.concatenate([p / p.sum() for p in parts])
+        found.append([p.copy() for p in np.split(x, np.cumsum(shape)[:-1])])
+    return found
+
+
+@dataclass(frozen=True)
+class Deviations:
+    """A profile's unilateral deviations with their gains: point estimates and simultaneous
+    (Bonferroni) percentile-bootstrap intervals, and the regret's interval built from them."""
+
+    player: np.ndarray  # (K,) player index of each deviation
+    strategy: np.ndarray  # (K,) the pure strategy deviated to
+    gain: np.ndarray  # (K,) point estimate
+    low: np.ndarray  # (K,)
+    high: np.ndarray  # (K,)
+    regret: float
+    regret_low: float
+    regret_high: float
+
+    @property
+    def holds(self) -> bool:
+        """No deviation gains significantly: the regret's interval includes 0."""
+        return bool(self.regret_low <= 0.0)
+
+
+def bootstrap_deviations(per_rep: np.ndarray, profiles: Sequence[Sequence[np.ndarray]], *, confidence: float = 0.95,
+                         resamples: int = 2000, seed: int = 0) -> list[Deviations]:
+    """Deviation gains and regret intervals of each profile in ``profiles`` (mixed or pure: pure
+    ones as one-hot vectors; a pure profile's deviations exclude its own strategy).
+
+    ``per_rep``: payoffs per replication, shape ``(R, n, k_1, ..., k_n)`` (replication r of every
+    profile ran with the same seed). Replications are resampled together for all profiles."""
+    R = per_rep.shape[0]
+    n = per_rep.shape[1]
+    entries: list[list[tuple[int, int]]] = []  # per profile: (player, strategy) of its deviations
+    for sigma in profiles:
+        entries.append([(i, s) for i in range(n) for s in range(len(sigma[i]))
+                        if not (np.count_nonzero(sigma[i]) == 1 and sigma[i][s] == 1.0)])
+
+    def gains(idx: np.ndarray, axis: int = -1) -> np.ndarray:  # idx: (..., R) -> (n_outputs, ...)
+        U = per_rep[idx].mean(axis=idx.ndim - 1)  # (..., n, k_1, ..., k_n)
+        outputs = []
+        for sigma, devs in zip(profiles, entries, strict=True):
+            g = deviation_gains(U, sigma)
+            outputs += [g[i][..., s] for i, s in devs]
+        return np.stack(outputs)
+
+    point = gains(np.arange(R))
+    out: list[Deviations] = []
+    with warnings.catch_warnings():  # a deviation whose gain never varies has a degenerate interval
+        warnings.simplefilter("ignore")
+        k = max(len(d) for d in entries)
+        result = stats.bootstrap((np.arange(R),), gains, vectorized=True, n_resamples=resamples, batch=200,
+                                 method="percentile", confidence_level=1.0 - (1.0 - confidence) / max(k, 1),
+                                 rng=np.random.default_rng(seed))
+    low = np.asarray(result.confidence_interval.low)
+    high = np.asarray(result.confidence_interval.high)
+    start = 0
+    for devs in entries:
+        sl = slice(start, start + len(devs))
+        start += len(devs)
+        g, lo, hi = point[sl], low[sl], high[sl]
+        # an interval NaN (no variation at all) is the point itself
+        lo, hi = np.where(np.isnan(lo), g, lo), np.where(np.isnan(hi), g, hi)
+        out.append(Deviations(np.array([d[0] for d in devs]), np.array([d[1] for d in devs]), g, lo, hi,
+                              max(0.0, float(np.nanmax(g))) if len(g) else 0.0,
+                              max(0.0, float(np.nanmax(lo))) if len(g) else 0.0,
+                              max(0.0, float(np.nanmax(hi))) if len(g) else 0.0))
+    return out

@@ -1,0 +1,112 @@
+"""Payoffs: a player's outcome of one run, from the run's tables, over a horizon with discounting.
+
+Each payoff is registered once in :data:`PAYOFFS` (name -> :class:`Payoff`), like the other rule
+families. A payoff sums monthly flows of the player's agents over the first ``horizon`` months,
+month t weighted by ``(1 + discount) ** (-t / 12)`` (``discount`` a year):
+
+* ``profit`` (billion USD): vendors' and clouds' profit (revenue less cost: a vendor's cost of the
+  chips it ships, a cloud's operating cost and depreciation), plus the surplus of any lab in the
+  player (the value of the compute it uses less what it pays). Internal transfers cancel: what
+  Google Cloud pays the TPU vendor, or DeepMind pays Google Cloud, is one agent's revenue and
+  another's cost.
+* ``revenue`` (billion USD): vendors' and clouds' revenue.
+* ``surplus`` (billion USD, labs only): value of the compute used (``value_usd_per_pflop_hour`` per
+  useful PFLOP-hour that meets demand) less spend.
+* ``compute`` (million PFLOP-hours, labs only): useful compute used to meet demand.
+* ``compute_per_dollar`` (PFLOP-hours per USD, labs only): discounted compute used over discounted
+  spend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import polars as pl
+
+__all__ = ["PAYOFFS", "Payoff", "get_payoff", "run_payoffs"]
+
+
+@dataclass(frozen=True)
+class Payoff:
+    """A named outcome: which kinds of agent it reads, its unit, and how it is computed from the
+    weighted tables (``compute(tables, agents, hours)`` -> LazyFrame of ``run_id, payoff``)."""
+
+    name: str
+    unit: str
+    kinds: frozenset[str]
+    description: str
+    compute: Callable[[Mapping[str, pl.LazyFrame], list[str], float], pl.LazyFrame]
+
+
+def _flows(tables: Mapping[str, pl.LazyFrame], table: str, key: str, agents: list[str], value: pl.Expr) -> pl.LazyFrame:
+    """Per run: the weighted sum of ``value`` over the rows of ``agents`` (``w`` is the weight column)."""
+    return (tables[table].filter(pl.col(key).is_in(agents))
+            .group_by("run_id").agg((value * pl.col("w")).sum().alias("payoff")))
+
+
+def _sum_of(frames: list[pl.LazyFrame]) -> pl.LazyFrame:
+    return pl.concat(frames).group_by("run_id").agg(pl.col("payoff").sum())
+
+
+def _profit(tables: Mapping[str, pl.LazyFrame], agents: list[str], hours: float) -> pl.LazyFrame:
+    return _sum_of([
+        _flows(tables, "vendors", "vendor", agents, pl.col("profit_usd") / 1e9),
+        _flows(tables, "clouds", "cloud", agents, pl.col("profit_usd") / 1e9),
+        _flows(tables, "labs", "lab", agents, pl.col("surplus_usd") / 1e9),
+    ])
+
+
+def _revenue(tables: Mapping[str, pl.LazyFrame], agents: list[str], hours: float) -> pl.LazyFrame:
+    return _sum_of([
+        _flows(tables, "vendors", "vendor", agents, pl.col("revenue_usd") / 1e9),
+        _flows(tables, "clouds", "cloud", agents, pl.col("revenue_usd") / 1e9),
+    ])
+
+
+def _surplus(tables: Mapping[str, pl.LazyFrame], agents: list[str], hours: float) -> pl.LazyFrame:
+    return _flows(tables, "labs", "lab", agents, pl.col("surplus_usd") / 1e9)
+
+
+def _compute(tables: Mapping[str, pl.LazyFrame], agents: list[str], hours: float) -> pl.LazyFrame:
+    return _flows(tables, "labs", "lab", agents, pl.col("served_pflops") * hours / 1e6)
+
+
+def _compute_per_dollar(tables: Mapping[str, pl.LazyFrame], agents: list[str], hours: float) -> pl.LazyFrame:
+    return (tables["labs"].filter(pl.col("lab").is_in(agents)).group_by("run_id")
+            .agg(((pl.col("served_pflops") * hours * pl.col("w")).sum()
+                  / (pl.col("spend_usd") * pl.col("w")).sum()).alias("payoff")))
+
+
+_ANY = frozenset({"vendor", "cloud", "lab"})
+_SELLERS = frozenset({"vendor", "cloud"})
+_LABS = frozenset({"lab"})
+
+PAYOFFS: dict[str, Payoff] = {p.name: p for p in (
+    Payoff("profit", "billion USD", _ANY, "vendors' and clouds' profit plus labs' surplus", _profit),
+    Payoff("revenue", "billion USD", _SELLERS, "vendors' and clouds' revenue", _revenue),
+    Payoff("surplus", "billion USD", _LABS, "labs' value of compute used less spend", _surplus),
+    Payoff("compute", "million PFLOP-hours", _LABS, "useful compute used to meet demand", _compute),
+    Payoff("compute_per_dollar", "PFLOP-hours per USD", _LABS, "compute used per dollar spent", _compute_per_dollar),
+)}
+
+
+def get_payoff(name: str) -> Payoff:
+    """Payoff registered under ``name``; KeyError listing the allowed names."""
+    try:
+        return PAYOFFS[name]
+    except KeyError:
+        raise KeyError(f"unknown payoff {name!r}; allowed: {sorted(PAYOFFS)}") from None
+
+
+def run_payoffs(tables: Mapping[str, pl.LazyFrame], payoff: str, agents: list[str], *, horizon: int,
+                discount: float, hours: float) -> pl.DataFrame:
+    """Per run (``run_id``): the payoff of a player made of ``agents`` over the first ``horizon``
+    months, month t weighted by ``(1 + discount) ** (-t / 12)``."""
+    weight = (pl.lit(1.0 + discount) ** (-pl.col("step").cast(pl.Float64) / 12.0)).alias("w")
+    weighted = {t: tables[t].filter(pl.col("step") < horizon).with_columns(weight)
+                for t in ("vendors", "clouds", "labs")}
+    runs = tables["runs"].filter(pl.col("status") == "complete").select("run_id")
+    per_run = get_payoff(payoff).compute(weighted, agents, hours)
+    return (runs.join(per_run, on="run_id", how="left")  # a run where the agents had no rows earns 0
+            .with_columns(pl.col("payoff").fill_null(0.0)).collect())
