@@ -318,7 +318,12 @@ class Lab(_Strict):
     supply_security: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0  # premium on secured capacity over on-demand's
     anchor_months: Annotated[int, Field(ge=12, le=120)] = 60  # term of the anchor deals it signs when short (needs supply_security)
     anchor_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05  # shortfall, as a share of its demand, that makes it sign one
+    uses_vendors: list[str] = ["*"]  # vendors whose chips it rents ("*" = any): its choice of suppliers (a game strategy)
     own_datacenter: OwnDatacenter | None = None
+
+    def uses(self, vendor: str) -> bool:
+        """Does this lab rent ``vendor``'s chips at all (its own choice; clouds have theirs)?"""
+        return "*" in self.uses_vendors or vendor in self.uses_vendors
 
 
 class LongTail(_Strict):
@@ -583,6 +588,9 @@ def _check_references(sc: Scenario) -> None:
         _check_deal(sc, f"deals.{did}", deal, clouds, need)
     for lid, lab in sc.labs.items():
         need(f"labs.{lid}.affiliation", lab.affiliation, sc.vendors, "vendor")
+        for i, v in enumerate(lab.uses_vendors):
+            if v != "*":
+                need(f"labs.{lid}.uses_vendors[{i}]", v, sc.vendors, "vendor")
         if lab.own_datacenter:
             for p in lab.own_datacenter.fleet:
                 need(f"labs.{lid}.own_datacenter.fleet.{p}", p, sc.products, "product")
@@ -620,6 +628,9 @@ def _check_deal(sc: Scenario, path: str, deal: Deal, clouds: set[str], need: Cal
                              f"buys list or the vendor's channel); allowed: a cloud that buys from {vendor_id!r}")
     if deal.lab is None:
         return  # a lease: the lessee's own rules decide whom it rents the chips to
+    if not sc.labs[deal.lab].uses(vendor_id):
+        raise ValueError(f"{path}.lab: {deal.lab!r} does not rent {vendor_id!r} chips (labs.{deal.lab}.uses_vendors: "
+                         f"{', '.join(sc.labs[deal.lab].uses_vendors)}); allowed: a deal for a vendor the lab uses")
     if not cloud.rents_to(deal.lab, vendor_id, sc.labs[deal.lab].affiliation):
         raise ValueError(f"{path}.lab: {deal.cloud!r} does not rent {vendor_id!r} chips to {deal.lab!r} "
                          f"(clouds.{deal.cloud}.serves: {', '.join(cloud.serves)}; clouds.{deal.cloud}.vendor_access."

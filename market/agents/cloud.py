@@ -281,7 +281,8 @@ class CloudProvider(mesa.Agent):
         """Channel policy: may this lab rent this vendor's chips here at all? (Static, so cached.)"""
         key = (lab_id, vendor)
         if key not in self._serves:  # the rule: market.scenario.Cloud.rents_to
-            self._serves[key] = self.cfg.rents_to(lab_id, vendor, self.model.labs[lab_id].cfg.affiliation)
+            lab = self.model.labs[lab_id].cfg
+            self._serves[key] = self.cfg.rents_to(lab_id, vendor, lab.affiliation) and lab.uses(vendor)
         return self._serves[key]
 
     def withheld(self, lab_id: str, product: str) -> Withholding:
