@@ -20,6 +20,7 @@ from market.scenario import Scenario, ScenarioError, builtin_scenarios, load_sce
 __all__ = [
     "SCHEMAS",
     "explore",
+    "game",
     "ExperimentError",
     "SweepReport",
     "load_experiment",
@@ -35,6 +36,13 @@ __all__ = [
     "run",
 ]
 __version__ = "0.1.0"
+
+
+def game(file, out=None, **options):  # noqa: ANN001, ANN003, ANN201 - see market.games.game
+    """Play a game file: :func:`market.games.game` (its libraries are imported only when called)."""
+    from market.games import game as _game  # noqa: PLC0415
+
+    return _game(file, out, **options)
 
 
 def explore(target=None, *, workers=None):  # noqa: ANN001, ANN201 - see market.explorer.explore

@@ -621,6 +621,45 @@ def explore_cmd(
     explorer.serve(target, port, open_browser=open_browser, workers=workers)
 
 
+@app.command("game")
+def game_cmd(
+    file: Annotated[Path, typer.Argument(metavar="FILE", show_default=False,
+                                         help="A game file (TOML), e.g. experiments/withholding_game.toml.")],
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, show_default=False,
+        help="Local worker processes (default: the number of cores; 1 runs in this process).")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", metavar="ADDRESS", show_default=False,
+        help="Run on a Dask distributed cluster instead, e.g. tcp://127.0.0.1:8786.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="DIR", show_default=False, help="Output folder (default: outputs/<game name>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish the runs not yet complete in DIR.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete DIR's results and start again.")] = False,
+    figures: Annotated[bool, typer.Option("--figures/--no-figures",
+                                          help="Write the game figure to DIR/game/figures at the end.")] = True,
+) -> None:
+    """Play a game: run every strategy profile (or those a double-oracle search needs) x
+    replications with common random numbers, then print each profile's payoffs and the equilibria
+    with their regret and 95 % confidence. Tables go to DIR/game/ (docs/GAMES.md)."""
+    from market.games import game, load_game  # noqa: PLC0415 - nashpy and scipy only here
+    from market.games.report import print_game  # noqa: PLC0415
+
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite contradict each other; give one of them.")
+    spec = load_game(file)
+    result = game(spec, out, workers=workers, scheduler=scheduler, resume=resume, overwrite=overwrite)
+    if result.interrupted:
+        typer.echo(f"interrupted: run again with --resume to finish {result.out}.", err=True)
+        raise typer.Exit(130)
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    print_game(console, result)
+    if figures:
+        from market.games.figures import plot_game  # noqa: PLC0415
+
+        for path in plot_game(result, result.out / "game" / "figures"):
+            console.print(f"Figure saved to {path}", markup=False, highlight=False)
+
+
 @app.command("bench")
 def bench_cmd(
     quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes: proves every benchmark works; "

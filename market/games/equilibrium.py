@@ -7,10 +7,10 @@ yet run hold NaN (a double-oracle search explores only some); every function her
 * Pure equilibria: every profile whose best unilateral deviation gains nothing (enumeration).
 * Mixed equilibria: two players, every equilibrium support enumeration finds (nashpy: Knight and
   Campbell 2018; exact for non-degenerate games, and each result is checked by its regret); three
-  or more, the rest points that multi-population replicator dynamics (OpenSpiel's
-  ``egt.dynamics``) reach from the centre and from seeded random interior starts, kept when their
-  regret is within ``MIXED_TOLERANCE`` of the payoff scale (replicator dynamics find the stable
-  equilibria, not necessarily all: docs/GAMES.md).
+  or more, the time averages of projected replicator dynamics (OpenSpiel's, the meta-solver of
+  PSRO) from the centre and from seeded random interior starts, kept when their regret is within
+  ``APPROXIMATE_TOLERANCE`` of the payoff scale: epsilon-equilibria, with epsilon reported, and
+  not necessarily all of them (docs/GAMES.md). Pure equilibria are always found exactly.
 * Regret of a profile: the most any player gains by deviating alone to one of its pure strategies.
 * Confidence: :func:`bootstrap_deviations` resamples the replications (the same ones for every
   profile: the runs use common random numbers, so the comparison is paired) with
@@ -32,10 +32,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["MIXED_TOLERANCE", "Deviations", "best_response_graph", "bootstrap_deviations", "deviation_gains",
+__all__ = ["APPROXIMATE_TOLERANCE", "MIXED_TOLERANCE", "Deviations", "best_response_graph", "bootstrap_deviations", "deviation_gains",
            "mixed_equilibria", "profile_regrets", "pure_equilibria", "regret", "strategy_values"]
 
-MIXED_TOLERANCE = 1e-6  # an equilibrium's regret, as a share of the payoffs' range, that counts as 0
+MIXED_TOLERANCE = 1e-6  # an equilibrium's regret, as a share of the payoffs' scale, that counts as 0
+APPROXIMATE_TOLERANCE = 1e-3  # the same for replicator dynamics' time averages (3+ players): epsilon-equilibria
 _LETTERS = string.ascii_lowercase
 
 
@@ -121,23 +122,24 @@ def best_response_graph(U: np.ndarray, tolerance: float = 0.0) -> list[Edge]:
     return edges
 
 
-def mixed_equilibria(U: np.ndarray, *, seed: int = 0, starts: int = 20) -> list[list[np.ndarray]]:
+def mixed_equilibria(U: np.ndarray, *, seed: int = 0, starts: int = 4) -> list[list[np.ndarray]]:
     """Equilibria of the (complete) game, pure ones included, each a list of probability vectors;
     see the module docstring for the method per number of players. Each is checked: its regret is
-    at most ``MIXED_TOLERANCE`` times the payoffs' scale."""
+    at most ``MIXED_TOLERANCE`` times the payoffs' scale (``APPROXIMATE_TOLERANCE`` for the
+    replicator dynamics' time averages, which approach an equilibrium without reaching it)."""
     if np.isnan(U).any():
         raise ValueError("mixed equilibria need every profile's payoffs; the game has profiles not run")
     n, shape = U.shape[0], U.shape[1:]
     tol = MIXED_TOLERANCE * _scale(U)
-    found = [_one_hot(p, shape) for p in pure_equilibria(U, tol)]
+    found = [(_one_hot(p, shape), tol) for p in pure_equilibria(U, tol)]
     if n == 2:
-        found += _two_player(U)
+        found += [(sigma, tol) for sigma in _two_player(U)]
     elif n >= 3:
-        found += _replicator(U, seed=seed, starts=starts)
+        found += [(sigma, APPROXIMATE_TOLERANCE * _scale(U)) for sigma in _replicator(U, seed=seed, starts=starts)]
     out: list[list[np.ndarray]] = []
-    for sigma in found:
+    for sigma, limit in found:
         sigma = [np.where(np.abs(s) < 1e-12, 0.0, s) / np.where(np.abs(s) < 1e-12, 0.0, s).sum() for s in sigma]
-        if regret(U, sigma) <= tol and not any(_same(sigma, other) for other in out):
+        if regret(U, sigma) <= limit and not any(_same(sigma, other, atol=1e-3) for other in out):
             out.append(sigma)
     return sorted(out, key=lambda s: (-sum(int(np.count_nonzero(x) == 1) for x in s), [tuple(-x) for x in s]))
 
@@ -156,22 +158,25 @@ def _two_player(U: np.ndarray) -> list[list[np.ndarray]]:
         return [[np.asarray(a, dtype=float), np.asarray(b, dtype=float)] for a, b in game.support_enumeration()]
 
 
-def _replicator(U: np.ndarray, *, seed: int, starts: int, steps: int = 20_000, dt: float = 0.05) -> list[list[np.ndarray]]:
-    from open_spiel.python.egt import dynamics  # noqa: PLC0415 - imported when a game of 3+ players is solved
+def _replicator(U: np.ndarray, *, seed: int, starts: int, iterations: int = 10_000) -> list[list[np.ndarray]]:
+    """Projected replicator dynamics (OpenSpiel; the meta-solver of PSRO, Lanctot et al. 2017) from
+    the centre of the simplex and ``starts`` seeded random interior points, each result the average
+    of the second half of its path (time averages approach equilibria even where paths cycle)."""
+    from open_spiel.python.algorithms.projected_replicator_dynamics import (  # noqa: PLC0415 - 3+ players only
+        projected_replicator_dynamics,
+    )
 
     n, shape = U.shape[0], U.shape[1:]
-    scale = _scale(U)
-    field = dynamics.MultiPopulationDynamics(U / scale, [dynamics.replicator] * n)
+    tensors = [U[i] / _scale(U) for i in range(n)]
     rng = np.random.default_rng(seed)
-    initial = [np.concatenate([np.full(k, 1.0 / k) for k in shape])]
-    initial += [np.concatenate([rng.dirichlet(np.ones(k)) for k in shape]) for _ in range(starts)]
+    initial = [[np.full(k, 1.0 / k) for k in shape]]
+    initial += [[rng.dirichlet(np.ones(k)) for k in shape] for _ in range(starts)]
     found = []
-    for x in initial:
-        for _ in range(steps):  # forward Euler on the simplex product, renormalised each step
-            x = np.clip(x + dt * field(x), 0.0, None)
-            parts = np.split(x, np.cumsum(shape)[:-1])
-            x = np.concatenate([p / p.sum() for p in parts])
-        found.append([p.copy() for p in np.split(x, np.cumsum(shape)[:-1])])
+    for start in initial:
+        sigma = projected_replicator_dynamics(tensors, prd_initial_strategies=start, prd_iterations=iterations,
+                                              prd_dt=1e-2, average_over_last_n_strategies=iterations // 2)
+        # the projection keeps every probability above a floor (1e-6): strategies left near it are dropped
+        found.append([np.where(np.asarray(x) < 1e-4, 0.0, np.asarray(x)) for x in sigma])
     return found
 
 
@@ -235,7 +240,11 @@ def bootstrap_deviations(per_rep: np.ndarray, profiles: Sequence[Sequence[np.nda
         # an interval NaN (no variation at all) is the point itself
         lo, hi = np.where(np.isnan(lo), g, lo), np.where(np.isnan(hi), g, hi)
         out.append(Deviations(np.array([d[0] for d in devs]), np.array([d[1] for d in devs]), g, lo, hi,
-                              max(0.0, float(np.nanmax(g))) if len(g) else 0.0,
-                              max(0.0, float(np.nanmax(lo))) if len(g) else 0.0,
-                              max(0.0, float(np.nanmax(hi))) if len(g) else 0.0))
+                              _most(g), _most(lo), _most(hi)))
     return out
+
+
+def _most(x: np.ndarray) -> float:
+    """The largest gain, clipped at 0, over the deviations run (0 when there are none run)."""
+    x = x[~np.isnan(x)]
+    return max(0.0, float(x.max())) if x.size else 0.0

@@ -66,6 +66,8 @@ class GameResult:
     deviations: pl.DataFrame  # equilibrium x deviation: gain with its simultaneous CI
     best_responses: pl.DataFrame  # the best-response graph's edges
     runs: int = 0  # runs the game's profiles needed
+    completed: int = 0  # runs done by this call
+    skipped: int = 0  # runs found complete (resumed)
     failed: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False
 
@@ -99,26 +101,31 @@ def game(file: Game | str | os.PathLike, out: str | os.PathLike | None = None, *
                             f"{needed} runs, more than max_runs = {g.max_runs}; use fewer replications or strategies, "
                             "set [search] method = \"double_oracle\" (runs only the profiles it needs), or raise max_runs.")
         report = sweep(exp, folder, resume=resume, overwrite=overwrite, **opts)
-        runs, failures, interrupted = report.total, report.failures, report.interrupted
+        counts = {"runs": report.total, "completed": report.completed, "skipped": report.skipped}
+        interrupted = report.interrupted
+        if report.failures:
+            first_id, error = next(iter(report.failures.items()))
+            raise GameError(f"game {g.name!r}: {report.failed} runs failed (first: {first_id}: {error}); the others "
+                            "are kept: run again with --resume to retry them.")
     else:
-        runs, failures, interrupted = _double_oracle(g, folder, resume=resume, overwrite=overwrite, **opts)
-    if interrupted or failures:
-        return GameResult(g, folder, *(pl.DataFrame() for _ in range(6)), runs=runs, failed=failures,
-                          interrupted=interrupted)
+        counts, interrupted = _double_oracle(g, folder, resume=resume, overwrite=overwrite, **opts)
+    if interrupted:
+        return GameResult(g, folder, *(pl.DataFrame() for _ in range(6)), interrupted=True, **counts)
     result = analyse(g, folder)
-    result.runs = runs
+    result.runs, result.completed, result.skipped = counts["runs"], counts["completed"], counts["skipped"]
     return result
 
 
-def _double_oracle(g: Game, folder: Path, *, resume: bool, overwrite: bool, **opts: Any) -> tuple[int, dict, bool]:
+def _double_oracle(g: Game, folder: Path, *, resume: bool, overwrite: bool, **opts: Any) -> tuple[dict, bool]:
     exp = g.experiment()
     admitted = [[0] for _ in g.players]
     ran: set[int] = set()
+    counts = {"runs": 0, "completed": 0, "skipped": 0}
     first = True
     for _ in range(g.search.max_iterations):
         wanted = {g.profile_point(p) for p in itertools.product(*admitted)}
-        if not _run_points(g, exp, folder, wanted, ran, first, resume, overwrite, opts):
-            return len(ran) * g.replications, {}, True
+        if not _run_points(g, exp, folder, wanted, ran, first, resume, overwrite, opts, counts):
+            return counts, True
         first = False
         U = _per_rep(g, folder).mean(axis=0)  # NaN where a profile has not run
         sigma = _restricted_equilibrium(U, admitted, g.base_seed)
@@ -128,8 +135,8 @@ def _double_oracle(g: Game, folder: Path, *, resume: bool, overwrite: bool, **op
             support = [[s for s, p in enumerate(sigma[j]) if p > 0] if j != i else range(g.shape[i])
                        for j in range(len(g.players))]
             against |= {g.profile_point(p) for p in itertools.product(*support)}
-        if not _run_points(g, exp, folder, against, ran, False, True, False, opts):
-            return len(ran) * g.replications, {}, True
+        if not _run_points(g, exp, folder, against, ran, False, True, False, opts, counts):
+            return counts, True
         U = _per_rep(g, folder).mean(axis=0)
         grew = False
         for i, gains in enumerate(deviation_gains(U, sigma)):
@@ -142,11 +149,11 @@ def _double_oracle(g: Game, folder: Path, *, resume: bool, overwrite: bool, **op
     else:
         raise GameError(f"game {g.name!r}: the double-oracle search did not settle in {g.search.max_iterations} "
                         "iterations (search.max_iterations); the runs so far are kept: raise it and run with --resume.")
-    return len(ran) * g.replications, {}, False
+    return counts, False
 
 
 def _run_points(g: Game, exp: Any, folder: Path, points: set[int], ran: set[int], first: bool, resume: bool,
-                overwrite: bool, opts: dict) -> bool:
+                overwrite: bool, opts: dict, counts: dict) -> bool:
     """Run the profiles in ``points`` not yet run in this search; False if interrupted."""
     todo = points - ran
     if not todo:
@@ -158,6 +165,9 @@ def _run_points(g: Game, exp: Any, folder: Path, points: set[int], ran: set[int]
     report = sweep(exp, folder, points=sorted(todo), resume=resume or not first, overwrite=overwrite and first,
                    compact=False, **opts)
     ran |= todo
+    counts["runs"] += report.total
+    counts["completed"] += report.completed
+    counts["skipped"] += report.skipped
     if report.failures:
         first_id, error = next(iter(report.failures.items()))
         raise GameError(f"game {g.name!r}: {report.failed} runs failed (first: {first_id}: {error}); the others are "
