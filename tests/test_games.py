@@ -140,13 +140,31 @@ def test_a_monopolist_choosing_its_price_finds_the_lerner_price(monopoly) -> Non
         assert (monopoly.out / "game" / f"{name}.parquet").is_file()
 
 
-def test_a_double_oracle_search_finds_the_same_answer(monopoly, tmp_path: Path) -> None:
+def test_a_double_oracle_search_finds_the_answer_running_fewer_profiles(tmp_path: Path) -> None:
+    """The monopoly game with a second player, the lab, whose bargaining power cannot matter (it has
+    no other seller and pays the posted price): 5 x 3 profiles. The double oracle starts from
+    (price_025, weak), runs every deviation from there, admits the cloud's best reply price_040,
+    then runs the lab's deviations against it, finds none that gains, and stops: 9 profiles run."""
     text = MONOPOLY.read_text().replace("base_seed = 7", 'base_seed = 7\n\n[search]\nmethod = "double_oracle"')
+    text = text.replace('"../scenarios/tiny_market.toml"', f'"{(GAMES.parent / "scenarios" / "tiny_market.toml").as_posix()}"')
+    text += """
+[players.lab]
+agents = ["lab"]
+payoff = "surplus"
+[players.lab.strategies]
+weak = { "labs.lab.bargaining_power" = 0.2 }
+middle = { "labs.lab.bargaining_power" = 0.5 }
+strong = { "labs.lab.bargaining_power" = 0.8 }
+"""
     spec = tmp_path / "monopoly_do.toml"
-    spec.write_text(text.replace('"../scenarios/tiny_market.toml"', f'"{(GAMES.parent / "scenarios" / "tiny_market.toml").as_posix()}"'))
+    spec.write_text(text)
     result = market.game(spec, tmp_path / "do", workers=1, progress=False)
-    assert result.equilibria["profile"].to_list() == ["cloud=price_040"]
+    assert result.profiles.height == 9 and result.runs == 9 * 2
+    assert result.equilibria["profile"].to_list() == ["cloud=price_040, lab=weak"]
     assert result.equilibria["holds_95"].to_list() == [True]
+    assert result.equilibria["all_deviations_run"].to_list() == [True]
+    unexplored = result.profiles.filter(~pl.col("all_deviations_run"))
+    assert not unexplored["holds_95"].any(), "a profile whose deviations were not all run is never called one"
 
 
 def test_payoffs_do_not_depend_on_workers_or_executor(monopoly, tmp_path: Path, dask_scheduler: str) -> None:

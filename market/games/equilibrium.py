@@ -47,7 +47,14 @@ def strategy_values(U: np.ndarray, sigma: Sequence[np.ndarray], player: int) -> 
     axes = _LETTERS[:n]
     others = [axes[j] for j in range(n) if j != player]
     spec = ",".join([f"...{axes}", *others]) + f"->...{axes[player]}"
-    return np.einsum(spec, U[..., player, *([slice(None)] * n)], *(sigma[j] for j in range(n) if j != player))
+    payoffs = U[..., player, *([slice(None)] * n)]
+    weights = [sigma[j] for j in range(n) if j != player]
+    missing = np.isnan(payoffs)
+    if not missing.any():
+        return np.einsum(spec, payoffs, *weights)
+    # profiles not run count only where the others play them with positive probability
+    values = np.einsum(spec, np.where(missing, 0.0, payoffs), *weights)
+    return np.where(np.einsum(spec, missing.astype(float), *weights) > 0, np.nan, values)
 
 
 def deviation_gains(U: np.ndarray, sigma: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -55,13 +62,15 @@ def deviation_gains(U: np.ndarray, sigma: Sequence[np.ndarray]) -> list[np.ndarr
     gains = []
     for i in range(len(sigma)):
         values = strategy_values(U, sigma, i)
-        gains.append(values - (values * sigma[i]).sum(axis=-1, keepdims=True))
+        own = np.where(sigma[i] > 0, values, 0.0).sum(axis=-1, keepdims=True)  # NaN off its support is no matter
+        own = np.where(np.isnan(np.where(sigma[i] > 0, values, 0.0)).any(axis=-1, keepdims=True), np.nan, own)
+        gains.append(values - own)
     return gains
 
 
 def regret(U: np.ndarray, sigma: Sequence[np.ndarray]) -> float:
     """The most any player gains by deviating alone from ``sigma`` to one of its pure strategies."""
-    return max(0.0, max(float(np.max(g)) for g in deviation_gains(U, sigma)))
+    return max(_most(g) for g in deviation_gains(U, sigma))  # deviations to profiles not run are skipped
 
 
 def _one_hot(profile: Sequence[int], shape: Sequence[int]) -> list[np.ndarray]:

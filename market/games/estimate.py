@@ -139,11 +139,12 @@ def _double_oracle(g: Game, folder: Path, *, resume: bool, overwrite: bool, **op
             return counts, True
         U = _per_rep(g, folder).mean(axis=0)
         grew = False
-        for i, gains in enumerate(deviation_gains(U, sigma)):
-            best = int(np.argmax(gains))
+        for i, gains in enumerate(deviation_gains(U, sigma)):  # every one was just run
+            best = int(np.nanargmax(gains))
             if gains[best] > g.search.tolerance and best not in admitted[i]:
                 admitted[i] = sorted({*admitted[i], best})
                 grew = True
+        _write_admitted(folder, g, admitted)
         if not grew:
             break
     else:
@@ -260,10 +261,12 @@ def analyse(file: Game | str | os.PathLike, out: str | os.PathLike | None = None
                               "holds_95": d.holds and c, "all_deviations_run": c}
                              for p, d, c in zip(ran, devs, complete, strict=True)])
 
-    # equilibria: of the whole game when every profile ran; else of the largest complete sub-game
+    # equilibria: of the whole game when every profile ran; else of the sub-game a double-oracle
+    # search admitted (game/search.json), or of the strategies run so far if those form one
     admitted = [sorted({p[i] for p in ran}) for i in range(len(shape))]
-    sub_complete = all(not np.isnan(U[(0, *p)]) for p in itertools.product(*admitted))
-    if not sub_complete:
+    if not all(not np.isnan(U[(0, *p)]) for p in itertools.product(*admitted)):
+        admitted = _read_admitted(folder, g)
+    if admitted is None or not all(not np.isnan(U[(0, *p)]) for p in itertools.product(*admitted)):
         raise GameError(f"game {g.name!r}: the profiles run in {str(folder)!r} do not form a complete sub-game; "
                         "run `market game` with --resume to finish them.")
     equilibria = _embedded(mixed_equilibria(U[np.ix_(range(len(names)), *admitted)], seed=g.base_seed), admitted, shape)
@@ -295,6 +298,21 @@ def analyse(file: Game | str | os.PathLike, out: str | os.PathLike | None = None
                         pl.DataFrame(dev_rows), best, runs=len(ran) * R)
     _write(result, per_run)
     return result
+
+
+def _write_admitted(folder: Path, g: Game, admitted: list[list[int]]) -> None:
+    """The double-oracle search's admitted strategies (its restricted game), by name."""
+    (folder / "game").mkdir(parents=True, exist_ok=True)
+    names = {p: [g.strategy_names(p)[i] for i in idx] for p, idx in zip(g.players, admitted, strict=True)}
+    write_text_atomic(json.dumps({"method": "double_oracle", "admitted": names}, indent=2), folder / "game" / "search.json")
+
+
+def _read_admitted(folder: Path, g: Game) -> list[list[int]] | None:
+    try:
+        names = json.loads((folder / "game" / "search.json").read_text())["admitted"]
+        return [sorted(g.strategy_names(p).index(s) for s in names[p]) for p in g.players]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _embedded(found: list[list[np.ndarray]], admitted: list[list[int]], shape: Sequence[int]) -> list[list[np.ndarray]]:

@@ -37,6 +37,10 @@ def print_game(console: Console, result: GameResult) -> None:
     console.print(table)
     console.print("* a pure equilibrium at 95 % confidence: no player's deviation gains significantly "
                   "(simultaneous bootstrap intervals; docs/GAMES.md).", markup=False, highlight=False)
-    console.print(f"Equilibria ({result.runs} runs):", markup=False, highlight=False)
+    method = g.search.method.replace("_", " ")
+    console.print(f"Ran {result.profiles.height} of {g.n_profiles} profiles x {g.replications} replications "
+                  f"({method} search; {result.completed} runs done now, {result.skipped} found complete).",
+                  markup=False, highlight=False)
+    console.print("Equilibria:", markup=False, highlight=False)
     console.print(result.summary(), markup=False, highlight=False)
     console.print(f"Tables saved to {result.out / 'game'}/", markup=False, highlight=False)
