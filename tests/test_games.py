@@ -57,6 +57,25 @@ def test_matching_pennies_has_one_equilibrium_half_and_half() -> None:
     assert regret(PENNIES, [np.array([0.5, 0.5]), np.array([0.4, 0.6])]) == pytest.approx(0.2)
 
 
+def test_gains_against_a_mixed_profile_are_the_expected_payoffs() -> None:
+    """Coordination game, row mixing 1/2-1/2 and column 1/4-3/4: row's A earns 2/4, its B 3/4, its mix
+    5/8; column's A earns 2 x 1/2 = 1, its B 1/2, its mix 5/8. So the gains are -1/8, +1/8 for row and
+    +3/8, -1/8 for column, and the regret 3/8, whether or not the payoffs come per replication."""
+    sigma = [np.array([0.5, 0.5]), np.array([0.25, 0.75])]
+    from market.games.equilibrium import deviation_gains
+    row, col = deviation_gains(COORDINATION, sigma)
+    assert row == pytest.approx([-1 / 8, 1 / 8]) and col == pytest.approx([3 / 8, -1 / 8])
+    assert regret(COORDINATION, sigma) == pytest.approx(3 / 8)
+    (dev,) = bootstrap_deviations(np.repeat(COORDINATION[None], 5, axis=0), [sigma], resamples=200)
+    assert dev.regret == pytest.approx(3 / 8) and dev.regret_low == pytest.approx(3 / 8) and not dev.holds
+    # a profile not run counts only where it carries weight: with column playing A for sure, the
+    # payoffs at (., B) are not needed
+    partial = COORDINATION.copy()
+    partial[:, :, 1] = np.nan
+    pure_a = [np.array([0.5, 0.5]), np.array([1.0, 0.0])]
+    assert deviation_gains(partial, pure_a)[0] == pytest.approx([1.0, -1.0])
+
+
 def test_a_coordination_game_has_two_pure_and_one_mixed_equilibrium() -> None:
     found = _as_tuples(mixed_equilibria(COORDINATION))
     third = (round(1 / 3, 6), round(2 / 3, 6))  # each indifferent when the other plays A with 1/3

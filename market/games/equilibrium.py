@@ -62,8 +62,8 @@ def deviation_gains(U: np.ndarray, sigma: Sequence[np.ndarray]) -> list[np.ndarr
     gains = []
     for i in range(len(sigma)):
         values = strategy_values(U, sigma, i)
-        own = np.where(sigma[i] > 0, values, 0.0).sum(axis=-1, keepdims=True)  # NaN off its support is no matter
-        own = np.where(np.isnan(np.where(sigma[i] > 0, values, 0.0)).any(axis=-1, keepdims=True), np.nan, own)
+        on_support = np.where(sigma[i] > 0, values, 0.0)  # a profile not run off its support is no matter
+        own = (on_support * sigma[i]).sum(axis=-1, keepdims=True)  # NaN if one on it was not run
         gains.append(values - own)
     return gains
 
