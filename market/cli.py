@@ -637,6 +637,7 @@ def game_cmd(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete DIR's results and start again.")] = False,
     figures: Annotated[bool, typer.Option("--figures/--no-figures",
                                           help="Write the game figure to DIR/game/figures at the end.")] = True,
+    sets: SetOption = None,
 ) -> None:
     """Play a game: run every strategy profile (or those a double-oracle search needs) x
     replications with common random numbers, then print each profile's payoffs and the equilibria
@@ -646,7 +647,7 @@ def game_cmd(
 
     if resume and overwrite:
         raise UserError("--resume and --overwrite contradict each other; give one of them.")
-    spec = load_game(file)
+    spec = load_game(file, overrides=dict(parse_override(s) for s in sets or ()))
     result = game(spec, out, workers=workers, scheduler=scheduler, resume=resume, overwrite=overwrite)
     if result.interrupted:
         typer.echo(f"interrupted: run again with --resume to finish {result.out}.", err=True)

@@ -205,9 +205,11 @@ class Game(_Strict):
                           source_dir=self.source_dir)
 
 
-def load_game(path: str | Path, *, check: bool = True) -> Game:
+def load_game(path: str | Path, *, check: bool = True, overrides: dict[str, Any] | None = None) -> Game:
     """Read and validate a game file; with ``check``, also its agents and every profile's scenario
-    (:func:`check_game`). Raises :class:`GameError` with a one-paragraph message."""
+    (:func:`check_game`). ``overrides``: dotted scenario overrides added to the game's own for every
+    profile (``market game --set``; a sensitivity). Raises :class:`GameError` with a one-paragraph
+    message."""
     path = Path(path)
     if not path.is_file():
         raise GameError(f"game file {str(path)!r} does not exist (or is not a file).")
@@ -223,6 +225,8 @@ def load_game(path: str | Path, *, check: bool = True) -> Game:
         raise GameError(f"game file {str(path)!r} is empty; it needs at least scenario and [players.<name>] tables.")
     data.setdefault("name", path.stem)
     data["source_dir"] = str(path.parent)
+    if overrides:
+        data["overrides"] = {**data.get("overrides", {}), **overrides}
     try:
         game = Game.model_validate(data)
     except ValidationError as exc:
