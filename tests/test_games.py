@@ -98,6 +98,21 @@ def test_a_three_player_game_with_a_known_pure_equilibrium() -> None:
     assert regret(U, [np.eye(2)[b] for b in best]) == 0.0
 
 
+def test_a_dominated_player_leaves_matching_pennies_solved_exactly() -> None:
+    """Three players: the third has a strictly dominant strategy (1), and the first two play
+    matching pennies whatever it does. Eliminating its dominated strategy leaves a two-player game,
+    solved exactly: the unique equilibrium is 1/2-1/2, 1/2-1/2, third plays 1."""
+    U = np.zeros((3, 2, 2, 2))
+    for third in range(2):
+        U[0, :, :, third] = PENNIES[0]
+        U[1, :, :, third] = PENNIES[1]
+        U[2, :, :, third] = 1.0 if third == 1 else 0.0
+    from market.games.equilibrium import undominated
+    assert undominated(U) == [[0, 1], [0, 1], [1]]
+    (sigma,) = mixed_equilibria(U)
+    assert np.concatenate(sigma) == pytest.approx([0.5, 0.5, 0.5, 0.5, 0.0, 1.0], abs=1e-12)
+
+
 def test_replicator_dynamics_find_an_interior_equilibrium_of_three_players() -> None:
     """Three players who each want to mismatch the next one (a cyclic pennies game): no pure
     equilibrium, and every player mixing half-half is the equilibrium replicator dynamics reach."""

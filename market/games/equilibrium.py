@@ -5,7 +5,9 @@ profile (s_1, ..., s_n). A mixed profile ``sigma`` is a list of n probability ve
 yet run hold NaN (a double-oracle search explores only some); every function here skips them.
 
 * Pure equilibria: every profile whose best unilateral deviation gains nothing (enumeration).
-* Mixed equilibria: two players, every equilibrium support enumeration finds (nashpy: Knight and
+* Mixed equilibria: strictly dominated strategies are removed first (iterated elimination; they
+  carry no weight in any equilibrium); then, when two players are left with a choice, every
+  equilibrium support enumeration finds (nashpy: Knight and
   Campbell 2018; exact for non-degenerate games, and each result is checked by its regret); three
   or more, the time averages of projected replicator dynamics (OpenSpiel's, the meta-solver of
   PSRO) from the centre and from seeded random interior starts, kept when their regret is within
@@ -141,16 +143,55 @@ def mixed_equilibria(U: np.ndarray, *, seed: int = 0, starts: int = 4) -> list[l
     n, shape = U.shape[0], U.shape[1:]
     tol = MIXED_TOLERANCE * _scale(U)
     found = [(_one_hot(p, shape), tol) for p in pure_equilibria(U, tol)]
-    if n == 2:
-        found += [(sigma, tol) for sigma in _two_player(U)]
-    elif n >= 3:
-        found += [(sigma, APPROXIMATE_TOLERANCE * _scale(U)) for sigma in _replicator(U, seed=seed, starts=starts)]
+    # strictly dominated strategies are never played in equilibrium: remove them first, and solve
+    # exactly when at most two players are left with a choice
+    kept = undominated(U)
+    sub = U[np.ix_(range(n), *kept)]
+    active = [i for i in range(n) if len(kept[i]) > 1]
+    if len(active) == 2:
+        i, j = active
+        for a, b in _two_player(sub[[i, j]].reshape(2, len(kept[i]), len(kept[j]))):  # i < j
+            sigma = [np.ones(1) for _ in range(n)]
+            sigma[i], sigma[j] = a, b
+            found.append((_embed(sigma, kept, shape), tol))
+    elif len(active) >= 3:
+        found += [(_embed(sigma, kept, shape), APPROXIMATE_TOLERANCE * _scale(U))
+                  for sigma in _replicator(sub, seed=seed, starts=starts)]
     out: list[list[np.ndarray]] = []
     for sigma, limit in found:
         sigma = [np.where(np.abs(s) < 1e-12, 0.0, s) / np.where(np.abs(s) < 1e-12, 0.0, s).sum() for s in sigma]
         if regret(U, sigma) <= limit and not any(_same(sigma, other, atol=1e-3) for other in out):
             out.append(sigma)
     return sorted(out, key=lambda s: (-sum(int(np.count_nonzero(x) == 1) for x in s), [tuple(-x) for x in s]))
+
+
+def undominated(U: np.ndarray) -> list[list[int]]:
+    """Each player's strategies left after iterated elimination of strategies strictly dominated by
+    another pure strategy (on the given payoffs; profiles not run block no elimination)."""
+    n, shape = U.shape[0], U.shape[1:]
+    kept = [list(range(k)) for k in shape]
+    changed = True
+    while changed:
+        changed = False
+        for i in range(n):
+            sub = np.moveaxis(U[i][np.ix_(*kept)], i, 0)  # (own strategies kept, others' kept profiles)
+            for a in list(range(len(kept[i]))):
+                if any(np.all(sub[b] > sub[a]) for b in range(len(kept[i])) if b != a):
+                    kept[i] = [s for k, s in enumerate(kept[i]) if k != a]
+                    changed = True
+                    break
+            if changed:
+                break
+    return kept
+
+
+def _embed(sigma: Sequence[np.ndarray], kept: list[list[int]], shape: Sequence[int]) -> list[np.ndarray]:
+    out = []
+    for k, idx, s in zip(shape, kept, sigma, strict=True):
+        full = np.zeros(k)
+        full[idx] = s
+        out.append(full)
+    return out
 
 
 def _same(a: list[np.ndarray], b: list[np.ndarray], atol: float = 1e-6) -> bool:

@@ -15,10 +15,15 @@ month t weighted by ``(1 + discount) ** (-t / 12)`` (``discount`` a year):
 * ``compute`` (million PFLOP-hours, labs only): useful compute used to meet demand.
 * ``compute_per_dollar`` (PFLOP-hours per USD, labs only): discounted compute used over discounted
   spend.
+* ``utility`` (billion USD, labs only): surplus less the lab's stated cost of depending on one
+  vendor: its ``diversification`` (the penalty per unit of a vendor's share that its own choices
+  weigh, read from each run's configuration) times its largest vendor's share, charged on its
+  spend. A lab that diversifies at a price says lower dependence is worth that much to it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -72,6 +77,11 @@ def _compute(tables: Mapping[str, pl.LazyFrame], agents: list[str], hours: float
     return _flows(tables, "labs", "lab", agents, pl.col("served_pflops") * hours / 1e6)
 
 
+def _utility(tables: Mapping[str, pl.LazyFrame], agents: list[str], hours: float) -> pl.LazyFrame:
+    penalty = pl.col("diversification") * pl.col("largest_vendor_share") * pl.col("spend_usd")
+    return _flows(tables, "labs", "lab", agents, (pl.col("surplus_usd") - penalty) / 1e9)
+
+
 def _compute_per_dollar(tables: Mapping[str, pl.LazyFrame], agents: list[str], hours: float) -> pl.LazyFrame:
     return (tables["labs"].filter(pl.col("lab").is_in(agents)).group_by("run_id")
             .agg(((pl.col("served_pflops") * hours * pl.col("w")).sum()
@@ -88,6 +98,7 @@ PAYOFFS: dict[str, Payoff] = {p.name: p for p in (
     Payoff("surplus", "billion USD", _LABS, "labs' value of compute used less spend", _surplus),
     Payoff("compute", "million PFLOP-hours", _LABS, "useful compute used to meet demand", _compute),
     Payoff("compute_per_dollar", "PFLOP-hours per USD", _LABS, "compute used per dollar spent", _compute_per_dollar),
+    Payoff("utility", "billion USD", _LABS, "surplus less the lab's stated cost of depending on one vendor", _utility),
 )}
 
 
@@ -107,6 +118,13 @@ def run_payoffs(tables: Mapping[str, pl.LazyFrame], payoff: str, agents: list[st
     weighted = {t: tables[t].filter(pl.col("step") < horizon).with_columns(weight)
                 for t in ("vendors", "clouds", "labs")}
     runs = tables["runs"].filter(pl.col("status") == "complete").select("run_id")
+    if payoff == "utility":  # each run's labs' diversification, from its configuration
+        config = tables["runs"].filter(pl.col("status") == "complete").select("run_id", "config").collect()
+        rows = [{"run_id": r, "lab": lab, "diversification": float(json.loads(c)["labs"][lab]["diversification"])}
+                for r, c in config.iter_rows() for lab in agents]
+        weighted["labs"] = weighted["labs"].join(pl.LazyFrame(rows, schema={"run_id": pl.String, "lab": pl.String,
+                                                                           "diversification": pl.Float64}),
+                                                 on=["run_id", "lab"], how="inner")
     per_run = get_payoff(payoff).compute(weighted, agents, hours)
     return (runs.join(per_run, on="run_id", how="left")  # a run where the agents had no rows earns 0
             .with_columns(pl.col("payoff").fill_null(0.0)).collect())
