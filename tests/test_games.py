@@ -174,6 +174,29 @@ def test_a_monopolist_choosing_its_price_finds_the_lerner_price(monopoly) -> Non
         assert (monopoly.out / "game" / f"{name}.parquet").is_file()
 
 
+def test_payoffs_sum_the_agents_flows_as_documented(monopoly) -> None:
+    """From the tables of the monopoly game's runs: a lab's surplus is value less spend, its utility
+    that less its diversification (0.2 by default) x its largest vendor's share (1: one vendor) x
+    spend; discounting weights month t by 1.1^(-t/12); a horizon cuts the months counted."""
+    from market.games.payoffs import run_payoffs
+    tables = market.scan(monopoly.out)
+    labs = tables["labs"].filter(pl.col("lab") == "lab").collect()
+    by_run = labs.group_by("run_id").agg(surplus=(pl.col("surplus_usd")).sum() / 1e9,
+                                         spend=pl.col("spend_usd").sum() / 1e9).sort("run_id")
+
+    def payoff(name, **kw):
+        args = {"horizon": 12, "discount": 0.0, "hours": 730.0} | kw
+        return run_payoffs(tables, name, ["lab"], **args).sort("run_id")["payoff"].to_numpy()
+
+    assert payoff("surplus") == pytest.approx(by_run["surplus"].to_numpy(), rel=1e-12)
+    assert payoff("utility") == pytest.approx((by_run["surplus"] - 0.2 * by_run["spend"]).to_numpy(), rel=1e-12)
+    discounted = (labs.group_by("run_id").agg((pl.col("surplus_usd") * 1.1 ** (-pl.col("step") / 12)).sum() / 1e9)
+                  .sort("run_id")["surplus_usd"].to_numpy())
+    assert payoff("surplus", discount=0.1) == pytest.approx(discounted, rel=1e-12)
+    first_half = labs.filter(pl.col("step") < 6).group_by("run_id").agg(pl.col("surplus_usd").sum() / 1e9).sort("run_id")
+    assert payoff("surplus", horizon=6) == pytest.approx(first_half["surplus_usd"].to_numpy(), rel=1e-12)
+
+
 def test_a_double_oracle_search_finds_the_answer_running_fewer_profiles(tmp_path: Path) -> None:
     """The monopoly game with a second player, the lab, whose bargaining power cannot matter (it has
     no other seller and pays the posted price): 5 x 3 profiles. The double oracle starts from
