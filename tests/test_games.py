@@ -224,13 +224,19 @@ strong = { "labs.lab.bargaining_power" = 0.8 }
     assert not unexplored["holds_95"].any(), "a profile whose deviations were not all run is never called one"
 
 
-def test_payoffs_do_not_depend_on_workers_or_executor(monopoly, tmp_path: Path, dask_scheduler: str) -> None:
-    two = market.game(MONOPOLY, tmp_path / "two", workers=2, progress=False)
-    dask = market.game(MONOPOLY, tmp_path / "dask", scheduler=dask_scheduler, progress=False)
-    base = pl.read_parquet(monopoly.out / "game" / "payoffs_by_run.parquet")
+def test_payoffs_do_not_depend_on_workers_or_executor(tmp_path: Path, dask_scheduler: str) -> None:
+    """A stochastic game (the seed event, two replications with different seeds) gives the same
+    payoffs run by run in this process, on two workers and on a Dask cluster."""
+    small = GAMES / "small_withholding_game.toml"
+    one = market.game(small, tmp_path / "one", workers=1, progress=False)
+    two = market.game(small, tmp_path / "two", workers=2, progress=False)
+    dask = market.game(small, tmp_path / "dask", scheduler=dask_scheduler, progress=False)
+    base = pl.read_parquet(one.out / "game" / "payoffs_by_run.parquet")
+    assert base.filter(pl.col("point") == 0)["google"].n_unique() == 2, "the replications differ"
     for other in (two, dask):
         assert pl.read_parquet(other.out / "game" / "payoffs_by_run.parquet").equals(base)
-        assert other.payoffs.equals(monopoly.payoffs)
+        assert other.payoffs.equals(one.payoffs) and other.profiles.equals(one.profiles)
+        assert other.equilibria.equals(one.equilibria)
 
 
 def test_an_interrupted_game_resumes(monopoly, tmp_path: Path) -> None:

@@ -123,7 +123,11 @@ def test_files_in_experiments_validate() -> None:
     files = sorted((Path(__file__).parent.parent / "experiments").glob("*.toml"))
     assert files
     for f in files:
-        if "scenarios" in tomllib.loads(f.read_text()):  # an experiment file
+        data = tomllib.loads(f.read_text())
+        if "scenarios" in data:  # an experiment file
             assert market.load_experiment(f).name == f.stem
+        elif "players" in data:  # a game file
+            from market.games import load_game
+            assert load_game(f).name == f.stem
         else:
             assert load_scenario(f).name == f.stem

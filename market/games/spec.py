@@ -57,7 +57,7 @@ class GameError(ExperimentError):
     """A game file a user wrote is invalid, or the game cannot be run as asked; the message says why."""
 
 
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+_NAME = r"[A-Za-z][A-Za-z0-9_-]{0,63}"  # a player's or a strategy's name
 
 
 class _Strict(BaseModel):
@@ -84,7 +84,7 @@ class Player(_Strict):
     @classmethod
     def _names(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for name in v:
-            if not _NAME.fullmatch(name):
+            if not re.fullmatch(_NAME, name):
                 raise ValueError(f"strategy name {name!r}: use a letter, then letters, digits, '_' or '-' (at most 64)")
         return v
 
@@ -126,7 +126,7 @@ class Game(_Strict):
     @classmethod
     def _players(cls, v: dict[str, Player]) -> dict[str, Player]:
         for name in v:
-            if not _NAME.fullmatch(name):
+            if not re.fullmatch(_NAME, name):
                 raise ValueError(f"player name {name!r}: use a letter, then letters, digits, '_' or '-' (at most 64)")
         if all(len(p.strategies) == 1 for p in v.values()):
             raise ValueError("no player has a choice: give at least one player two strategies or more")
