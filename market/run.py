@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 import platform
 import time
 import traceback
@@ -24,7 +25,7 @@ from market.model import MarketModel
 from market.recording import RUNS_SCHEMA, TABLES, weighted_rental_price
 from market.scenario import Scenario, load_scenario
 
-__all__ = ["RunResult", "run"]
+__all__ = ["RunResult", "run", "run_model"]
 
 Seed = int
 MAX_SEED = 2**63 - 1  # the runs table stores a seed as a 64-bit integer
@@ -115,11 +116,28 @@ def run(scenario: Scenario | str | os.PathLike, steps: int | None = None, seed: 
     n = sc.steps if steps is None else steps
     if n != sc.steps:
         sc = Scenario.model_validate({**sc.model_dump(), "steps": n})
+    return run_model(MarketModel(sc, seed=seed, record=record, run_id=run_id), sc, seed, raise_errors=raise_errors)
+
+
+def run_model(model: MarketModel, sc: Scenario, seed: Seed, *, raise_errors: bool = True,
+              before: Callable[[MarketModel, int], None] | None = None,
+              after: Callable[[MarketModel, int], None] | None = None) -> RunResult:
+    """Step a model built from ``sc`` through ``sc.steps`` months and return its tables, as
+    :func:`run` does; ``before(model, month)`` and ``after(model, month)`` are called around each
+    month's step (adaptive strategies move their levers there: :mod:`market.games.adaptive`)."""
+    n = sc.steps
     started = time.perf_counter()
-    model = MarketModel(sc, seed=seed, record=record, run_id=run_id)
     status, error = "complete", None
     try:
-        model.run(n)
+        if before is None and after is None:
+            model.run(n)
+        else:
+            for month in range(n):
+                if before is not None:
+                    before(model, month)
+                model.step()
+                if after is not None:
+                    after(model, month)
     except Exception as exc:
         if raise_errors:
             raise
