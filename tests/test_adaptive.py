@@ -57,13 +57,14 @@ def test_a_lever_set_before_the_first_month_is_its_scenario_field() -> None:
 def test_rewards_are_the_payoffs_month_by_month() -> None:
     """A learner's rewards over the run add up to its payoff computed from the tables (undiscounted)."""
     learners = [Learner("google", ["google", "gcp", "deepmind"], "withholding_share", "gcp", [1.0, 0.0], "ucb1"),
-                Learner("openai", ["openai"], "diversification", "openai", [0.5], "ucb1", payoff="utility")]
+                Learner("openai", ["openai"], "diversification", "openai", [1.5], "ucb1", payoff="utility")]
     result = run_adaptive("openai_google_tpu", learners, seed=2, steps=9, period=3)
     tables = {k: v.lazy() for k, v in result.tables.items()}
     levers = result.tables["levers"]
     for learner in learners:
         payoff = run_payoffs(tables, learner.payoff, learner.agents, horizon=9, discount=0.0,
-                             hours=result.scenario.hours_per_month)["payoff"].item()
+                             hours=result.scenario.hours_per_month,
+                             diversification={"openai": 0.5})["payoff"].item()
         assert levers.filter(pl.col("player") == learner.player)["reward"].sum() == pytest.approx(payoff, rel=1e-9)
     # UCB1 tries each value once first; the third quarter plays the better of the two
     google = levers.filter(pl.col("player") == "google")

@@ -185,7 +185,7 @@ def test_payoffs_sum_the_agents_flows_as_documented(monopoly) -> None:
                                          spend=pl.col("spend_usd").sum() / 1e9).sort("run_id")
 
     def payoff(name, **kw):
-        args = {"horizon": 12, "discount": 0.0, "hours": 730.0} | kw
+        args = {"horizon": 12, "discount": 0.0, "hours": 730.0, "diversification": {"lab": 0.2}} | kw
         return run_payoffs(tables, name, ["lab"], **args).sort("run_id")["payoff"].to_numpy()
 
     assert payoff("surplus") == pytest.approx(by_run["surplus"].to_numpy(), rel=1e-12)

@@ -129,9 +129,10 @@ def agent_flow(model: MarketModel, agent: str, payoff: str = "profit") -> float:
     served = min(lab.useful_contracted(), lab.notional())
     spend = lab.committed_spend()
     surplus = served * lab.cfg.value_usd_per_pflop_hour * model.hours - spend
-    if payoff == "utility":
+    if payoff == "utility":  # the diversification the scenario states, not a lever's current value
+        stated = model.config.labs[agent].diversification if agent in model.config.labs else lab.cfg.diversification
         shares = lab.vendor_shares()
-        surplus -= lab.cfg.diversification * (max(shares.values()) if shares else 0.0) * spend
+        surplus -= stated * (max(shares.values()) if shares else 0.0) * spend
     return surplus / 1e9
 
 

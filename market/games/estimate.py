@@ -202,7 +202,8 @@ def _per_run(g: Game, folder: Path) -> pl.DataFrame:
     out = runs
     for name, player in g.players.items():
         payoff = run_payoffs(tables, player.payoff, player.agents, horizon=g.horizon(name, steps),
-                             discount=player.discount, hours=base.hours_per_month)
+                             discount=player.discount, hours=base.hours_per_month,
+                             diversification={lab: cfg.diversification for lab, cfg in base.labs.items()})
         out = out.join(payoff.rename({"payoff": name}), on="run_id", how="left")
     return out.sort("point", "replication")
 

@@ -16,14 +16,14 @@ month t weighted by ``(1 + discount) ** (-t / 12)`` (``discount`` a year):
 * ``compute_per_dollar`` (PFLOP-hours per USD, labs only): discounted compute used over discounted
   spend.
 * ``utility`` (billion USD, labs only): surplus less the lab's stated cost of depending on one
-  vendor: its ``diversification`` (the penalty per unit of a vendor's share that its own choices
-  weigh, read from each run's configuration) times its largest vendor's share, charged on its
-  spend. A lab that diversifies at a price says lower dependence is worth that much to it.
+  vendor: its ``diversification`` in the base scenario (the penalty per unit of a vendor's share
+  that its own choices weigh; fixed, so a strategy that changes the lab's diversification does not
+  change the yardstick) times its largest vendor's share, charged on its spend. A lab that
+  diversifies at a price says lower dependence is worth that much to it.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -111,20 +111,19 @@ def get_payoff(name: str) -> Payoff:
 
 
 def run_payoffs(tables: Mapping[str, pl.LazyFrame], payoff: str, agents: list[str], *, horizon: int,
-                discount: float, hours: float) -> pl.DataFrame:
+                discount: float, hours: float, diversification: Mapping[str, float] | None = None) -> pl.DataFrame:
     """Per run (``run_id``): the payoff of a player made of ``agents`` over the first ``horizon``
-    months, month t weighted by ``(1 + discount) ** (-t / 12)``."""
+    months, month t weighted by ``(1 + discount) ** (-t / 12)``. ``diversification``: the labs'
+    stated diversification (for ``utility``; from the base scenario)."""
     weight = (pl.lit(1.0 + discount) ** (-pl.col("step").cast(pl.Float64) / 12.0)).alias("w")
     weighted = {t: tables[t].filter(pl.col("step") < horizon).with_columns(weight)
                 for t in ("vendors", "clouds", "labs")}
     runs = tables["runs"].filter(pl.col("status") == "complete").select("run_id")
-    if payoff == "utility":  # each run's labs' diversification, from its configuration
-        config = tables["runs"].filter(pl.col("status") == "complete").select("run_id", "config").collect()
-        rows = [{"run_id": r, "lab": lab, "diversification": float(json.loads(c)["labs"][lab]["diversification"])}
-                for r, c in config.iter_rows() for lab in agents]
-        weighted["labs"] = weighted["labs"].join(pl.LazyFrame(rows, schema={"run_id": pl.String, "lab": pl.String,
-                                                                           "diversification": pl.Float64}),
-                                                 on=["run_id", "lab"], how="inner")
+    if payoff == "utility":
+        if diversification is None or any(lab not in diversification for lab in agents):
+            raise ValueError("payoff 'utility' needs each lab's stated diversification (from the base scenario)")
+        stated = pl.LazyFrame({"lab": list(agents), "diversification": [float(diversification[a]) for a in agents]})
+        weighted["labs"] = weighted["labs"].join(stated, on="lab", how="inner")
     per_run = get_payoff(payoff).compute(weighted, agents, hours)
     return (runs.join(per_run, on="run_id", how="left")  # a run where the agents had no rows earns 0
             .with_columns(pl.col("payoff").fill_null(0.0)).collect())
