@@ -132,6 +132,16 @@ SetOption = Annotated[list[str] | None, typer.Option(
          "(VALUE is read as TOML, else as text). Repeatable.")]
 
 
+WorkersOption = Annotated[int | None, typer.Option(
+    "--workers", min=1, show_default=False,
+    help="Local worker processes (default: the number of cores; 1 runs in this process).")]
+SchedulerOption = Annotated[str | None, typer.Option(
+    "--scheduler", metavar="ADDRESS", show_default=False,
+    help="Run on a Dask distributed cluster instead, e.g. tcp://127.0.0.1:8786.")]
+ResumeOption = Annotated[bool, typer.Option("--resume", help="Finish the runs not yet complete in DIR.")]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Delete DIR's results and start again.")]
+
+
 def _load(scenario: str, sets: list[str] | None, **extra: Any) -> Scenario:
     overrides: dict[str, Any] = dict(parse_override(s) for s in sets or ())
     overrides.update(extra)
@@ -208,16 +218,12 @@ def run_cmd(
 def sweep_cmd(
     experiment: Annotated[Path, typer.Argument(metavar="FILE", show_default=False,
                                                help="An experiment file (TOML), e.g. experiments/seed_scenarios.toml.")],
-    workers: Annotated[int | None, typer.Option(
-        "--workers", min=1, show_default=False,
-        help="Local worker processes (default: the number of cores; 1 runs in this process).")] = None,
-    scheduler: Annotated[str | None, typer.Option(
-        "--scheduler", metavar="ADDRESS", show_default=False,
-        help="Run on a Dask distributed cluster instead, e.g. tcp://127.0.0.1:8786.")] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     out: Annotated[Path | None, typer.Option(
         "--out", metavar="DIR", show_default=False, help="Output folder (default: outputs/<experiment name>).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Finish the runs not yet complete in DIR.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete DIR's results and start again.")] = False,
+    resume: ResumeOption = False,
+    overwrite: OverwriteOption = False,
     figures: Annotated[bool, typer.Option("--figures/--no-figures",
                                           help="Write the figure set to DIR/figures at the end.")] = True,
     batch: Annotated[int | None, typer.Option(
@@ -280,11 +286,11 @@ ChallengerOption = Annotated[str | None, typer.Option(
     help="The vendor it may turn to (default: google, or the runner-up).")]
 
 
-def _headline(folder: Path, lab: str | None, vendor: str | None, challenger: str | None):  # noqa: ANN202 - Headline
+def _headline(folder: Path, lab: str | None, vendor: str | None, challenger: str | None):
     """The headline entities for a finished experiment: the defaults, with those given on the
     command line, each checked against the runs (a name they do not hold is a user error)."""
-    from market.analysis.headline import Headline  # noqa: PLC0415
-    from market.batch import scan  # noqa: PLC0415
+    from market.analysis.headline import Headline
+    from market.batch import scan
 
     given = {"lab": lab, "vendor": vendor, "challenger": challenger}
     if all(v is None for v in given.values()):
@@ -327,7 +333,7 @@ def plot_cmd(
         typer.echo(f"skipped {name}: {why}", err=True)
 
 
-def _plot(folder: Path, out: Path | None, formats: tuple[str, ...], headline=None):  # noqa: ANN001
+def _plot(folder: Path, out: Path | None, formats: tuple[str, ...], headline=None):
     from market.analysis.figures import plot_experiment
 
     allowed = {"png", "svg", "pdf"}
@@ -608,8 +614,8 @@ def explore_cmd(
 ) -> None:
     """The interactive explorer in the browser: what-if runs of a scenario against its baseline,
     and a finished sweep's figures and outcomes, filtered by scenario and design parameters."""
-    from market import explorer  # noqa: PLC0415 - solara only here
-    from market.explorer.sweeps import SweepError  # noqa: PLC0415
+    from market import explorer
+    from market.explorer.sweeps import SweepError
 
     try:
         explorer.check_target(target)
@@ -625,16 +631,12 @@ def explore_cmd(
 def game_cmd(
     file: Annotated[Path, typer.Argument(metavar="FILE", show_default=False,
                                          help="A game file (TOML), e.g. experiments/withholding_game.toml.")],
-    workers: Annotated[int | None, typer.Option(
-        "--workers", min=1, show_default=False,
-        help="Local worker processes (default: the number of cores; 1 runs in this process).")] = None,
-    scheduler: Annotated[str | None, typer.Option(
-        "--scheduler", metavar="ADDRESS", show_default=False,
-        help="Run on a Dask distributed cluster instead, e.g. tcp://127.0.0.1:8786.")] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     out: Annotated[Path | None, typer.Option(
         "--out", metavar="DIR", show_default=False, help="Output folder (default: outputs/<game name>).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Finish the runs not yet complete in DIR.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete DIR's results and start again.")] = False,
+    resume: ResumeOption = False,
+    overwrite: OverwriteOption = False,
     figures: Annotated[bool, typer.Option("--figures/--no-figures",
                                           help="Write the game figure to DIR/game/figures at the end.")] = True,
     sets: SetOption = None,
@@ -642,8 +644,8 @@ def game_cmd(
     """Play a game: run every strategy profile (or those a double-oracle search needs) x
     replications with common random numbers, then print each profile's payoffs and the equilibria
     with their regret and 95 % confidence. Tables go to DIR/game/ (docs/GAMES.md)."""
-    from market.games import game, load_game  # noqa: PLC0415 - nashpy and scipy only here
-    from market.games.report import print_game  # noqa: PLC0415
+    from market.games import game, load_game
+    from market.games.report import print_game
 
     if resume and overwrite:
         raise UserError("--resume and --overwrite contradict each other; give one of them.")
@@ -655,7 +657,7 @@ def game_cmd(
     console = Console(width=None if sys.stdout.isatty() else 140)
     print_game(console, result)
     if figures:
-        from market.games.figures import plot_game  # noqa: PLC0415
+        from market.games.figures import plot_game
 
         for path in plot_game(result, result.out / "game" / "figures"):
             console.print(f"Figure saved to {path}", markup=False, highlight=False)

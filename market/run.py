@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
 import platform
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import market
 from market.cli import app
-from market.games import GameError, load_game
+from market.games import load_game
 from market.games.equilibrium import (
     best_response_graph,
     bootstrap_deviations,

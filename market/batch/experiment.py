@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from market.batch.designs import DESIGNS, Design, Parameter
 from market.scenario import Scenario, ScenarioError, _describe, resolve_scenario, validate_scenario
@@ -99,10 +99,19 @@ class DesignSpec(_Strict):
         return self
 
 
+def _folder_name(v: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", v):
+        raise ValueError("use letters, digits, '.', '_' or '-' (it names the output folder), at most 100")
+    return v
+
+
+FolderName = Annotated[str, AfterValidator(_folder_name)]  # an experiment's or a game's name
+
+
 class Experiment(_Strict):
     """A validated experiment file."""
 
-    name: str
+    name: FolderName
     description: str = ""
     scenarios: list[str]
     replications: Annotated[int, Field(ge=1, le=100_000)] = 1
@@ -113,13 +122,6 @@ class Experiment(_Strict):
     points: list[dict[str, Any]] | None = None  # explicit design points, instead of a design (a game's profiles)
     common_seeds: bool = False  # replication r has the same seed at every design point, not only in every scenario
     source_dir: str = "."  # folder of the file, for scenario paths relative to it
-
-    @field_validator("name")
-    @classmethod
-    def _safe_name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", v):
-            raise ValueError("use letters, digits, '.', '_' or '-' (it names the output folder), at most 100")
-        return v
 
     @field_validator("scenarios")
     @classmethod
@@ -211,23 +213,30 @@ def run_seed(base_seed: int, point: int, replication: int) -> int:
     return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
-def load_experiment(path: str | Path, *, check: bool = True) -> Experiment:
-    """Read and validate an experiment file, and (``check``) every base scenario and design point."""
-    path = Path(path)
+def read_user_file(path: Path, what: str, needs: str, error: type[ScenarioError]) -> dict[str, Any]:
+    """A user's TOML file (an experiment or a game) as a dict, with ``name`` defaulting to the file's
+    stem and ``source_dir`` its folder; ``error`` with one paragraph if it cannot be read or is empty."""
     if not path.is_file():
-        raise ExperimentError(f"experiment file {str(path)!r} does not exist (or is not a file).")
+        raise error(f"{what} file {str(path)!r} does not exist (or is not a file).")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise ExperimentError(f"experiment file {str(path)!r} cannot be read as UTF-8 text: {exc}.") from None
+        raise error(f"{what} file {str(path)!r} cannot be read as UTF-8 text: {exc}.") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ExperimentError(f"experiment file {str(path)!r} is not valid TOML: {exc}.") from None
+        raise error(f"{what} file {str(path)!r} is not valid TOML: {exc}.") from None
     except RecursionError:  # tomllib parses nested arrays and inline tables recursively
-        raise ExperimentError(f"experiment file {str(path)!r} nests arrays or tables too deeply to read.") from None
+        raise error(f"{what} file {str(path)!r} nests arrays or tables too deeply to read.") from None
     if not data:
-        raise ExperimentError(f"experiment file {str(path)!r} is empty; it needs at least name and scenarios.")
+        raise error(f"{what} file {str(path)!r} is empty; it needs at least {needs}.")
     data.setdefault("name", path.stem)
     data["source_dir"] = str(path.parent)
+    return data
+
+
+def load_experiment(path: str | Path, *, check: bool = True) -> Experiment:
+    """Read and validate an experiment file, and (``check``) every base scenario and design point."""
+    path = Path(path)
+    data = read_user_file(path, "experiment", "name and scenarios", ExperimentError)
     try:
         exp = Experiment.model_validate(data)
     except ValidationError as exc:

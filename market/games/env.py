@@ -63,7 +63,7 @@ DEFAULT_PLAYERS = (
 class MarketEnv(ParallelEnv):
     """The market as a parallel multi-agent environment (see the module docstring)."""
 
-    metadata = {"name": "market_v0", "render_modes": []}
+    metadata = {"name": "market_v0", "render_modes": []}  # noqa: RUF012 - PettingZoo's convention
 
     def __init__(self, scenario: Scenario | str | os.PathLike = "openai_google_tpu",
                  players: Sequence[EnvPlayer] = DEFAULT_PLAYERS, *, period: int = 3, steps: int | None = None,

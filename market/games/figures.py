@@ -25,6 +25,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, Rectangle  # noqa: E402
 
 from market.games.estimate import GameResult  # noqa: E402
+from market.games.payoffs import PAYOFFS  # noqa: E402
 
 __all__ = ["plot_game"]
 
@@ -80,8 +81,6 @@ def plot_game(result: GameResult, folder: Path, formats: tuple[str, ...] = ("png
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), fontsize=8, frameon=False)
     mixed = result.equilibria.filter(pl.col("kind") == "mixed") if result.equilibria.height else result.equilibria
     title = f"{g.name}: mean payoffs by profile ({g.replications} replications each), best replies, equilibria"
-    from market.games.payoffs import PAYOFFS  # noqa: PLC0415
-
     title += "\n" + "; ".join(f"{n}: {g.players[n].payoff} ({PAYOFFS[g.players[n].payoff].unit}, "
                               f"discounted {g.players[n].discount:.0%} a year)" for n in names)
     if mixed.height:

@@ -38,13 +38,12 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from market.batch.experiment import Experiment, ExperimentError, check_experiment
+from market.batch.experiment import Experiment, ExperimentError, FolderName, check_experiment, read_user_file
 from market.games.payoffs import PAYOFFS
 from market.scenario import Scenario, _describe
 
@@ -102,7 +101,7 @@ class Search(_Strict):
 class Game(_Strict):
     """A validated game file."""
 
-    name: str
+    name: FolderName
     description: str = ""
     scenario: str
     replications: Annotated[int, Field(ge=2, le=10_000)] = 10
@@ -114,13 +113,6 @@ class Game(_Strict):
     search: Search = Search()
     players: Annotated[dict[str, Player], Field(min_length=1)]
     source_dir: str = "."
-
-    @field_validator("name")
-    @classmethod
-    def _safe_name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", v):
-            raise ValueError("use letters, digits, '.', '_' or '-' (it names the output folder), at most 100")
-        return v
 
     @field_validator("players")
     @classmethod
@@ -211,20 +203,7 @@ def load_game(path: str | Path, *, check: bool = True, overrides: dict[str, Any]
     profile (``market game --set``; a sensitivity). Raises :class:`GameError` with a one-paragraph
     message."""
     path = Path(path)
-    if not path.is_file():
-        raise GameError(f"game file {str(path)!r} does not exist (or is not a file).")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GameError(f"game file {str(path)!r} cannot be read as UTF-8 text: {exc}.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise GameError(f"game file {str(path)!r} is not valid TOML: {exc}.") from None
-    except RecursionError:
-        raise GameError(f"game file {str(path)!r} nests arrays or tables too deeply to read.") from None
-    if not data:
-        raise GameError(f"game file {str(path)!r} is empty; it needs at least scenario and [players.<name>] tables.")
-    data.setdefault("name", path.stem)
-    data["source_dir"] = str(path.parent)
+    data = read_user_file(path, "game", "scenario and [players.<name>] tables", GameError)
     if overrides:
         data["overrides"] = {**data.get("overrides", {}), **overrides}
     try:
