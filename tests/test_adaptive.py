@@ -24,7 +24,7 @@ def _model_tables(result: market.RunResult) -> dict[str, pl.DataFrame]:
     return {k: v.drop("run_id") for k, v in result.tables.items() if k not in ("runs", "levers")}
 
 
-@pytest.mark.parametrize("rule", ["ucb1", "epsilon_greedy"])
+@pytest.mark.parametrize("rule", ["ucb1", "epsilon_greedy", "hill_climb"])
 def test_a_learning_monopolist_finds_the_lerner_price(rule: str) -> None:
     """The tiny market's only cloud learns its markup month by month: profit (p - c) 100 p^-2 peaks
     at p = 2c (markup 1.0), and the rule ends up playing it most. (A month's reward carries a little
@@ -33,7 +33,9 @@ def test_a_learning_monopolist_finds_the_lerner_price(rule: str) -> None:
     the static best is the learned one.)"""
     result = run_adaptive(tiny(), [Learner("cloud", ["a"], "markup", "a", MARKUPS, rule)], seed=3, period=1)
     levers = result.tables["levers"]
-    assert levers.height == 60 and set(levers["value"]) == set(MARKUPS), "every value was tried"
+    assert levers.height == 60
+    if rule != "hill_climb":  # the bandits try every value; compass search only climbs to the peak and probes round it
+        assert set(levers["value"]) == set(MARKUPS), "every value was tried"
     played = levers.group_by("value").agg(n=pl.len(), reward=pl.col("reward").mean()).sort("n", descending=True)
     assert played["value"][0] == 1.0
     assert levers["value"].tail(10).to_list().count(1.0) >= 5

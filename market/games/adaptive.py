@@ -36,7 +36,9 @@ The environment also moves (demand grows, chips age), so the rules see a changin
   range of the average rewards seen (UCB1 wants rewards in [0, 1]; Auer, Cesa-Bianchi and Fischer
   2002);
 * ``exp3``: exponential weights on rewards scaled to [0, 1] by the range seen so far, mixed with
-  ``gamma`` (0.1) uniform exploration: for opponents that adapt too (Exp3, Auer et al. 2002).
+  ``gamma`` (0.1) uniform exploration: for opponents that adapt too (Exp3, Auer et al. 2002);
+* ``hill_climb``: a local best reply by compass search (Kolda, Lewis and Torczon 2003): from the
+  first value, alternately the incumbent and its neighbour, moving when the neighbour pays more.
 
 Each learner draws from its own generator, seeded from the run's seed and its position, so a run
 is reproducible and adding a learner does not change the model's own draws.
@@ -228,7 +230,35 @@ class Exp3(Rule):
         self.log_weights[arm] += self.params["gamma"] * scaled / (self.probabilities[arm] * self.k)
 
 
-RULES: dict[str, type[Rule]] = {rule.name: rule for rule in (EpsilonGreedy, UCB1, Exp3)}
+class HillClimb(Rule):
+    """Compass search on the grid (Kolda, Lewis and Torczon 2003): alternately its incumbent value
+    and the neighbour in its direction, one period each; it moves if the neighbour paid more, else
+    turns round. A local best reply to what the others do now, starting from the first value."""
+
+    name = "hill_climb"
+
+    def __init__(self, k: int, rng: np.random.Generator, **params: float) -> None:
+        super().__init__(k, rng, **params)
+        self.incumbent, self.direction, self.probing, self.incumbent_reward = 0, 1, False, 0.0
+
+    def choose(self) -> int:
+        return self.incumbent + self.direction if self.probing and self.k > 1 else self.incumbent
+
+    def update(self, arm: int, reward: float) -> None:
+        super().update(arm, reward)
+        if self.probing:
+            if reward > self.incumbent_reward:
+                self.incumbent, self.incumbent_reward = arm, reward
+            else:
+                self.direction = -self.direction
+        else:
+            self.incumbent_reward = reward
+        if not 0 <= self.incumbent + self.direction < self.k:  # at an end of the grid: turn round
+            self.direction = -self.direction
+        self.probing = not self.probing and self.k > 1
+
+
+RULES: dict[str, type[Rule]] = {rule.name: rule for rule in (EpsilonGreedy, UCB1, Exp3, HillClimb)}
 
 
 def get_rule(name: str) -> type[Rule]:
