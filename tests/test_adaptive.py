@@ -108,3 +108,30 @@ def test_registries_are_documented() -> None:
     from market.games import adaptive
     for name in (*LEVERS, *RULES):
         assert f"``{name}``" in adaptive.__doc__
+
+
+def test_a_lever_moved_mid_run_acts_from_that_month() -> None:
+    """Google Cloud stops withholding at month 4: OpenAI is refused top-tier TPUs before, never after."""
+    from market.model import MarketModel
+    from market.run import run_model
+
+    sc = market.load_scenario("openai_google_tpu", {"steps": 10})
+
+    def open_at_four(model: MarketModel, month: int) -> None:
+        if month == 4:
+            LEVERS["withholding_share"].apply(model, "gcp", 0.0)
+
+    result = run_model(MarketModel(sc, seed=3), sc, 3, before=open_at_four)
+    refused = result.tables["withholding"].filter((pl.col("holder") == "gcp") & (pl.col("lab") == "openai"))
+    assert refused.filter(pl.col("step") < 4).height > 0
+    assert refused.filter(pl.col("step") >= 4).height == 0
+
+
+def test_a_lab_that_diversifies_harder_depends_less_on_its_largest_vendor() -> None:
+    def largest_share(penalty: float) -> float:
+        run = run_adaptive("openai_google_tpu", [Learner("openai", ["openai"], "diversification", "openai",
+                                                         [penalty])], seed=2, steps=24)
+        labs = run.tables["labs"].filter((pl.col("lab") == "openai") & (pl.col("step") >= 12))
+        return labs["largest_vendor_share"].mean()
+
+    assert largest_share(2.0) < largest_share(0.0)
