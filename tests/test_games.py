@@ -197,6 +197,22 @@ def test_payoffs_sum_the_agents_flows_as_documented(monopoly) -> None:
     assert payoff("surplus", horizon=6) == pytest.approx(first_half["surplus_usd"].to_numpy(), rel=1e-12)
 
 
+def test_payoffs_do_not_depend_on_the_order_rows_are_stored_in(tmp_path: Path) -> None:
+    """A sweep stores runs in the order batches finish; the payoffs add each run's months in one
+    order whatever it was, so they are identical to the last bit."""
+    small = GAMES / "small_withholding_game.toml"
+    played = market.game(small, tmp_path / "g", workers=1, progress=False)
+    tables = market.scan(played.out)
+    shuffled = {name: frame.collect().sample(fraction=1.0, shuffle=True, seed=9).lazy() for name, frame in tables.items()
+                if name in ("runs", "vendors", "clouds", "labs")}
+    from market.games.payoffs import run_payoffs
+    for payoff, agents in (("profit", ["google", "gcp"]), ("utility", ["openai"]), ("compute_per_dollar", ["openai"])):
+        args = {"horizon": 3, "discount": 0.1, "hours": 730.0, "diversification": {"openai": 0.5}}
+        a = run_payoffs(tables, payoff, agents, **args).sort("run_id")
+        b = run_payoffs(shuffled, payoff, agents, **args).sort("run_id")
+        assert a.equals(b), payoff
+
+
 def test_a_double_oracle_search_finds_the_answer_running_fewer_profiles(tmp_path: Path) -> None:
     """The monopoly game with a second player, the lab, whose bargaining power cannot matter (it has
     no other seller and pays the posted price): 5 x 3 profiles. The double oracle starts from

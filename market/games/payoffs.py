@@ -24,6 +24,7 @@ month t weighted by ``(1 + discount) ** (-t / 12)`` (``discount`` a year):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -34,58 +35,56 @@ __all__ = ["PAYOFFS", "Payoff", "get_payoff", "run_payoffs"]
 
 @dataclass(frozen=True)
 class Payoff:
-    """A named outcome: which kinds of agent it reads, its unit, and how it is computed from the
-    weighted tables (``compute(tables, agents, hours)`` -> LazyFrame of ``run_id, payoff``)."""
+    """A named outcome: which kinds of agent it reads, its unit, and its monthly terms
+    (``terms(tables, agents, hours)`` -> LazyFrame of ``run_id, x``, one row per agent and month, or
+    ``run_id, x, y`` for a ratio of sums). A run's payoff is the exact sum of its terms
+    (``math.fsum``): the same to the last bit whatever order a sweep stored the rows in."""
 
     name: str
     unit: str
     kinds: frozenset[str]
     description: str
-    compute: Callable[[Mapping[str, pl.LazyFrame], list[str], float], pl.LazyFrame]
+    terms: Callable[[Mapping[str, pl.LazyFrame], list[str], float], pl.LazyFrame]
+    ratio: bool = False  # the payoff is sum(x) / sum(y)
 
 
-def _flows(tables: Mapping[str, pl.LazyFrame], table: str, key: str, agents: list[str], value: pl.Expr) -> pl.LazyFrame:
-    """Per run: the weighted sum of ``value`` over the rows of ``agents`` (``w`` is the weight column)."""
-    return (tables[table].filter(pl.col(key).is_in(agents))
-            .group_by("run_id").agg((value * pl.col("w")).sum().alias("payoff")))
-
-
-def _sum_of(frames: list[pl.LazyFrame]) -> pl.LazyFrame:
-    return pl.concat(frames).group_by("run_id").agg(pl.col("payoff").sum())
+def _terms(tables: Mapping[str, pl.LazyFrame], table: str, key: str, agents: list[str], value: pl.Expr) -> pl.LazyFrame:
+    """The weighted monthly terms ``value * w`` of ``agents`` (``w`` is the weight column)."""
+    return tables[table].filter(pl.col(key).is_in(agents)).select("run_id", (value * pl.col("w")).alias("x"))
 
 
 def _profit(tables: Mapping[str, pl.LazyFrame], agents: list[str], hours: float) -> pl.LazyFrame:
-    return _sum_of([
-        _flows(tables, "vendors", "vendor", agents, pl.col("profit_usd") / 1e9),
-        _flows(tables, "clouds", "cloud", agents, pl.col("profit_usd") / 1e9),
-        _flows(tables, "labs", "lab", agents, pl.col("surplus_usd") / 1e9),
+    return pl.concat([
+        _terms(tables, "vendors", "vendor", agents, pl.col("profit_usd") / 1e9),
+        _terms(tables, "clouds", "cloud", agents, pl.col("profit_usd") / 1e9),
+        _terms(tables, "labs", "lab", agents, pl.col("surplus_usd") / 1e9),
     ])
 
 
 def _revenue(tables: Mapping[str, pl.LazyFrame], agents: list[str], hours: float) -> pl.LazyFrame:
-    return _sum_of([
-        _flows(tables, "vendors", "vendor", agents, pl.col("revenue_usd") / 1e9),
-        _flows(tables, "clouds", "cloud", agents, pl.col("revenue_usd") / 1e9),
+    return pl.concat([
+        _terms(tables, "vendors", "vendor", agents, pl.col("revenue_usd") / 1e9),
+        _terms(tables, "clouds", "cloud", agents, pl.col("revenue_usd") / 1e9),
     ])
 
 
 def _surplus(tables: Mapping[str, pl.LazyFrame], agents: list[str], hours: float) -> pl.LazyFrame:
-    return _flows(tables, "labs", "lab", agents, pl.col("surplus_usd") / 1e9)
+    return _terms(tables, "labs", "lab", agents, pl.col("surplus_usd") / 1e9)
 
 
 def _compute(tables: Mapping[str, pl.LazyFrame], agents: list[str], hours: float) -> pl.LazyFrame:
-    return _flows(tables, "labs", "lab", agents, pl.col("served_pflops") * hours / 1e6)
+    return _terms(tables, "labs", "lab", agents, pl.col("served_pflops") * hours / 1e6)
 
 
 def _utility(tables: Mapping[str, pl.LazyFrame], agents: list[str], hours: float) -> pl.LazyFrame:
     penalty = pl.col("diversification") * pl.col("largest_vendor_share") * pl.col("spend_usd")
-    return _flows(tables, "labs", "lab", agents, (pl.col("surplus_usd") - penalty) / 1e9)
+    return _terms(tables, "labs", "lab", agents, (pl.col("surplus_usd") - penalty) / 1e9)
 
 
 def _compute_per_dollar(tables: Mapping[str, pl.LazyFrame], agents: list[str], hours: float) -> pl.LazyFrame:
-    return (tables["labs"].filter(pl.col("lab").is_in(agents)).group_by("run_id")
-            .agg(((pl.col("served_pflops") * hours * pl.col("w")).sum()
-                  / (pl.col("spend_usd") * pl.col("w")).sum()).alias("payoff")))
+    return (tables["labs"].filter(pl.col("lab").is_in(agents))
+            .select("run_id", (pl.col("served_pflops") * hours * pl.col("w")).alias("x"),
+                    (pl.col("spend_usd") * pl.col("w")).alias("y")))
 
 
 _ANY = frozenset({"vendor", "cloud", "lab"})
@@ -97,7 +96,8 @@ PAYOFFS: dict[str, Payoff] = {p.name: p for p in (
     Payoff("revenue", "billion USD", _SELLERS, "vendors' and clouds' revenue", _revenue),
     Payoff("surplus", "billion USD", _LABS, "labs' value of compute used less spend", _surplus),
     Payoff("compute", "million PFLOP-hours", _LABS, "useful compute used to meet demand", _compute),
-    Payoff("compute_per_dollar", "PFLOP-hours per USD", _LABS, "compute used per dollar spent", _compute_per_dollar),
+    Payoff("compute_per_dollar", "PFLOP-hours per USD", _LABS, "compute used per dollar spent", _compute_per_dollar,
+           ratio=True),
     Payoff("utility", "billion USD", _LABS, "surplus less the lab's stated cost of depending on one vendor", _utility),
 )}
 
@@ -124,6 +124,13 @@ def run_payoffs(tables: Mapping[str, pl.LazyFrame], payoff: str, agents: list[st
             raise ValueError("payoff 'utility' needs each lab's stated diversification (from the base scenario)")
         stated = pl.LazyFrame({"lab": list(agents), "diversification": [float(diversification[a]) for a in agents]})
         weighted["labs"] = weighted["labs"].join(stated, on="lab", how="inner")
-    per_run = get_payoff(payoff).compute(weighted, agents, hours)
-    return (runs.join(per_run, on="run_id", how="left")  # a run where the agents had no rows earns 0
-            .with_columns(pl.col("payoff").fill_null(0.0)).collect())
+    spec = get_payoff(payoff)
+    terms = spec.terms(weighted, agents, hours).collect()
+    columns = ["x", "y"] if spec.ratio else ["x"]
+    grouped = terms.group_by("run_id").agg(*columns)
+    sums = {c: [math.fsum(v) for v in grouped[c].to_list()] for c in columns}
+    value = ([x / y if y else math.nan for x, y in zip(sums["x"], sums["y"], strict=True)] if spec.ratio
+             else sums["x"])
+    per_run = pl.DataFrame({"run_id": grouped["run_id"], "payoff": pl.Series(value, dtype=pl.Float64)})
+    return (runs.collect().join(per_run, on="run_id", how="left")  # a run where the agents had no rows earns 0
+            .with_columns(pl.col("payoff").fill_null(0.0)))
