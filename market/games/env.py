@@ -136,8 +136,9 @@ class MarketEnv(ParallelEnv):
     def _observe(self, agent: str) -> np.ndarray:
         held = dict.fromkeys(self.vendor_ids, 0.0)
         for lab in self.model.lab_list:
-            for v, pf in lab._peak_vendor.items():
-                held[v] += max(pf, 0.0)
+            peak = lab.peak_contracted()
+            for v, share in lab.vendor_shares().items():
+                held[v] += share * peak
         total = sum(held.values())
         shares = [held[v] / total if total > 0 else 0.0 for v in self.vendor_ids]
         reward, value = self._last[agent]

@@ -17,8 +17,8 @@ yet run hold NaN (a double-oracle search explores only some); every function her
 * Confidence: :func:`bootstrap_deviations` resamples the replications (the same ones for every
   profile: the runs use common random numbers, so the comparison is paired) with
   ``scipy.stats.bootstrap`` and gives each deviation's gain a percentile interval at the
-  Bonferroni level 1 - alpha / K (K deviations), so that all K hold together with probability at
-  least 1 - alpha. The regret's interval is then [max lower bound, max upper bound] (clipped at 0),
+  Bonferroni level 1 - alpha / K (K: the most deviations any profile of the call has), so that a
+  profile's intervals hold together with probability at least 1 - alpha. The regret's interval is then [max lower bound, max upper bound] (clipped at 0),
   and the profile *holds as an equilibrium at 95 %* when that interval includes 0: no deviation
   gains significantly.
 """
@@ -34,8 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["APPROXIMATE_TOLERANCE", "MIXED_TOLERANCE", "Deviations", "best_response_graph", "bootstrap_deviations", "deviation_gains",
-           "mixed_equilibria", "profile_regrets", "pure_equilibria", "regret", "strategy_values"]
+__all__ = ["APPROXIMATE_TOLERANCE", "MIXED_TOLERANCE", "Deviations", "best_response_graph", "bootstrap_deviations",
+           "deviation_gains", "embed", "mixed_equilibria", "one_hot", "profile_regrets", "pure_equilibria", "regret",
+           "strategy_values", "undominated"]
 
 MIXED_TOLERANCE = 1e-6  # an equilibrium's regret, as a share of the payoffs' scale, that counts as 0
 APPROXIMATE_TOLERANCE = 1e-3  # the same for replicator dynamics' time averages (3+ players): epsilon-equilibria
@@ -75,7 +76,8 @@ def regret(U: np.ndarray, sigma: Sequence[np.ndarray]) -> float:
     return max(_most(g) for g in deviation_gains(U, sigma))  # deviations to profiles not run are skipped
 
 
-def _one_hot(profile: Sequence[int], shape: Sequence[int]) -> list[np.ndarray]:
+def one_hot(profile: Sequence[int], shape: Sequence[int]) -> list[np.ndarray]:
+    """A pure profile as a mixed one: one probability vector per player."""
     return [np.eye(k)[s] for s, k in zip(profile, shape, strict=True)]
 
 
@@ -142,7 +144,7 @@ def mixed_equilibria(U: np.ndarray, *, seed: int = 0, starts: int = 4) -> list[l
         raise ValueError("mixed equilibria need every profile's payoffs; the game has profiles not run")
     n, shape = U.shape[0], U.shape[1:]
     tol = MIXED_TOLERANCE * _scale(U)
-    found = [(_one_hot(p, shape), tol) for p in pure_equilibria(U, tol)]
+    found = [(one_hot(p, shape), tol) for p in pure_equilibria(U, tol)]
     # strictly dominated strategies are never played in equilibrium: remove them first, and solve
     # exactly when at most two players are left with a choice
     kept = undominated(U)
@@ -153,13 +155,14 @@ def mixed_equilibria(U: np.ndarray, *, seed: int = 0, starts: int = 4) -> list[l
         for a, b in _two_player(sub[[i, j]].reshape(2, len(kept[i]), len(kept[j]))):  # i < j
             sigma = [np.ones(1) for _ in range(n)]
             sigma[i], sigma[j] = a, b
-            found.append((_embed(sigma, kept, shape), tol))
+            found.append((embed(sigma, kept, shape), tol))
     elif len(active) >= 3:
-        found += [(_embed(sigma, kept, shape), APPROXIMATE_TOLERANCE * _scale(U))
+        found += [(embed(sigma, kept, shape), APPROXIMATE_TOLERANCE * _scale(U))
                   for sigma in _replicator(sub, seed=seed, starts=starts)]
     out: list[list[np.ndarray]] = []
     for sigma, limit in found:
-        sigma = [np.where(np.abs(s) < 1e-12, 0.0, s) / np.where(np.abs(s) < 1e-12, 0.0, s).sum() for s in sigma]
+        sigma = [np.where(np.abs(s) < 1e-12, 0.0, s) for s in sigma]  # solvers' round-off off the support
+        sigma = [s / s.sum() for s in sigma]
         if regret(U, sigma) <= limit and not any(_same(sigma, other, atol=1e-3) for other in out):
             out.append(sigma)
     return sorted(out, key=lambda s: (-sum(int(np.count_nonzero(x) == 1) for x in s), [tuple(-x) for x in s]))
@@ -167,7 +170,7 @@ def mixed_equilibria(U: np.ndarray, *, seed: int = 0, starts: int = 4) -> list[l
 
 def undominated(U: np.ndarray) -> list[list[int]]:
     """Each player's strategies left after iterated elimination of strategies strictly dominated by
-    another pure strategy (on the given payoffs; profiles not run block no elimination)."""
+    another pure strategy (on the given payoffs; a profile not run blocks an elimination)."""
     n, shape = U.shape[0], U.shape[1:]
     kept = [list(range(k)) for k in shape]
     changed = True
@@ -185,7 +188,8 @@ def undominated(U: np.ndarray) -> list[list[int]]:
     return kept
 
 
-def _embed(sigma: Sequence[np.ndarray], kept: list[list[int]], shape: Sequence[int]) -> list[np.ndarray]:
+def embed(sigma: Sequence[np.ndarray], kept: list[list[int]], shape: Sequence[int]) -> list[np.ndarray]:
+    """A mixed profile of a sub-game (player i's strategies ``kept[i]``) as one of the whole game."""
     out = []
     for k, idx, s in zip(shape, kept, sigma, strict=True):
         full = np.zeros(k)

@@ -36,19 +36,22 @@ import polars as pl
 from scipy import stats
 
 from market._io import write_text_atomic
-from market.batch.runner import sweep
+from market.batch.runner import SweepReport, sweep
 from market.batch.storage import scan, write_atomic
 from market.games.equilibrium import (
     MIXED_TOLERANCE,
     best_response_graph,
     bootstrap_deviations,
     deviation_gains,
+    embed,
     mixed_equilibria,
+    one_hot,
     profile_regrets,
     strategy_values,
 )
 from market.games.payoffs import PAYOFFS, run_payoffs
 from market.games.spec import Game, GameError, check_game, load_game
+from market.scenario import Scenario
 
 __all__ = ["GameResult", "analyse", "game"]
 
@@ -90,7 +93,7 @@ def game(file: Game | str | os.PathLike, out: str | os.PathLike | None = None, *
     any run starts), or runs that failed (after the others are kept: ``resume=True`` retries them).
     """
     g = file if isinstance(file, Game) else load_game(file, check=False)
-    check_game(g)
+    base = check_game(g)  # once: the analysis reads the base scenario from here
     folder = Path(out) if out is not None else Path("outputs") / g.name
     exp = g.experiment()
     opts = {"workers": workers, "scheduler": scheduler, "executor": executor, "progress": progress}
@@ -103,20 +106,26 @@ def game(file: Game | str | os.PathLike, out: str | os.PathLike | None = None, *
         report = sweep(exp, folder, resume=resume, overwrite=overwrite, **opts)
         counts = {"runs": report.total, "completed": report.completed, "skipped": report.skipped}
         interrupted = report.interrupted
-        if report.failures:
-            first_id, error = next(iter(report.failures.items()))
-            raise GameError(f"game {g.name!r}: {report.failed} runs failed (first: {first_id}: {error}); the others "
-                            "are kept: run again with --resume to retry them.")
+        _no_failures(g, report)
     else:
-        counts, interrupted = _double_oracle(g, folder, resume=resume, overwrite=overwrite, **opts)
+        counts, interrupted = _double_oracle(g, base, folder, resume=resume, overwrite=overwrite, **opts)
     if interrupted:
         return GameResult(g, folder, *(pl.DataFrame() for _ in range(6)), interrupted=True, **counts)
-    result = analyse(g, folder)
+    result = _analyse(g, base, folder)
     result.runs, result.completed, result.skipped = counts["runs"], counts["completed"], counts["skipped"]
     return result
 
 
-def _double_oracle(g: Game, folder: Path, *, resume: bool, overwrite: bool, **opts: Any) -> tuple[dict, bool]:
+def _no_failures(g: Game, report: SweepReport) -> None:
+    """Stop on failed runs (the others are kept in the folder)."""
+    if report.failures:
+        first_id, error = next(iter(report.failures.items()))
+        raise GameError(f"game {g.name!r}: {report.failed} runs failed (first: {first_id}: {error}); the others are "
+                        "kept: run again with --resume to retry them.")
+
+
+def _double_oracle(g: Game, base: Scenario, folder: Path, *, resume: bool, overwrite: bool,
+                   **opts: Any) -> tuple[dict, bool]:
     exp = g.experiment()
     admitted = [[0] for _ in g.players]
     ran: set[int] = set()
@@ -127,7 +136,7 @@ def _double_oracle(g: Game, folder: Path, *, resume: bool, overwrite: bool, **op
         if not _run_points(g, exp, folder, wanted, ran, first, resume, overwrite, opts, counts):
             return counts, True
         first = False
-        U = _per_rep(g, folder).mean(axis=0)  # NaN where a profile has not run
+        U = _per_rep(g, _per_run(g, base, folder)).mean(axis=0)  # NaN where a profile has not run
         sigma = _restricted_equilibrium(U, admitted, g.base_seed)
         # every strategy of every player against the others' equilibrium mix
         against = set()
@@ -137,7 +146,7 @@ def _double_oracle(g: Game, folder: Path, *, resume: bool, overwrite: bool, **op
             against |= {g.profile_point(p) for p in itertools.product(*support)}
         if not _run_points(g, exp, folder, against, ran, False, True, False, opts, counts):
             return counts, True
-        U = _per_rep(g, folder).mean(axis=0)
+        U = _per_rep(g, _per_run(g, base, folder)).mean(axis=0)
         grew = False
         for i, gains in enumerate(deviation_gains(U, sigma)):  # every one was just run
             best = int(np.nanargmax(gains))
@@ -169,34 +178,24 @@ def _run_points(g: Game, exp: Any, folder: Path, points: set[int], ran: set[int]
     counts["runs"] += report.total
     counts["completed"] += report.completed
     counts["skipped"] += report.skipped
-    if report.failures:
-        first_id, error = next(iter(report.failures.items()))
-        raise GameError(f"game {g.name!r}: {report.failed} runs failed (first: {first_id}: {error}); the others are "
-                        "kept: run again with --resume to retry them.")
+    _no_failures(g, report)
     return not report.interrupted
 
 
 def _restricted_equilibrium(U: np.ndarray, admitted: list[list[int]], seed: int) -> list[np.ndarray]:
     """An equilibrium of the game restricted to the admitted strategies, as full-length vectors."""
-    sub = U[np.ix_(range(U.shape[0]), *admitted)]
-    sigma = mixed_equilibria(sub, seed=seed)[0]
-    out = []
-    for k, idx, s in zip(U.shape[1:], admitted, sigma, strict=True):
-        full = np.zeros(k)
-        full[idx] = s
-        out.append(full)
-    return out
+    return embed(mixed_equilibria(U[np.ix_(range(U.shape[0]), *admitted)], seed=seed)[0], admitted, U.shape[1:])
 
 
 # -- analysis ---------------------------------------------------------------------------------------
 
 
-def _per_run(g: Game, folder: Path) -> pl.DataFrame:
-    """Each complete run's point, replication and every player's payoff."""
+def _per_run(g: Game, base: Scenario, folder: Path) -> pl.DataFrame:
+    """Each complete run's point, replication and every player's payoff (``base``: the game's base
+    scenario, as :func:`check_game` returns it)."""
     tables = scan(folder)
     if "runs" not in tables or "vendors" not in tables:
         raise GameError(f"{str(folder)!r} holds no complete runs of game {g.name!r}; run `market game` first.")
-    base = check_game(g)
     steps = g.steps if g.steps is not None else base.steps
     runs = tables["runs"].filter(pl.col("status") == "complete").select("run_id", "point", "replication").collect()
     out = runs
@@ -208,9 +207,8 @@ def _per_run(g: Game, folder: Path) -> pl.DataFrame:
     return out.sort("point", "replication")
 
 
-def _per_rep(g: Game, folder: Path, per_run: pl.DataFrame | None = None) -> np.ndarray:
+def _per_rep(g: Game, per_run: pl.DataFrame) -> np.ndarray:
     """Payoffs per replication, shape (R, n_players, *shape); NaN for profiles not (fully) run."""
-    per_run = _per_run(g, folder) if per_run is None else per_run
     out = np.full((g.replications, len(g.players), *g.shape), np.nan)
     counts = per_run.group_by("point").len()
     complete = set(counts.filter(pl.col("len") == g.replications)["point"].to_list())
@@ -224,10 +222,19 @@ def _per_rep(g: Game, folder: Path, per_run: pl.DataFrame | None = None) -> np.n
 def analyse(file: Game | str | os.PathLike, out: str | os.PathLike | None = None) -> GameResult:
     """Analyse the runs of a game in ``out``: payoffs, regrets, equilibria, best responses.
     Writes them under ``out/game/`` and returns them."""
-    g = file if isinstance(file, Game) else load_game(file)
+    g = file if isinstance(file, Game) else load_game(file, check=False)
     folder = Path(out) if out is not None else Path("outputs") / g.name
-    per_run = _per_run(g, folder)
-    per_rep = _per_rep(g, folder, per_run)
+    return _analyse(g, check_game(g), folder)
+
+
+def _complete(U: np.ndarray, admitted: Sequence[Sequence[int]]) -> bool:
+    """Has every profile of the sub-game of the ``admitted`` strategies been run?"""
+    return all(not np.isnan(U[(0, *p)]) for p in itertools.product(*admitted))
+
+
+def _analyse(g: Game, base: Scenario, folder: Path) -> GameResult:
+    per_run = _per_run(g, base, folder)
+    per_rep = _per_rep(g, per_run)
     U = per_rep.mean(axis=0)  # NaN where a profile was not run
     R, names, shape = g.replications, g.player_names, g.shape
     ran = [p for p in g.profiles() if not np.isnan(U[(0, *p)])]
@@ -253,8 +260,7 @@ def analyse(file: Game | str | os.PathLike, out: str | os.PathLike | None = None
 
     # every profile's regret, with its simultaneous CI
     regrets = profile_regrets(U)
-    one_hot = [[np.eye(k)[s] for s, k in zip(p, shape, strict=True)] for p in ran]
-    devs = bootstrap_deviations(per_rep, one_hot, resamples=g.bootstrap, seed=g.base_seed)
+    devs = bootstrap_deviations(per_rep, [one_hot(p, shape) for p in ran], resamples=g.bootstrap, seed=g.base_seed)
     complete = [all(not np.isnan(U[(0, *p[:i], s, *p[i + 1:])]) for i in range(len(shape)) for s in range(shape[i]))
                 for p in ran]
     profiles = pl.DataFrame([{"point": g.profile_point(p), **labels(p), "regret": float(regrets[p]),
@@ -265,12 +271,13 @@ def analyse(file: Game | str | os.PathLike, out: str | os.PathLike | None = None
     # equilibria: of the whole game when every profile ran; else of the sub-game a double-oracle
     # search admitted (game/search.json), or of the strategies run so far if those form one
     admitted = [sorted({p[i] for p in ran}) for i in range(len(shape))]
-    if not all(not np.isnan(U[(0, *p)]) for p in itertools.product(*admitted)):
+    if not _complete(U, admitted):
         admitted = _read_admitted(folder, g)
-    if admitted is None or not all(not np.isnan(U[(0, *p)]) for p in itertools.product(*admitted)):
+    if admitted is None or not _complete(U, admitted):
         raise GameError(f"game {g.name!r}: the profiles run in {str(folder)!r} do not form a complete sub-game; "
                         "run `market game` with --resume to finish them.")
-    equilibria = _embedded(mixed_equilibria(U[np.ix_(range(len(names)), *admitted)], seed=g.base_seed), admitted, shape)
+    equilibria = [embed(sigma, admitted, shape)
+                  for sigma in mixed_equilibria(U[np.ix_(range(len(names)), *admitted)], seed=g.base_seed)]
     eq_devs = bootstrap_deviations(per_rep, equilibria, resamples=g.bootstrap, seed=g.base_seed) if equilibria else []
     eq_rows, strat_rows, dev_rows = [], [], []
     for e, (sigma, d) in enumerate(zip(equilibria, eq_devs, strict=True)):
@@ -314,18 +321,6 @@ def _read_admitted(folder: Path, g: Game) -> list[list[int]] | None:
         return [sorted(g.strategy_names(p).index(s) for s in names[p]) for p in g.players]
     except (OSError, ValueError, KeyError):
         return None
-
-
-def _embedded(found: list[list[np.ndarray]], admitted: list[list[int]], shape: Sequence[int]) -> list[list[np.ndarray]]:
-    out = []
-    for sigma in found:
-        full = []
-        for k, idx, s in zip(shape, admitted, sigma, strict=True):
-            v = np.zeros(k)
-            v[idx] = s
-            full.append(v)
-        out.append(full)
-    return out
 
 
 def _describe(g: Game, sigma: list[np.ndarray]) -> str:

@@ -20,7 +20,7 @@
     payoff = "surplus"
     [players.openai.strategies]
     diversify_tpu = {}
-    nvidia_only = { "labs.openai.vendors" = ["nvidia"] }
+    nvidia_only = { "labs.openai.uses_vendors" = ["nvidia"] }
 
 A profile picks one strategy per player; its scenario is the base scenario with the game's
 ``overrides`` and every chosen strategy's overrides applied. A game becomes an experiment whose
