@@ -368,7 +368,8 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
             repaired = repair(folder)  # a compaction killed mid-way; returns the committed parts, intact
             done = completed_runs(folder, repaired) if resume else set()
             fixed = dict(exp.overrides) | ({"steps": exp.steps} if exp.steps is not None else {})
-            specs = exp.runs() if points is None else [s for s in exp.runs() if s.point in set(points)]
+            chosen = None if points is None else set(points)
+            specs = exp.runs() if chosen is None else [s for s in exp.runs() if s.point in chosen]
             tasks = [Task(s, exp.name, _source(exp, s.scenario), {**fixed, **s.parameters}, str(folder.resolve()))
                      for s in specs if s.run_id not in done]
             report.total, report.skipped = len(specs), len(specs) - len(tasks)
