@@ -406,3 +406,19 @@ def test_unmade_orders_stay_in_the_book_and_a_long_book_raises_list_prices() -> 
     hit, base = shock.vendors["nvidia"], calm.vendors["nvidia"]
     top = hit.newest_on_sale()
     assert hit.list_price[top] > base.list_price[top]
+
+
+def test_a_lab_rents_only_the_vendors_it_uses() -> None:
+    """labs.<id>.uses_vendors is the lab's own choice of suppliers: restricted to Nvidia, OpenAI
+    signs nothing on TPUs even where Google Cloud would rent them to it (open_tpu_access), while
+    by default it does; a deal for a vendor it does not use is refused at validation."""
+    def vendors(**overrides) -> set[str]:
+        sc = market.load_scenario("open_tpu_access", {"steps": 12, **overrides})
+        contracts = market.run(sc, seed=1).tables["contracts"]
+        return set(contracts.filter(pl.col("lab") == "openai")["vendor"])
+
+    assert "google" in vendors()
+    assert vendors(**{"labs.openai.uses_vendors": ["nvidia"]}) == {"nvidia"}
+    assert vendors(**{"labs.openai.uses_vendors": ["nvidia", "amd"]}) <= {"nvidia", "amd"}
+    with pytest.raises(market.ScenarioError, match="uses_vendors"):
+        market.load_scenario("baseline", {"labs.openai.uses_vendors": ["google"]})
