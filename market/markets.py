@@ -32,7 +32,7 @@ from market.economics import (
     with_outside_options,
 )
 from market.economics.classes import FRONTIER
-from market.economics.withholding import access
+from market.economics.withholding import NOT_WITHHELD, Withholding, access, withheld
 
 if TYPE_CHECKING:
     from market.agents.cloud import CloudProvider
@@ -81,6 +81,7 @@ class Offer:
     access: np.ndarray  # per lab (model.lab_list order): may ask for it (channel and a usable ecosystem)
     buyers: np.ndarray  # per lab: buys it at arm's length (not affiliated, not all withheld): its pricing's demand
     key: int  # index of its (vendor, performance class) in this month's penalty table
+    withheld: list[Withholding] | None  # per lab: what the cloud keeps from it (None: the cloud withholds nothing)
 
 
 SHARED_GRID_POINTS = 48  # log-spaced prices each product's sellers search (plus asks, undercuts, chokes)
@@ -241,10 +242,10 @@ class ComputeMarket:
                     key = keys[prod.vendor, prod.performance_class] = len(penalties)
                     penalties.append(self._penalties(prod.vendor, eco, prod.performance_class, rho, in_use, shares))
                 floor = cloud.floor_price(p)
-                menu, buyers = self._access(cloud, p, prod.vendor, eco)
+                menu, buyers, kept = self._access(cloud, p, prod.vendor, eco, prod.tier)
                 self.offers.append(Offer(cloud, p, prod.vendor, eco, prod.tier, prod.performance_class,
                                          model.config.products[p].pflops, cloud.free(p), cloud.rental_price[p],
-                                         floor, floor, False, math.inf, menu, buyers, key))
+                                         floor, floor, False, math.inf, menu, buyers, key, kept))
         self.penalty = np.stack(penalties) if penalties else np.ones((0, n, 2))
         self._keys = np.array([o.key for o in self.offers], dtype=int)
         self._offer_penalty = self.penalty[self._keys]  # offer, lab, purpose
@@ -327,10 +328,12 @@ class ComputeMarket:
         training = switching[:, 0] * (1.0 + self._class_penalty if performance_class != FRONTIER else 1.0) * diversify
         return np.stack((training, switching[:, 1] * diversify), axis=1)
 
-    def _access(self, cloud: CloudProvider, product: str, vendor: str, eco: str) -> tuple[np.ndarray, np.ndarray]:
-        """Which labs may ask for this offer (the channel and a usable ecosystem), and which of
-        them buy it at arm's length (not affiliated with the cloud, not all of it withheld from
-        them): the demand its price answers to."""
+    def _access(self, cloud: CloudProvider, product: str, vendor: str, eco: str, tier: str
+                ) -> tuple[np.ndarray, np.ndarray, list[Withholding] | None]:
+        """Which labs may ask for this offer (the channel and a usable ecosystem), which of them
+        buy it at arm's length (not affiliated with the cloud, not all of it withheld from them):
+        the demand its price answers to; and what the cloud keeps from each lab (None if it
+        withholds nothing), which holds all month (:meth:`CloudProvider.withheld`)."""
         key = (cloud.cloud_id, vendor)
         serves = self._serves.get(key)
         if serves is None:
@@ -339,9 +342,12 @@ class ComputeMarket:
         labs = self.model.lab_list
         # affiliated labs take capacity at the cloud's reservation, outside its pricing
         buyers = menu & ~self._affiliated_to(cloud)
-        if cloud.cfg.withholding is None:
-            return menu, buyers
-        return menu, buyers & np.array([cloud.withheld(lab.lab_id, product).share < 1.0 for lab in labs])
+        rule = cloud.cfg.withholding
+        if rule is None:
+            return menu, buyers, None
+        kept = [withheld(rule, product=product, vendor=vendor, tier=tier, buyers=[(lab.lab_id, a)])
+                for lab, a in zip(labs, self._affiliated_to(cloud).tolist(), strict=True)]
+        return menu, buyers & np.array([w.share < 1.0 for w in kept]), kept
 
     def _affiliated_to(self, cloud: CloudProvider) -> np.ndarray:
         """Per lab: is it affiliated with this cloud (static, so cached)?"""
@@ -590,6 +596,9 @@ class ComputeMarket:
         refusals = self._refused  # one refusal per offer and lab-month
         taken_here = self._taken.setdefault(lab_id, {})  # chips of each offer it rented this month
         offers = self.offers
+        discounts = model.partner_terms.get(lab_id)  # a partnership's better terms, by cloud
+        bargaining = self._bargaining(lab)
+        months = lab.cfg.contract_months
         for u, purpose in enumerate(PURPOSES):
             if self.notional[i, u] <= EPS or not self.offers:
                 continue
@@ -605,6 +614,7 @@ class ComputeMarket:
             # the least price it could agree at with each (_deal_floor) it skips those at which
             # it would want no more than it holds.
             n = within[i]
+            committed = None  # its term contracts' useful PFLOP/s, read again after it signs
             ranked = zip(order[i][:n], useful_[i][:n], penalty_[i][:n], at_least[i][:n], strict=True)
             for k, useful, penalty, least in ranked:
                 if wanted(least / useful) - held <= EPS:
@@ -616,7 +626,9 @@ class ComputeMarket:
                     continue  # sold out: nothing to rent, nothing to refuse
                 key = (o.cloud.cloud_id, o.product)
                 taken = taken_here.get(key, 0.0)
-                outcome = self._bargain(lab, o, useful, penalty, value)
+                affiliated = self._affiliated[k, i]
+                outcome = self._bargain(o, useful, penalty, value, affiliated, bargaining,
+                                        discounts.get(o.cloud.cloud_id, 0.0) if discounts else 0.0)
                 if outcome is None:
                     continue  # no zone of agreement
                 # the kinds of contract on offer (docs/ODD.md 7.19): a reservation of its term at
@@ -624,9 +636,8 @@ class ComputeMarket:
                 # posted ask (or, while capacity binds, what its market power gets) plus the
                 # on-demand premium. An affiliate reserves at the transfer price.
                 pricing = o.cloud.cfg.pricing
-                affiliated = self._affiliated[k, i]
                 reserved = outcome.price if affiliated else max(
-                    o.floor, outcome.price * o.cloud.term_factor(lab.cfg.contract_months))
+                    o.floor, outcome.price * o.cloud.term_factor(months))
                 need = wanted(reserved / useful) - held
                 if need <= EPS:
                     continue
@@ -634,7 +645,8 @@ class ComputeMarket:
                     to_reserve, on_demand, od_need = need, reserved, 0.0
                 else:
                     on_demand = (max(o.ask, o.power) if o.scarce else o.ask) * (1.0 + pricing.on_demand_premium)
-                    committed = lab.useful_committed(purpose)  # its term contracts, this round's included
+                    if committed is None:  # its term contracts, this round's included
+                        committed = lab.useful_committed(purpose)
                     target = lab.commitment(need + held, reserved, on_demand)
                     to_reserve = min(need, max(0.0, target - committed))
                     od_need = (max(0.0, wanted(on_demand / useful) - held - to_reserve)
@@ -642,7 +654,7 @@ class ComputeMarket:
                 need_chips = (to_reserve + od_need) / useful
                 if need_chips <= EPS:
                     continue
-                share, reason = o.cloud.withheld(lab_id, o.product)
+                share, reason = NOT_WITHHELD if o.withheld is None else o.withheld[i]
                 accessible, refused = access(o.free, need_chips, share, taken)
                 if refused > EPS and ((lab_id, *key) not in refusals
                                       or refused > refusals[lab_id, *key].chips_withheld):
@@ -657,6 +669,7 @@ class ComputeMarket:
                     if chips <= EPS:
                         continue
                     self._sign(lab, o, purpose, kind, chips, price, outcome.rounds, initial)
+                    committed = None
                     lab.paid(chips * price, chips * useful)
                     signed += chips
                     budget_left -= chips * price * hours
@@ -717,7 +730,8 @@ class ComputeMarket:
         o.free -= chips
         o.cloud.contracted[o.product] += chips
 
-    def _bargain(self, lab: AILab, o: Offer, useful: float, penalty: float, value: float) -> BargainOutcome | None:
+    def _bargain(self, o: Offer, useful: float, penalty: float, value: float, affiliated: bool,
+                 params: BargainingParams, discount: float) -> BargainOutcome | None:
         """Price of one bilateral deal (USD per chip-hour).
 
         Inside the bargain the cloud's impasse point is its avoidable cost (plus minimum margin) and
@@ -726,19 +740,21 @@ class ComputeMarket:
         reservation (the competitive price when capacity binds: another buyer pays that); the lab
         need not pay more than the cloud's market power allows (what other sellers' capacity
         leaves it) nor, when capacity is spare, more than the posted ask (it can rent on demand).
-        Affiliated pairs transfer at the cloud's reservation, without bargaining.
+        Affiliated pairs transfer at the cloud's reservation, without bargaining. The lab brings
+        its value of a chip-hour (``value`` per useful PFLOP-hour, the chip's ``useful`` PFLOP/s
+        and its ``penalty``), its bargaining ``params`` and a partnership's ``discount`` at this
+        cloud (0 if none).
         """
         wtp = value * useful / penalty
-        if o.cloud.affiliated(lab.lab_id):
+        if affiliated:
             return BargainOutcome(o.reservation, 1) if wtp >= o.reservation else None
         # A protocol is a pure function of the two impasse points and the parameters, and many
         # labs of the long tail bring the same ones: remember this month's outcomes.
-        key = (o.floor, wtp, lab.cfg.bargaining_power)
+        key = (o.floor, wtp, params.seller_power)
         if key not in self._outcomes:
-            self._outcomes[key] = self.protocol(o.floor, wtp, self._bargaining(lab))
+            self._outcomes[key] = self.protocol(o.floor, wtp, params)
         buyer_option = min(wtp, o.power if o.scarce else min(o.ask, o.power))
         outcome = with_outside_options(self._outcomes[key], o.reservation, buyer_option)
-        discount = self.model.partner_terms.get(lab.lab_id, {}).get(o.cloud.cloud_id, 0.0)
         if outcome is None or discount <= 0.0:
             return outcome
         # a partner's better terms: the discount off the bargained price, never below the floor
