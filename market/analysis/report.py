@@ -13,6 +13,7 @@ are made here from analysis results (polars frames); the commands only print the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -37,10 +38,13 @@ NA = "n/a"
 
 def compact(x: float | None, digits: int = 3) -> str:
     """A number that fits a table cell, a tick or a label, to ``digits`` significant digits:
-    1.5B, 1.72M, 408k (10,000 and up), 9,500 (1,000 to 10,000, whole), 950, 2.5, 0.45."""
+    1.5B, 1.72M, 408k (10,000 and up), 9,500 (1,000 to 10,000, whole), 950, 2.5, 0.45; from a
+    trillion up, and inf or nan, as Python writes them (1.5e+14)."""
     if x is None:
         return NA
     rounded = float(f"{x:.{digits}g}")  # first, so that 999,999 is 1M, not 1e+03k
+    if not math.isfinite(rounded) or abs(rounded) >= 1e12:
+        return f"{x:.{digits}g}"  # inf, nan, 1.5e+14
     for factor, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(rounded) >= max(factor, 1e4):
             return f"{rounded / factor:.{digits}g}{suffix}"

@@ -40,8 +40,9 @@ from market.bench.report import emit, table
 from market.bench.scaling import bench_scaling
 from market.run import package_version
 
-__all__ = ["BENCHMARKS", "FULL", "QUICK", "Figure", "Sizes", "bench_against", "check_request", "emit", "machine",
-           "run_benchmarks", "table"]
+__all__ = ["BENCHMARKS", "FULL", "QUICK", "Figure", "Sizes", "bench_against", "bench_batch_run", "bench_collector",
+           "bench_datacollector", "bench_explore", "bench_memory", "bench_parallel", "bench_readback", "bench_scaling",
+           "check_request", "emit", "machine", "run_benchmarks", "table"]
 
 
 def bench_explore(sizes: Sizes, repeats: int) -> list[Figure]:

@@ -54,7 +54,8 @@ def worker_peaks(pool: Executor, workers: int) -> dict[int, int]:
 
 def measure_sweep(runs: int, steps: int, out: str | os.PathLike, workers: int = WORKERS) -> dict[str, Any]:
     """A sweep of ``runs`` baseline runs of ``steps`` months on the pool a sweep makes itself, in
-    this process: its wall time, and the peak RSS of this process and of each worker, in MiB."""
+    this process: its wall time, and the peak RSS of this process and of each worker (and their
+    process ids), in MiB."""
     exp = Experiment(name="memory", scenarios=["baseline"], replications=runs, steps=steps, base_seed=1)
     pool = RestartingPool(workers)
     try:
@@ -64,7 +65,7 @@ def measure_sweep(runs: int, steps: int, out: str | os.PathLike, workers: int = 
         pool.shutdown()
     return {"runs": report.completed, "failed": report.failed, "wall_seconds": report.wall_seconds,
             "parent_mb": peak_rss_kb() / 1024, "worker_mb": max(peaks.values()) / 1024,
-            "workers_mb": sorted(kb / 1024 for kb in peaks.values())}
+            "workers_mb": sorted(kb / 1024 for kb in peaks.values()), "worker_pids": sorted(peaks)}
 
 
 _CHILD = "import json, sys; from market.bench.memory import measure_sweep; print(json.dumps(measure_sweep(" \
