@@ -22,11 +22,11 @@ from typing import Annotated, Any
 import polars as pl
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
 import market
+from market.analysis.report import comparison_table, count, print_run_summary, sensitivity_table, summary_table
 from market.batch.experiment import safe_label
 from market.run import MAX_SEED
 from market.scenario import Scenario, ScenarioError, builtin_scenarios, load_scenario, parse_override
@@ -148,10 +148,6 @@ def _load(scenario: str, sets: list[str] | None, **extra: Any) -> Scenario:
     return load_scenario(scenario, overrides)
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
-
-
 # -- commands -------------------------------------------------------------------------------
 
 
@@ -169,10 +165,10 @@ def check_cmd(scenario: ScenarioArg, sets: SetOption = None) -> None:
     """Validate a scenario (file or built-in name), with any --set overrides, without running it."""
     sc = _load(scenario, sets)
     dcs = sum(1 for lab in sc.labs.values() if lab.own_datacenter)
-    clouds = _count(len(sc.clouds), "cloud") + (f" (+ {dcs} lab data centres)" if dcs else "")
-    typer.echo(f"OK: {sc.name} — {_count(len(sc.vendors), 'vendor')}, {clouds}, "
-               f"{_count(len(sc.labs), 'lab')} (+ {sc.long_tail.count:,} long-tail), "
-               f"{_count(len(sc.products), 'product')}, {_count(sc.steps, 'step')}, "
+    clouds = count(len(sc.clouds), "cloud") + (f" (+ {dcs} lab data centres)" if dcs else "")
+    typer.echo(f"OK: {sc.name} — {count(len(sc.vendors), 'vendor')}, {clouds}, "
+               f"{count(len(sc.labs), 'lab')} (+ {sc.long_tail.count:,} long-tail), "
+               f"{count(len(sc.products), 'product')}, {count(sc.steps, 'step')}, "
                f"config hash {sc.config_hash}")
 
 
@@ -195,7 +191,7 @@ def run_cmd(
     _make_folder(folder)
 
     err = Console(stderr=True)
-    label = f"Running {sc.name}, {_count(sc.steps, 'monthly step')}, seed {seed}…"
+    label = f"Running {sc.name}, {count(sc.steps, 'monthly step')}, seed {seed}…"
     if err.is_terminal:
         with err.status(Text(label)):
             result = market.run(sc, steps=sc.steps, seed=seed)
@@ -211,7 +207,7 @@ def run_cmd(
     console = Console()
     console.print(f"Wrote {len(paths)} tables to {folder}{'' if str(folder).endswith('/') else '/'} "
                   f"({', '.join(paths)})", markup=False, highlight=False, soft_wrap=True)
-    _print_summary(console, result)
+    print_run_summary(console, result)
 
 
 @app.command("sweep")
@@ -236,8 +232,8 @@ def sweep_cmd(
     by writing the figures and printing the key outcomes per scenario, compared with the baseline
     scenario."""
     from market.analysis.headline import Headline
+    from market.analysis.outcomes import run_outcomes, scenario_summary
     from market.batch import load_experiment, scan, sweep
-    from market.batch.summary import run_outcomes, scenario_summary
 
     if resume and overwrite:
         raise UserError("--resume and --overwrite contradict each other; give one of them.")
@@ -263,10 +259,10 @@ def sweep_cmd(
 
             table = compare(report.out)
             table.write_csv(report.out / "comparison.csv")
-            console.print(_comparison_table(table))
+            console.print(comparison_table(table))
             console.print(f"Comparison saved to {report.out / 'comparison.csv'}", markup=False, highlight=False)
         else:
-            console.print(_summary_table(scenario_summary(per_run), report.total, headline.outcomes()))
+            console.print(summary_table(scenario_summary(per_run), headline.outcomes()))
     if report.failed:
         first = next(iter(report.failures.items()))
         typer.echo(f"{report.failed} of {report.total} runs failed (first: {first[0]}: {first[1]}); "
@@ -381,47 +377,8 @@ def compare_cmd(
     except OSError as exc:
         raise UserError(f"--out {str(target)!r}: cannot write there ({exc.strerror or exc}).") from None
     console = Console(width=None if sys.stdout.isatty() else 140)
-    console.print(_comparison_table(table))
+    console.print(comparison_table(table))
     console.print(f"Saved to {target}", markup=False, highlight=False)
-
-
-def _comparison_table(table: pl.DataFrame) -> Table:
-    base = table["baseline"][0]
-    out = Table(title=f"Final month: mean [90% of runs] and difference to {base} [95% CI, bootstrap]",
-                title_justify="left")
-    for col, justify in (("outcome", "left"), ("scenario", "left"), ("runs", "right"), ("mean", "right"),
-                         ("90% of runs", "right"), (f"vs {base}", "right"), ("95% CI", "right")):
-        out.add_column(col, justify=justify)
-    for _, group in table.group_by("outcome", maintain_order=True):
-        label, unit = group["label"][0], group["unit"][0] or "share"
-        fmt = {"usd": _usd, "chips": _chips, "share": _pct}[unit]
-        dfmt = {"usd": lambda x: "n/a" if x is None else f"{'-' if x < 0 else '+'}${abs(x):,.3f}",
-                "chips": lambda x: "n/a" if x is None else f"{'-' if x < 0 else '+'}{_chips(abs(x))}",
-                "share": lambda x: "n/a" if x is None else f"{100 * x:+.1f} pp"}[unit]
-        for i, r in enumerate(group.iter_rows(named=True)):
-            is_base = r["scenario"] == base
-            out.add_row(label if i == 0 else "", r["scenario"], str(r["runs"]), fmt(r["mean"]),
-                        f"{fmt(r['p05'])} - {fmt(r['p95'])}", "-" if is_base else dfmt(r["diff"]),
-                        "-" if is_base else f"{dfmt(r['diff_low'])} to {dfmt(r['diff_high'])}",
-                        end_section=i == group.height - 1)
-    return out
-
-
-def _summary_table(summary: pl.DataFrame, total: int, outcomes: dict) -> Table:
-    table = Table(title="Final month by scenario: mean, and 90% interval across replications below it",
-                  title_justify="left")
-    table.add_column("scenario")
-    table.add_column("runs", justify="right")
-    for about in outcomes.values():
-        table.add_column(about.label, justify="right")
-    for row in summary.iter_rows(named=True):
-        cells = []
-        for col, about in outcomes.items():
-            unit = about.unit
-            fmt = {"usd": _usd, "chips": _chips, "share": _pct}[unit]
-            cells.append(f"{fmt(row[f'{col}_mean'])}\n[dim]{fmt(row[f'{col}_p05'])}-{fmt(row[f'{col}_p95'])}[/dim]")
-        table.add_row(row["scenario"], str(row["runs"]), *cells)
-    return table
 
 
 @contextmanager
@@ -451,74 +408,6 @@ def _make_folder(folder: Path) -> None:
                         f"give a folder path that can be created or already exists.") from None
 
 
-# -- summary --------------------------------------------------------------------------------
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
-def _usd(x: float | None) -> str:
-    return "n/a" if x is None else f"${x:,.2f}"
-
-
-def _num(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:,.0f}"
-
-
-def _chips(x: float | None) -> str:
-    """Compact chip counts: 1.72M, 408k, 950."""
-    if x is None:
-        return "n/a"
-    return f"{x / 1e6:.2f}M" if abs(x) >= 1e6 else (f"{x / 1e3:.0f}k" if abs(x) >= 1e4 else f"{x:,.0f}")
-
-
-def _print_summary(console: Console, result: market.RunResult) -> None:
-    summary = result.summary()
-    runs = result.tables["runs"].row(0, named=True)
-    steps = result.tables["steps"]
-    last = steps["step"].max()
-    final = steps.filter(pl.col("step") == last).row(0, named=True) if last is not None else {}
-    when = final.get("date")
-    month = when.strftime("%Y-%m") if when is not None else "n/a"
-    console.print(Text(
-        f"{runs['scenario']}, seed {runs['seed']}: {_count(runs['steps'], 'monthly step')} "
-        f"({runs['start_date']:%Y-%m} to {month}) in {runs['wall_seconds']:.2f} s, "
-        f"config hash {runs['config_hash']}", style="bold"), soft_wrap=True)
-
-    shares = Table(title=f"Vendor shares, {month}", title_justify="left")
-    shares.add_column("vendor")
-    for col in ("compute", "shipments", "revenue"):
-        shares.add_column(col, justify="right")
-    for row in summary["shares"].iter_rows(named=True):
-        shares.add_row(row["vendor"], _pct(row["compute_share"]), _pct(row["shipment_share"]),
-                       _pct(row["revenue_share"]))
-
-    prices = Table(title=f"Rental price per PFLOP-hour, {month}", title_justify="left")
-    prices.add_column("class")
-    prices.add_column("mean $/PFLOP-h", justify="right")  # weighted by installed chips
-    prices.add_column("products")
-    for row in summary["prices"].iter_rows(named=True):
-        prices.add_row(row["performance_class"], _usd(row["rental_usd_per_pflop_hour"]), row["products"])
-    if summary["prices"].is_empty():
-        prices.add_row("-", "n/a", "no chips rented")
-
-    m = summary["market"].row(0, named=True)
-    demand = final.get("demand_pflops")
-    market_t = Table(title="Market", title_justify="left", show_header=False)
-    market_t.add_column("measure")
-    market_t.add_column("value", justify="right")
-    market_t.add_row("chips withheld, summed over months", _num(m["withheld_chips_total"]))
-    market_t.add_row("  of which top tier", _num(m["withheld_top_tier_chips_total"]))
-    market_t.add_row(f"unmet demand, {month}",
-                     f"{_num(m['unmet_pflops_final'])} of {_num(demand)} PFLOP/s "
-                     f"({_pct(m['unmet_share_final'])})")
-    market_t.add_row(f"HHI of compute shares, {month}", _num(m["hhi_final"]))
-
-    for table in (shares, prices, market_t):
-        console.print(table)
-
-
 @app.command("sensitivity")
 def sensitivity_cmd(
     folder: Annotated[Path, typer.Argument(metavar="DIR", show_default=False,
@@ -532,7 +421,7 @@ def sensitivity_cmd(
     """Global sensitivity of the final-month outcomes to the swept parameters: Morris screening
     (mu*, its 95% CI, mu, sigma) for a morris design, Sobol' indices (S1, ST) for a saltelli
     design. Writes DIR/sensitivity.csv and DIR/figures/sensitivity.png and .svg."""
-    from market.analysis.sensitivity import sensitivity, short_number
+    from market.analysis.sensitivity import sensitivity
 
     try:
         with _reading(folder):
@@ -541,42 +430,11 @@ def sensitivity_cmd(
         raise UserError(f"{exc}.") from None
     except OSError as exc:
         raise UserError(f"{str(folder)!r}: cannot write the table or figure there ({exc.strerror or exc}).") from None
-    morris = report.method == "morris"
-    d = len(report.parameters)
-    how = (f"Morris screening, {report.points // (d + 1)} trajectories × {d + 1} points" if morris
-           else f"Sobol' indices, {report.points} Saltelli points")
-    title = (f"{how} × {_count(report.replications, 'replication')} = {report.runs:,} runs. "
-             + ("mu*: mean |change in the outcome| over each parameter's range; mu: signed; sigma: spread"
-                if morris else "Total (ST) and first-order (S1) Sobol' indices"))
-    table = Table(title=title, title_justify="left")
-    columns = (["outcome", "scenario", "#", "parameter [range]", "mu*", "95% CI ±", "mu", "sigma", "vs noise"] if morris
-               else ["outcome", "scenario", "#", "parameter [range]", "ST", "95% CI ±", "S1", "95% CI ±"])
-    if len(report.scenarios) < 2:
-        columns.remove("scenario")
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("outcome", "scenario", "parameter [range]") else "right")
-    shown = report.table if top is None else report.table.filter(pl.col("rank") <= top)
-    groups = list(shown.group_by("scenario", "outcome", maintain_order=True))
-    for (scenario, outcome), group in groups:
-        label, unit = report.about(outcome)[:2]
-        fmt = {"usd": lambda x: f"${x:,.3f}", "chips": _chips, "share": lambda x: f"{100 * x:.2f} pp"}[unit]
-        for i, r in enumerate(group.iter_rows(named=True)):
-            noise = r.get("noise_mu_star")
-            first = label + ("" if noise is None else f"\n[dim]seed noise: {fmt(noise)}[/dim]")
-            cells = [first if i == 0 else ""] + ([scenario if i == 0 else ""] if "scenario" in columns else [])
-            cells += [str(r["rank"]), f"{r['parameter']} [{short_number(r['low'])}–{short_number(r['high'])}]"]
-            if morris:
-                cells += [fmt(r["mu_star"]), fmt(r["mu_star_conf"]), ("-" if r["mu"] < 0 else "+") + fmt(abs(r["mu"])),
-                          fmt(r["sigma"]),
-                          "n/a" if noise is None else ("above" if r["mu_star"] > noise else "[dim]within[/dim]")]
-            else:
-                cells += [f"{r['ST']:.2f}", f"{r['ST_conf']:.2f}", f"{r['S1']:.2f}", f"{r['S1_conf']:.2f}"]
-            table.add_row(*cells, end_section=i == group.height - 1)
     console = Console(width=None if sys.stdout.isatty() else 160)
-    console.print(table)
+    console.print(sensitivity_table(report, top))
     for outcome, why in report.skipped.items():
         typer.echo(f"skipped {outcome}: {why}", err=True)
-    if morris and report.replications >= 2:
+    if report.method == "morris" and report.replications >= 2:
         console.print("seed noise: the mu* a parameter without any effect gets from the replications' seed noise "
                       "alone; 'within' marks a parameter not distinguishable from it.", markup=False, highlight=False)
     wrote = [report.csv, *report.figures]
@@ -591,12 +449,12 @@ def compact_cmd(
 ) -> None:
     """Merge a sweep's run files into a few larger files per table (quicker to scan); a sweep of
     100 runs or more does this itself when it finishes. Safe to interrupt."""
-    from market.batch.runner import _lock
+    from market.batch.runner import sweep_lock
     from market.batch.storage import compact
 
     if not (folder / "experiment.json").is_file():
         raise UserError(f"{str(folder)!r} holds no sweep (no experiment.json).")
-    with _lock(folder):
+    with sweep_lock(folder):
         n = compact(folder)
     typer.echo(f"compacted {n} runs in {folder}")
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from market.agents.lab import AILab
     from market.model import MarketModel
 
-__all__ = ["SCHEMAS", "TABLES", "WIDTH", "Recorder", "hhi", "weighted_rental_price"]
+__all__ = ["SCHEMAS", "TABLES", "Recorder", "hhi", "weighted_rental_price"]
 
 _F = pl.Float64
 _I = pl.Int64
@@ -107,7 +107,7 @@ class Recorder:
 
     def __init__(self, model: MarketModel) -> None:
         self.model = model
-        # Each table's rows one after another in one flat list of values (``WIDTH[table]`` a row):
+        # Each table's rows one after another in one flat list of values (a row's values side by side):
         # values alone are not tracked by the garbage collector, where a tuple per row would make
         # it run several times as often while the model runs.
         self.rows: dict[str, list] = {t: [] for t in TABLES if t != "runs"}
@@ -119,7 +119,7 @@ class Recorder:
 
     def collect(self) -> None:
         """Append this step's rows to every table (one method per table, so that other collectors
-        can reuse the same rows; see ``market.bench``).
+        can reuse the same rows; see ``market.bench.mesa_side``).
 
         Values the agents' own methods give (``AILab.useful_contracted()``,
         ``CloudProvider.capacity_pflops()`` ...) are computed here without the calls, by the same
@@ -304,12 +304,6 @@ class Recorder:
             out[table] = df.insert_column(0, pl.Series("run_id", [run_id], dtype=_S).new_from_index(0, df.height))
         return out
 
-    def row_tuples(self, table: str) -> list[tuple]:
-        """A table's rows recorded so far as tuples (``labs`` and ``readiness``: the values read,
-        see :meth:`_labs`)."""
-        values = self.rows[table]
-        return list(zip(*[iter(values)] * WIDTH[table], strict=True))
-
     def _labs_table(self) -> pl.DataFrame:
         """The ``labs`` table from the values read each month (the same arithmetic as per row, IEEE
         doubles either way)."""
@@ -369,4 +363,3 @@ _LAB_VALUES: dict[str, pl.DataType] = {
     "budget_usd": _F, "spend_usd": _F, "demand_pflops": _F, "contracted_pflops": _F, "useful": _F,
     "largest_vendor": _S, "largest_vendor_share": _F, "active_contracts": _I, "on_demand_pflops": _F,
     "anchor_pflops": _F}
-WIDTH = {t: len(SCHEMAS[t]) for t in TABLES} | {"labs": len(_LAB_VALUES), "readiness": 1}  # values a row in Recorder.rows

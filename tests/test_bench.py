@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -92,3 +93,15 @@ def test_against_mistakes_exit_2(tmp_path: Path) -> None:
     assert no_dir.exit_code == 2 and "--against" in no_dir.output
     not_a_checkout = runner.invoke(app, ["bench", "--quick", "--only", "against", "--against", str(tmp_path)])
     assert not_a_checkout.exit_code == 2 and "no market/ package" in not_a_checkout.output
+
+
+def test_memory_is_each_forkserver_workers_own_peak(tmp_path: Path) -> None:
+    """The pool's workers are forked by a fork server, so the sweep process's RUSAGE_CHILDREN never
+    sees them: each of the two workers reports its own peak, and a worker that imported the
+    package and ran models holds tens of MB at least."""
+    from market.bench.memory import measure_sweep
+
+    got = measure_sweep(4, 1, tmp_path / "sweep", workers=2)
+    assert got["runs"] == 4 and got["failed"] == 0
+    assert len(got["workers_mb"]) == 2 and os.getpid() not in got["worker_pids"]  # two workers answered
+    assert min(got["workers_mb"]) > 30 and got["worker_mb"] == max(got["workers_mb"])

@@ -271,3 +271,23 @@ def test_python_dash_m_market(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "--steps" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("x", "shown"), [
+    (1_723_456, "1.72M"), (999_999, "1M"), (408_123, "408k"), (9_999, "10k"), (9_500, "9,500"), (950.3, "950"),
+    (0.45, "0.45"), (-1_500_000, "-1.5M"), (2e9, "2B"), (1.5e14, "1.5e+14"), (float("inf"), "inf"), (None, "n/a")])
+def test_one_compact_format_for_every_report(x, shown):
+    """Tables, figures and the explorer write numbers with one formatter; it rounds before it
+    picks the suffix (999,999 is 1M, not 1e+03k) and writes huge or non-finite values plainly."""
+    from market.analysis.report import compact
+
+    assert compact(x) == shown
+
+
+def test_differences_carry_their_sign_and_unit():
+    from market.analysis.report import difference, fmt
+
+    assert fmt("share", 0.1234) == "12.3%" and fmt("usd", 1234.5) == "$1,234.50" and fmt("chips", 2e6) == "2M"
+    assert fmt("usd", -0.0123, signed=True) == "-$0.012" and fmt("chips", 2.5e6, signed=True) == "+2.5M"
+    assert fmt("share", -0.0123, signed=True) == "-1.2 pp"
+    assert difference("share", 0.0123, signed=False, pp_digits=2) == "1.23 pp"

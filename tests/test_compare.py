@@ -114,7 +114,7 @@ def test_per_run_outcomes_do_not_depend_on_how_the_runs_are_stored(small_experim
     """The same runs read in another row order (as from files written in another order, batches
     or compacted parts) give the same outcomes to the last bit: sums over a run's rows are taken
     in a fixed order."""
-    from market.batch.summary import run_outcomes
+    from market.analysis.outcomes import run_outcomes
 
     tables = market.scan(small_experiment)
     expected = run_outcomes(tables)

@@ -33,7 +33,7 @@ import pytest
 from scipy.stats import wilcoxon
 
 import market
-from market.batch.summary import lab_vendor_share
+from market.analysis.outcomes import lab_vendor_share
 
 SEEDS = tuple(range(20))  # paired replications: seed s at both settings of a lever
 ALPHA = 0.01

@@ -9,7 +9,7 @@ import pytest
 
 import market
 from market.analysis.headline import Headline
-from market.batch.summary import lab_vendor_share
+from market.analysis.outcomes import lab_vendor_share
 from market.recording import SCHEMAS
 from market.scenario import resolve_scenario, validate_scenario
 

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 import market
-from market.batch.summary import lab_vendor_share
+from market.analysis.outcomes import lab_vendor_share
 from market.contracts import Contract, Refusal
 from market.model import MarketModel
 from market.recording import SCHEMAS

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from market.analysis.sensitivity import SensitivityReport, _noise, analyse, plot_sensitivity, sensitivity
 from market.batch import ExperimentError, load_experiment, sweep
 from market.batch.designs import DESIGNS, Morris, Parameter
-from market.batch.summary import OUTCOMES
+from market.analysis.outcomes import OUTCOMES
 from market.cli import app
 
 runner = CliRunner()

@@ -5,7 +5,7 @@ with a bootstrap 95% confidence interval.
     >>> from market.analysis.compare import compare
     >>> table = compare("outputs/seed_scenarios", baseline="baseline")    # doctest: +SKIP
 
-Outcomes are final-month values per run (:func:`market.batch.summary.run_outcomes`). Scenarios of
+Outcomes are final-month values per run (:func:`market.analysis.outcomes.run_outcomes`). Scenarios of
 one experiment share seeds point by point, so runs are paired on (point, replication) when both
 scenarios have them: the interval is then for the mean of the paired differences, which removes
 the noise the scenarios share. Without pairs, the two means are resampled independently. The
@@ -22,7 +22,7 @@ import polars as pl
 
 from market.analysis.headline import Headline, Outcome
 from market.batch.storage import scan
-from market.batch.summary import outcome_columns, run_outcomes, scenario_order
+from market.analysis.outcomes import outcome_columns, run_outcomes, scenario_order
 
 __all__ = ["bootstrap_mean_ci", "compare", "compare_runs"]
 

@@ -39,6 +39,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from market.analysis.headline import Headline, Outcome
+from market.analysis.report import compact
 from market.contracts import PURPOSES
 from market.analysis.style import (
     SCENARIO_LABELS,
@@ -51,7 +52,7 @@ from market.analysis.style import (
     vendor_colours,
 )
 from market.batch.storage import scan
-from market.batch.summary import run_outcomes, scenario_order
+from market.analysis.outcomes import run_outcomes, scenario_order
 from market.economics.classes import CLASSES
 from market.recording import weighted_rental_price
 
@@ -309,16 +310,7 @@ def _scale(values: Iterable[float], unit: str) -> tuple[float, str]:
 _thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
 
 
-def _short(v: float, _pos=None) -> str:
-    """20k, 1.34M: chip counts that fit a tick or a heatmap cell."""
-    if abs(v) >= 1e6:
-        return f"{v / 1e6:.3g}M"
-    if abs(v) >= 1e3:
-        return f"{v / 1e3:.3g}k"
-    return f"{v:.0f}"
-
-
-_kilo = FuncFormatter(_short)
+_kilo = FuncFormatter(lambda v, _: compact(v))  # chip counts that fit a tick or a heatmap cell
 
 
 # ---------------------------------------------------------------------------------------------
@@ -689,7 +681,7 @@ def _sweep_lines(data: pl.DataFrame, p: str, order: list[str], colours: dict, in
 def _cell_text(v: float, big: bool, percent: bool) -> str:
     if np.isnan(v):
         return ""
-    return _short(v) if big else f"{v:.1f}" if percent else f"{v:.2f}"
+    return compact(v) if big else f"{v:.1f}" if percent else f"{v:.2f}"
 
 
 def _tick(v) -> str:

@@ -7,7 +7,7 @@
 The sweep's design must be ``morris`` (elementary effects, :class:`market.batch.designs.Morris`) or
 ``saltelli`` (Sobol' indices, :class:`market.batch.designs.Saltelli`); kind, parameters and seed
 are read from ``DIR/experiment.json``. Each final-month outcome
-(:data:`market.batch.summary.OUTCOMES`) is averaged over the replications of each design point, in
+(:data:`market.analysis.outcomes.OUTCOMES`) is averaged over the replications of each design point, in
 point order, and analysed per scenario with the design's own ``problem`` (names = dotted parameter
 paths, bounds = [low, high]):
 
@@ -45,13 +45,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from market.analysis.headline import Headline, Outcome
+from market.analysis.report import compact
 from market.analysis.style import SCENARIO_LABELS, apply_style, scenario_colours, shade
 from market.batch.designs import DESIGNS, Parameter
 from market.batch.storage import scan
-from market.batch.summary import OUTCOMES, run_outcomes
+from market.analysis.outcomes import OUTCOMES, run_outcomes
 
-__all__ = ["METHODS", "SensitivityReport", "analyse", "plot_sensitivity", "point_means", "sensitivity",
-           "short_number"]
+__all__ = ["METHODS", "SensitivityReport", "analyse", "plot_sensitivity", "point_means", "sensitivity"]
 
 METHODS: dict[str, str] = {"morris": "morris", "saltelli": "sobol"}  # design kind -> SALib analysis
 LEVEL = 0.95  # confidence level of the bootstrap intervals
@@ -268,17 +268,6 @@ def _check_trajectories(unit: np.ndarray, names: list[str]) -> None:
 # the figure
 
 
-def short_number(v: float) -> str:
-    """1.5B, 2M, 20k, 0.45: a parameter bound or an axis tick that fits a label."""
-    if abs(v) >= 1e9:
-        return f"{v / 1e9:g}B"
-    if abs(v) >= 1e6:
-        return f"{v / 1e6:g}M"
-    if abs(v) >= 1e4:
-        return f"{v / 1e3:g}k"
-    return f"{v:g}"
-
-
 def _axis_unit(unit: str, method: str) -> tuple[float, str]:
     """Factor applied to an index of an outcome in ``unit``, and the x-axis label."""
     if method == "sobol":
@@ -308,7 +297,7 @@ def _draw(report: SensitivityReport) -> Figure:
     axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel()) if outcomes else []
     for ax in axes[len(outcomes):]:
         ax.set_axis_off()
-    labels = {p: f"{p}  [{short_number(lo)}–{short_number(hi)}]"
+    labels = {p: f"{p}  [{compact(lo)}–{compact(hi)}]"
               for p, lo, hi in table.select("parameter", "low", "high").unique("parameter").iter_rows()}
     key = "mu_star" if method == "morris" else "ST"
     below_noise = False
@@ -352,7 +341,7 @@ def _draw(report: SensitivityReport) -> Figure:
         ax.grid(axis="y", visible=False)
         ax.tick_params(axis="y", length=0)
         if method == "morris" and outcome == "withheld_top_tier_chips":
-            ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: short_number(v)))
+            ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: compact(v)))
         if method == "morris" and not (sub["mu_star"].fill_nan(0.0).fill_null(0.0) > 0).any():
             ax.set_xlim(0, 1)
             ax.text(0.5, 0.5, "the same at every design point:\nno parameter moves it", transform=ax.transAxes,

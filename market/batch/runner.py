@@ -54,7 +54,7 @@ from market.batch.storage import compact as compact_runs
 from market.recording import RUNS_SCHEMA, TABLES
 from market.scenario import resolve_scenario, validate_scenario
 
-__all__ = ["SweepReport", "Task", "execute", "execute_batch", "sweep"]
+__all__ = ["RestartingPool", "SweepReport", "Task", "execute", "execute_batch", "sweep", "sweep_lock"]
 
 
 @dataclass(frozen=True)
@@ -221,8 +221,9 @@ def _prepare_folder(out: Path, exp: Experiment, print_: str, overwrite: bool) ->
 
 
 @contextmanager
-def _lock(out: Path) -> Iterator[None]:
-    """Hold ``out/.sweep.lock`` so that two sweeps never write into one folder at once."""
+def sweep_lock(out: Path) -> Iterator[None]:
+    """Hold ``out/.sweep.lock`` so that two sweeps (or a sweep and a compaction) never write into one
+    folder at once; raises :class:`ExperimentError` if another holds it."""
     out.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl  # noqa: PLC0415 - POSIX only; elsewhere the folder is not locked
@@ -273,7 +274,7 @@ def _executor(workers: int, scheduler: str | None, executor: Executor | None) ->
     elif workers <= 1:
         yield None, 1
     else:
-        pool = _RestartingPool(workers)
+        pool = RestartingPool(workers)
         try:
             yield pool, workers
         finally:
@@ -301,7 +302,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 _PRELOAD = ["mesa", "pydantic"]  # none of them imports polars (tests/test_batch.py checks it)
 
 
-class _RestartingPool(Executor):
+class RestartingPool(Executor):
     """A local process pool (see :func:`_pool_context`) that replaces itself when a worker process dies.
 
     A dead worker breaks a ``ProcessPoolExecutor`` for good: every run in flight fails with
@@ -362,7 +363,7 @@ def sweep(experiment: Experiment | str | os.PathLike, out: str | os.PathLike | N
     report = SweepReport(folder, total=0)
     started = time.perf_counter()
     try:
-        with _executor(n_workers, scheduler, executor) as (ex, slots), _lock(folder):
+        with _executor(n_workers, scheduler, executor) as (ex, slots), sweep_lock(folder):
             _prepare_folder(folder, exp, print_, overwrite)
             remove_temporaries(folder)
             repaired = repair(folder)  # a compaction killed mid-way; returns the committed parts, intact

@@ -27,6 +27,7 @@ with warnings.catch_warnings():  # Solara's hook check about Mesa's own Componen
     from mesa.visualization.solara_viz import UserInputs
 from mesa.visualization.user_param import Slider
 
+from market.analysis.report import fmt as _fmt  # market compare's formats
 from market.explorer.levers import Lever, all_levers, levers_of, parse_value
 from market.explorer.sweeps import Selection, Sweep, SweepError, open_sweep
 from market.explorer.whatif import DEFAULT_REPLICATIONS, WhatIf, WhatIfResult, command_line, run_whatif
@@ -43,24 +44,9 @@ AS_WRITTEN = "(the scenario as written)"
 # -- formatting --------------------------------------------------------------------------------------
 
 
-def _fmt(unit: str, x: float | None, signed: bool = False) -> str:
-    from market.cli import _chips, _pct, _usd  # noqa: PLC0415 - market compare's formats
-
-    if x is None:
-        return "n/a"
-    if not signed:
-        return {"usd": _usd, "chips": _chips}.get(unit, _pct)(x)
-    sign = "-" if x < 0 else "+"
-    if unit == "usd":
-        return f"{sign}${abs(x):,.3f}"
-    if unit == "chips":
-        return f"{sign}{_chips(abs(x))}"
-    return f"{100 * x:+.1f} pp"
-
-
 def comparison_markdown(table: Any) -> str:
     """``market compare``'s table (:func:`compare_runs`) as a Markdown table, formatted as the CLI prints it."""
-    from market.batch.summary import OUTCOMES  # noqa: PLC0415
+    from market.analysis.outcomes import OUTCOMES  # noqa: PLC0415
 
     base = table["baseline"][0]
     lines = [f"| outcome (final month) | scenario | runs | mean | 90% of runs | vs {base} | 95% CI |",
@@ -77,7 +63,7 @@ def comparison_markdown(table: Any) -> str:
 
 def summary_markdown(summary: Any) -> str:
     """:func:`scenario_summary` (one scenario) as a Markdown table: mean and 90% interval per outcome."""
-    from market.batch.summary import OUTCOMES  # noqa: PLC0415
+    from market.analysis.outcomes import OUTCOMES  # noqa: PLC0415
 
     lines = ["| outcome (final month) | scenario | runs | mean | 90% of runs |", "|:--|:--|--:|--:|--:|"]
     columns = [c.removesuffix("_mean") for c in summary.columns if c.endswith("_mean")]

@@ -23,7 +23,7 @@ import polars as pl
 
 from market.analysis.headline import Headline
 from market.batch.storage import scan
-from market.batch.summary import run_outcomes, scenario_order, scenario_summary
+from market.analysis.outcomes import run_outcomes, scenario_order, scenario_summary
 
 __all__ = ["DRAWN_RUNS", "Selection", "Sweep", "SweepError", "open_sweep"]
 

@@ -9,7 +9,7 @@ Replication ``r`` of both the what-if scenario and its baseline runs with seed
 :func:`market.batch.run_seed` ``(base_seed, 0, r)``, the seed a sweep of the two scenarios gives
 its replication ``r``, so the differences are paired exactly as in ``market compare``, and the
 comparison is :func:`market.analysis.compare.compare_runs` over the same per-run outcomes
-(:func:`market.batch.summary.run_outcomes`). Runs go to worker processes (the sweep runner's
+(:func:`market.analysis.outcomes.run_outcomes`). Runs go to worker processes (the sweep runner's
 fork-server pool) in pairs, so that the first replications can be shown while the others run
 (``on_update``). Each run's tables are kept in memory, keyed by its scenario's config hash and
 seed, so running again after changing only the what-if side reuses the baseline's runs.
@@ -32,7 +32,7 @@ import polars as pl
 from market.analysis.compare import compare_runs
 from market.analysis.headline import Headline
 from market.batch.experiment import run_seed, safe_label
-from market.batch.summary import run_outcomes
+from market.analysis.outcomes import run_outcomes
 from market.explorer.levers import scenario_with
 from market.recording import TABLES
 from market.scenario import Scenario, ScenarioError

@@ -6,13 +6,14 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from market.analysis.report import compact
 from market.games.estimate import GameResult
 
 __all__ = ["print_game"]
 
 
 def _num(x: float) -> str:
-    return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+    return compact(x, digits=4)  # a payoff's CI in billions still shows how wide it is
 
 
 def print_game(console: Console, result: GameResult) -> None:

@@ -1,7 +1,7 @@
 """Key outcomes of an experiment, per run and per scenario, from the tables on disk (lazy polars).
 
     >>> import market
-    >>> from market.batch.summary import run_outcomes, scenario_summary
+    >>> from market.analysis.outcomes import run_outcomes, scenario_summary
     >>> per_run = run_outcomes(market.scan("outputs/seed_scenarios"))          # doctest: +SKIP
     >>> scenario_summary(per_run)                                               # doctest: +SKIP
 
