@@ -29,7 +29,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler,
+                      WrapValidator, field_validator, model_validator)
+from pydantic_core import PydanticCustomError
 
 from market.economics import BARGAINING, PRICE_RULES, RATIONING
 
@@ -58,10 +60,46 @@ __all__ = [
 
 BUILTIN_DIR = resources.files("market") / "scenarios"
 
-Share = Annotated[float, Field(ge=0.0, le=1.0)]
-Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
-Rate = Annotated[float, Field(ge=-0.5, le=0.5, allow_inf_nan=False)]  # per-month growth
+def _number(x: float) -> str:
+    """1e9, not 1000000000.0 or 1e+09: a bound as a user would write it."""
+    return f"{x:g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+
+
+def between(low: float, high: float, kind: type = float, *, low_open: bool = False, high_open: bool = False,
+            unit: str = "") -> Any:
+    """The type of a numeric field: a number of ``kind`` from ``low`` to ``high`` (excluding an end
+    marked open), never inf or NaN. The bounds are pydantic constraints (the explorer reads them
+    as slider ranges); a value outside them, or not a number at all, is reported as
+    ``allowed: a number from LOW to HIGH`` under the field's dotted path."""
+    what = "a whole number" if kind is int else "a number"
+    lo = f"more than {_number(low)}" if low_open else f"from {_number(low)}"
+    hi = f"{'and less than' if low_open else 'to less than'} {_number(high)}" if high_open else \
+        f"{'and at most' if low_open else 'to'} {_number(high)}"
+    allowed = f"{what} {lo} {hi}{' ' + unit if unit else ''}"
+
+    def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise PydanticCustomError("out_of_range", "allowed: {allowed}", {"allowed": allowed}) from None
+
+    bounds = {"gt" if low_open else "ge": low, "lt" if high_open else "le": high}
+    return Annotated[kind, Field(**bounds, **({"allow_inf_nan": False} if kind is float else {})), WrapValidator(check)]
+
+
+# Plausible ranges of the quantities scenario fields share (docs/ODD.md 6.0): generous for any market
+# a user could mean, small enough that the model's arithmetic (sums over chips, prices times hours
+# times months) stays finite in float64.
+MAX_STEP = 1200  # the longest run, months
+Share = between(0.0, 1.0)
+Rate = between(-0.5, 0.5)  # per-month growth
+RunStep = between(0, MAX_STEP, int)  # a month of the run
+Chips = between(0.0, 1e9, unit="chips")  # of one product at one cloud
+UsdPerMonth = between(0.0, 1e13, unit="USD a month")  # budgets and capex limits
+UsdPerChip = between(1e-3, 1e9, unit="USD")  # a chip's cost or price
+UsdPerChipHour = between(1e-6, 1e7, unit="USD per chip-hour")
+UsdPerPflopHour = between(1e-6, 1e6, unit="USD per PFLOP-hour")
+Penalty = between(0.0, 10.0)  # a price penalty, per unit of price
 MIN_TAIL_PFLOPS = 1e-3  # least mean demand of a long-tail lab, PFLOP/s
 
 
@@ -112,10 +150,10 @@ class PricingConfig(_Strict):
     """A vendor's list-price rule from :data:`market.economics.PRICE_RULES` and its parameters."""
 
     rule: PriceRuleName = "excess_demand"
-    speed: NonNegative = 0.2
-    max_step: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
-    min_margin: Annotated[float, Field(ge=0.0, le=50.0)] = 0.0
-    max_margin: Annotated[float, Field(ge=0.0, le=1000.0)] = 1000.0
+    speed: between(0.0, 10.0) = 0.2
+    max_step: between(0.0, 1.0, low_open=True) = 0.1
+    min_margin: between(0.0, 50.0) = 0.0
+    max_margin: between(0.0, 1000.0) = 1000.0
 
     @model_validator(mode="after")
     def _band(self) -> PricingConfig:
@@ -131,16 +169,16 @@ class RentalPricing(_Strict):
     plus ``min_margin``. Transaction prices are bargained (7.12), the ask caps them."""
 
     rule: Literal["best_response", "cost_plus"] = "best_response"
-    min_margin: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0  # over avoidable (operating) cost
-    speed: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5  # share of the log gap to the best reply closed a month
-    undercut: Annotated[float, Field(ge=0.0, le=0.5)] = 0.02  # a rival's ask is undercut by this share
-    review_months: Annotated[int, Field(ge=1, le=120)] = 1  # the posted ask changes at most this often
+    min_margin: between(0.0, 10.0) = 0.0  # over avoidable (operating) cost
+    speed: between(0.0, 1.0, low_open=True) = 0.5  # share of the log gap to the best reply closed a month
+    undercut: between(0.0, 0.5) = 0.02  # a rival's ask is undercut by this share
+    review_months: between(1, 120, int) = 1  # the posted ask changes at most this often
     threshold: Share = 0.0  # ... and only by at least this share (sticky list prices)
     # Contract kinds (docs/ODD.md 7.19): the posted ask is the one-year reserved price; on demand a
     # month costs this much more, and a reservation is this much cheaper per year of term beyond
     # the first (up to three years).
-    on_demand_premium: Annotated[float, Field(ge=0.0, le=5.0)] = 0.4
-    term_discount_per_year: Annotated[float, Field(ge=0.0, le=0.45)] = 0.175
+    on_demand_premium: between(0.0, 5.0) = 0.4
+    term_discount_per_year: between(0.0, 0.45) = 0.175
 
     def term_factor(self, months: int) -> float:
         """Price of a reservation of ``months`` relative to a one-year one: a term discount per year
@@ -160,18 +198,18 @@ class Investment(_Strict):
     this is Tobin's q; it orders ``response × (q - 1)`` of its installed PFLOP/s a month while
     q > 1, within its financing limit (``capex_usd_per_month``)."""
 
-    cost_of_capital: Annotated[float, Field(ge=0.0, le=1.0)] = 0.10  # a year
-    response: Annotated[float, Field(ge=0.0, le=1.0)] = 0.10  # share of capacity ordered a month per unit of q - 1
-    build_months: Annotated[int, Field(ge=0, le=36)] = 6  # data-centre time to build, after the vendor's lead time
-    build_cost_share: Annotated[float, Field(ge=0.0, le=5.0)] = 0.4  # facility and network, per unit of chip price
-    expected_price_decline: Annotated[float, Field(ge=0.0, le=0.9)] = 0.2  # a year, per PFLOP-hour
+    cost_of_capital: between(0.0, 1.0) = 0.10  # a year
+    response: between(0.0, 1.0) = 0.10  # share of capacity ordered a month per unit of q - 1
+    build_months: between(0, 36, int) = 6  # data-centre time to build, after the vendor's lead time
+    build_cost_share: between(0.0, 5.0) = 0.4  # facility and network, per unit of chip price
+    expected_price_decline: between(0.0, 0.9) = 0.2  # a year, per PFLOP-hour
 
 
 class DemandJump(_Strict):
     """Every lab's demand multiplied by ``factor`` from ``step`` on (a permanent shift)."""
 
-    step: Annotated[int, Field(ge=0)]
-    factor: Annotated[float, Field(gt=0.0, le=100.0)]
+    step: RunStep
+    factor: between(0.0, 100.0, low_open=True)
 
 
 class Demand(_Strict):
@@ -184,15 +222,15 @@ class Demand(_Strict):
     demand at that level; ``D0`` is ``demand_pflops`` and its growth path. Nothing above the lab's
     value per PFLOP-hour (the choke price)."""
 
-    reference_price_usd_per_pflop_hour: Positive = 2.5
-    training_elasticity: Annotated[float, Field(ge=-5.0, le=0.0)] = -0.3  # short run
-    inference_elasticity: Annotated[float, Field(ge=-5.0, le=0.0)] = -0.7  # short run
-    long_run_elasticity: Annotated[float, Field(ge=-5.0, le=0.0)] = -1.0
-    adjustment_months: Annotated[float, Field(ge=1.0, le=240.0)] = 12.0
+    reference_price_usd_per_pflop_hour: UsdPerPflopHour = 2.5
+    training_elasticity: between(-5.0, 0.0) = -0.3  # short run
+    inference_elasticity: between(-5.0, 0.0) = -0.7  # short run
+    long_run_elasticity: between(-5.0, 0.0) = -1.0
+    adjustment_months: between(1.0, 240.0) = 12.0
     jumps: list[DemandJump] = []
     # labs' expectation of how fast on-demand prices per PFLOP-hour fall, a year (what a reservation
     # locks in against; docs/ODD.md 7.19)
-    expected_price_decline: Annotated[float, Field(ge=0.0, le=0.9)] = 0.2
+    expected_price_decline: between(0.0, 0.9) = 0.2
 
 
 class PerformanceClasses(_Strict):
@@ -204,7 +242,7 @@ class PerformanceClasses(_Strict):
 
     pflops_share: Share = 0.4
     memory_share: Share = 0.4
-    max_age_months: Annotated[int, Field(ge=0, le=600)] = 36
+    max_age_months: between(0, 600, int) = 36
 
 
 class Product(_Strict):
@@ -214,14 +252,14 @@ class Product(_Strict):
 
     name: str = ""
     vendor: str
-    pflops: Positive  # dense bf16 PFLOP/s per chip
-    memory_gb: NonNegative = 0.0
-    unit_cost_usd: Positive  # vendor's cost to make one chip
-    list_price_usd: Positive  # initial list price
-    release_step: Annotated[int, Field(ge=-600, le=600)] = 0
-    end_of_sale_step: Annotated[int, Field(ge=-600, le=600)] | None = None
-    chips_per_wafer: Positive = 16.0  # packages per CoWoS-class wafer
-    opex_usd_per_chip_hour: Positive = 0.3  # power, cooling, network, staff: the avoidable cost of a rented chip-hour
+    pflops: between(1e-6, 1e6, unit="PFLOP/s")  # dense bf16 PFLOP/s per chip
+    memory_gb: between(0.0, 1e7, unit="GB") = 0.0
+    unit_cost_usd: UsdPerChip  # vendor's cost to make one chip
+    list_price_usd: UsdPerChip  # initial list price
+    release_step: between(-600, 600, int) = 0
+    end_of_sale_step: between(-600, 600, int) | None = None
+    chips_per_wafer: between(1e-3, 1e6) = 16.0  # packages per CoWoS-class wafer
+    opex_usd_per_chip_hour: UsdPerChipHour = 0.3  # power, cooling, network, staff: the avoidable cost of a rented chip-hour
 
 
 class Vendor(_Strict):
@@ -233,7 +271,7 @@ class Vendor(_Strict):
     packaging_share: Share  # share of the shared packaging capacity reserved for it
     channel: Literal["anyone", "own_cloud", "named"] = "anyone"
     buyers: list[str] = []  # for channel = "named": clouds allowed to buy (own cloud always may)
-    lead_time_months: Annotated[int, Field(ge=0, le=36)] = 3  # from shipment to delivery (then the buyer's build_months)
+    lead_time_months: between(0, 36, int) = 3  # from shipment to delivery (then the buyer's build_months)
     top_tier_mix: Share = 0.7  # share of its notional capacity (price signal) credited to the top tier
     rationing: RationingName = "priority"
     pricing: PricingConfig = PricingConfig(rule="excess_demand", min_margin=0.5, max_margin=6.0)
@@ -254,18 +292,18 @@ class Cloud(_Strict):
     kind: Literal["hyperscaler", "neocloud", "captive"] = "hyperscaler"
     vendor: str | None = None  # vertically integrated with this vendor
     owner_lab: str | None = None  # for captive clouds: the lab that owns them
-    fleet: dict[str, NonNegative] = {}  # installed chips by product at step 0
-    on_order: dict[str, NonNegative] = {}  # chips ordered before step 0, installed evenly over the first lead+build months
+    fleet: dict[str, Chips] = {}  # installed chips by product at step 0
+    on_order: dict[str, Chips] = {}  # chips ordered before step 0, installed evenly over the first lead+build months
     buys: list[str] = []  # vendors it orders from (subject to their channels)
-    capex_usd_per_month: NonNegative = 0.0
+    capex_usd_per_month: UsdPerMonth = 0.0
     capex_growth: Rate = 0.02
     serves: list[str] = ["*"]  # labs it rents to ("*" = all)
     vendor_access: dict[str, list[str]] = {}  # vendor -> the only labs that may rent its chips ("*" = all)
     withholding: WithholdingRule | None = None
-    rental_price_usd_per_chip_hour: dict[str, Positive] = {}  # initial prices; default cost-plus
-    initial_markup: NonNegative = 1.0
+    rental_price_usd_per_chip_hour: dict[str, UsdPerChipHour] = {}  # initial prices; default cost-plus
+    initial_markup: between(0.0, 1000.0) = 1.0
     pricing: RentalPricing = RentalPricing()
-    lifetime_months: Annotated[int, Field(ge=6, le=240)] = 60  # depreciation life; chips run on while they earn their opex
+    lifetime_months: between(6, 240, int) = 60  # depreciation life; chips run on while they earn their opex
     investment: Investment = Investment()
 
     def rents_to(self, lab_id: str, vendor: str, lab_affiliation: str | None) -> bool:
@@ -284,12 +322,12 @@ class Cloud(_Strict):
 class OwnDatacenter(_Strict):
     """A lab's own data centres; the model runs them as a captive cloud named ``<lab>_dc``."""
 
-    fleet: dict[str, NonNegative] = {}
-    on_order: dict[str, NonNegative] = {}
+    fleet: dict[str, Chips] = {}
+    on_order: dict[str, Chips] = {}
     buys: list[str]  # vendors it orders from (subject to their channels); no default, so no vendor is named here
-    capex_usd_per_month: NonNegative = 0.0
+    capex_usd_per_month: UsdPerMonth = 0.0
     capex_growth: Rate = 0.02
-    lifetime_months: Annotated[int, Field(ge=6, le=240)] = 60
+    lifetime_months: between(6, 240, int) = 60
     investment: Investment = Investment()
 
 
@@ -298,26 +336,26 @@ class Lab(_Strict):
 
     name: str = ""
     affiliation: str | None = None  # vendor it belongs to (DeepMind -> google)
-    demand_pflops: Positive  # compute wanted at step 0, PFLOP/s
+    demand_pflops: between(0.0, 1e12, low_open=True, unit="PFLOP/s")  # compute wanted at step 0, PFLOP/s
     demand_growth: Rate = 0.05  # mean monthly log growth
-    demand_volatility: Annotated[float, Field(ge=0.0, le=1.0)] = 0.03
-    demand_burst: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0  # sd of a month's passing swing in log demand
+    demand_volatility: between(0.0, 1.0) = 0.03
+    demand_burst: between(0.0, 1.0) = 0.0  # sd of a month's passing swing in log demand
     training_share: Share = 0.5  # share of demand for training (which prefers the frontier class)
-    budget_usd_per_month: Positive
+    budget_usd_per_month: between(0.0, 1e13, low_open=True, unit="USD a month")
     budget_growth: Rate = 0.04
-    value_usd_per_pflop_hour: Positive = 6.0  # willingness to pay per useful PFLOP-hour
+    value_usd_per_pflop_hour: UsdPerPflopHour = 6.0  # willingness to pay per useful PFLOP-hour
     readiness: dict[str, Share] = {}  # ecosystem -> share of peak it can use at step 0, either purpose (missing: 0.2)
     learning_rate: Share = 0.03  # training's readiness: share of the gap to maturity closed a month at full use
     inference_learning_rate: Share = 0.06  # inference's: faster, inference code ports sooner
-    switching_cost: NonNegative = 1.0  # training: price penalty for an unused ecosystem, times (1 - readiness)
+    switching_cost: Penalty = 1.0  # training: price penalty for an unused ecosystem, times (1 - readiness)
     inference_switching_share: Share = 0.6  # inference's switching cost, as a share of training's (serving ports sooner)
-    diversification: NonNegative = 0.2  # penalty per unit of a vendor's share of its compute
-    below_frontier_penalty: NonNegative = 0.5  # price penalty for training on a chip below the frontier class
+    diversification: Penalty = 0.2  # penalty per unit of a vendor's share of its compute
+    below_frontier_penalty: Penalty = 0.5  # price penalty for training on a chip below the frontier class
     bargaining_power: Share = 0.5
-    contract_months: Annotated[int, Field(ge=1, le=120)] = 12  # term of its reservations
-    supply_security: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0  # premium on secured capacity over on-demand's
-    anchor_months: Annotated[int, Field(ge=12, le=120)] = 60  # term of the anchor deals it signs when short (needs supply_security)
-    anchor_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05  # shortfall, as a share of its demand, that makes it sign one
+    contract_months: between(1, 120, int) = 12  # term of its reservations
+    supply_security: between(0.0, 10.0) = 0.0  # premium on secured capacity over on-demand's
+    anchor_months: between(12, 120, int) = 60  # term of the anchor deals it signs when short (needs supply_security)
+    anchor_threshold: between(0.0, 1.0, low_open=True) = 0.05  # shortfall, as a share of its demand, that makes it sign one
     uses_vendors: list[str] = ["*"]  # vendors whose chips it rents ("*" = any): its choice of suppliers (a game strategy)
     own_datacenter: OwnDatacenter | None = None
 
@@ -329,23 +367,23 @@ class Lab(_Strict):
 class LongTail(_Strict):
     """A generated tail of smaller labs that rent from any cloud."""
 
-    count: Annotated[int, Field(ge=0, le=1_000_000)] = 0
-    total_demand_pflops: NonNegative = 0.0
-    pareto_shape: Annotated[float, Field(gt=0.5, le=10.0)] = 1.5
+    count: between(0, 1_000_000, int) = 0
+    total_demand_pflops: between(0.0, 1e12, unit="PFLOP/s") = 0.0
+    pareto_shape: between(0.5, 10.0, low_open=True) = 1.5
     demand_growth: Rate = 0.03
-    demand_volatility: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
-    demand_burst: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    demand_volatility: between(0.0, 1.0) = 0.05
+    demand_burst: between(0.0, 1.0) = 0.0
     training_share: Share = 0.3
-    budget_usd_per_pflop_month: Annotated[float, Field(ge=1e-3, allow_inf_nan=False)] = 1800.0
-    value_usd_per_pflop_hour: Positive = 4.0
+    budget_usd_per_pflop_month: between(1e-3, 1e9, unit="USD per PFLOP/s-month") = 1800.0
+    value_usd_per_pflop_hour: UsdPerPflopHour = 4.0
     readiness: dict[str, Share] = {"cuda": 0.95}
-    switching_cost: NonNegative = 1.0
+    switching_cost: Penalty = 1.0
     inference_switching_share: Share = 0.6
-    diversification: NonNegative = 0.0
-    below_frontier_penalty: NonNegative = 0.5
+    diversification: Penalty = 0.0
+    below_frontier_penalty: Penalty = 0.5
     bargaining_power: Share = 0.2
-    supply_security: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
-    contract_months: Annotated[list[Annotated[int, Field(ge=1, le=120)]], Field(min_length=1)] = [12, 24, 36]  # drawn uniformly per lab
+    supply_security: between(0.0, 10.0) = 0.0
+    contract_months: Annotated[list[between(1, 120, int)], Field(min_length=1)] = [12, 24, 36]  # drawn uniformly per lab
 
     @model_validator(mode="after")
     def _shareable(self) -> LongTail:
@@ -360,9 +398,9 @@ class LongTail(_Strict):
 class Shock(_Strict):
     """Packaging capacity multiplied by ``factor`` from ``start_step`` up to ``end_step``."""
 
-    start_step: Annotated[int, Field(ge=0)]
-    end_step: Annotated[int, Field(ge=0)]
-    factor: Annotated[float, Field(ge=0.0, le=10.0)]
+    start_step: RunStep
+    end_step: RunStep
+    factor: between(0.0, 10.0)
 
     @model_validator(mode="after")
     def _order(self) -> Shock:
@@ -378,12 +416,12 @@ class Packaging(_Strict):
     ``max_expansion_per_year`` of its capacity a year, coming online ``expansion_lead_months``
     later."""
 
-    capacity_wafers_per_month: list[tuple[int, NonNegative]]
+    capacity_wafers_per_month: list[tuple[between(-600, MAX_STEP, int), between(0.0, 1e9, unit="wafers a month")]]
     rationing: RationingName = "pro_rata"
     shocks: list[Shock] = []
-    expansion_response: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
-    expansion_lead_months: Annotated[int, Field(ge=0, le=60)] = 12
-    max_expansion_per_year: Annotated[float, Field(ge=0.0, le=5.0)] = 1.0
+    expansion_response: between(0.0, 1.0) = 0.1
+    expansion_lead_months: between(0, 60, int) = 12
+    max_expansion_per_year: between(0.0, 5.0) = 1.0
 
     @field_validator("capacity_wafers_per_month")
     @classmethod
@@ -406,9 +444,9 @@ class Partnership(_Strict):
     lab: str
     clouds: Annotated[list[str], Field(min_length=1)]
     kind: Literal["equity_for_compute", "priority_access"] = "equity_for_compute"
-    discount: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    start_step: Annotated[int, Field(ge=-600, le=1200)] = -600
-    end_step: Annotated[int, Field(ge=-600, le=1200)] | None = None
+    discount: between(0.0, 1.0, high_open=True) = 0.0
+    start_step: between(-600, 1200, int) = -600
+    end_step: between(-600, 1200, int) | None = None
     source: str = ""
 
     @model_validator(mode="after")
@@ -438,11 +476,11 @@ class Deal(_Strict):
     cloud: str
     vendor: str | None = None
     product: str | None = None
-    usd: Annotated[float, Field(gt=0.0, le=1e13, allow_inf_nan=False)]  # total commitment, US dollars
-    months: Annotated[int, Field(ge=12, le=120)] = 60
-    sign_step: Annotated[int, Field(ge=-600, le=1200)] = 0
+    usd: between(0.0, 1e13, low_open=True, unit="USD")  # total commitment, US dollars
+    months: between(12, 120, int) = 60
+    sign_step: between(-600, 1200, int) = 0
     purpose: Literal["training", "inference"] = "training"
-    price_usd_per_chip_hour: Positive | None = None
+    price_usd_per_chip_hour: UsdPerChipHour | None = None
     source: str = ""
 
     @model_validator(mode="after")
@@ -458,18 +496,18 @@ class Negotiation(_Strict):
     """The compute-market bargaining protocol and its parameters."""
 
     protocol: ProtocolName = "nash"
-    seller_discount: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.95
-    buyer_discount: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.95
+    seller_discount: between(0.0, 1.0, low_open=True, high_open=True) = 0.95
+    buyer_discount: between(0.0, 1.0, low_open=True, high_open=True) = 0.95
     first_mover: Literal["buyer", "seller"] = "buyer"
-    concession_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
-    max_rounds: Annotated[int, Field(ge=1, le=1000)] = 50
-    max_offers_per_lab: Annotated[int, Field(ge=1, le=1000)] = 40
+    concession_rate: between(0.0, 1.0, low_open=True) = 0.3
+    max_rounds: between(1, 1000, int) = 50
+    max_offers_per_lab: between(1, 1000, int) = 40
 
 
 class Faults(_Strict):
     """Deliberate faults, for testing what runs the model (the sweep runner's error handling)."""
 
-    raise_at_step: Annotated[int, Field(ge=0)] | None = None  # raise RuntimeError in this step
+    raise_at_step: RunStep | None = None  # raise RuntimeError in this step
 
 
 class Scenario(_Strict):
@@ -478,8 +516,8 @@ class Scenario(_Strict):
     name: str
     description: str = ""
     start_date: str = "2025-06"  # YYYY-MM of step 0
-    steps: Annotated[int, Field(ge=1, le=1200)] = 60
-    hours_per_month: Positive = 730.0
+    steps: between(1, MAX_STEP, int) = 60
+    hours_per_month: between(1.0, 744.0, unit="hours") = 730.0
     negotiation: Negotiation = Negotiation()
     demand: Demand = Demand()
     performance_classes: PerformanceClasses = PerformanceClasses()

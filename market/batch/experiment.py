@@ -34,7 +34,7 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from market.batch.designs import DESIGNS, Design, Parameter
-from market.scenario import Scenario, ScenarioError, _describe, resolve_scenario, validate_scenario
+from market.scenario import MAX_STEP, Scenario, ScenarioError, _describe, between, resolve_scenario, validate_scenario
 
 __all__ = ["Experiment", "ExperimentError", "RunSpec", "check_experiment", "fingerprint", "load_experiment",
            "run_seed"]
@@ -50,8 +50,8 @@ class _Strict(BaseModel):
 
 class ParameterSpec(_Strict):
     values: list[Any] | None = None
-    low: float | None = Field(default=None, allow_inf_nan=False)
-    high: float | None = Field(default=None, allow_inf_nan=False)
+    low: between(-1e15, 1e15) | None = None  # a sampled range's ends (each also checked as the field's value)
+    high: between(-1e15, 1e15) | None = None
     integer: bool = False
 
     @model_validator(mode="after")
@@ -70,9 +70,9 @@ class ParameterSpec(_Strict):
 
 class DesignSpec(_Strict):
     kind: Literal["grid", "lhs", "sobol", "saltelli", "morris"] = "grid"
-    samples: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    samples: between(1, 1_000_000, int) | None = None
     parameters: dict[str, ParameterSpec]
-    levels: Annotated[int, Field(ge=2, le=20)] | None = None  # morris: grid levels per parameter (default 4)
+    levels: between(2, 20, int) | None = None  # morris: grid levels per parameter (default 4)
 
     @model_validator(mode="after")
     def _levels_for_morris(self) -> DesignSpec:
@@ -114,9 +114,9 @@ class Experiment(_Strict):
     name: FolderName
     description: str = ""
     scenarios: list[str]
-    replications: Annotated[int, Field(ge=1, le=100_000)] = 1
-    steps: Annotated[int, Field(ge=1, le=1200)] | None = None
-    base_seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    replications: between(1, 100_000, int) = 1
+    steps: between(1, MAX_STEP, int) | None = None
+    base_seed: between(0, 2**63 - 1, int) = 0
     overrides: dict[str, Any] = {}
     design: DesignSpec | None = None
     points: list[dict[str, Any]] | None = None  # explicit design points, instead of a design (a game's profiles)

@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from market.batch.experiment import Experiment, ExperimentError, FolderName, check_experiment, read_user_file
 from market.games.payoffs import PAYOFFS
-from market.scenario import Scenario, _describe
+from market.scenario import MAX_STEP, Scenario, _describe, between
 
 __all__ = ["MAX_CHECKED_PROFILES", "Game", "GameError", "Player", "load_game"]
 
@@ -68,8 +68,8 @@ class Player(_Strict):
 
     agents: Annotated[list[str], Field(min_length=1)]
     payoff: str = "profit"
-    horizon: Annotated[int, Field(ge=1, le=1200)] | None = None  # months counted (default: the game's steps)
-    discount: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.10  # a year
+    horizon: between(1, MAX_STEP, int) | None = None  # months counted (default: the game's steps)
+    discount: between(0.0, 1.0) = 0.10  # a year
     strategies: Annotated[dict[str, dict[str, Any]], Field(min_length=1)]
 
     @field_validator("payoff")
@@ -94,8 +94,8 @@ class Search(_Strict):
     (McMahan, Gordon and Blum 2003), and stops when no strategy outside gains against it."""
 
     method: Literal["full", "double_oracle"] = "full"
-    tolerance: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0  # least gain (payoff units) that adds a strategy
-    max_iterations: Annotated[int, Field(ge=1, le=1000)] = 50
+    tolerance: between(0.0, 1e15) = 0.0  # least gain (payoff units) that adds a strategy
+    max_iterations: between(1, 1000, int) = 50
 
 
 class Game(_Strict):
@@ -104,12 +104,12 @@ class Game(_Strict):
     name: FolderName
     description: str = ""
     scenario: str
-    replications: Annotated[int, Field(ge=2, le=10_000)] = 10
-    steps: Annotated[int, Field(ge=1, le=1200)] | None = None
-    base_seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    replications: between(2, 10_000, int) = 10
+    steps: between(1, MAX_STEP, int) | None = None
+    base_seed: between(0, 2**63 - 1, int) = 0
     overrides: dict[str, Any] = {}
-    max_runs: Annotated[int, Field(ge=1, le=10_000_000)] = 5000  # refuse a game needing more runs than this
-    bootstrap: Annotated[int, Field(ge=200, le=100_000)] = 2000  # resamples for the confidence intervals
+    max_runs: between(1, 10_000_000, int) = 5000  # refuse a game needing more runs than this
+    bootstrap: between(200, 100_000, int) = 2000  # resamples for the confidence intervals
     search: Search = Search()
     players: Annotated[dict[str, Player], Field(min_length=1)]
     source_dir: str = "."
