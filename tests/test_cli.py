@@ -271,3 +271,23 @@ def test_python_dash_m_market(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "--steps" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_run_whose_numbers_overflow_exits_1_with_one_line_naming_step_and_quantity(tmp_path: Path) -> None:
+    """A valid scenario whose arithmetic overflows is not a usage error (exit 2) but a failed run:
+    exit 1, one ``error:`` line naming the step and the quantity, no traceback."""
+    jumps = ", ".join(f"{{ step = {s}, factor = 100 }}" for s in range(1, 200))
+    path = write(tmp_path, "jumps.toml", f'extends = "baseline"\nsteps = 200\n[demand]\njumps = [{jumps}]\n')
+    result = invoke("run", path, "--out", tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output + result.stderr
+    progress, _, err = result.stderr.strip().partition("\n")
+    assert progress.startswith("Running "), progress
+    assert len(err.splitlines()) == 1 and err.startswith("error: the run failed: step "), err
+    assert "demand (PFLOP/s)" in err and "not a finite number" in err, err
+
+
+def test_a_fleet_too_large_for_the_arithmetic_is_refused_naming_the_field_and_range(tmp_path: Path) -> None:
+    path = write(tmp_path, "big.toml", 'extends = "baseline"\n[clouds.aws.fleet]\nh100 = 1e308\n')
+    assert_user_error(invoke("run", path, "--steps", "1", "--out", tmp_path / "out"),
+                      "clouds.aws.fleet.h100", "allowed: a number from 0 to 1e9 chips")
