@@ -41,11 +41,11 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from market.batch.experiment import Experiment, ExperimentError, FolderName, check_experiment, read_user_file
 from market.games.payoffs import PAYOFFS
-from market.scenario import MAX_STEP, Scenario, _describe, between
+from market.scenario import MAX_STEP, Scenario, StrictModel, between, validate_model
 
 __all__ = ["MAX_CHECKED_PROFILES", "Game", "GameError", "Player", "load_game"]
 
@@ -59,25 +59,14 @@ class GameError(ExperimentError):
 _NAME = r"[A-Za-z][A-Za-z0-9_-]{0,63}"  # a player's or a strategy's name
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Player(_Strict):
+class Player(StrictModel):
     """One player: the agents whose outcomes make its payoff, and its strategies."""
 
     agents: Annotated[list[str], Field(min_length=1)]
-    payoff: str = "profit"
+    payoff: Annotated[str, AfterValidator(PAYOFFS.check)] = "profit"
     horizon: between(1, MAX_STEP, int) | None = None  # months counted (default: the game's steps)
     discount: between(0.0, 1.0) = 0.10  # a year
     strategies: Annotated[dict[str, dict[str, Any]], Field(min_length=1)]
-
-    @field_validator("payoff")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in PAYOFFS:
-            raise ValueError(f"unknown payoff {v!r}; allowed: {', '.join(sorted(PAYOFFS))}")
-        return v
 
     @field_validator("strategies")
     @classmethod
@@ -88,7 +77,7 @@ class Player(_Strict):
         return v
 
 
-class Search(_Strict):
+class Search(StrictModel):
     """How profiles are chosen: ``full`` runs every profile; ``double_oracle`` grows each player's
     strategy set from its first strategy by best responses to the equilibrium of the game so far
     (McMahan, Gordon and Blum 2003), and stops when no strategy outside gains against it."""
@@ -98,7 +87,7 @@ class Search(_Strict):
     max_iterations: between(1, 1000, int) = 50
 
 
-class Game(_Strict):
+class Game(StrictModel):
     """A validated game file."""
 
     name: FolderName
@@ -206,10 +195,7 @@ def load_game(path: str | Path, *, check: bool = True, overrides: dict[str, Any]
     data = read_user_file(path, "game", "scenario and [players.<name>] tables", GameError)
     if overrides:
         data["overrides"] = {**data.get("overrides", {}), **overrides}
-    try:
-        game = Game.model_validate(data)
-    except ValidationError as exc:
-        raise GameError(_describe(exc, f"game {str(path)!r}")) from None
+    game = validate_model(Game, data, f"game {str(path)!r}", GameError)
     if check:
         check_game(game)
     return game

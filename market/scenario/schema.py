@@ -1,32 +1,18 @@
-"""Scenarios: typed configuration, TOML loading, inheritance and dotted-path overrides.
+"""The scenario schema: every table and field of a scenario file, its type, unit and allowed range.
 
-A scenario is a TOML file validated into a :class:`Scenario` before any run starts::
-
-    >>> import market
-    >>> sc = market.load_scenario("openai_google_tpu", **{"clouds.gcp.withholding.share": 0.5})
-    >>> sc.clouds["gcp"].withholding.share
-    0.5
-
-Files may start from another scenario with ``extends = "baseline"`` (a built-in name or a
-path relative to the file); tables are merged key by key, the extending file winning.
-Every problem is reported as a :class:`ScenarioError` whose message names the dotted path of
-the offending field and what is allowed.
+Each table is a :class:`StrictModel` (an unknown key is an error, the values are frozen). Every
+numeric field's type is made by :func:`between`, which carries its range both as pydantic
+constraints (the explorer's sliders read them) and in the error message; the ranges are listed in
+docs/ODD.md 6.0. Cross-field checks (ids that must exist) are in :mod:`market.scenario.references`.
 
 Units: compute in dense bf16 PFLOP/s, money in US dollars, time in monthly steps.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
-import math
-import re
-import tomllib
-from collections.abc import Callable, Mapping
 from datetime import date
-from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler,
@@ -34,9 +20,10 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from market.economics import BARGAINING, PRICE_RULES, RATIONING
+from market.scenario.references import check_references
 
 __all__ = [
-    "BUILTIN_DIR",
+    "MAX_STEP",
     "Cloud",
     "Deal",
     "Demand",
@@ -48,17 +35,19 @@ __all__ = [
     "Product",
     "RentalPricing",
     "Scenario",
-    "ScenarioError",
+    "StrictModel",
     "Vendor",
     "WithholdingRule",
-    "builtin_scenarios",
-    "load_scenario",
-    "parse_override",
-    "resolve_scenario",
-    "validate_scenario",
+    "between",
 ]
 
-BUILTIN_DIR = resources.files("market") / "scenarios"
+
+class StrictModel(BaseModel):
+    """A table of a user's file (scenario, experiment, game): an unknown key is an error, values are
+    frozen, and defaults are validated like given values."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
 
 def _number(x: float) -> str:
     """1e9, not 1000000000.0 or 1e+09: a bound as a user would write it."""
@@ -102,32 +91,12 @@ UsdPerPflopHour = between(1e-6, 1e6, unit="USD per PFLOP-hour")
 Penalty = between(0.0, 10.0)  # a price penalty, per unit of price
 MIN_TAIL_PFLOPS = 1e-3  # least mean demand of a long-tail lab, PFLOP/s
 
-
-def _registered(registry: Mapping[str, Any], what: str) -> AfterValidator:
-    """A validator for a rule chosen by name from one of the economics registries."""
-
-    def check(v: str) -> str:
-        if v not in registry:
-            raise ValueError(f"unknown {what} {v!r}; allowed: {', '.join(sorted(registry))}")
-        return v
-
-    return AfterValidator(check)
+RationingName = Annotated[str, AfterValidator(RATIONING.check)]
+PriceRuleName = Annotated[str, AfterValidator(PRICE_RULES.check)]
+ProtocolName = Annotated[str, AfterValidator(BARGAINING.check)]
 
 
-RationingName = Annotated[str, _registered(RATIONING, "rationing rule")]
-PriceRuleName = Annotated[str, _registered(PRICE_RULES, "price rule")]
-ProtocolName = Annotated[str, _registered(BARGAINING, "bargaining protocol")]
-
-
-class ScenarioError(ValueError):
-    """A scenario (or override) a user wrote is invalid; the message says where and why."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class WithholdingRule(_Strict):
+class WithholdingRule(StrictModel):
     """Chips kept from some buyers by a vendor (chip sales) or a cloud (rentals).
 
     A product matches when its vendor is ``vendor`` (any vendor if empty) and its current
@@ -146,7 +115,7 @@ class WithholdingRule(_Strict):
     share: Share = 1.0
 
 
-class PricingConfig(_Strict):
+class PricingConfig(StrictModel):
     """A vendor's list-price rule from :data:`market.economics.PRICE_RULES` and its parameters."""
 
     rule: PriceRuleName = "excess_demand"
@@ -162,7 +131,7 @@ class PricingConfig(_Strict):
         return self
 
 
-class RentalPricing(_Strict):
+class RentalPricing(StrictModel):
     """How a cloud prices rentals (docs/ODD.md 7.7): ``best_response`` sets its on-demand ask as the
     profit-maximising reply to rivals' asks on the residual demand of its product's market
     (Bertrand-Edgeworth); ``cost_plus`` (a lab's own data centres) transfers at avoidable cost
@@ -187,7 +156,7 @@ class RentalPricing(_Strict):
         return 1.0 - self.term_discount_per_year * (min(max(months, 12), 36) - 12) / 12.0
 
 
-class Investment(_Strict):
+class Investment(StrictModel):
     """How a cloud (or a lab's own data centres) decides to buy chips (docs/ODD.md 7.4).
 
     Each month it values one chip of each vendor's newest product: the rental margin over
@@ -205,14 +174,14 @@ class Investment(_Strict):
     expected_price_decline: between(0.0, 0.9) = 0.2  # a year, per PFLOP-hour
 
 
-class DemandJump(_Strict):
+class DemandJump(StrictModel):
     """Every lab's demand multiplied by ``factor`` from ``step`` on (a permanent shift)."""
 
     step: RunStep
     factor: between(0.0, 100.0, low_open=True)
 
 
-class Demand(_Strict):
+class Demand(StrictModel):
     """Labs' demand response to price (docs/CALIBRATION.md, "Demand elasticity").
 
     A lab's demand for useful compute of a purpose at price ``e`` (USD per useful PFLOP-hour; the
@@ -233,7 +202,7 @@ class Demand(_Strict):
     expected_price_decline: between(0.0, 0.9) = 0.2
 
 
-class PerformanceClasses(_Strict):
+class PerformanceClasses(StrictModel):
     """What "frontier" means market-wide (docs/ODD.md 2.2, :mod:`market.economics.classes`): a
     released chip is in the frontier class when it has at least ``pflops_share`` of the best
     released chip's PFLOP/s and ``memory_share`` of the most memory, and was released at most
@@ -245,7 +214,7 @@ class PerformanceClasses(_Strict):
     max_age_months: between(0, 600, int) = 36
 
 
-class Product(_Strict):
+class Product(StrictModel):
     """A chip generation. Two things are derived each step: its vendor tier (the vendor's newest
     released product is "top", older ones "previous"; withholding rules use it) and its market-wide
     performance class (:class:`PerformanceClasses`; labs' preferences use it)."""
@@ -262,7 +231,7 @@ class Product(_Strict):
     opex_usd_per_chip_hour: UsdPerChipHour = 0.3  # power, cooling, network, staff: the avoidable cost of a rented chip-hour
 
 
-class Vendor(_Strict):
+class Vendor(StrictModel):
     """A chip vendor: packaging allocation, sales channel, pricing and withholding."""
 
     name: str = ""
@@ -285,7 +254,7 @@ class Vendor(_Strict):
         return self.channel == "named" and cloud_id in self.buyers
 
 
-class Cloud(_Strict):
+class Cloud(StrictModel):
     """A cloud provider (hyperscaler or neocloud) or a lab's own data centres ("captive")."""
 
     name: str = ""
@@ -319,7 +288,7 @@ class Cloud(_Strict):
                 or (self.vendor is not None and lab_affiliation == self.vendor))
 
 
-class OwnDatacenter(_Strict):
+class OwnDatacenter(StrictModel):
     """A lab's own data centres; the model runs them as a captive cloud named ``<lab>_dc``."""
 
     fleet: dict[str, Chips] = {}
@@ -331,7 +300,7 @@ class OwnDatacenter(_Strict):
     investment: Investment = Investment()
 
 
-class Lab(_Strict):
+class Lab(StrictModel):
     """An AI lab: demand for compute, budget, software readiness and preferences."""
 
     name: str = ""
@@ -364,7 +333,7 @@ class Lab(_Strict):
         return "*" in self.uses_vendors or vendor in self.uses_vendors
 
 
-class LongTail(_Strict):
+class LongTail(StrictModel):
     """A generated tail of smaller labs that rent from any cloud."""
 
     count: between(0, 1_000_000, int) = 0
@@ -395,7 +364,7 @@ class LongTail(_Strict):
         return self
 
 
-class Shock(_Strict):
+class Shock(StrictModel):
     """Packaging capacity multiplied by ``factor`` from ``start_step`` up to ``end_step``."""
 
     start_step: RunStep
@@ -409,7 +378,7 @@ class Shock(_Strict):
         return self
 
 
-class Packaging(_Strict):
+class Packaging(StrictModel):
     """The shared packaging (CoWoS-class) capacity, wafers per month: the committed expansions
     (linear between points, flat after the last), plus expansions it orders itself while vendors'
     orders exceed it: ``expansion_response`` of the monthly excess (wafers a month), at most
@@ -434,7 +403,7 @@ class Packaging(_Strict):
         return v
 
 
-class Partnership(_Strict):
+class Partnership(StrictModel):
     """A strategic partnership of a lab with clouds (docs/ODD.md 7.18): equity for compute, or
     priority access. While it runs (``start_step`` up to ``end_step``), the lab is served at
     ``clouds`` before labs at arm's length (a round of its own, ahead of theirs) and pays
@@ -456,7 +425,7 @@ class Partnership(_Strict):
         return self
 
 
-class Deal(_Strict):
+class Deal(StrictModel):
     """A multi-year anchor deal (docs/ODD.md 7.19): ``lab`` commits ``usd`` over ``months`` at
     ``cloud``, take-or-pay, for chips of ``vendor`` (its newest product on sale when signed) or of
     ``product``. When signed during the run (``sign_step`` >= 0) the cloud orders the chips it
@@ -492,7 +461,7 @@ class Deal(_Strict):
         return self
 
 
-class Negotiation(_Strict):
+class Negotiation(StrictModel):
     """The compute-market bargaining protocol and its parameters."""
 
     protocol: ProtocolName = "nash"
@@ -504,13 +473,13 @@ class Negotiation(_Strict):
     max_offers_per_lab: between(1, 1000, int) = 40
 
 
-class Faults(_Strict):
+class Faults(StrictModel):
     """Deliberate faults, for testing what runs the model (the sweep runner's error handling)."""
 
     raise_at_step: RunStep | None = None  # raise RuntimeError in this step
 
 
-class Scenario(_Strict):
+class Scenario(StrictModel):
     """A complete, validated scenario. Dictionaries are keyed by agent or product id."""
 
     name: str
@@ -543,7 +512,7 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
-        _check_references(self)
+        check_references(self)
         return self
 
     # -- derived ---------------------------------------------------------------------------
@@ -561,298 +530,3 @@ class Scenario(_Strict):
         start = date.fromisoformat(self.start_date + "-01")
         months = start.year * 12 + start.month - 1 + step
         return date(months // 12, months % 12 + 1, 1)
-
-
-def _check_references(sc: Scenario) -> None:
-    """Cross-field checks: every id a field names must exist. Raises ValueError with a path."""
-
-    def need(path: str, value: str | None, known: Mapping[str, Any] | set[str], what: str) -> None:
-        if value is not None and value not in known:
-            raise ValueError(f"{path}: unknown {what} {value!r}; allowed: {', '.join(sorted(known)) or 'none'}")
-
-    labs = set(sc.labs)
-    clouds = set(sc.clouds) | {f"{lab}_dc" for lab, cfg in sc.labs.items() if cfg.own_datacenter}
-
-    def rule(path: str, r: WithholdingRule | None, buyers: set[str]) -> None:
-        if r is None:
-            return
-        need(f"{path}.vendor", r.vendor, sc.vendors, "vendor")
-        for i, p in enumerate(r.products):
-            need(f"{path}.products[{i}]", p, sc.products, "product")
-        for i, b in enumerate(r.buyers):
-            if b != "*":
-                need(f"{path}.buyers[{i}]", b, buyers, "buyer")
-        for i, b in enumerate(r.except_buyers):
-            need(f"{path}.except_buyers[{i}]", b, buyers, "buyer")
-
-    for pid, p in sc.products.items():
-        need(f"products.{pid}.vendor", p.vendor, sc.vendors, "vendor")
-        if p.end_of_sale_step is not None and p.end_of_sale_step <= p.release_step:
-            raise ValueError(f"products.{pid}.end_of_sale_step: must be after release_step ({p.release_step})")
-    for vid, v in sc.vendors.items():
-        for i, b in enumerate(v.buyers):
-            need(f"vendors.{vid}.buyers[{i}]", b, clouds, "cloud")
-        rule(f"vendors.{vid}.withholding", v.withholding, clouds | labs)
-        if not any(p.vendor == vid for p in sc.products.values()):
-            raise ValueError(f"vendors.{vid}: has no products; add one under [products.<id>] with vendor = {vid!r}")
-    total = sum(v.packaging_share for v in sc.vendors.values())
-    if total > 1.0 + 1e-9:
-        raise ValueError(f"vendors.*.packaging_share: shares add up to {total:.3f}; allowed: at most 1")
-    for cid, c in sc.clouds.items():
-        need(f"clouds.{cid}.vendor", c.vendor, sc.vendors, "vendor")
-        need(f"clouds.{cid}.owner_lab", c.owner_lab, sc.labs, "lab")
-        for p in c.fleet:
-            need(f"clouds.{cid}.fleet.{p}", p, sc.products, "product")
-        for p in c.on_order:
-            need(f"clouds.{cid}.on_order.{p}", p, sc.products, "product")
-        for p in c.rental_price_usd_per_chip_hour:
-            need(f"clouds.{cid}.rental_price_usd_per_chip_hour.{p}", p, sc.products, "product")
-        for i, v in enumerate(c.buys):
-            need(f"clouds.{cid}.buys[{i}]", v, sc.vendors, "vendor")
-        for i, lab in enumerate(c.serves):
-            if lab != "*":
-                need(f"clouds.{cid}.serves[{i}]", lab, labs, "lab")
-        for v, allowed in c.vendor_access.items():
-            need(f"clouds.{cid}.vendor_access.{v}", v, sc.vendors, "vendor")
-            for i, lab in enumerate(allowed):
-                if lab != "*":
-                    need(f"clouds.{cid}.vendor_access.{v}[{i}]", lab, labs, "lab")
-        rule(f"clouds.{cid}.withholding", c.withholding, labs)
-    for pid, deal in sc.partnerships.items():
-        need(f"partnerships.{pid}.lab", deal.lab, sc.labs, "lab")
-        for i, c in enumerate(deal.clouds):
-            need(f"partnerships.{pid}.clouds[{i}]", c, clouds, "cloud")
-    for did, deal in sc.deals.items():
-        _check_deal(sc, f"deals.{did}", deal, clouds, need)
-    for lid, lab in sc.labs.items():
-        need(f"labs.{lid}.affiliation", lab.affiliation, sc.vendors, "vendor")
-        for i, v in enumerate(lab.uses_vendors):
-            if v != "*":
-                need(f"labs.{lid}.uses_vendors[{i}]", v, sc.vendors, "vendor")
-        if lab.own_datacenter:
-            for p in lab.own_datacenter.fleet:
-                need(f"labs.{lid}.own_datacenter.fleet.{p}", p, sc.products, "product")
-            for p in lab.own_datacenter.on_order:
-                need(f"labs.{lid}.own_datacenter.on_order.{p}", p, sc.products, "product")
-            for i, v in enumerate(lab.own_datacenter.buys):
-                need(f"labs.{lid}.own_datacenter.buys[{i}]", v, sc.vendors, "vendor")
-    ecosystems = {v.ecosystem for v in sc.vendors.values()}
-    for lid, lab in sc.labs.items():
-        for e in lab.readiness:
-            need(f"labs.{lid}.readiness.{e}", e, ecosystems, "ecosystem")
-    for e in sc.long_tail.readiness:
-        need(f"long_tail.readiness.{e}", e, ecosystems, "ecosystem")
-
-
-def _check_deal(sc: Scenario, path: str, deal: Deal, clouds: set[str], need: Callable[..., None]) -> None:
-    """An anchor deal names a lab, a public cloud, and a vendor or product the cloud can get and
-    may rent to that lab."""
-    need(f"{path}.lab", deal.lab, sc.labs, "lab")
-    need(f"{path}.cloud", deal.cloud, sc.clouds, "public cloud (a lab's own data centres sign no deals)")
-    need(f"{path}.lessee", deal.lessee, set(sc.clouds) - {deal.cloud}, "public cloud other than the lessor")
-    need(f"{path}.vendor", deal.vendor, sc.vendors, "vendor")
-    need(f"{path}.product", deal.product, sc.products, "product")
-    cloud = sc.clouds[deal.cloud]
-    vendor_id = deal.vendor or sc.products[deal.product].vendor
-    vendor = sc.vendors[vendor_id]
-    has = {p for p in (*cloud.fleet, *cloud.on_order) if sc.products[p].vendor == vendor_id}
-    if deal.sign_step < 0 and not has:
-        raise ValueError(f"{path}.sign_step: a deal signed before the run ({deal.sign_step}) is served from the "
-                         f"cloud's fleet and orders, and {deal.cloud!r} has no {vendor_id!r} chips in either; "
-                         f"allowed: add them to clouds.{deal.cloud}.fleet or on_order, or sign at step 0 or later")
-    if deal.sign_step >= 0:
-        if vendor_id not in cloud.buys or not vendor.sells_to(vendor_id, deal.cloud, cloud.vendor):
-            raise ValueError(f"{path}.cloud: {deal.cloud!r} cannot order {vendor_id!r} chips for the deal (its "
-                             f"buys list or the vendor's channel); allowed: a cloud that buys from {vendor_id!r}")
-    if deal.lab is None:
-        return  # a lease: the lessee's own rules decide whom it rents the chips to
-    if not sc.labs[deal.lab].uses(vendor_id):
-        raise ValueError(f"{path}.lab: {deal.lab!r} does not rent {vendor_id!r} chips (labs.{deal.lab}.uses_vendors: "
-                         f"{', '.join(sc.labs[deal.lab].uses_vendors)}); allowed: a deal for a vendor the lab uses")
-    if not cloud.rents_to(deal.lab, vendor_id, sc.labs[deal.lab].affiliation):
-        raise ValueError(f"{path}.lab: {deal.cloud!r} does not rent {vendor_id!r} chips to {deal.lab!r} "
-                         f"(clouds.{deal.cloud}.serves: {', '.join(cloud.serves)}; clouds.{deal.cloud}.vendor_access."
-                         f"{vendor_id}: {', '.join(cloud.vendor_access.get(vendor_id, ['*']))}); allowed: a lab "
-                         f"both lists admit")
-
-
-# -- loading -------------------------------------------------------------------------------
-
-
-def builtin_scenarios() -> dict[str, str]:
-    """Built-in scenario names mapped to their one-line description."""
-    out = {}
-    for f in sorted(BUILTIN_DIR.iterdir(), key=lambda p: p.name):
-        if f.name.endswith(".toml") and not f.name.startswith("_"):
-            data = tomllib.loads(f.read_text())
-            out[f.name[:-5]] = str(data.get("description", "")).strip().splitlines()[0] if data.get("description") else ""
-    return out
-
-
-def _read_toml(where: str, text: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{where} is not valid TOML: {exc}. Fix the syntax at that line and column.") from None
-    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
-        raise ScenarioError(f"{where} nests arrays or tables too deeply to read; no scenario needs more "
-                            "than a few levels.") from None
-
-
-def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Raw dict of a scenario with its ``extends`` chain merged in."""
-    key = str(name_or_path)
-    if key in seen:
-        raise ScenarioError(f"extends: scenarios extend each other in a loop: {' -> '.join(seen + (key,))}")
-    path = Path(name_or_path)
-    builtin = BUILTIN_DIR / f"{key}.toml"
-    if path.suffix == ".toml" or _exists(path):
-        if not _is_file(path):
-            raise ScenarioError(f"scenario file {_short(str(path), 200)} does not exist (or is not a file). "
-                                f"Give a path to a .toml file or one of the built-ins: {', '.join(builtin_scenarios())}.")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ScenarioError(f"scenario file {str(path)!r} cannot be read as UTF-8 text: {exc}.") from None
-        base_dir = path.parent
-        data = _read_toml(repr(str(path)), text)
-        data.setdefault("name", path.stem)
-    elif re.fullmatch(r"\w[\w-]*", key) and _is_file(builtin):  # a plain name only: nothing outside BUILTIN_DIR
-        data = _read_toml(f"built-in scenario {key!r}", builtin.read_text())
-        data.setdefault("name", key)
-        base_dir = None
-    else:
-        raise ScenarioError(f"unknown scenario {_short(key, 200)}; allowed: a path to a .toml file or one of the "
-                            f"built-ins: {', '.join(builtin_scenarios())}.")
-    parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    if not isinstance(parent, str):
-        raise ScenarioError(f"extends: must be a scenario name or path (text), got {parent!r}")
-    candidate = (base_dir / parent) if base_dir is not None and parent.endswith(".toml") else parent
-    base = _resolve(candidate, seen + (key,))
-    base.pop("description", None)
-    return _merge(base, data)
-
-
-def _exists(path: Path | Any) -> bool:
-    """``path.exists()``, false for a name the OS cannot even look up (too long, a NUL byte)."""
-    try:
-        return path.exists()
-    except (OSError, ValueError):
-        return False
-
-
-def _is_file(path: Path | Any) -> bool:
-    try:
-        return path.is_file()
-    except (OSError, ValueError):
-        return False
-
-
-def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep merge: tables merge key by key, anything else in ``top`` replaces ``base``."""
-    out = copy.deepcopy(base)
-    for k, v in top.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """Parse ``KEY=VALUE`` from the command line; VALUE is read as TOML, else kept as text."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE with a dotted KEY, e.g. clouds.gcp.withholding.share=0.5")
-    raw = raw.strip()
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except RecursionError:
-        raise ScenarioError(f"--set {key}=...: the value nests lists or tables too deeply to read.") from None
-    except tomllib.TOMLDecodeError:
-        if raw.startswith(("[", "{")):
-            raise ScenarioError(f"--set {text!r}: {raw} is not a valid TOML list or table; text inside it needs "
-                                f'quotes, e.g. {key}=["openai"]') from None
-        value = raw
-    return key, value
-
-
-_COLLECTIONS = {"products": "product", "vendors": "vendor", "clouds": "cloud", "labs": "lab"}
-
-
-def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``a.b.c = value`` in the raw scenario; missing sub-tables are created, but an agent or
-    product id that does not exist is an error (a typo must not add a new agent)."""
-    parts = dotted.split(".")
-    if not all(parts):
-        raise ScenarioError(f"override {dotted!r}: empty part in the dotted path")
-    if len(parts) >= 3 and parts[0] in _COLLECTIONS and parts[1] not in data.get(parts[0], {}):
-        known = ", ".join(sorted(data.get(parts[0], {}))) or "none"
-        raise ScenarioError(f"override {dotted!r}: no {_COLLECTIONS[parts[0]]} {parts[1]!r}; allowed: {known}")
-    node: Any = data
-    for i, part in enumerate(parts[:-1]):
-        nxt = node.get(part) if isinstance(node, dict) else None
-        if nxt is None:
-            nxt = node[part] = {}
-        elif not isinstance(nxt, dict):
-            raise ScenarioError(f"override {dotted!r}: {'.'.join(parts[: i + 1])} is a value, not a table, "
-                                f"so it has no field {parts[i + 1]!r}")
-        node = nxt
-    node[parts[-1]] = value
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters: a message echoes a value, not a whole file."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _describe(exc: ValidationError, where: str) -> str:
-    problems = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see docs/ODD.md for the fields)"
-        got = err.get("input")
-        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {_short(got)})"
-        problems.append(f"{loc}: {msg}{shown}" if loc else f"{msg}{shown}")
-    more = f"; and {len(exc.errors()) - 5} more" if len(exc.errors()) > 5 else ""
-    return f"{where} is invalid: " + "; ".join(problems) + more + "."
-
-
-def resolve_scenario(name_or_path: str | Path) -> dict[str, Any]:
-    """The raw (unvalidated) dict of a scenario with its ``extends`` chain merged in."""
-    data = _resolve(name_or_path)
-    if not data.keys() - {"name"}:
-        raise ScenarioError(f"scenario {str(name_or_path)!r} is empty; start it with extends = \"baseline\" "
-                            "and set only what differs, or see the built-in files for every field.")
-    return data
-
-
-def validate_scenario(data: Mapping[str, Any], overrides: Mapping[str, Any], where: str) -> Scenario:
-    """Apply dotted ``overrides`` to a copy of a raw scenario dict and validate it."""
-    data = copy.deepcopy(dict(data))
-    for key, value in overrides.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ScenarioError(f"override {key!r}: {value!r} is not a finite number")
-        _set_path(data, key, value)
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(_describe(exc, where)) from None
-
-
-def load_scenario(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None, /,
-                  **kw_overrides: Any) -> Scenario:
-    """Load a built-in scenario by name, or a TOML file by path, apply dotted overrides, validate.
-
-    ``load_scenario("baseline", steps=24)``;
-    ``load_scenario("baseline", {"clouds.gcp.withholding.share": 0.5})``.
-    Raises :class:`ScenarioError` naming the field and what is allowed.
-    """
-    return validate_scenario(resolve_scenario(name_or_path), {**(overrides or {}), **kw_overrides},
-                             f"scenario {str(name_or_path)!r}")
