@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import assert_user_error
 from typer.testing import CliRunner
 
 import market
@@ -34,22 +35,6 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     else:
         path.write_text(text)
     return path
-
-
-def assert_user_error(result, *mentions: str, after_start: bool = False) -> None:
-    """Exit 2, one ``error:`` paragraph on stderr naming the problem, no traceback anywhere.
-    ``after_start``: the run had started, so the progress line comes first."""
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    err = result.stderr.strip()
-    if after_start:
-        progress, _, err = err.partition("\n")
-        assert progress.startswith("Running ")
-    assert err.startswith("error: "), err
-    assert len(err.splitlines()) == 1, err
-    assert "Traceback" not in result.output
-    for m in mentions:
-        assert m in err, (m, err)
 
 
 # -- scenarios, version ------------------------------------------------------------------------

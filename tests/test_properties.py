@@ -348,6 +348,15 @@ def extreme_variants(draw: st.DrawFn) -> Scenario:
     return Scenario.model_validate(data)
 
 
+def check_extreme_run(sc: Scenario, seed: int) -> None:
+    """The invariants hold, or the run stops with a ModelError naming the step (never another exception)."""
+    try:
+        exercised(check_run(sc, seed))
+    except ModelError as exc:
+        event("stopped with a ModelError")
+        assert str(exc).startswith("step "), exc
+
+
 def exercised(tables: dict[str, pl.DataFrame]) -> None:
     """Note what an example exercised (shown by pytest --hypothesis-show-statistics)."""
     event(f"contracts signed: {'yes' if tables['contracts'].height else 'no'}")
@@ -578,22 +587,14 @@ def test_builtin_scenarios_with_random_overrides_keep_the_invariants(sc: Scenari
 @settings(max_examples=CI_EXTREME_EXAMPLES, **SETTINGS)
 @given(sc=extreme_variants(), seed=st.integers(0, 2**32 - 1))
 def test_markets_with_extreme_values_keep_the_invariants_or_stop_with_a_model_error(sc: Scenario, seed: int) -> None:
-    try:
-        exercised(check_run(sc, seed))
-    except ModelError as exc:
-        event("stopped with a ModelError")
-        assert str(exc).startswith("step "), exc
+    check_extreme_run(sc, seed)
 
 
 @pytest.mark.slow
 @settings(max_examples=SLOW_EXAMPLES // 4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sc=extreme_variants(), seed=st.integers(0, 2**32 - 1))
 def test_markets_with_extreme_values_campaign(sc: Scenario, seed: int) -> None:
-    try:
-        exercised(check_run(sc, seed))
-    except ModelError as exc:
-        event("stopped with a ModelError")
-        assert str(exc).startswith("step "), exc
+    check_extreme_run(sc, seed)
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ The package has three parts: :mod:`.schema` (the typed tables, their units and r
 Units: compute in dense bf16 PFLOP/s, money in US dollars, time in monthly steps.
 """
 
+from market.scenario import loading, schema
 from market.scenario.loading import (
     BUILTIN_DIR,
     ScenarioError,
@@ -51,32 +52,4 @@ from market.scenario.schema import (
     between,
 )
 
-__all__ = [
-    "BUILTIN_DIR",
-    "MAX_STEP",
-    "Cloud",
-    "Deal",
-    "Demand",
-    "Investment",
-    "Lab",
-    "LongTail",
-    "OwnDatacenter",
-    "Partnership",
-    "PerformanceClasses",
-    "Product",
-    "RentalPricing",
-    "Scenario",
-    "ScenarioError",
-    "StrictModel",
-    "Vendor",
-    "WithholdingRule",
-    "between",
-    "builtin_scenarios",
-    "load_scenario",
-    "parse_override",
-    "read_toml",
-    "read_toml_file",
-    "resolve_scenario",
-    "validate_model",
-    "validate_scenario",
-]
+__all__ = sorted([*loading.__all__, *schema.__all__])

@@ -30,6 +30,7 @@ __all__ = [
     "Investment",
     "Lab",
     "LongTail",
+    "OwnDatacenter",
     "Partnership",
     "PerformanceClasses",
     "Product",
