@@ -54,8 +54,10 @@ def test_file_extends_builtin_and_relative_file(tmp_path) -> None:
 @pytest.mark.parametrize(("text", "overrides", "mentions"), [
     ('extends = "baseline"\n[labs.openai]\nfoo = 1\n', {}, ["labs.openai.foo", "unknown key"]),
     ('extends = "baseline"\nsteps = "many"\n', {}, ["steps", "allowed: a whole number from 1 to 1200", "got 'many'"]),
-    ('extends = "baseline"\n', {"clouds.gcp.withholding.share": 1.5}, ["clouds.gcp.withholding.share", "allowed: a number from 0 to 1"]),
-    ('extends = "baseline"\n', {"labs.openai.demand_pflops": -5}, ["labs.openai.demand_pflops", "allowed: a number more than 0 and at most 1e12 PFLOP/s"]),
+    ('extends = "baseline"\n', {"clouds.gcp.withholding.share": 1.5},
+     ["clouds.gcp.withholding.share", "allowed: a number from 0 to 1"]),
+    ('extends = "baseline"\n', {"labs.openai.demand_pflops": -5},
+     ["labs.openai.demand_pflops", "allowed: a number more than 0 and at most 1e12 PFLOP/s"]),
     ('extends = "baseline"\n', {"labs.opnai.budget_usd_per_month": 1}, ["no lab 'opnai'", "openai"]),
     ('extends = "baseline"\n', {"clouds.azure.fleet.h300": 10}, ["clouds.azure.fleet.h300", "unknown product"]),
     ('extends = "baseline"\n', {"vendors.nvidia.packaging_share": 0.9}, ["packaging_share", "at most 1"]),

@@ -82,8 +82,8 @@ class DesignSpec(StrictModel):
     def build(self, order: list[str] | None = None) -> Design:
         """The design as its class in :data:`DESIGNS`, its parameters in ``order`` (default: the
         file's; the points' columns follow it)."""
-        params = {path: Parameter(values=p.values, low=p.low, high=p.high, integer=p.integer)
-                  for path, p in ((path, self.parameters[path]) for path in (order or self.parameters))}
+        spec = {path: self.parameters[path] for path in order or self.parameters}
+        params = {path: Parameter(values=p.values, low=p.low, high=p.high, integer=p.integer) for path, p in spec.items()}
         extra = {"levels": self.levels} if self.levels is not None else {}
         return DESIGNS[self.kind](params, self.samples, **extra)
 

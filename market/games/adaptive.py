@@ -259,7 +259,8 @@ class HillClimb(Rule):
         self.probing = not self.probing and self.k > 1
 
 
-RULES: Registry[type[Rule]] = Registry("learning rule", {rule.name: rule for rule in (EpsilonGreedy, UCB1, Exp3, HillClimb)})
+RULES: Registry[type[Rule]] = Registry("learning rule", {rule.name: rule for rule in (EpsilonGreedy, UCB1, Exp3,
+                                                                                       HillClimb)})
 
 
 # -- the runner ------------------------------------------------------------------------------------

@@ -27,15 +27,21 @@ __all__ = [
     "Cloud",
     "Deal",
     "Demand",
+    "DemandJump",
+    "Faults",
     "Investment",
     "Lab",
     "LongTail",
+    "Negotiation",
     "OwnDatacenter",
+    "Packaging",
     "Partnership",
     "PerformanceClasses",
+    "PricingConfig",
     "Product",
     "RentalPricing",
     "Scenario",
+    "Shock",
     "StrictModel",
     "Vendor",
     "WithholdingRule",
@@ -229,7 +235,7 @@ class Product(StrictModel):
     release_step: between(-600, 600, int) = 0
     end_of_sale_step: between(-600, 600, int) | None = None
     chips_per_wafer: between(1e-3, 1e6) = 16.0  # packages per CoWoS-class wafer
-    opex_usd_per_chip_hour: UsdPerChipHour = 0.3  # power, cooling, network, staff: the avoidable cost of a rented chip-hour
+    opex_usd_per_chip_hour: UsdPerChipHour = 0.3  # power, cooling, network, staff: avoidable cost of a rented chip-hour
 
 
 class Vendor(StrictModel):
@@ -325,7 +331,7 @@ class Lab(StrictModel):
     contract_months: between(1, 120, int) = 12  # term of its reservations
     supply_security: between(0.0, 10.0) = 0.0  # premium on secured capacity over on-demand's
     anchor_months: between(12, 120, int) = 60  # term of the anchor deals it signs when short (needs supply_security)
-    anchor_threshold: between(0.0, 1.0, low_open=True) = 0.05  # shortfall, as a share of its demand, that makes it sign one
+    anchor_threshold: between(0.0, 1.0, low_open=True) = 0.05  # shortfall (share of its demand) that makes it sign one
     uses_vendors: list[str] = ["*"]  # vendors whose chips it rents ("*" = any): its choice of suppliers (a game strategy)
     own_datacenter: OwnDatacenter | None = None
 
@@ -353,7 +359,7 @@ class LongTail(StrictModel):
     below_frontier_penalty: Penalty = 0.5
     bargaining_power: Share = 0.2
     supply_security: between(0.0, 10.0) = 0.0
-    contract_months: Annotated[list[between(1, 120, int)], Field(min_length=1)] = [12, 24, 36]  # drawn uniformly per lab
+    contract_months: Annotated[list[between(1, 120, int)], Field(min_length=1)] = [12, 24, 36]  # drawn per lab
 
     @model_validator(mode="after")
     def _shareable(self) -> LongTail:
