@@ -226,6 +226,22 @@ def test_failed_runs_are_recorded_through_the_api(tmp_path: Path) -> None:
     check_faulty_dataset(tmp_path / "out")
 
 
+def test_a_run_whose_numbers_overflow_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    """A valid scenario whose demand overflows a float (x100 a month) stops with a ModelError naming the
+    step and the quantity; the sweep records that run as failed and completes the others."""
+    tiny = Path(__file__).parent / "scenarios" / "tiny_market.toml"
+    jumps = ", ".join(f"{{ step = {s}, factor = 100 }}" for s in range(1, 200))
+    (tmp_path / "demand_overflow.toml").write_text(f'extends = "{tiny}"\n[demand]\njumps = [{jumps}]\n')
+    exp = write_experiment(tmp_path, "overflow", scenarios=["demand_overflow.toml", str(tiny)], replications=1, steps=200)
+    report = sweep(exp, tmp_path / "out", workers=1, progress=False)
+    assert (report.total, report.completed, report.failed) == (2, 1, 1)
+    (error,) = report.failures.values()
+    assert error.startswith("market.model.ModelError: step 154, at the start of the month: the demand (PFLOP/s) "
+                            "of lab is inf"), error
+    runs = scan(tmp_path / "out")["runs"].collect()
+    assert sorted(runs["status"]) == ["complete", "failed"]
+
+
 @needs_script
 def test_failed_runs_make_the_cli_exit_1_and_resume_reruns_them(tmp_path: Path) -> None:
     exp = write_experiment(tmp_path, "faulty", design=FAULTY)
