@@ -310,7 +310,8 @@ def check_run(sc: Scenario, seed: int) -> dict[str, pl.DataFrame]:
         for v in model.vendor_list:
             for p, chips in v.shipped.items():
                 shipped_total[p] += chips
-        free = {(c.cloud_id, p): c.free(p) for c in model.cloud_list for p in c.installed}
+        free = {(c.cloud_id, p): c.free(p) for c in model.cloud_list
+                for p in c.installed.keys() | c.leased_in.keys()}  # a lessee rents out chips it leased in
         model.compute_market_round()
         check_contracts(model, free)
         check_deals(model)
@@ -567,6 +568,20 @@ def test_chips_on_order_too_few_to_split_add_no_empty_deliveries() -> None:
                              {"demand_pflops": 50.0})
     assert MarketModel(sc, seed=0).clouds["c"].pipeline == []
     check_run(sc, seed=0)
+
+
+def test_a_lessee_renting_out_leased_chips_of_a_product_it_never_installed() -> None:
+    """Regression (found by the slow campaign): a cloud leasing Rubin chips from another rented them to
+    labs, and the check of what was free knew only the products the lessee had installed."""
+    sc = load_scenario("baseline", {
+        "steps": 24, "long_tail.count": 0, "negotiation.protocol": "concession", "packaging.rationing": "priority",
+        "deals": {"d0": {"lessee": "azure", "cloud": "aws", "vendor": "nvidia", "usd": 1e8, "months": 12,
+                         "sign_step": 16}},
+        "labs.openai.demand_growth": 0.0, "labs.openai.switching_cost": 0.0, "clouds.gcp.capex_usd_per_month": 0.0,
+        "clouds.coreweave.investment.response": 0.0, "clouds.azure.investment.build_months": 0,
+        "demand.long_run_elasticity": 0.0, "demand.training_elasticity": 0.0, "vendors.nvidia.lead_time_months": 0})
+    tables = check_run(sc, seed=0)
+    assert tables["contracts"].filter((pl.col("cloud") == "azure") & (pl.col("product") == "rubin")).height > 0
 
 
 SETTINGS = {"deadline": None, "derandomize": True, "suppress_health_check": [HealthCheck.too_slow]}
