@@ -31,6 +31,18 @@ EXTREMES = ["1e300", "-1e300", "1e-300", "-1e-300", "5e-324", "-5e-324", "2.2250
             "18446744073709551616", "1e12", "1e13", "inf", "-inf", "nan", "-nan"]
 
 
+TINY_MARKET = Path(__file__).parent / "scenarios" / "tiny_market.toml"
+
+
+def overflowing_scenario(folder: Path) -> Path:
+    """A valid scenario whose arithmetic overflows: the tiny market with demand multiplied by 100 every
+    month, which is inf at step 154 (of 200)."""
+    jumps = ", ".join(f"{{ step = {s}, factor = 100 }}" for s in range(1, 200))
+    path = folder / "demand_overflow.toml"
+    path.write_text(f'extends = "{TINY_MARKET}"\nsteps = 200\n[demand]\njumps = [{jumps}]\n')
+    return path
+
+
 def numeric_leaves(node: Any, path: tuple = ()) -> Iterator[tuple[tuple, int | float]]:
     """(path, value) of every number in a scenario's data (``Scenario.model_dump(mode="json")``),
     inside tables and lists alike; a path is a tuple of keys and list positions."""

@@ -27,12 +27,14 @@ from helpers import (
     SCENARIOS,
     SCRIPT,
     TABLES,
+    TINY_MARKET,
     assert_one_file_per_run,
     assert_same_dataset,
     assert_user_error,
     cli,
     cli_env,
     needs_script,
+    overflowing_scenario,
     run_ids,
     run_script,
     snapshot,
@@ -229,10 +231,9 @@ def test_failed_runs_are_recorded_through_the_api(tmp_path: Path) -> None:
 def test_a_run_whose_numbers_overflow_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path: Path) -> None:
     """A valid scenario whose demand overflows a float (x100 a month) stops with a ModelError naming the
     step and the quantity; the sweep records that run as failed and completes the others."""
-    tiny = Path(__file__).parent / "scenarios" / "tiny_market.toml"
-    jumps = ", ".join(f"{{ step = {s}, factor = 100 }}" for s in range(1, 200))
-    (tmp_path / "demand_overflow.toml").write_text(f'extends = "{tiny}"\n[demand]\njumps = [{jumps}]\n')
-    exp = write_experiment(tmp_path, "overflow", scenarios=["demand_overflow.toml", str(tiny)], replications=1, steps=200)
+    overflowing = overflowing_scenario(tmp_path)
+    exp = write_experiment(tmp_path, "overflow", scenarios=[overflowing.name, str(TINY_MARKET)], replications=1,
+                           steps=200)
     report = sweep(exp, tmp_path / "out", workers=1, progress=False)
     assert (report.total, report.completed, report.failed) == (2, 1, 1)
     (error,) = report.failures.values()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import assert_user_error
+from helpers import assert_user_error, overflowing_scenario
 from typer.testing import CliRunner
 
 import market
@@ -261,9 +261,7 @@ def test_python_dash_m_market(tmp_path):
 def test_a_run_whose_numbers_overflow_exits_1_with_one_line_naming_step_and_quantity(tmp_path: Path) -> None:
     """A valid scenario whose arithmetic overflows is not a usage error (exit 2) but a failed run:
     exit 1, one ``error:`` line naming the step and the quantity, no traceback."""
-    jumps = ", ".join(f"{{ step = {s}, factor = 100 }}" for s in range(1, 200))
-    path = write(tmp_path, "jumps.toml", f'extends = "baseline"\nsteps = 200\n[demand]\njumps = [{jumps}]\n')
-    result = invoke("run", path, "--out", tmp_path / "out")
+    result = invoke("run", overflowing_scenario(tmp_path), "--out", tmp_path / "out")
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output + result.stderr
     progress, _, err = result.stderr.strip().partition("\n")
