@@ -12,7 +12,7 @@ a vendor may withhold its top-tier chips from some buyers. The public API:
 """
 
 from market.batch import ExperimentError, SweepReport, load_experiment, scan, sweep
-from market.model import MarketModel
+from market.model import MarketModel, ModelError
 from market.recording import SCHEMAS, TABLES
 from market.run import RunResult, run
 from market.scenario import Scenario, ScenarioError, builtin_scenarios, load_scenario
@@ -28,6 +28,7 @@ __all__ = [
     "sweep",
     "TABLES",
     "MarketModel",
+    "ModelError",
     "RunResult",
     "Scenario",
     "ScenarioError",

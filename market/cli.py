@@ -7,7 +7,9 @@
 
 User mistakes (unknown scenario or key, wrong type, out-of-range value, bad TOML, missing file,
 bad ``--set``/``--steps``, an output folder that cannot be created) exit with code 2 and one
-``error: ...`` paragraph on stderr. Anything else is a bug and keeps its traceback.
+``error: ...`` paragraph on stderr. A valid scenario whose values overflow the model's arithmetic
+(:class:`market.ModelError`) exits with code 1 and one ``error: ...`` line naming the step and the
+quantity. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ class _Group(TyperGroup):
         except ScenarioError as exc:
             _say_error(str(exc))
             sys.exit(USER_ERROR)
+        except market.ModelError as exc:  # the run failed on valid input: not a usage error
+            _say_error(f"the run failed: {exc}")
+            sys.exit(1)
         except UsageError as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":  # no arguments: the help is the message
                 if exc.format_message().strip():  # (rich help has already printed itself)

@@ -29,9 +29,15 @@ from market.economics.classes import MAINSTREAM, Chip, performance_classes
 from market.markets import ComputeMarket, allocate_packaging
 from market.scenario import Cloud, Deal, Lab, RentalPricing, Scenario
 
-__all__ = ["DealState", "MarketModel", "ProductState"]
+__all__ = ["DealState", "MarketModel", "ModelError", "ProductState"]
 
 PRICE_INDEX_MONTHS = 3.0  # time constant of the vendors' rental price index (assumption)
+
+
+class ModelError(ArithmeticError):
+    """A run cannot go on: a key quantity of the model is no longer a finite number (extreme but
+    valid inputs overflowed the arithmetic). The message names the step, the quantity and whose
+    it is; a sweep records the run as failed with it."""
 
 
 @dataclass(slots=True)
@@ -161,9 +167,11 @@ class MarketModel(mesa.Model):
     def step(self) -> None:
         """One month: the phases of the model description, in this order."""
         self.exogenous_changes()
+        self.check_finite("at the start of the month")
         self.chip_market()
         self.compute_market_round()
         self.settlement()
+        self.check_finite("after settlement")
         self.record()
 
     def run(self, steps: int | None = None) -> None:
@@ -468,6 +476,31 @@ class MarketModel(mesa.Model):
             self.recorder.collect()
 
     # -- helpers ---------------------------------------------------------------------------
+    def check_finite(self, when: str) -> None:
+        """Raise :class:`ModelError` if a key quantity (demand, budgets, capex limits, installed chips,
+        prices, revenues, packaging capacity) is inf or NaN, naming the step, the quantity and whose
+        it is: a clear stop instead of a failure deep inside a rule a phase later."""
+        quantities = {
+            "demand (PFLOP/s)": {lab.lab_id: lab.demand for lab in self.lab_list},
+            "budget (USD a month)": {lab.lab_id: lab.budget for lab in self.lab_list},
+            "capex limit (USD a month)": {c.cloud_id: c.capex_budget for c in self.cloud_list},
+            "revenue (USD)": {c.cloud_id: c.revenue for c in self.cloud_list}
+            | {v.vendor_id: v.revenue for v in self.vendor_list},
+            "installed chips": {f"{c.cloud_id}.{p}": n for c in self.cloud_list for p, n in c.installed.items()},
+            "rental price (USD per chip-hour)": {f"{c.cloud_id}.{p}": x for c in self.cloud_list
+                                                 for p, x in c.rental_price.items()},
+            "list price (USD)": {f"{v.vendor_id}.{p}": x for v in self.vendor_list for p, x in v.list_price.items()},
+            "rental price index (USD per PFLOP-hour)": self.price_index,
+            "packaging capacity (wafers a month)": {"packaging": self.packaging_capacity},
+        }
+        for what, values in quantities.items():
+            finite = np.isfinite(np.fromiter(values.values(), dtype=float, count=len(values)))
+            if not finite.all():
+                who = list(values)[int(np.argmin(finite))]
+                raise ModelError(f"step {self.t}, {when}: the {what} of {who} is {values[who]!r}, not a finite "
+                                 "number; the scenario's values are too extreme for the model's arithmetic "
+                                 "(lower the largest quantities or growth rates)")
+
     def release(self) -> None:
         """Let the model be garbage-collected: Mesa 3.3 keeps every model alive in a class-level
         id counter (``mesa.Agent._ids``), which makes long sweeps in one process grow."""

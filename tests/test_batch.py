@@ -17,151 +17,51 @@ import subprocess
 import sys
 import time
 import warnings
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from helpers import (
+    KEYS,
+    SCENARIOS,
+    SCRIPT,
+    TABLES,
+    TINY_MARKET,
+    assert_one_file_per_run,
+    assert_same_dataset,
+    assert_user_error,
+    cli,
+    cli_env,
+    needs_script,
+    overflowing_scenario,
+    run_ids,
+    run_script,
+    snapshot,
+    write_experiment,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from polars.testing import assert_frame_equal
-from typer.testing import CliRunner
 
 import market
-from market.batch import (ExperimentError, Grid, LatinHypercube, Parameter, Saltelli, SobolSequence,
-                          load_experiment, run_seed, scan, sweep)
+from market.batch import (
+    ExperimentError,
+    Grid,
+    LatinHypercube,
+    Parameter,
+    Saltelli,
+    SobolSequence,
+    load_experiment,
+    run_seed,
+    scan,
+    sweep,
+)
 from market.batch.storage import completed_runs
-from market.cli import app
 
-SCRIPT = Path(sys.executable).with_name("market")
-SCENARIOS = ["baseline", "openai_google_tpu"]
-TABLES = list(market.TABLES)
-# the natural key of each table: one row per (run, step, entity)
-KEYS: dict[str, list[str]] = {
-    "runs": ["run_id"],
-    "steps": ["run_id", "step"],
-    "shares": ["run_id", "step", "vendor"],
-    "vendors": ["run_id", "step", "vendor"],
-    "prices": ["run_id", "step", "product"],
-    "clouds": ["run_id", "step", "cloud"],
-    "labs": ["run_id", "step", "lab"],
-    "fleet": ["run_id", "step", "cloud", "product"],
-    "readiness": ["run_id", "step", "lab", "purpose", "ecosystem"],
-    "lab_mix": ["run_id", "step", "lab", "vendor", "purpose"],
-    "contracts": ["run_id", "step", "contract_id"],
-    "points": ["scenario", "point"],
-}
 # tables every run of these scenarios fills from step 0 (withholding may be empty in a short run)
 ALWAYS_FILLED = ["steps", "shares", "prices", "contracts", "fleet", "vendors", "clouds", "labs", "readiness",
                  "lab_mix"]
 FAILURE_LINE = re.compile(r"^(\d+) of (\d+) runs failed")
-
-assert set(KEYS) - {"points"} | {"withholding"} == set(TABLES), "a table was added: give it a key here"
-
-runner = CliRunner()
-
-
-# -- helpers -------------------------------------------------------------------------------------
-
-
-def write_experiment(folder: Path, name: str, *, scenarios: list[str] = SCENARIOS, replications: Any = 2,
-                     steps: int = 5, base_seed: int = 7, design: dict[str, Any] | None = None,
-                     filename: str | None = None) -> Path:
-    """Write an experiment TOML file; ``design`` = {"kind": ..., "samples": ..., "parameters":
-    {dotted path: {"values": [...]} or {"low": .., "high": .., "integer": ..}}}."""
-    lines = [f'name = "{name}"', f"scenarios = {json.dumps(scenarios)}", f"replications = {replications}",
-             f"steps = {steps}", f"base_seed = {base_seed}"]
-    if design is not None:
-        lines += ["", "[design]"]
-        for key in ("kind", "samples"):
-            if key in design:
-                lines.append(f"{key} = {json.dumps(design[key])}")
-        if not design.get("parameters"):
-            lines.append("parameters = {}")
-        for path, spec in design.get("parameters", {}).items():
-            lines.append(f'[design.parameters."{path}"]')
-            lines += [f"{k} = {json.dumps(v)}" for k, v in spec.items()]
-    path = folder / (filename or f"{name}.toml")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def run_ids(folder: Path) -> list[str]:
-    return sorted(pl.read_parquet(folder / "runs" / "scenario=*" / "*.parquet")["run_id"])
-
-
-def read_dataset(folder: Path) -> dict[str, pl.DataFrame]:
-    """Every table of a sweep, collected, in a canonical row and column order, without the one
-    column that may differ between identical runs (runs.wall_seconds)."""
-    out = {}
-    for name, lf in scan(folder).items():
-        df = lf.collect()
-        if name == "runs":
-            df = df.drop("wall_seconds")
-        keys = KEYS.get(name, [])
-        rest = sorted(c for c in df.columns if c not in keys)
-        out[name] = df.select(sorted(df.columns)).sort(keys + rest, nulls_last=True)
-    return out
-
-
-def assert_same_dataset(expected: Path, actual: Path) -> None:
-    a, b = read_dataset(expected), read_dataset(actual)
-    assert sorted(a) == sorted(b)
-    for name in a:
-        assert a[name].height == b[name].height, (name, a[name].height, b[name].height)
-        try:
-            assert_frame_equal(a[name], b[name], check_exact=True)
-        except AssertionError as exc:
-            raise AssertionError(f"table {name!r} differs between {expected} and {actual}: {exc}") from None
-    assert (json.loads((expected / "experiment.json").read_text())
-            == json.loads((actual / "experiment.json").read_text()))
-
-
-def assert_one_file_per_run(folder: Path, tables: list[str], expected_ids: set[str]) -> None:
-    """Each table folder holds exactly one readable Parquet file per run, in its scenario's partition."""
-    for table in tables:
-        files = sorted((folder / table).glob("scenario=*/*.parquet"))
-        counts = Counter(f.stem for f in files)
-        assert set(counts) == expected_ids, (table, sorted(set(counts) ^ expected_ids))
-        assert all(n == 1 for n in counts.values()), (table, [r for r, n in counts.items() if n > 1])
-        for f in files:
-            assert f.parent.name == f"scenario={f.stem.split('-p')[0]}", f
-            pl.read_parquet(f)  # readable
-
-
-def snapshot(folder: Path) -> dict[str, bytes | None]:
-    """Every path under ``folder`` with its bytes (None for folders)."""
-    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
-            for p in sorted(folder.rglob("*"))}
-
-
-def cli(*args: str | Path):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def cli_env() -> dict[str, str]:
-    return {**os.environ, "NO_COLOR": "1", "COLUMNS": "140"}
-
-
-def run_script(*args: str | Path, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([str(SCRIPT), *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          env=cli_env(), timeout=timeout)
-
-
-def assert_user_error(result, *mentions: str) -> None:
-    """Exit 2 and exactly one ``error: ...`` line on stderr naming the problem, no traceback."""
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    err = result.stderr.strip()
-    assert err.startswith("error: "), err
-    assert len(err.splitlines()) == 1, err
-    assert "Traceback" not in result.output
-    for m in mentions:
-        assert m in err, (m, err)
-
-
-needs_script = pytest.mark.skipif(not SCRIPT.exists(), reason="the market console script is not installed")
 
 SWITCHING = {"kind": "grid", "parameters": {"labs.openai.switching_cost": {"values": [0.5, 2.0]}}}
 
@@ -336,6 +236,21 @@ def test_failed_runs_are_recorded_through_the_api(tmp_path: Path) -> None:
     again = sweep(exp, tmp_path / "out", workers=2, resume=True, progress=False)
     assert (again.total, again.skipped, again.completed, again.failed) == (8, 4, 0, 4)
     check_faulty_dataset(tmp_path / "out")
+
+
+def test_a_run_whose_numbers_overflow_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    """A valid scenario whose demand overflows a float (x100 a month) stops with a ModelError naming the
+    step and the quantity; the sweep records that run as failed and completes the others."""
+    overflowing = overflowing_scenario(tmp_path)
+    exp = write_experiment(tmp_path, "overflow", scenarios=[overflowing.name, str(TINY_MARKET)], replications=1,
+                           steps=200)
+    report = sweep(exp, tmp_path / "out", workers=1, progress=False)
+    assert (report.total, report.completed, report.failed) == (2, 1, 1)
+    (error,) = report.failures.values()
+    assert error.startswith("market.model.ModelError: step 154, at the start of the month: the demand (PFLOP/s) "
+                            "of lab is inf"), error
+    runs = scan(tmp_path / "out")["runs"].collect()
+    assert sorted(runs["status"]) == ["complete", "failed"]
 
 
 @needs_script

@@ -15,34 +15,17 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from test_compact import assert_same, dataset
+from helpers import assert_same_dataset, assert_whole, batch_runs, names
 
 import market
 from market.batch import runner, storage
 from market.batch.experiment import Experiment
 from market.batch.runner import Task, _batches
 from market.batch.storage import compact, completed_runs, repair
-from market.recording import TABLES
 
 EXP = Experiment(name="batched", scenarios=["baseline", "openai_google_tpu"], replications=5, steps=2, base_seed=7)
 N = 10
 IDS = {s.run_id for s in EXP.runs()}
-
-
-def names(folder: Path, table: str = "runs") -> list[str]:
-    """The files' names (without .parquet) under ``table``, as scenario/name."""
-    return sorted(f"{p.parent.name}/{p.stem}" for p in (folder / table).glob("scenario=*/*.parquet"))
-
-
-def assert_whole(folder: Path) -> None:
-    """Every table, and the checksums, hold exactly the names that ``runs`` holds (no leftover
-    files of an uncommitted batch), and no run is in two files."""
-    for table in TABLES:
-        assert names(folder, table) == names(folder), table
-    checksums = sorted(f"{p.parent.name}/{p.stem}" for p in (folder / "checksums").glob("scenario=*/*.json"))
-    assert checksums == names(folder)
-    run_ids = pl.read_parquet(list((folder / "runs").glob("scenario=*/*.parquet")), columns=["run_id"])["run_id"]
-    assert run_ids.is_unique().all()
 
 
 @pytest.fixture(scope="module")
@@ -64,18 +47,12 @@ def copy(src: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(src, tmp_path / "sweep"))
 
 
-def batch_runs(folder: Path) -> dict[str, list[str]]:
-    """scenario/batch name -> the run ids it holds."""
-    return {f"{p.parent.name}/{p.stem}": sorted(pl.read_parquet(p, columns=["run_id"])["run_id"])
-            for p in (folder / "runs").glob("scenario=*/batch-*.parquet")}
-
-
 def test_a_batched_sweep_writes_batches_and_the_same_dataset(reference: Path, batched: Path) -> None:
     held = batch_runs(batched)
     assert held, names(batched)
     assert max(len(ids) for ids in held.values()) == 4
     assert_whole(batched)
-    assert_same(dataset(reference), dataset(batched))
+    assert_same_dataset(reference, batched)
     assert completed_runs(batched) == completed_runs(reference) == IDS
 
 
@@ -83,7 +60,7 @@ def test_two_workers_write_the_same_dataset(reference: Path, tmp_path: Path) -> 
     report = market.sweep(EXP, tmp_path / "two", workers=2, progress=False, batch=3)
     assert (report.completed, report.failed) == (N, 0)
     assert batch_runs(tmp_path / "two")
-    assert_same(dataset(reference), dataset(tmp_path / "two"))
+    assert_same_dataset(reference, tmp_path / "two")
 
 
 def test_batches_shrink_towards_the_end_and_never_mix_scenarios() -> None:
@@ -140,7 +117,7 @@ def test_a_batch_killed_before_its_commit_is_removed_and_its_runs_run_again(refe
     report = market.sweep(EXP, out, workers=1, progress=False, batch=4, resume=True)
     assert (report.completed, report.skipped, report.failed) == (N - len(done), len(done), 0)
     assert_whole(out)
-    assert_same(dataset(reference), dataset(out))
+    assert_same_dataset(reference, out)
 
 
 def test_a_damaged_batch_is_deleted_and_its_runs_run_again(reference: Path, batched: Path, tmp_path: Path) -> None:
@@ -151,7 +128,7 @@ def test_a_damaged_batch_is_deleted_and_its_runs_run_again(reference: Path, batc
     report = market.sweep(EXP, out, workers=1, progress=False, batch=4, resume=True)
     assert (report.completed, report.skipped) == (len(ids), N - len(ids))
     assert_whole(out)
-    assert_same(dataset(reference), dataset(out))
+    assert_same_dataset(reference, out)
 
 
 def test_a_failed_run_keeps_its_own_row_until_it_is_run_again(reference: Path, tmp_path: Path,
@@ -180,7 +157,7 @@ def test_a_failed_run_keeps_its_own_row_until_it_is_run_again(reference: Path, t
     assert (report.completed, report.skipped, report.failed) == (4, N - 4, 0)
     assert batch_runs(out)["scenario=baseline/batch-00001"] == unlucky[:2]
     assert_whole(out)  # the failed row is gone: one row per run
-    assert_same(dataset(reference), dataset(out))
+    assert_same_dataset(reference, out)
 
 
 def test_compaction_merges_batches_and_run_files_without_splitting_a_batch(reference: Path, batched: Path,
@@ -198,7 +175,7 @@ def test_compaction_merges_batches_and_run_files_without_splitting_a_batch(refer
     for ids in batches.values():
         assert any(set(ids) <= set(held) for held in parts.values())  # never split
     assert_whole(out)
-    assert_same(dataset(reference), dataset(out))
+    assert_same_dataset(reference, out)
     assert completed_runs(out) == IDS
 
 
@@ -209,11 +186,11 @@ def test_batches_a_part_covers_are_ignored_then_deleted(reference: Path, batched
     for src in batched.rglob("batch-*"):
         shutil.copy(src, out / src.relative_to(batched))
     assert batch_runs(out)
-    assert_same(dataset(reference), dataset(out))  # covered batches are not read
+    assert_same_dataset(reference, out)  # covered batches are not read
     assert completed_runs(out) == IDS
     assert sorted(repair(out)) == [(label, "part-00000") for label in ("baseline", "openai_google_tpu")]
     assert not batch_runs(out) and not list(out.rglob("batch-*"))
-    assert_same(dataset(reference), dataset(out))
+    assert_same_dataset(reference, out)
 
 
 def test_the_batch_option_is_checked(tmp_path: Path) -> None:
@@ -248,4 +225,4 @@ def test_a_batch_whose_worker_keeps_dying_is_failed_not_counted_twice(reference:
     report = market.sweep(EXP, out, workers=1, progress=False, batch=4, resume=True)
     assert (report.completed, report.failed) == (N, 0)
     assert_whole(out)
-    assert_same(dataset(reference), dataset(out))
+    assert_same_dataset(reference, out)

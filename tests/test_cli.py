@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import assert_user_error, overflowing_scenario
 from typer.testing import CliRunner
 
 import market
@@ -34,22 +35,6 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     else:
         path.write_text(text)
     return path
-
-
-def assert_user_error(result, *mentions: str, after_start: bool = False) -> None:
-    """Exit 2, one ``error:`` paragraph on stderr naming the problem, no traceback anywhere.
-    ``after_start``: the run had started, so the progress line comes first."""
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    err = result.stderr.strip()
-    if after_start:
-        progress, _, err = err.partition("\n")
-        assert progress.startswith("Running ")
-    assert err.startswith("error: "), err
-    assert len(err.splitlines()) == 1, err
-    assert "Traceback" not in result.output
-    for m in mentions:
-        assert m in err, (m, err)
 
 
 # -- scenarios, version ------------------------------------------------------------------------
@@ -291,3 +276,21 @@ def test_differences_carry_their_sign_and_unit():
     assert fmt("usd", -0.0123, signed=True) == "-$0.012" and fmt("chips", 2.5e6, signed=True) == "+2.5M"
     assert fmt("share", -0.0123, signed=True) == "-1.2 pp"
     assert difference("share", 0.0123, signed=False, pp_digits=2) == "1.23 pp"
+
+
+def test_a_run_whose_numbers_overflow_exits_1_with_one_line_naming_step_and_quantity(tmp_path: Path) -> None:
+    """A valid scenario whose arithmetic overflows is not a usage error (exit 2) but a failed run:
+    exit 1, one ``error:`` line naming the step and the quantity, no traceback."""
+    result = invoke("run", overflowing_scenario(tmp_path), "--out", tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output + result.stderr
+    progress, _, err = result.stderr.strip().partition("\n")
+    assert progress.startswith("Running "), progress
+    assert len(err.splitlines()) == 1 and err.startswith("error: the run failed: step "), err
+    assert "demand (PFLOP/s)" in err and "not a finite number" in err, err
+
+
+def test_a_fleet_too_large_for_the_arithmetic_is_refused_naming_the_field_and_range(tmp_path: Path) -> None:
+    path = write(tmp_path, "big.toml", 'extends = "baseline"\n[clouds.aws.fleet]\nh100 = 1e308\n')
+    assert_user_error(invoke("run", path, "--steps", "1", "--out", tmp_path / "out"),
+                      "clouds.aws.fleet.h100", "allowed: a number from 0 to 1e9 chips")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
+from helpers import assert_same_dataset
 
 import market
 from market.batch import storage
@@ -18,20 +18,6 @@ from market.recording import TABLES
 
 EXP = Experiment(name="packed", scenarios=["baseline", "openai_google_tpu"], replications=3, steps=2, base_seed=5)
 N = 6
-
-
-def dataset(folder: Path) -> dict[str, pl.DataFrame]:
-    out = {}
-    for name, lf in scan(folder).items():
-        df = lf.collect().drop("wall_seconds", strict=False)
-        out[name] = df.sort(df.columns, nulls_last=True)
-    return out
-
-
-def assert_same(a: dict[str, pl.DataFrame], b: dict[str, pl.DataFrame]) -> None:
-    assert sorted(a) == sorted(b)
-    for name, df in a.items():
-        assert_frame_equal(df, b[name], check_exact=True)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +43,7 @@ def test_compaction_keeps_the_dataset_and_leaves_one_part_per_scenario(loose: Pa
     assert compact(out) == N
     for table in TABLES:
         assert files(out, table) == ["part-00000.parquet"] * 2, table
-    assert_same(dataset(loose), dataset(out))
+    assert_same_dataset(loose, out)
     assert completed_runs(out) == completed_runs(loose)
     assert compact(out) == 0  # nothing left to do
 
@@ -67,7 +53,7 @@ def test_parts_hold_at_most_runs_per_part(loose: Path, tmp_path: Path) -> None:
     assert compact(out, runs_per_part=2) == N
     assert files(out, "steps") == ["part-00000.parquet", "part-00000.parquet", "part-00001.parquet",
                                    "part-00001.parquet"]
-    assert_same(dataset(loose), dataset(out))
+    assert_same_dataset(loose, out)
 
 
 def test_killed_before_commit_counts_nothing_twice(loose: Path, tmp_path: Path, monkeypatch) -> None:
@@ -84,12 +70,12 @@ def test_killed_before_commit_counts_nothing_twice(loose: Path, tmp_path: Path, 
         compact(out)
     monkeypatch.undo()
     assert any(p.name.startswith("part-") for p in (out / "steps").rglob("*.parquet"))
-    assert_same(dataset(loose), dataset(out))  # uncommitted parts are ignored
+    assert_same_dataset(loose, out)  # uncommitted parts are ignored
     assert completed_runs(out) == completed_runs(loose)
     repair(out)
     assert not any(p.name.startswith("part-") for p in out.rglob("*.parquet"))
     assert compact(out) == N
-    assert_same(dataset(loose), dataset(out))
+    assert_same_dataset(loose, out)
 
 
 def test_killed_after_commit_counts_nothing_twice(loose: Path, tmp_path: Path) -> None:
@@ -98,7 +84,7 @@ def test_killed_after_commit_counts_nothing_twice(loose: Path, tmp_path: Path) -
     for table in TABLES:  # the run files it had not yet deleted
         for src in (loose / table).rglob("*.parquet"):
             shutil.copy(src, out / src.relative_to(loose))
-    assert_same(dataset(loose), dataset(out))  # covered run files are ignored
+    assert_same_dataset(loose, out)  # covered run files are ignored
     assert completed_runs(out) == completed_runs(loose)
     repair(out)
     for table in TABLES:
@@ -112,7 +98,7 @@ def test_a_corrupt_part_is_run_again_on_resume(loose: Path, tmp_path: Path) -> N
     assert completed_runs(out) == {r for r in completed_runs(loose) if not r.startswith("baseline")}
     report = market.sweep(EXP, out, workers=1, progress=False, resume=True, compact=False)
     assert (report.completed, report.skipped) == (3, 3)
-    assert_same(dataset(loose), dataset(out))
+    assert_same_dataset(loose, out)
 
 
 def test_a_part_edited_so_that_it_still_decodes_is_detected_by_its_checksum(loose: Path, tmp_path: Path) -> None:
@@ -126,7 +112,7 @@ def test_a_part_edited_so_that_it_still_decodes_is_detected_by_its_checksum(loos
     assert completed_runs(out) == {r for r in completed_runs(loose) if not r.startswith("baseline")}
     report = market.sweep(EXP, out, workers=1, progress=False, resume=True, compact=True)
     assert (report.completed, report.skipped) == (3, 3)
-    assert_same(dataset(loose), dataset(out))
+    assert_same_dataset(loose, out)
 
 
 def test_killed_between_commit_and_checksums_loses_nothing(loose: Path, tmp_path: Path) -> None:
@@ -137,7 +123,7 @@ def test_killed_between_commit_and_checksums_loses_nothing(loose: Path, tmp_path
     for sums in (out / "checksums").rglob("part-*.json"):
         sums.unlink()
     assert completed_runs(out) == completed_runs(loose)
-    assert_same(dataset(loose), dataset(out))
+    assert_same_dataset(loose, out)
     repair(out)
     assert sorted(p.name for p in (out / "checksums").rglob("*.json")) == ["part-00000.json"] * 2
     assert completed_runs(out) == completed_runs(loose)
@@ -152,7 +138,7 @@ def test_resume_after_compaction_adds_a_part(loose: Path, tmp_path: Path) -> Non
     report = market.sweep(EXP, out, workers=1, progress=False, resume=True, compact=True)
     assert (report.completed, report.skipped) == (3, 3)
     assert files(out, "steps") == ["part-00000.parquet", "part-00000.parquet"]
-    assert_same(dataset(loose), dataset(out))
+    assert_same_dataset(loose, out)
 
 
 def test_failed_runs_keep_their_own_file(tmp_path: Path) -> None:
@@ -174,7 +160,7 @@ def test_market_compact_command(loose: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"compacted {N} runs" in result.output
     assert files(out, "labs") == ["part-00000.parquet"] * 2
-    assert_same(dataset(loose), dataset(out))
+    assert_same_dataset(loose, out)
     bad = CliRunner().invoke(app, ["compact", str(tmp_path / "nothing")])
     assert bad.exit_code == 2 and "error:" in bad.output and "no experiment.json" in bad.output
 
@@ -215,7 +201,7 @@ def test_row_groups_are_bounded_in_bytes_not_rows(loose: Path, tmp_path: Path, m
     out = copy(loose, tmp_path / "b")
     assert compact(out) == N
     assert sizes["contracts"] == sizes["runs"] == 1
-    assert_same(dataset(loose), dataset(out))
+    assert_same_dataset(loose, out)
 
 
 def test_compaction_hashes_each_committed_part_once(loose: Path, tmp_path: Path, monkeypatch) -> None:
@@ -234,7 +220,7 @@ def test_compaction_hashes_each_committed_part_once(loose: Path, tmp_path: Path,
     assert compact(out) == 3
     old_part = [p for p in hashed if p.parent.name == "scenario=openai_google_tpu"]
     assert sorted(p.parent.parent.name for p in old_part) == sorted(TABLES)  # each file once
-    assert_same(dataset(loose), dataset(out))
+    assert_same_dataset(loose, out)
 
 
 def test_completed_runs_given_what_repair_returned(loose: Path, tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from market.economics import (
-    BargainOutcome,
     BargainingParams,
+    BargainOutcome,
     best_response,
     best_responses,
     clearing_price,

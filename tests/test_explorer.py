@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from annotated_types import Ge, Le
 from typer.testing import CliRunner
 
 import market
@@ -20,10 +21,12 @@ from market.scenario import ScenarioError, WithholdingRule
 def test_levers_take_their_ranges_from_the_scenario_schema() -> None:
     levers = {lever.path: lever for lever in all_levers("openai_google_tpu")}
     share = levers["clouds.gcp.withholding.share"]
-    ge, le = (c for c in WithholdingRule.model_fields["share"].metadata)
+    ge, le = (c for c in WithholdingRule.model_fields["share"].metadata if isinstance(c, (Ge, Le)))
     assert (share.low, share.high) == (ge.ge, le.le) == (0.0, 1.0)
     assert share.value == 1.0 and not share.integer
-    assert levers["labs.openai.switching_cost"].high is None  # NonNegative: no upper bound
+    assert (levers["labs.openai.switching_cost"].low, levers["labs.openai.switching_cost"].high) == (0.0, 10.0)
+    demand = levers["labs.openai.demand_pflops"]  # open below: more than 0
+    assert (demand.low, demand.high, demand.low_open) == (0.0, 1e12, True)
     assert levers["labs.openai.contract_months"].integer
     assert (levers["labs.openai.contract_months"].low, levers["labs.openai.contract_months"].high) == (1, 120)
     assert levers["negotiation.seller_discount"].low_open and levers["negotiation.seller_discount"].high_open
@@ -40,12 +43,12 @@ def test_a_scenarios_levers_are_the_headline_ones_it_has_and_those_it_turns() ->
 def test_lever_values_are_validated_by_the_whole_schema() -> None:
     sc = scenario_with("supply_shock", {"packaging.shocks[0].factor": 0.25, "clouds.gcp.withholding.share": 0.5})
     assert sc.packaging.shocks[0].factor == 0.25 and sc.clouds["gcp"].withholding.share == 0.5
-    with pytest.raises(ScenarioError, match=r"clouds\.gcp\.withholding\.share.*less than or equal to 1"):
+    with pytest.raises(ScenarioError, match=r"clouds\.gcp\.withholding\.share: allowed: a number from 0 to 1"):
         scenario_with("openai_google_tpu", {"clouds.gcp.withholding.share": 1.5})
     with pytest.raises(ScenarioError, match="end_step must be after start_step"):  # a cross-field rule
         scenario_with("supply_shock", {"packaging.shocks[0].end_step": 3})
     lever = next(lev for lev in levers_of("baseline") if lev.path == "labs.openai.switching_cost")
-    with pytest.raises(ScenarioError, match=r"switching_cost: 'abc' is not a number; allowed: at least 0"):
+    with pytest.raises(ScenarioError, match=r"switching_cost: 'abc' is not a number; allowed: 0 to 10"):
         parse_value(lever, "abc")
     assert parse_value(lever, " 2.5 ") == 2.5
 

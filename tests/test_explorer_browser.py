@@ -66,7 +66,11 @@ def browser():
 @pytest.fixture(scope="module")
 def whatif_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("whatif")
-    proc, url = _serve("openai_google_tpu", tmp)
+    # OpenAI's demand differs from baseline, so it is one of the page's levers: a text field (its range is
+    # open below: more than 0); the levers bounded at both ends are sliders
+    scenario = tmp / "openai_google_tpu_demand.toml"
+    scenario.write_text('extends = "openai_google_tpu"\n[labs.openai]\ndemand_pflops = 1.2e6\n')
+    proc, url = _serve(str(scenario), tmp)
     yield url
     proc.terminate()
     proc.wait(10)
@@ -104,7 +108,8 @@ def test_the_page_loads_with_the_scenarios_levers(browser, whatif_server) -> Non
     page = _page(browser, whatif_server)
     assert page.get_by_text("Google Cloud: share of its top-tier TPUs withheld").is_visible()
     assert page.get_by_text("share [0 to 1]").is_visible()  # the range comes from the schema
-    assert page.get_by_text("labs.openai.switching_cost [at least 0]").is_visible()
+    assert page.get_by_text("switching_cost [0 to 10]").is_visible()  # a slider
+    assert page.get_by_text("labs.openai.demand_pflops [more than 0 and at most 1e+12]").is_visible()  # a text field
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / "whatif_loaded.png", full_page=True)
     page.close()
@@ -119,12 +124,12 @@ def test_a_lever_change_and_run_changes_the_figure(browser, whatif_server) -> No
     before = _figure_src(page, "vendor_shares")
     table_before = page.locator(".comparison").inner_text()
     assert "Nvidia compute share" in table_before and "95% CI" in table_before
-    # OpenAI's switching cost (a text field: unbounded above) from 1 to 4
-    field = page.get_by_label("labs.openai.switching_cost [at least 0]")
-    field.fill("4")
+    # OpenAI's demand (a text field: its range is open below) from 1.2 M to 4 M PFLOP/s
+    field = page.get_by_label("labs.openai.demand_pflops [more than 0 and at most 1e+12]")
+    field.fill("4e6")
     field.press("Enter")
     page.locator(".run-button").click()
-    page.wait_for_selector("text=openai_google_tpu + changes vs baseline: all 3 of 3 pairs", timeout=120_000)
+    page.wait_for_selector("text=openai_google_tpu_demand + changes vs baseline: all 3 of 3 pairs", timeout=120_000)
     page.wait_for_selector(".figure-vendor_shares img", timeout=30_000)
     after = _figure_src(page, "vendor_shares")
     assert after != before
@@ -139,17 +144,17 @@ def test_a_lever_change_and_run_changes_the_figure(browser, whatif_server) -> No
 
 def test_a_bad_value_shows_the_error_and_the_page_stays_usable(browser, whatif_server) -> None:
     page = _page(browser, whatif_server)
-    field = page.get_by_label("labs.openai.switching_cost [at least 0]")
+    field = page.get_by_label("labs.openai.demand_pflops [more than 0 and at most 1e+12]")
     field.fill("-1")
     field.press("Enter")
     error = page.locator(".lever-error")
     error.wait_for(timeout=10_000)
     text = error.inner_text()
-    assert "labs.openai.switching_cost" in text and "greater than or equal to 0" in text
+    assert "labs.openai.demand_pflops" in text and "allowed: a number more than 0" in text
     assert "Traceback" not in page.inner_text("body")
     assert page.locator(".run-button").is_disabled()
     page.screenshot(path=SHOTS / "whatif_bad_value.png", full_page=True)
-    field.fill("2")
+    field.fill("2e6")
     field.press("Enter")
     page.wait_for_selector(".lever-error", state="detached", timeout=10_000)
     assert page.locator(".run-button").is_enabled()

@@ -26,19 +26,24 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from conftest import _dask_command, _free_port, _start, _stop, _tail
-from test_batch import (
+from helpers import (
     SCRIPT,
     TABLES,
     assert_one_file_per_run,
     assert_same_dataset,
+    assert_whole,
+    batch_runs,
     cli,
     cli_env,
+    dask_command,
+    free_port,
     needs_script,
     run_ids,
+    start_process,
+    stop_process,
+    tail,
     write_experiment,
 )
-from test_batches import assert_whole, batch_runs
 
 from market.batch import sweep
 from market.batch.storage import checksum_path, completed_runs, run_path
@@ -221,14 +226,14 @@ def test_a_dask_worker_killed_mid_sweep_loses_nothing(small: tuple[Path, Path], 
     gives the lost run (or batch) to a live worker."""
     distributed = pytest.importorskip("distributed")
     exp, reference = small
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     logs = [tmp_path / "scheduler.log", tmp_path / "worker-0.log", tmp_path / "worker-1.log"]
-    scheduler = _start(_dask_command("scheduler") + ["--host", "127.0.0.1", "--port", str(port),
-                                                     "--dashboard-address", f"127.0.0.1:{_free_port()}"],
+    scheduler = start_process(dask_command("scheduler") + ["--host", "127.0.0.1", "--port", str(port),
+                                                     "--dashboard-address", f"127.0.0.1:{free_port()}"],
                        logs[0], tmp_path)
-    nannies = [_start(_dask_command("worker") + [address, "--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "1",
-                                                 "--dashboard-address", f"127.0.0.1:{_free_port()}",
+    nannies = [start_process(dask_command("worker") + [address, "--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "1",
+                                                 "--dashboard-address", f"127.0.0.1:{free_port()}",
                                                  "--local-directory", str(tmp_path / f"w{i}"),
                                                  "--death-timeout", "60"], logs[i + 1], tmp_path) for i in range(2)]
     out = tmp_path / "dask"
@@ -253,10 +258,10 @@ def test_a_dask_worker_killed_mid_sweep_loses_nothing(small: tuple[Path, Path], 
         killer.join(timeout=60)
     finally:
         for proc in nannies:
-            _stop(proc)
-        _stop(scheduler)
-    assert killed, "the sweep ended before a worker could be killed:\n" + "\n".join(_tail(log) for log in logs)
-    assert (report.completed, report.failed) == (16, 0), (report, [_tail(log) for log in logs])
+            stop_process(proc)
+        stop_process(scheduler)
+    assert killed, "the sweep ended before a worker could be killed:\n" + "\n".join(tail(log) for log in logs)
+    assert (report.completed, report.failed) == (16, 0), (report, [tail(log) for log in logs])
     assert_final(out, reference, batched=batch is not None)
 
 

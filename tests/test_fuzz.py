@@ -1,9 +1,11 @@
 """Fuzzed bad input: mutated scenario and experiment files, and bad command lines.
 
 Every built-in scenario file and every experiment file in ``experiments/`` is mutated many times
-(wrong types, out-of-range values, NaN/inf, huge numbers, unknown keys, deleted keys, truncated
+(wrong types, out-of-range values, NaN/inf, extreme magnitudes, unknown keys, deleted keys, truncated
 TOML, binary garbage, bad encodings, empty files, deep nesting, broken ``extends``); random command
-lines are built around at least one bad argument. Each input must either be accepted (exit 0) or
+lines are built around at least one bad argument; and every numeric field of the built-in scenarios
+is given each extreme magnitude (1e±300, subnormals, the float64 and int64 limits and beyond, inf,
+NaN). Each input must either be accepted (exit 0) or
 be refused with exit code 2 and one ``error: ...`` line — never a traceback or another exit code.
 Inputs are counted once each (by content); the counts are printed and asserted.
 
@@ -16,17 +18,19 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import EXTREMES, numeric_leaves, with_value
 from typer.testing import CliRunner
 
 import market
 import market.batch
 from market.cli import app
-from market.scenario import BUILTIN_DIR
+from market.scenario import BUILTIN_DIR, ScenarioError, builtin_scenarios, load_scenario, validate_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20251126
@@ -80,14 +84,23 @@ def replace_value(data: bytes, rng: np.random.Generator) -> bytes:
     return b"\n".join(lines)
 
 
-def replace_number(data: bytes, rng: np.random.Generator) -> bytes:
-    """One number anywhere (also inside arrays and inline tables) becomes a bad one."""
+def _swap_number(data: bytes, rng: np.random.Generator, choices: list[bytes]) -> bytes:
     numbers = list(re.finditer(rb"(?<![\w.\"])-?\d[\d_.eE+-]*", data))
     if not numbers:
         return replace_value(data, rng)
     m = numbers[int(rng.integers(len(numbers)))]
-    bad = [b"-1", b"1e400", b"nan", b"-inf", b"99999999999999999999", b'"7"', b"true", b"0", b"[]", b"1e-320"]
-    return data[: m.start()] + bad[int(rng.integers(len(bad)))] + data[m.end():]
+    return data[: m.start()] + choices[int(rng.integers(len(choices)))] + data[m.end():]
+
+
+def replace_number(data: bytes, rng: np.random.Generator) -> bytes:
+    """One number anywhere (also inside arrays and inline tables) becomes a bad one."""
+    return _swap_number(data, rng, [b"-1", b"1e400", b"nan", b"-inf", b"99999999999999999999", b'"7"', b"true",
+                                    b"0", b"[]", b"1e-320"])
+
+
+def extreme_number(data: bytes, rng: np.random.Generator) -> bytes:
+    """One number anywhere becomes an extreme magnitude."""
+    return _swap_number(data, rng, [x.encode() for x in EXTREMES])
 
 
 def delete_line(data: bytes, rng: np.random.Generator) -> bytes:
@@ -149,7 +162,8 @@ def swap_type_of_table(data: bytes, rng: np.random.Generator) -> bytes:
 
 
 MUTATIONS: list[Callable[[bytes, np.random.Generator], bytes]] = [
-    replace_value, replace_value, replace_number, replace_number, delete_line, insert_unknown, truncate, flip_bytes,
+    replace_value, replace_value, replace_number, replace_number, extreme_number, extreme_number, delete_line,
+    insert_unknown, truncate, flip_bytes,
     insert_garbage, random_bytes, duplicate_line, reencode, swap_type_of_table,
 ]
 FIXED_INPUTS = [b"", b" ", b"\n\n", b"# only a comment\n", b"\x00", b"\xef\xbb\xbf", b"\xef\xbb\xbfsteps = 3\n",
@@ -235,6 +249,52 @@ def fuzz_experiments(tmp_path: Path, n: int, seed: int) -> dict[str, int]:
                 counts["refused"] += 1
             path.unlink()
     return counts
+
+
+# -- every numeric field, every extreme ------------------------------------------------------------
+
+COLLECTIONS = {"products", "vendors", "clouds", "labs", "partnerships", "deals"}
+
+
+def numeric_fields() -> dict[tuple, tuple[str, dict]]:
+    """One instance of every numeric field of the built-in scenarios (defaults included), keyed by
+    the field as the schema knows it (agent ids and list positions as ``*``): its path in the
+    scenario's data, the scenario's name and its data."""
+    out: dict[tuple, tuple[str, dict]] = {}
+    for name in builtin_scenarios():
+        data = load_scenario(name).model_dump(mode="json")
+        for path, _ in numeric_leaves(data):
+            field = tuple("*" if isinstance(p, int) or (i == 1 and path[0] in COLLECTIONS) else p
+                          for i, p in enumerate(path))
+            out.setdefault(field, (path, name, data))
+    return out
+
+
+def test_every_numeric_field_takes_every_extreme_magnitude_or_refuses_it_by_name(tmp_path: Path) -> None:
+    """Each numeric field of the schema (every one the built-in scenarios have, defaults included)
+    with each extreme magnitude: validation accepts it (it is inside the field's range) or refuses it
+    with a message naming the field; never another exception. A sample goes through ``market check
+    --set`` too (exit 0 or 2, one line)."""
+    fields = numeric_fields()
+    assert len(fields) > 100, len(fields)  # the schema's numeric fields, not a handful
+    counts = {"accepted": 0, "refused": 0}
+    rng = np.random.default_rng(SEED + 3)
+    for field, (path, name, data) in fields.items():
+        for text in EXTREMES:
+            value = tomllib.loads(f"v = {text}")["v"]
+            try:
+                validate_scenario(with_value(data, path, value), {}, f"scenario {name!r}")
+                counts["accepted"] += 1
+            except ScenarioError as exc:
+                counts["refused"] += 1
+                key = next(str(p) for p in reversed(path) if not isinstance(p, int))  # the field (or table) named
+                assert key in str(exc), (path, text, str(exc))
+        if not any(isinstance(p, int) for p in path):  # --set reaches tables, not list items
+            dotted = ".".join(path)
+            text = EXTREMES[int(rng.integers(len(EXTREMES)))]
+            outcome(runner.invoke(app, ["check", name, "--set", f"{dotted}={text}"]))
+    report(f"extreme magnitudes in {len(fields)} numeric fields", counts)
+    assert counts["refused"] > counts["accepted"], counts  # most extremes are out of every plausible range
 
 
 # -- bad command lines ---------------------------------------------------------------------------

@@ -14,6 +14,10 @@ rules) and runs each for 24 monthly steps, phase by phase, checking after every 
   (so nothing at all when ``share = 1``), at the vendor level (shipments) and the cloud level
   (contracts).
 
+Markets with extreme values (:func:`extreme_variants`: numeric fields at the ends of their ranges,
+subnormal or 1e±300 where the range allows) keep the invariants too, or stop with
+:class:`market.ModelError` naming the step and the quantity, never with another exception.
+
 CI runs a bounded, derandomized number of examples; ``pytest -m slow tests/test_properties.py``
 runs the larger campaign whose figures docs/RELIABILITY.md records.
 """
@@ -22,26 +26,31 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from helpers import numeric_leaves, with_value
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from market.contracts import KINDS
-from market.economics.withholding import withheld
 from market.economics import BARGAINING, PRICE_RULES, RATIONING
-from market.model import MarketModel
+from market.economics.withholding import withheld
+from market.model import MarketModel, ModelError
 from market.scenario import Scenario, load_scenario
 
 STEPS = 24
 CI_EXAMPLES = 100  # random markets from scratch, in CI
 CI_OVERRIDE_EXAMPLES = 20  # random overrides of the built-in scenarios, in CI
+CI_EXTREME_EXAMPLES = 15  # markets with extreme values, in CI
 SLOW_EXAMPLES = 2000  # the larger campaign behind -m slow
 TOL = 1e-6  # relative tolerance of the accounting checks (the model counts chips as floats)
 
 ECOSYSTEMS = ["cuda", "tpu", "rocm", "neuron"]
+SMALL_MARKETS = [str(Path(__file__).parent / "scenarios" / f"{name}.toml") for name in ("tiny_market", "competition")]
 finite = {"allow_nan": False, "allow_infinity": False}
 
 
@@ -294,22 +303,59 @@ def check_run(sc: Scenario, seed: int) -> dict[str, pl.DataFrame]:
 
     for _ in range(sc.steps):
         model.exogenous_changes()
+        model.check_finite("at the start of the month")  # as MarketModel.step() does
         received.clear()
         model.chip_market()
         check_chip_market(model, received)
         for v in model.vendor_list:
             for p, chips in v.shipped.items():
                 shipped_total[p] += chips
-        free = {(c.cloud_id, p): c.free(p) for c in model.cloud_list for p in c.installed}
+        free = {(c.cloud_id, p): c.free(p) for c in model.cloud_list
+                for p in c.installed.keys() | c.leased_in.keys()}  # a lessee rents out chips it leased in
         model.compute_market_round()
         check_contracts(model, free)
         check_deals(model)
         model.settlement()
+        model.check_finite("after settlement")
         model.record()
         check_stocks(model, start, shipped_total, products)
     tables = model.recorder.tables(model.run_id)
     check_tables(tables, sc)
     return tables
+
+
+# magnitudes tried, in a drawn order, for a numeric field; the first its range allows is kept
+EXTREME_VALUES = [1e300, 1e13, 1e12, 1e9, 1e7, 1e6, 2**62, 1200, 600, 120, -600, 5e-324, 1e-300, 1e-6, 0.0,
+                  -1e-300, -0.5, 1.0]
+
+
+@st.composite
+def extreme_variants(draw: st.DrawFn) -> Scenario:
+    """A built-in scenario (or a small test market) with one to four numeric fields, anywhere in it,
+    at an extreme magnitude their range allows: the ends of the range, subnormals, 1e±300."""
+    source = draw(st.sampled_from(["baseline", "openai_google_tpu", "supply_shock", *SMALL_MARKETS]))
+    data = load_scenario(source, steps=STEPS // 2).model_dump(mode="json")
+    leaves = [path for path, _ in numeric_leaves(data) if path != ("steps",)]
+    for _ in range(draw(st.integers(1, 4))):
+        path = draw(st.sampled_from(leaves))
+        for value in draw(st.permutations(EXTREME_VALUES)):
+            try:
+                Scenario.model_validate(changed := with_value(data, path, value))
+            except ValidationError:
+                continue
+            data = changed
+            note(f"{'.'.join(map(str, path))} = {value!r}")
+            break
+    return Scenario.model_validate(data)
+
+
+def check_extreme_run(sc: Scenario, seed: int) -> None:
+    """The invariants hold, or the run stops with a ModelError naming the step (never another exception)."""
+    try:
+        exercised(check_run(sc, seed))
+    except ModelError as exc:
+        event("stopped with a ModelError")
+        assert str(exc).startswith("step "), exc
 
 
 def exercised(tables: dict[str, pl.DataFrame]) -> None:
@@ -524,6 +570,20 @@ def test_chips_on_order_too_few_to_split_add_no_empty_deliveries() -> None:
     check_run(sc, seed=0)
 
 
+def test_a_lessee_renting_out_leased_chips_of_a_product_it_never_installed() -> None:
+    """Regression (found by the slow campaign): a cloud leasing Rubin chips from another rented them to
+    labs, and the check of what was free knew only the products the lessee had installed."""
+    sc = load_scenario("baseline", {
+        "steps": 24, "long_tail.count": 0, "negotiation.protocol": "concession", "packaging.rationing": "priority",
+        "deals": {"d0": {"lessee": "azure", "cloud": "aws", "vendor": "nvidia", "usd": 1e8, "months": 12,
+                         "sign_step": 16}},
+        "labs.openai.demand_growth": 0.0, "labs.openai.switching_cost": 0.0, "clouds.gcp.capex_usd_per_month": 0.0,
+        "clouds.coreweave.investment.response": 0.0, "clouds.azure.investment.build_months": 0,
+        "demand.long_run_elasticity": 0.0, "demand.training_elasticity": 0.0, "vendors.nvidia.lead_time_months": 0})
+    tables = check_run(sc, seed=0)
+    assert tables["contracts"].filter((pl.col("cloud") == "azure") & (pl.col("product") == "rubin")).height > 0
+
+
 SETTINGS = {"deadline": None, "derandomize": True, "suppress_health_check": [HealthCheck.too_slow]}
 
 
@@ -537,6 +597,19 @@ def test_random_markets_keep_the_invariants(sc: Scenario, seed: int) -> None:
 @given(sc=builtin_variants(), seed=st.integers(0, 2**32 - 1))
 def test_builtin_scenarios_with_random_overrides_keep_the_invariants(sc: Scenario, seed: int) -> None:
     exercised(check_run(sc, seed))
+
+
+@settings(max_examples=CI_EXTREME_EXAMPLES, **SETTINGS)
+@given(sc=extreme_variants(), seed=st.integers(0, 2**32 - 1))
+def test_markets_with_extreme_values_keep_the_invariants_or_stop_with_a_model_error(sc: Scenario, seed: int) -> None:
+    check_extreme_run(sc, seed)
+
+
+@pytest.mark.slow
+@settings(max_examples=SLOW_EXAMPLES // 4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sc=extreme_variants(), seed=st.integers(0, 2**32 - 1))
+def test_markets_with_extreme_values_campaign(sc: Scenario, seed: int) -> None:
+    check_extreme_run(sc, seed)
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import overflowing_scenario
 
 import market
 from market.scenario import ScenarioError, load_scenario, parse_override
@@ -53,14 +54,20 @@ def test_file_extends_builtin_and_relative_file(tmp_path) -> None:
 
 @pytest.mark.parametrize(("text", "overrides", "mentions"), [
     ('extends = "baseline"\n[labs.openai]\nfoo = 1\n', {}, ["labs.openai.foo", "unknown key"]),
-    ('extends = "baseline"\nsteps = "many"\n', {}, ["steps", "valid integer"]),
-    ('extends = "baseline"\n', {"clouds.gcp.withholding.share": 1.5}, ["clouds.gcp.withholding.share", "less than or equal to 1"]),
-    ('extends = "baseline"\n', {"labs.openai.demand_pflops": -5}, ["labs.openai.demand_pflops", "greater than 0"]),
+    ('extends = "baseline"\nsteps = "many"\n', {}, ["steps", "allowed: a whole number from 1 to 1200", "got 'many'"]),
+    ('extends = "baseline"\n', {"clouds.gcp.withholding.share": 1.5},
+     ["clouds.gcp.withholding.share", "allowed: a number from 0 to 1"]),
+    ('extends = "baseline"\n', {"labs.openai.demand_pflops": -5},
+     ["labs.openai.demand_pflops", "allowed: a number more than 0 and at most 1e12 PFLOP/s"]),
     ('extends = "baseline"\n', {"labs.opnai.budget_usd_per_month": 1}, ["no lab 'opnai'", "openai"]),
     ('extends = "baseline"\n', {"clouds.azure.fleet.h300": 10}, ["clouds.azure.fleet.h300", "unknown product"]),
     ('extends = "baseline"\n', {"vendors.nvidia.packaging_share": 0.9}, ["packaging_share", "at most 1"]),
     ('extends = "baseline"\n', {"negotiation.protocol": "haggle"}, ["negotiation.protocol", "nash", "rubinstein"]),
     ('extends = "baseline"\n', {"labs.openai.readiness.cuda": float("nan")}, ["labs.openai.readiness.cuda"]),
+    ('extends = "baseline"\n[clouds.aws.fleet]\nh100 = 1e308\n', {},
+     ["clouds.aws.fleet.h100", "allowed: a number from 0 to 1e9 chips", "got 1e+308"]),
+    ('extends = "baseline"\n', {"products.h100.pflops": 5e-324}, ["products.h100.pflops", "from 1e-6 to 1e6"]),
+    ('extends = "baseline"\n', {"steps": 2**70}, ["steps", "a whole number from 1 to 1200"]),
     ('extends = "baseline"\n', {"start_date": "June"}, ["start_date", "YYYY-MM"]),
     ('extends = "nowhere"\n', {}, ["unknown scenario 'nowhere'", "baseline"]),
     ("steps = [", {}, ["not valid TOML", "line"]),
@@ -131,3 +138,13 @@ def test_files_in_experiments_validate() -> None:
             assert load_game(f).name == f.stem
         else:
             assert load_scenario(f).name == f.stem
+
+
+def test_a_run_whose_numbers_overflow_stops_with_a_model_error_naming_step_and_quantity(tmp_path) -> None:
+    """Valid but extreme: demand multiplied by 100 every month overflows a float in month 154."""
+    sc = load_scenario(overflowing_scenario(tmp_path))
+    with pytest.raises(market.ModelError, match=r"^step 154, at the start of the month: the demand \(PFLOP/s\) of "
+                                                r"lab is inf, not a finite number"):
+        market.run(sc, record=False)
+    failed = market.run(sc, raise_errors=False).tables["runs"]
+    assert failed["status"][0] == "failed" and failed["error"][0].startswith("market.model.ModelError: step ")

@@ -18,10 +18,10 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from market.analysis.outcomes import OUTCOMES
 from market.analysis.sensitivity import SensitivityReport, _noise, analyse, plot_sensitivity, sensitivity
 from market.batch import ExperimentError, load_experiment, sweep
 from market.batch.designs import DESIGNS, Morris, Parameter
-from market.analysis.outcomes import OUTCOMES
 from market.cli import app
 
 runner = CliRunner()

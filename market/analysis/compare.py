@@ -21,8 +21,8 @@ import numpy as np
 import polars as pl
 
 from market.analysis.headline import Headline, Outcome
-from market.batch.storage import scan
 from market.analysis.outcomes import outcome_columns, run_outcomes, scenario_order
+from market.batch.storage import scan
 
 __all__ = ["bootstrap_mean_ci", "compare", "compare_runs"]
 

@@ -39,8 +39,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from market.analysis.headline import Headline, Outcome
+from market.analysis.outcomes import run_outcomes, scenario_order
 from market.analysis.report import compact
-from market.contracts import PURPOSES
 from market.analysis.style import (
     SCENARIO_LABELS,
     VENDOR_LABELS,
@@ -52,7 +52,7 @@ from market.analysis.style import (
     vendor_colours,
 )
 from market.batch.storage import scan
-from market.analysis.outcomes import run_outcomes, scenario_order
+from market.contracts import PURPOSES
 from market.economics.classes import CLASSES
 from market.recording import weighted_rental_price
 

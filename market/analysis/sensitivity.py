@@ -45,15 +45,17 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from market.analysis.headline import Headline, Outcome
+from market.analysis.outcomes import OUTCOMES, run_outcomes
 from market.analysis.report import compact
 from market.analysis.style import SCENARIO_LABELS, apply_style, scenario_colours, shade
-from market.batch.designs import DESIGNS, Parameter
+from market.batch.designs import DESIGNS
+from market.batch.experiment import DesignSpec, Experiment
 from market.batch.storage import scan
-from market.analysis.outcomes import OUTCOMES, run_outcomes
+from market.scenario import validate_model
 
 __all__ = ["METHODS", "SensitivityReport", "analyse", "plot_sensitivity", "point_means", "sensitivity"]
 
-METHODS: dict[str, str] = {"morris": "morris", "saltelli": "sobol"}  # design kind -> SALib analysis
+METHODS: dict[str, str] = {kind: d.analysis for kind, d in DESIGNS.items() if d.analysis}  # design kind -> SALib analysis
 LEVEL = 0.95  # confidence level of the bootstrap intervals
 RESAMPLES = 1000
 MORRIS_COLUMNS = ("mu_star", "mu_star_conf", "mu", "sigma")
@@ -91,44 +93,26 @@ class SensitivityReport:
 # reading a sweep
 
 
-def _experiment(folder: Path) -> dict[str, Any]:
+def _experiment(folder: Path) -> Experiment:
     if not folder.is_dir():
         raise ValueError(f"{str(folder)!r} is not a folder; give the output folder of a finished morris or "
                          "saltelli sweep")
     marker = folder / "experiment.json"
     try:
         stored = json.loads(marker.read_text(encoding="utf-8"))
-        exp = stored["experiment"]
+        exp = validate_model(Experiment, stored["experiment"], "the record")  # one line naming the field
     except FileNotFoundError:
         raise ValueError(f"{str(folder)!r} holds no experiment.json, so it is not the output folder of a sweep"
                          ) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{str(marker)!r} cannot be read as a sweep's experiment record ({exc})") from None
-    design = exp.get("design")
-    if not design:
+    if exp.design is None:
         raise ValueError(f"the sweep in {str(folder)!r} has no design (it runs each scenario as it is); "
                          "sensitivity needs a design of kind morris or saltelli")
-    if design.get("kind") not in METHODS:
-        raise ValueError(f"the sweep in {str(folder)!r} has a {design.get('kind')!r} design; sensitivity needs "
+    if exp.design.kind not in METHODS:
+        raise ValueError(f"the sweep in {str(folder)!r} has a {exp.design.kind!r} design; sensitivity needs "
                          "a design of kind morris (screening) or saltelli (Sobol' indices)")
     return exp
-
-
-def _parameters(design: Mapping[str, Any], order: Sequence[str]) -> dict[str, Parameter]:
-    """The design's parameters in the design's order (experiment.json sorts its keys; the points
-    table keeps the order of the experiment file, which the samplers' columns follow)."""
-    spec = design["parameters"]
-    if sorted(order) != sorted(spec):
-        raise ValueError(f"the design table's parameters ({', '.join(order) or 'none'}) are not those of "
-                         f"experiment.json ({', '.join(spec)})")
-    return {path: Parameter(low=spec[path]["low"], high=spec[path]["high"], integer=bool(spec[path].get("integer")))
-            for path in order}
-
-
-def _design_points(design: Mapping[str, Any], params: dict[str, Parameter], seed: int) -> list[dict[str, Any]]:
-    """The design's points re-created from its record (same class, parameter order, samples, levels, seed)."""
-    extra = {"levels": design["levels"]} if design.get("levels") is not None else {}
-    return DESIGNS[design["kind"]](params, design["samples"], **extra).points(seed)
 
 
 def point_means(tables: dict[str, pl.LazyFrame], replications: int, outcomes: Sequence[str],
@@ -176,24 +160,30 @@ def _noise(per_run: pl.DataFrame, outcomes: Sequence[str], replications: int, le
 # the analysis (SALib)
 
 
-def analyse(means: pl.DataFrame, design: Mapping[str, Any], outcomes: Sequence[str], seed: int = 0
+def analyse(means: pl.DataFrame, design: DesignSpec | Mapping[str, Any], outcomes: Sequence[str], seed: int = 0
             ) -> tuple[pl.DataFrame, dict[str, str]]:
     """Sensitivity indices of each outcome column of ``means`` (one row per design point, in point
     order; a ``scenario`` column, if any, is analysed scenario by scenario) to the design's
-    parameters. ``design`` is the experiment's design record (kind, samples, levels, parameters).
+    parameters. ``design`` is the experiment's design (or its record: kind, samples, levels, parameters).
 
     Returns the tidy table (scenario, outcome, parameter, low, high, the indices, rank) and the
     outcomes skipped, with why. The points of ``means`` must be the design's, re-created with
     ``seed`` (the experiment's base seed), in order.
     """
-    kind = design["kind"]
-    params = _parameters(design, [c for c in means.columns if c in design["parameters"]])
-    names = list(params)
+    spec = design if isinstance(design, DesignSpec) else DesignSpec.model_validate(design)
+    kind = spec.kind
+    # the points table keeps the parameters in the experiment file's order, which the samplers' columns follow
+    names = [c for c in means.columns if c in spec.parameters]
+    if sorted(names) != sorted(spec.parameters):
+        raise ValueError(f"the design table's parameters ({', '.join(names) or 'none'}) are not those of "
+                         f"experiment.json ({', '.join(spec.parameters)})")
+    built = spec.build(names)
+    params = built.parameters
     problem = {"num_vars": len(names), "names": names, "bounds": [[params[n].low, params[n].high] for n in names]}
     if "scenario" not in means.columns:
         means = means.with_columns(pl.lit("").alias("scenario"))
-    expected = np.array([[pt[n] for n in names] for pt in _design_points(design, params, seed)], dtype=float)
-    levels = int(design.get("levels") or 4)
+    expected = np.array([[pt[n] for n in names] for pt in built.points(seed)], dtype=float)
+    levels = spec.levels or 4
     frames, skipped = [], {}
     for (scenario,), g in means.group_by("scenario", maintain_order=True):
         g = g.sort("point")
@@ -419,21 +409,21 @@ def sensitivity(folder: str | os.PathLike, outcomes: Sequence[str] | None = None
     outcomes = list(outcomes) if outcomes else list(known)
     if unknown := [o for o in outcomes if o not in known]:
         raise ValueError(f"unknown outcome {', '.join(map(repr, unknown))}; allowed: {', '.join(known)}")
-    design = exp["design"]
-    replications = int(exp.get("replications") or 1)
+    design = exp.design
+    replications = exp.replications
     means, per_run = point_means(tables, replications, outcomes, where=f"the sweep in {str(folder)!r}",
                                  headline=headline)
-    table, skipped = analyse(means, design, outcomes, seed=int(exp.get("base_seed") or 0))
-    method = METHODS[design["kind"]]
+    table, skipped = analyse(means, design, outcomes, seed=exp.base_seed)
+    method = METHODS[design.kind]
     if method == "morris":
-        noise = _noise(per_run, outcomes, replications, int(design.get("levels") or 4))
+        noise = _noise(per_run, outcomes, replications, design.levels or 4)
         table = table.join(noise, on=["scenario", "outcome"], how="left", maintain_order="left")
     scenarios = means["scenario"].unique(maintain_order=True).to_list()
     n_points = means.height // max(1, len(scenarios))
-    parameters = [c for c in means.columns if c in design["parameters"]]
+    parameters = [c for c in means.columns if c in design.parameters]
     report = SensitivityReport(method=method, table=table, scenarios=scenarios, parameters=parameters,
                                points=n_points, replications=replications, runs=per_run.height,
-                               steps=exp.get("steps"), skipped=skipped, outcomes=known)
+                               steps=exp.steps, skipped=skipped, outcomes=known)
     if write:
         report.csv = folder / "sensitivity.csv"
         table.write_csv(report.csv)

@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from market.registry import Registry
+
 __all__ = ["DESIGNS", "Design", "Grid", "LatinHypercube", "Morris", "Parameter", "Saltelli", "SobolSequence"]
 
 
@@ -47,6 +49,7 @@ class Design:
 
     kind: ClassVar[str]
     needs: ClassVar[str]  # "values" or "range"
+    analysis: ClassVar[str | None] = None  # the SALib analysis its points are made for (``market sensitivity``)
 
     def __init__(self, parameters: dict[str, Parameter], samples: int | None = None) -> None:
         self.parameters = parameters
@@ -109,6 +112,7 @@ class Saltelli(Design):
 
     kind = "saltelli"
     needs = "range"
+    analysis = "sobol"
 
     def points(self, seed: int) -> list[dict[str, Any]]:
         from SALib.sample import sobol as salib_sobol
@@ -127,6 +131,7 @@ class Morris(Design):
 
     kind = "morris"
     needs = "range"
+    analysis = "morris"
 
     def __init__(self, parameters: dict[str, Parameter], samples: int | None = None, levels: int = 4) -> None:
         super().__init__(parameters, samples)
@@ -141,4 +146,5 @@ class Morris(Design):
         return self._from_unit(np.asarray(unit))
 
 
-DESIGNS: dict[str, type[Design]] = {d.kind: d for d in (Grid, LatinHypercube, SobolSequence, Saltelli, Morris)}
+DESIGNS: Registry[type[Design]] = Registry("design", {d.kind: d for d in (Grid, LatinHypercube, SobolSequence, Saltelli,
+                                                                            Morris)})

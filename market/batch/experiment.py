@@ -25,16 +25,25 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, field_validator, model_validator
 
 from market.batch.designs import DESIGNS, Design, Parameter
-from market.scenario import Scenario, ScenarioError, _describe, resolve_scenario, validate_scenario
+from market.scenario import (
+    MAX_STEP,
+    Scenario,
+    ScenarioError,
+    StrictModel,
+    between,
+    read_toml_file,
+    resolve_scenario,
+    validate_model,
+    validate_scenario,
+)
 
 __all__ = ["Experiment", "ExperimentError", "RunSpec", "check_experiment", "fingerprint", "load_experiment",
            "run_seed"]
@@ -44,14 +53,10 @@ class ExperimentError(ScenarioError):
     """An experiment file a user wrote is invalid; the message says where and why."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ParameterSpec(_Strict):
+class ParameterSpec(StrictModel):
     values: list[Any] | None = None
-    low: float | None = Field(default=None, allow_inf_nan=False)
-    high: float | None = Field(default=None, allow_inf_nan=False)
+    low: between(-1e15, 1e15) | None = None  # a sampled range's ends (each also checked as the field's value)
+    high: between(-1e15, 1e15) | None = None
     integer: bool = False
 
     @model_validator(mode="after")
@@ -68,11 +73,11 @@ class ParameterSpec(_Strict):
         return self
 
 
-class DesignSpec(_Strict):
-    kind: Literal["grid", "lhs", "sobol", "saltelli", "morris"] = "grid"
-    samples: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+class DesignSpec(StrictModel):
+    kind: Annotated[str, AfterValidator(DESIGNS.check)] = "grid"  # a name in market.batch.designs.DESIGNS
+    samples: between(1, 1_000_000, int) | None = None
     parameters: dict[str, ParameterSpec]
-    levels: Annotated[int, Field(ge=2, le=20)] | None = None  # morris: grid levels per parameter (default 4)
+    levels: between(2, 20, int) | None = None  # morris: grid levels per parameter (default 4)
 
     @model_validator(mode="after")
     def _levels_for_morris(self) -> DesignSpec:
@@ -82,6 +87,14 @@ class DesignSpec(_Strict):
             raise ValueError(f"levels = {self.levels}: a morris design needs an even number of levels "
                              "(odd ones bias the sample), e.g. 4")
         return self
+
+    def build(self, order: list[str] | None = None) -> Design:
+        """The design as its class in :data:`DESIGNS`, its parameters in ``order`` (default: the
+        file's; the points' columns follow it)."""
+        spec = {path: self.parameters[path] for path in order or self.parameters}
+        params = {path: Parameter(values=p.values, low=p.low, high=p.high, integer=p.integer) for path, p in spec.items()}
+        extra = {"levels": self.levels} if self.levels is not None else {}
+        return DESIGNS[self.kind](params, self.samples, **extra)
 
     @model_validator(mode="after")
     def _fits_kind(self) -> DesignSpec:
@@ -108,15 +121,15 @@ def _folder_name(v: str) -> str:
 FolderName = Annotated[str, AfterValidator(_folder_name)]  # an experiment's or a game's name
 
 
-class Experiment(_Strict):
+class Experiment(StrictModel):
     """A validated experiment file."""
 
     name: FolderName
     description: str = ""
     scenarios: list[str]
-    replications: Annotated[int, Field(ge=1, le=100_000)] = 1
-    steps: Annotated[int, Field(ge=1, le=1200)] | None = None
-    base_seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    replications: between(1, 100_000, int) = 1
+    steps: between(1, MAX_STEP, int) | None = None
+    base_seed: between(0, 2**63 - 1, int) = 0
     overrides: dict[str, Any] = {}
     design: DesignSpec | None = None
     points: list[dict[str, Any]] | None = None  # explicit design points, instead of a design (a game's profiles)
@@ -147,12 +160,7 @@ class Experiment(_Strict):
 
     # -- derived ---------------------------------------------------------------------------
     def design_obj(self) -> Design | None:
-        if self.design is None:
-            return None
-        params = {path: Parameter(values=p.values, low=p.low, high=p.high, integer=p.integer)
-                  for path, p in self.design.parameters.items()}
-        extra = {"levels": self.design.levels} if self.design.levels is not None else {}
-        return DESIGNS[self.design.kind](params, self.design.samples, **extra)
+        return None if self.design is None else self.design.build()
 
     def design_points(self) -> list[dict[str, Any]]:
         """The design's points (the explicit ``points`` if given; one empty point when there is
@@ -216,16 +224,7 @@ def run_seed(base_seed: int, point: int, replication: int) -> int:
 def read_user_file(path: Path, what: str, needs: str, error: type[ScenarioError]) -> dict[str, Any]:
     """A user's TOML file (an experiment or a game) as a dict, with ``name`` defaulting to the file's
     stem and ``source_dir`` its folder; ``error`` with one paragraph if it cannot be read or is empty."""
-    if not path.is_file():
-        raise error(f"{what} file {str(path)!r} does not exist (or is not a file).")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{what} file {str(path)!r} cannot be read as UTF-8 text: {exc}.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise error(f"{what} file {str(path)!r} is not valid TOML: {exc}.") from None
-    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
-        raise error(f"{what} file {str(path)!r} nests arrays or tables too deeply to read.") from None
+    data = read_toml_file(path, what, error)
     if not data:
         raise error(f"{what} file {str(path)!r} is empty; it needs at least {needs}.")
     data.setdefault("name", path.stem)
@@ -237,10 +236,7 @@ def load_experiment(path: str | Path, *, check: bool = True) -> Experiment:
     """Read and validate an experiment file, and (``check``) every base scenario and design point."""
     path = Path(path)
     data = read_user_file(path, "experiment", "name and scenarios", ExperimentError)
-    try:
-        exp = Experiment.model_validate(data)
-    except ValidationError as exc:
-        raise ExperimentError(_describe(exc, f"experiment {str(path)!r}")) from None
+    exp = validate_model(Experiment, data, f"experiment {str(path)!r}", ExperimentError)
     if check:
         check_experiment(exp)
     return exp

@@ -10,8 +10,10 @@
 * :mod:`.pricing`: vendors' list-price rules (``PRICE_RULES``: excess_demand,
   cost_plus, monopoly) and Cournot/monopoly benchmarks.
 
-A scenario picks a rule by its name with ``get_protocol``, ``get_rationing``
-or ``get_price_rule``; unknown names raise KeyError listing the allowed ones.
+Each family is a :class:`market.registry.Registry` and a scenario picks a rule
+by its name: ``RATIONING["priority"]``; an unknown name raises
+:class:`market.registry.UnknownName` (a KeyError) listing the allowed ones.
+``get_protocol``, ``get_rationing`` and ``get_price_rule`` are the same lookups.
 """
 
 from market.economics.bargaining import (

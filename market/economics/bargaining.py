@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from market.registry import Registry
+
 __all__ = [
     "BARGAINING",
     "BargainOutcome",
@@ -215,18 +217,9 @@ def split_prices(protocol: Protocol, seller_reservation: np.ndarray, buyer_reser
     return None
 
 
-BARGAINING: dict[str, Protocol] = {
+BARGAINING: Registry[Protocol] = Registry("bargaining protocol", {
     "nash": nash,
     "rubinstein": rubinstein,
     "concession": concession,
-}
-
-
-def get_protocol(name: str) -> Protocol:
-    """Bargaining protocol registered under ``name``; KeyError listing the allowed names."""
-    try:
-        return BARGAINING[name]
-    except KeyError:
-        raise KeyError(
-            f"unknown bargaining protocol {name!r}; allowed: {sorted(BARGAINING)}"
-        ) from None
+})
+get_protocol = BARGAINING.__getitem__  # the same lookup, for callers that take a function

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from market.registry import Registry
+
 __all__ = [
     "PRICE_RULES",
     "PriceRule",
@@ -141,19 +143,12 @@ def monopoly(signal: PriceSignal, params: PriceRuleParams) -> float:
     return _apply(signal.price, step, signal.unit_cost, params)
 
 
-PRICE_RULES: dict[str, PriceRule] = {
+PRICE_RULES: Registry[PriceRule] = Registry("price rule", {
     "excess_demand": excess_demand,
     "cost_plus": cost_plus,
     "monopoly": monopoly,
-}
-
-
-def get_price_rule(name: str) -> PriceRule:
-    """Price rule registered under ``name``; KeyError listing the allowed names."""
-    try:
-        return PRICE_RULES[name]
-    except KeyError:
-        raise KeyError(f"unknown price rule {name!r}; allowed: {sorted(PRICE_RULES)}") from None
+})
+get_price_rule = PRICE_RULES.__getitem__  # the same lookup, for callers that take a function
 
 
 def _check_demand(intercept: float, slope: float, marginal_cost: float, capacity: float) -> None:

@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from market.registry import Registry
+
 __all__ = [
     "RATIONING",
     "RationingRule",
@@ -104,16 +106,9 @@ def uniform(
     return np.minimum(flat, level).reshape(np.shape(requests))
 
 
-RATIONING: dict[str, RationingRule] = {
+RATIONING: Registry[RationingRule] = Registry("rationing rule", {
     "pro_rata": pro_rata,
     "priority": priority,
     "uniform": uniform,
-}
-
-
-def get_rationing(name: str) -> RationingRule:
-    """Rationing rule registered under ``name``; KeyError listing the allowed names."""
-    try:
-        return RATIONING[name]
-    except KeyError:
-        raise KeyError(f"unknown rationing rule {name!r}; allowed: {sorted(RATIONING)}") from None
+})
+get_rationing = RATIONING.__getitem__  # the same lookup, for callers that take a function

@@ -22,8 +22,8 @@ from typing import Any
 import polars as pl
 
 from market.analysis.headline import Headline
-from market.batch.storage import scan
 from market.analysis.outcomes import run_outcomes, scenario_order, scenario_summary
+from market.batch.storage import scan
 
 __all__ = ["DRAWN_RUNS", "Selection", "Sweep", "SweepError", "open_sweep"]
 

@@ -31,8 +31,8 @@ import polars as pl
 
 from market.analysis.compare import compare_runs
 from market.analysis.headline import Headline
-from market.batch.experiment import run_seed, safe_label
 from market.analysis.outcomes import run_outcomes
+from market.batch.experiment import run_seed, safe_label
 from market.explorer.levers import scenario_with
 from market.recording import TABLES
 from market.scenario import Scenario, ScenarioError

@@ -11,8 +11,8 @@ their regret and confidence (:mod:`market.games.equilibrium`).
 """
 
 from market.games.estimate import GameResult, analyse, game
-from market.games.payoffs import PAYOFFS, Payoff, get_payoff
+from market.games.payoffs import PAYOFFS, Payoff
 from market.games.spec import Game, GameError, Player, load_game
 
-__all__ = ["PAYOFFS", "Game", "GameError", "GameResult", "Payoff", "Player", "analyse", "game", "get_payoff",
+__all__ = ["PAYOFFS", "Game", "GameError", "GameResult", "Payoff", "Player", "analyse", "game",
            "load_game"]

@@ -56,10 +56,11 @@ import numpy as np
 import polars as pl
 
 from market.model import MarketModel
+from market.registry import Registry
 from market.run import RunResult, run_model
 from market.scenario import Scenario, load_scenario
 
-__all__ = ["LEVERS", "RULES", "Learner", "Lever", "agent_flow", "get_rule", "run_adaptive"]
+__all__ = ["LEVERS", "RULES", "Learner", "Lever", "agent_flow", "run_adaptive"]
 
 
 # -- levers ------------------------------------------------------------------------------------------
@@ -112,11 +113,11 @@ def _markup(model: MarketModel, cloud_id: str, value: float) -> None:
         cloud.rental_price[product] = cloud.avoidable_cost(product) * (1.0 + value)
 
 
-LEVERS: dict[str, Lever] = {lever.name: lever for lever in (
+LEVERS: Registry[Lever] = Registry("lever", {lever.name: lever for lever in (
     Lever("withholding_share", "cloud", 0.0, 1.0, "clouds.{agent}.withholding.share", _withholding_share),
     Lever("diversification", "lab", 0.0, 5.0, "labs.{agent}.diversification", _diversification),
     Lever("markup", "cloud", 0.0, 10.0, "clouds.{agent}.rental_price_usd_per_chip_hour (opex x (1 + markup))", _markup),
-)}
+)})
 
 
 def agent_flow(model: MarketModel, agent: str, payoff: str = "profit") -> float:
@@ -258,15 +259,8 @@ class HillClimb(Rule):
         self.probing = not self.probing and self.k > 1
 
 
-RULES: dict[str, type[Rule]] = {rule.name: rule for rule in (EpsilonGreedy, UCB1, Exp3, HillClimb)}
-
-
-def get_rule(name: str) -> type[Rule]:
-    """Learning rule registered under ``name``; KeyError listing the allowed names."""
-    try:
-        return RULES[name]
-    except KeyError:
-        raise KeyError(f"unknown learning rule {name!r}; allowed: {sorted(RULES)}") from None
+RULES: Registry[type[Rule]] = Registry("learning rule", {rule.name: rule for rule in (EpsilonGreedy, UCB1, Exp3,
+                                                                                       HillClimb)})
 
 
 # -- the runner ------------------------------------------------------------------------------------
@@ -299,12 +293,10 @@ def run_adaptive(scenario: Scenario | str | os.PathLike, learners: Sequence[Lear
     model = MarketModel(sc, seed=seed)
     rules, levers = [], []
     for k, learner in enumerate(learners):
-        if learner.lever not in LEVERS:
-            raise ValueError(f"unknown lever {learner.lever!r}; allowed: {', '.join(sorted(LEVERS))}")
+        lever = LEVERS[learner.lever]  # UnknownName (a ValueError) lists the levers allowed
         if learner.payoff not in ("profit", "surplus", "utility"):
             raise ValueError(f"learner {learner.player!r}: payoff {learner.payoff!r} is not allowed; "
                              "give profit, surplus or utility")
-        lever = LEVERS[learner.lever]
         if not learner.values:
             raise ValueError(f"learner {learner.player!r}: give at least one value for lever {learner.lever!r}")
         for v in learner.values:
@@ -313,7 +305,7 @@ def run_adaptive(scenario: Scenario | str | os.PathLike, learners: Sequence[Lear
             if a not in model.vendors and a not in model.clouds and a not in model.labs:
                 raise ValueError(f"learner {learner.player!r}: {a!r} is not an agent of the scenario")
         rng = np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(0xADA, k)))
-        rules.append(get_rule(learner.rule)(len(learner.values), rng, **learner.params))
+        rules.append(RULES[learner.rule](len(learner.values), rng, **learner.params))
         levers.append(lever)
     rows: list[dict] = []
     state = {"arms": [0] * len(learners), "rewards": [0.0] * len(learners), "start": 0}

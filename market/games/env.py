@@ -79,8 +79,10 @@ class MarketEnv(ParallelEnv):
             raise ValueError("players: give at least one, each with its own name")
         probe = MarketModel(sc, seed=seed, record=False)
         for p in players:
-            if p.lever not in LEVERS:
-                raise ValueError(f"player {p.name!r}: unknown lever {p.lever!r}; allowed: {', '.join(sorted(LEVERS))}")
+            try:
+                LEVERS[p.lever]
+            except KeyError as exc:  # UnknownName: lists the levers allowed
+                raise ValueError(f"player {p.name!r}: {exc}") from None
             if not p.values:
                 raise ValueError(f"player {p.name!r}: give at least one lever value")
             for v in p.values:

@@ -30,7 +30,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-__all__ = ["PAYOFFS", "Payoff", "get_payoff", "run_payoffs"]
+from market.registry import Registry
+
+__all__ = ["PAYOFFS", "Payoff", "run_payoffs"]
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ _ANY = frozenset({"vendor", "cloud", "lab"})
 _SELLERS = frozenset({"vendor", "cloud"})
 _LABS = frozenset({"lab"})
 
-PAYOFFS: dict[str, Payoff] = {p.name: p for p in (
+PAYOFFS: Registry[Payoff] = Registry("payoff", {p.name: p for p in (
     Payoff("profit", "billion USD", _ANY, "vendors' and clouds' profit plus labs' surplus", _profit),
     Payoff("revenue", "billion USD", _SELLERS, "vendors' and clouds' revenue", _revenue),
     Payoff("surplus", "billion USD", _LABS, "labs' value of compute used less spend", _surplus),
@@ -99,15 +101,7 @@ PAYOFFS: dict[str, Payoff] = {p.name: p for p in (
     Payoff("compute_per_dollar", "PFLOP-hours per USD", _LABS, "compute used per dollar spent", _compute_per_dollar,
            ratio=True),
     Payoff("utility", "billion USD", _LABS, "surplus less the lab's stated cost of depending on one vendor", _utility),
-)}
-
-
-def get_payoff(name: str) -> Payoff:
-    """Payoff registered under ``name``; KeyError listing the allowed names."""
-    try:
-        return PAYOFFS[name]
-    except KeyError:
-        raise KeyError(f"unknown payoff {name!r}; allowed: {sorted(PAYOFFS)}") from None
+)})
 
 
 def run_payoffs(tables: Mapping[str, pl.LazyFrame], payoff: str, agents: list[str], *, horizon: int,
@@ -124,7 +118,7 @@ def run_payoffs(tables: Mapping[str, pl.LazyFrame], payoff: str, agents: list[st
             raise ValueError("payoff 'utility' needs each lab's stated diversification (from the base scenario)")
         stated = pl.LazyFrame({"lab": list(agents), "diversification": [float(diversification[a]) for a in agents]})
         weighted["labs"] = weighted["labs"].join(stated, on="lab", how="inner")
-    spec = get_payoff(payoff)
+    spec = PAYOFFS[payoff]
     terms = spec.terms(weighted, agents, hours).collect()
     columns = ["x", "y"] if spec.ratio else ["x"]
     grouped = terms.group_by("run_id").agg(*columns)

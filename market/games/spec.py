@@ -41,11 +41,11 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from market.batch.experiment import Experiment, ExperimentError, FolderName, check_experiment, read_user_file
 from market.games.payoffs import PAYOFFS
-from market.scenario import Scenario, _describe
+from market.scenario import MAX_STEP, Scenario, StrictModel, between, validate_model
 
 __all__ = ["MAX_CHECKED_PROFILES", "Game", "GameError", "Player", "load_game"]
 
@@ -59,25 +59,14 @@ class GameError(ExperimentError):
 _NAME = r"[A-Za-z][A-Za-z0-9_-]{0,63}"  # a player's or a strategy's name
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Player(_Strict):
+class Player(StrictModel):
     """One player: the agents whose outcomes make its payoff, and its strategies."""
 
     agents: Annotated[list[str], Field(min_length=1)]
-    payoff: str = "profit"
-    horizon: Annotated[int, Field(ge=1, le=1200)] | None = None  # months counted (default: the game's steps)
-    discount: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.10  # a year
+    payoff: Annotated[str, AfterValidator(PAYOFFS.check)] = "profit"
+    horizon: between(1, MAX_STEP, int) | None = None  # months counted (default: the game's steps)
+    discount: between(0.0, 1.0) = 0.10  # a year
     strategies: Annotated[dict[str, dict[str, Any]], Field(min_length=1)]
-
-    @field_validator("payoff")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in PAYOFFS:
-            raise ValueError(f"unknown payoff {v!r}; allowed: {', '.join(sorted(PAYOFFS))}")
-        return v
 
     @field_validator("strategies")
     @classmethod
@@ -88,28 +77,28 @@ class Player(_Strict):
         return v
 
 
-class Search(_Strict):
+class Search(StrictModel):
     """How profiles are chosen: ``full`` runs every profile; ``double_oracle`` grows each player's
     strategy set from its first strategy by best responses to the equilibrium of the game so far
     (McMahan, Gordon and Blum 2003), and stops when no strategy outside gains against it."""
 
     method: Literal["full", "double_oracle"] = "full"
-    tolerance: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0  # least gain (payoff units) that adds a strategy
-    max_iterations: Annotated[int, Field(ge=1, le=1000)] = 50
+    tolerance: between(0.0, 1e15) = 0.0  # least gain (payoff units) that adds a strategy
+    max_iterations: between(1, 1000, int) = 50
 
 
-class Game(_Strict):
+class Game(StrictModel):
     """A validated game file."""
 
     name: FolderName
     description: str = ""
     scenario: str
-    replications: Annotated[int, Field(ge=2, le=10_000)] = 10
-    steps: Annotated[int, Field(ge=1, le=1200)] | None = None
-    base_seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    replications: between(2, 10_000, int) = 10
+    steps: between(1, MAX_STEP, int) | None = None
+    base_seed: between(0, 2**63 - 1, int) = 0
     overrides: dict[str, Any] = {}
-    max_runs: Annotated[int, Field(ge=1, le=10_000_000)] = 5000  # refuse a game needing more runs than this
-    bootstrap: Annotated[int, Field(ge=200, le=100_000)] = 2000  # resamples for the confidence intervals
+    max_runs: between(1, 10_000_000, int) = 5000  # refuse a game needing more runs than this
+    bootstrap: between(200, 100_000, int) = 2000  # resamples for the confidence intervals
     search: Search = Search()
     players: Annotated[dict[str, Player], Field(min_length=1)]
     source_dir: str = "."
@@ -206,10 +195,7 @@ def load_game(path: str | Path, *, check: bool = True, overrides: dict[str, Any]
     data = read_user_file(path, "game", "scenario and [players.<name>] tables", GameError)
     if overrides:
         data["overrides"] = {**data.get("overrides", {}), **overrides}
-    try:
-        game = Game.model_validate(data)
-    except ValidationError as exc:
-        raise GameError(_describe(exc, f"game {str(path)!r}")) from None
+    game = validate_model(Game, data, f"game {str(path)!r}", GameError)
     if check:
         check_game(game)
     return game
