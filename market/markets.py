@@ -15,6 +15,8 @@ import numpy as np
 
 from market.contracts import PURPOSES, Contract, Refusal
 from market.economics import (
+    BARGAINING,
+    RATIONING,
     BargainingParams,
     BargainOutcome,
     BestResponse,
@@ -23,8 +25,6 @@ from market.economics import (
     SellOut,
     candidate_prices,
     clearing_bracket,
-    get_protocol,
-    get_rationing,
     reply_block,
     sell_out_prices,
     sorted_unique,
@@ -58,7 +58,7 @@ def allocate_packaging(requests: np.ndarray, reserved: np.ndarray, capacity: flo
     elif total > capacity:  # scale down to the capacity (a tiny total would overflow capacity / total)
         first *= capacity / total
     spare = max(0.0, capacity - first.sum())
-    return first + get_rationing(rule)(requests - first, spare, None)
+    return first + RATIONING[rule](requests - first, spare, None)
 
 
 @dataclass(slots=True)
@@ -172,7 +172,7 @@ class ComputeMarket:
     def __init__(self, model: MarketModel) -> None:
         self.model = model
         neg = model.config.negotiation
-        self.protocol = get_protocol(neg.protocol)
+        self.protocol = BARGAINING[neg.protocol]
         self._base = {"seller_discount": neg.seller_discount, "buyer_discount": neg.buyer_discount,
                       "first_mover": neg.first_mover, "concession_rate": neg.concession_rate,
                       "max_rounds": neg.max_rounds}

@@ -22,9 +22,6 @@ from market.economics import (
     cost_plus,
     cournot_price,
     excess_demand,
-    get_price_rule,
-    get_protocol,
-    get_rationing,
     monopoly_quantity,
     nash,
     priority,
@@ -55,12 +52,12 @@ def test_nash_split_follows_bargaining_power(alpha: float) -> None:
 
 @pytest.mark.parametrize("protocol", sorted(BARGAINING))
 def test_no_deal_without_zone_of_agreement(protocol: str) -> None:
-    assert get_protocol(protocol)(20.0, 19.99, BargainingParams()) is None
+    assert BARGAINING[protocol](20.0, 19.99, BargainingParams()) is None
 
 
 @pytest.mark.parametrize("protocol", sorted(BARGAINING))
 def test_zero_surplus_trades_at_the_common_reservation(protocol: str) -> None:
-    out = get_protocol(protocol)(15.0, 15.0, BargainingParams())
+    out = BARGAINING[protocol](15.0, 15.0, BargainingParams())
     assert out is not None and out.price == pytest.approx(15.0)
 
 
@@ -232,7 +229,7 @@ requests_strategy = hnp.arrays(
 )
 def test_rationing_invariants(requests: np.ndarray, capacity: float, rule: str, seed: int) -> None:
     ranks = np.random.default_rng(seed).integers(0, 3, size=requests.shape)
-    alloc = get_rationing(rule)(requests, capacity, ranks)
+    alloc = RATIONING[rule](requests, capacity, ranks)
     total = requests.sum()
     assert alloc.dtype == np.float64 and alloc.shape == requests.shape
     assert np.all(alloc >= 0.0)
@@ -283,7 +280,7 @@ def test_uniform_unsatisfied_share_one_level(requests: np.ndarray, fraction: flo
 
 @pytest.mark.parametrize("rule", sorted(RATIONING))
 def test_rationing_edge_cases(rule: str) -> None:
-    fn = get_rationing(rule)
+    fn = RATIONING[rule]
     assert fn(np.array([]), 5.0).shape == (0,)
     np.testing.assert_array_equal(fn(np.array([1.0, 2.0]), 0.0), [0.0, 0.0])
     np.testing.assert_array_equal(fn(np.zeros(3), 0.0), np.zeros(3))
@@ -397,15 +394,12 @@ def test_price_signal_is_validated(kwargs: dict) -> None:
 # ---------------------------------------------------------------- registries
 
 
-@pytest.mark.parametrize(
-    ("registry", "getter"),
-    [(BARGAINING, get_protocol), (RATIONING, get_rationing), (PRICE_RULES, get_price_rule)],
-)
-def test_registries(registry: dict, getter) -> None:
+@pytest.mark.parametrize("registry", [BARGAINING, RATIONING, PRICE_RULES])
+def test_registries(registry) -> None:
     for name, fn in registry.items():
-        assert getter(name) is fn
+        assert registry[name] is fn
     with pytest.raises(KeyError) as err:
-        getter("no_such_rule")
+        registry["no_such_rule"]
     for name in registry:
         assert name in str(err.value)
 

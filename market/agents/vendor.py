@@ -9,7 +9,7 @@ import mesa
 import numpy as np
 
 from market.contracts import Refusal
-from market.economics import PriceRuleParams, PriceSignal, get_price_rule, get_rationing
+from market.economics import PRICE_RULES, RATIONING, PriceRuleParams, PriceSignal
 from market.economics.withholding import access, withheld
 from market.scenario import Vendor
 
@@ -41,9 +41,9 @@ class ChipVendor(mesa.Agent):
         self.ecosystem = cfg.ecosystem
         self.product_ids = [p for p, pc in model.config.products.items() if pc.vendor == vendor_id]
         self.list_price = {p: model.config.products[p].list_price_usd for p in self.product_ids}
-        self._price_rule = get_price_rule(cfg.pricing.rule)
+        self._price_rule = PRICE_RULES[cfg.pricing.rule]
         self._price_params = PriceRuleParams(**cfg.pricing.model_dump(exclude={"rule"}))
-        self._ration = get_rationing(cfg.rationing)
+        self._ration = RATIONING[cfg.rationing]
         self.orders: dict[str, dict[str, float]] = {}
         self.backlog: dict[str, dict[str, float]] = {p: {} for p in self.product_ids}
         self._last: dict[str, tuple[float, float]] = {}  # (list price, orders) last month, per product

@@ -13,7 +13,6 @@
 Each family is a :class:`market.registry.Registry` and a scenario picks a rule
 by its name: ``RATIONING["priority"]``; an unknown name raises
 :class:`market.registry.UnknownName` (a KeyError) listing the allowed ones.
-``get_protocol``, ``get_rationing`` and ``get_price_rule`` are the same lookups.
 """
 
 from market.economics.bargaining import (
@@ -23,7 +22,6 @@ from market.economics.bargaining import (
     BargainOutcome,
     Protocol,
     concession,
-    get_protocol,
     nash,
     rubinstein,
     split_prices,
@@ -53,7 +51,6 @@ from market.economics.pricing import (
     cost_plus,
     cournot_price,
     excess_demand,
-    get_price_rule,
     monopoly,
     monopoly_quantity,
     price_band,
@@ -62,7 +59,6 @@ from market.economics.pricing import (
 from market.economics.rationing import (
     RATIONING,
     RationingRule,
-    get_rationing,
     priority,
     pro_rata,
     uniform,
@@ -78,7 +74,6 @@ __all__ = [
     "rubinstein",
     "concession",
     "BARGAINING",
-    "get_protocol",
     "split_prices",
     "with_outside_options",
     # competition
@@ -102,7 +97,6 @@ __all__ = [
     "priority",
     "uniform",
     "RATIONING",
-    "get_rationing",
     # pricing
     "PriceSignal",
     "PriceRuleParams",
@@ -112,7 +106,6 @@ __all__ = [
     "cost_plus",
     "monopoly",
     "PRICE_RULES",
-    "get_price_rule",
     "cournot_price",
     "monopoly_quantity",
     "withheld_by_monopolist",

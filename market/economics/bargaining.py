@@ -41,7 +41,6 @@ __all__ = [
     "BargainingProtocol",
     "Protocol",
     "concession",
-    "get_protocol",
     "nash",
     "rubinstein",
     "split_prices",
@@ -222,4 +221,3 @@ BARGAINING: Registry[Protocol] = Registry("bargaining protocol", {
     "rubinstein": rubinstein,
     "concession": concession,
 })
-get_protocol = BARGAINING.__getitem__  # the same lookup, for callers that take a function

@@ -44,7 +44,6 @@ __all__ = [
     "monopoly",
     "cournot_price",
     "excess_demand",
-    "get_price_rule",
     "monopoly_quantity",
     "price_band",
     "withheld_by_monopolist",
@@ -148,7 +147,6 @@ PRICE_RULES: Registry[PriceRule] = Registry("price rule", {
     "cost_plus": cost_plus,
     "monopoly": monopoly,
 })
-get_price_rule = PRICE_RULES.__getitem__  # the same lookup, for callers that take a function
 
 
 def _check_demand(intercept: float, slope: float, marginal_cost: float, capacity: float) -> None:

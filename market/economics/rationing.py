@@ -26,7 +26,6 @@ from market.registry import Registry
 __all__ = [
     "RATIONING",
     "RationingRule",
-    "get_rationing",
     "priority",
     "pro_rata",
     "uniform",
@@ -111,4 +110,3 @@ RATIONING: Registry[RationingRule] = Registry("rationing rule", {
     "priority": priority,
     "uniform": uniform,
 })
-get_rationing = RATIONING.__getitem__  # the same lookup, for callers that take a function
