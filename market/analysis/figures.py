@@ -151,8 +151,16 @@ def _headline(tables: dict[str, pl.LazyFrame], headline: Headline | None) -> Hea
     return (headline or Headline()).resolved(tables)
 
 
+def _run_outcomes(tables: dict[str, pl.LazyFrame], headline: Headline) -> pl.DataFrame:
+    """:func:`run_outcomes` of the tables, or the table ``outcomes`` when the caller computed them
+    already (the sweep browser computes every run's once, when it opens a folder)."""
+    if "outcomes" in tables:
+        return tables["outcomes"].collect()
+    return run_outcomes(tables, headline)
+
+
 def _outcomes_with_design(tables: dict[str, pl.LazyFrame], params: list[str], headline: Headline) -> pl.DataFrame:
-    per_run = run_outcomes(tables, headline)
+    per_run = _run_outcomes(tables, headline)
     points = tables["points"].select("scenario", "point", *params).collect()
     return per_run.join(points, on=["scenario", "point"], how="left")
 

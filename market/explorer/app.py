@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import reacton.ipywidgets as rw
 import solara
 import solara.lab
 
@@ -28,7 +29,8 @@ with warnings.catch_warnings():  # Solara's hook check about Mesa's own Componen
 from mesa.visualization.user_param import Slider
 
 from market.explorer.levers import Lever, all_levers, levers_of, parse_value
-from market.explorer.sweeps import Selection, Sweep, SweepError, open_sweep
+from market.explorer.render import figure_png
+from market.explorer.sweeps import FIGURES, Selection, Sweep, SweepError, open_sweep
 from market.explorer.whatif import DEFAULT_REPLICATIONS, WhatIf, WhatIfResult, command_line, run_whatif
 from market.scenario import ScenarioError, builtin_scenarios
 
@@ -36,7 +38,7 @@ __all__ = ["Explorer", "Page", "WHATIF_FIGURES"]
 
 ENV_TARGET = "MARKET_EXPLORE_TARGET"  # what `market explore` opens (a scenario, a file or a sweep folder)
 ENV_WORKERS = "MARKET_EXPLORE_WORKERS"
-WHATIF_FIGURES = ("vendor_shares", "prices", "withholding", "lab_mix_over_time")
+WHATIF_FIGURES = FIGURES  # the sweep browser's, without the design figure
 AS_WRITTEN = "(the scenario as written)"
 
 
@@ -93,24 +95,22 @@ def summary_markdown(summary: Any) -> str:
 
 
 @solara.component
-def FigureView(name: str, tables: Any, key: Any) -> None:
-    """One figure of ``market plot`` drawn from ``tables``, or why it cannot be drawn."""
-    from market.analysis.figures import FIGURES, Skip  # noqa: PLC0415
+def FigureView(name: str, tables: Any, key: Any, headline: Any = None) -> None:
+    """One figure of ``market plot`` drawn from ``tables`` (redrawn only when ``key`` changes), or
+    why it cannot be drawn."""
 
-    def draw() -> tuple[Any, str | None]:
+    def draw() -> tuple[bytes | None, str | None]:
         try:
-            return FIGURES[name](tables), None
-        except Skip as why:
-            return None, str(why)
+            return figure_png(name, tables, headline)
         except Exception as exc:  # noqa: BLE001 - a message in the page, never a traceback
             return None, f"could not be drawn ({type(exc).__name__}: {exc})"
 
-    fig, why = solara.use_memo(draw, dependencies=[name, key])
-    if fig is None:
+    image, why = solara.use_memo(draw, dependencies=[name, key])
+    if image is None:
         solara.Info(f"{name.replace('_', ' ')}: {why}", dense=True)
     else:
         with solara.Div(classes=[f"figure-{name}"]):
-            solara.FigureMatplotlib(fig, format="png", dependencies=[name, key], dpi=90)
+            rw.Image(value=image, format="png")
 
 
 def _controls(levers: list[Lever]) -> dict[str, Any]:
@@ -355,21 +355,31 @@ def SweepView(initial: str | None = None) -> None:
 
 @solara.component
 def SweepResults(sweep: Sweep, chosen: tuple, filters: tuple, baseline: str) -> None:
-    key = (id(sweep), chosen, filters, baseline)
+    key = (id(sweep), chosen, filters)  # what the figures draw: a new baseline redraws only the table
 
-    def select() -> tuple[Selection | None, Any, str | None]:
+    def select() -> tuple[Selection | None, str | None]:
         if not chosen:
-            return None, None, "pick at least one scenario."
+            return None, "pick at least one scenario."
         try:
-            selection = sweep.select(list(chosen), dict(filters))
-            return selection, sweep.outcomes(selection, baseline), None
+            return sweep.select(list(chosen), dict(filters)), None
         except SweepError as exc:
-            return None, None, str(exc)
+            return None, str(exc)
         except Exception as exc:  # noqa: BLE001 - a message in the page, never a traceback
-            return None, None, f"the selection could not be read ({type(exc).__name__}: {exc})."
+            return None, f"the selection could not be read ({type(exc).__name__}: {exc})."
 
-    selection, outcomes, why = solara.use_memo(select, dependencies=[key])
-    if selection is None:
+    def compare() -> tuple[Any, str | None]:
+        if selection is None:
+            return None, why
+        try:
+            return sweep.outcomes(selection, baseline), None
+        except SweepError as exc:
+            return None, str(exc)
+        except Exception as exc:  # noqa: BLE001
+            return None, f"the outcomes could not be computed ({type(exc).__name__}: {exc})."
+
+    selection, why = solara.use_memo(select, dependencies=[key])
+    outcomes, why = solara.use_memo(compare, dependencies=[key, baseline])
+    if selection is None or outcomes is None:
         solara.Warning(why or "nothing selected", classes=["selection-warning"])
         return
     drawn = f"; figures drawn from {selection.drawn:,} of them" if selection.sampled else ""
@@ -378,10 +388,8 @@ def SweepResults(sweep: Sweep, chosen: tuple, filters: tuple, baseline: str) -> 
     table = comparison_markdown(outcomes) if "baseline" in outcomes.columns else summary_markdown(outcomes)
     with solara.Div(classes=["comparison"]):
         solara.Markdown(table)
-    for name in WHATIF_FIGURES:
-        FigureView(name, selection.tables, key)
-    if sweep.parameters:
-        FigureView("sweep_outcomes", selection.tables, key)
+    for name in sweep.figures:
+        FigureView(name, selection.tables, key, sweep.headline)
 
 
 def _tick(v: Any) -> str:

@@ -24,34 +24,21 @@ from typing import Any
 import polars as pl
 
 from market.batch.experiment import Experiment
-from market.explorer.sweeps import BROWSED, DRAWN_RUNS
+from market.explorer.render import figure_png
+from market.explorer.sweeps import BROWSED, DRAWN_RUNS, FIGURES
 
 __all__ = ["bench_explore", "make_sweep", "redraw", "whatif_times"]
 
-FIGURES = ("vendor_shares", "prices", "withholding", "lab_mix_over_time")
-
-
 def redraw(sweep: Any, scenarios: list[str] | None, filters: dict[str, Any] | None) -> dict[str, Any]:
-    """What the sweep browser does on a change of filter: select, draw each figure to PNG bytes
-    (as the page shows it), and make the outcome table. Returns the figures and the table."""
-    from io import BytesIO  # noqa: PLC0415
-
-    from market.analysis.figures import FIGURES as ALL  # noqa: PLC0415
-    from market.analysis.figures import Skip  # noqa: PLC0415
-
+    """What the sweep browser does on a change of filter: select, draw each of its figures to PNG
+    bytes (as the page shows them) and make the outcome table. Returns the figures (or why one is
+    not drawn) and the table."""
     started = time.perf_counter()
     selection = sweep.select(scenarios, filters)
-    tables = selection.tables
     out: dict[str, Any] = {}
-    for name in FIGURES:
-        try:
-            fig = ALL[name](tables)
-        except Skip as why:
-            out[name] = str(why)
-            continue
-        buf = BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
-        out[name] = buf.getvalue()
+    for name in sweep.figures:
+        image, why = figure_png(name, selection.tables, sweep.headline)
+        out[name] = image if image is not None else why
     out["figures_seconds"] = time.perf_counter() - started
     out["outcomes"] = sweep.outcomes(selection)
     return out
@@ -102,8 +89,6 @@ def make_sweep(out: Path, runs: int, steps: int = 60, source_runs: int = 4, work
 
 def whatif_times(replications: int, steps: int, workers: int = 2) -> dict[str, float]:
     """Seconds to the first result drawn and to the full result of a what-if (cold: no cache)."""
-    from market.analysis.figures import FIGURES as ALL  # noqa: PLC0415
-    from market.analysis.figures import Skip  # noqa: PLC0415
     from market.explorer import whatif  # noqa: PLC0415
 
     whatif._CACHE.clear()  # noqa: SLF001 - measure real runs
@@ -113,11 +98,8 @@ def whatif_times(replications: int, steps: int, workers: int = 2) -> dict[str, f
 
     def on_update(result: whatif.WhatIfResult) -> None:
         if "first" not in seen:  # drawn as the page draws it: its four figures as PNG
-            for name in FIGURES:
-                try:
-                    ALL[name](result.tables).savefig(_Sink(), format="png", dpi=90)
-                except Skip:  # the page shows why instead (e.g. no withholding in so few months)
-                    continue
+            for name in FIGURES:  # a figure that cannot be drawn yet (e.g. nothing withheld) says why
+                figure_png(name, result.tables)
             seen["first"] = time.perf_counter() - started
             seen["first_pairs"] = result.pairs
 
@@ -127,11 +109,6 @@ def whatif_times(replications: int, steps: int, workers: int = 2) -> dict[str, f
     seen["full"] = time.perf_counter() - started
     whatif._CACHE.clear()  # noqa: SLF001
     return seen
-
-
-class _Sink:
-    def write(self, b: bytes) -> int:
-        return len(b)
 
 
 def bench_explore(sizes: Any, repeats: int, fig: Callable[..., Any]) -> list[Any]:
