@@ -94,23 +94,27 @@ def summary_markdown(summary: Any) -> str:
 # -- shared pieces -----------------------------------------------------------------------------------
 
 
-@solara.component
-def FigureView(name: str, tables: Any, key: Any, headline: Any = None) -> None:
-    """One figure of ``market plot`` drawn from ``tables`` (redrawn only when ``key`` changes), or
-    why it cannot be drawn."""
+def _drawn(name: str, tables: Any, headline: Any = None) -> tuple[bytes | None, str | None]:
+    """The figure as PNG, or why it is not drawn (an error too: a message in the page, never a traceback)."""
+    try:
+        return figure_png(name, tables, headline)
+    except Exception as exc:  # noqa: BLE001
+        return None, f"could not be drawn ({type(exc).__name__}: {exc})"
 
-    def draw() -> tuple[bytes | None, str | None]:
-        try:
-            return figure_png(name, tables, headline)
-        except Exception as exc:  # noqa: BLE001 - a message in the page, never a traceback
-            return None, f"could not be drawn ({type(exc).__name__}: {exc})"
 
-    image, why = solara.use_memo(draw, dependencies=[name, key])
+def _show(name: str, image: bytes | None, why: str | None) -> None:
     if image is None:
         solara.Info(f"{name.replace('_', ' ')}: {why}", dense=True)
     else:
         with solara.Div(classes=[f"figure-{name}"]):
             rw.Image(value=image, format="png")
+
+
+@solara.component
+def FigureView(name: str, tables: Any, key: Any) -> None:
+    """One figure of ``market plot`` drawn from ``tables`` (again only when ``key`` changes)."""
+    image, why = solara.use_memo(lambda: _drawn(name, tables), dependencies=[name, key])
+    _show(name, image, why)
 
 
 def _controls(levers: list[Lever]) -> dict[str, Any]:
@@ -367,18 +371,20 @@ def SweepResults(sweep: Sweep, chosen: tuple, filters: tuple, baseline: str) -> 
         except Exception as exc:  # noqa: BLE001 - a message in the page, never a traceback
             return None, f"the selection could not be read ({type(exc).__name__}: {exc})."
 
-    def compare() -> tuple[Any, str | None]:
-        if selection is None:
-            return None, why
-        try:
-            return sweep.outcomes(selection, baseline), None
-        except SweepError as exc:
-            return None, str(exc)
-        except Exception as exc:  # noqa: BLE001
-            return None, f"the outcomes could not be computed ({type(exc).__name__}: {exc})."
-
     selection, why = solara.use_memo(select, dependencies=[key])
-    outcomes, why = solara.use_memo(compare, dependencies=[key, baseline])
+    # the table is computed in a background thread while the figures draw (on two cores, in parallel)
+    pending = solara.use_memo(lambda: sweep.outcomes_later(selection, baseline) if selection else None,
+                              dependencies=[key, baseline])
+    images = solara.use_memo(lambda: {name: _drawn(name, selection.tables, sweep.headline)
+                                      for name in sweep.figures} if selection else {}, dependencies=[key])
+    outcomes = None
+    if pending is not None:
+        try:
+            outcomes = pending.result()
+        except SweepError as exc:
+            why = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a message in the page, never a traceback
+            why = f"the outcomes could not be computed ({type(exc).__name__}: {exc})."
     if selection is None or outcomes is None:
         solara.Warning(why or "nothing selected", classes=["selection-warning"])
         return
@@ -388,8 +394,8 @@ def SweepResults(sweep: Sweep, chosen: tuple, filters: tuple, baseline: str) -> 
     table = comparison_markdown(outcomes) if "baseline" in outcomes.columns else summary_markdown(outcomes)
     with solara.Div(classes=["comparison"]):
         solara.Markdown(table)
-    for name in sweep.figures:
-        FigureView(name, selection.tables, key, sweep.headline)
+    for name, (image, reason) in images.items():
+        _show(name, image, reason)
 
 
 def _tick(v: Any) -> str:

@@ -31,16 +31,17 @@ __all__ = ["bench_explore", "make_sweep", "redraw", "whatif_times"]
 
 def redraw(sweep: Any, scenarios: list[str] | None, filters: dict[str, Any] | None) -> dict[str, Any]:
     """What the sweep browser does on a change of filter: select, draw each of its figures to PNG
-    bytes (as the page shows them) and make the outcome table. Returns the figures (or why one is
-    not drawn) and the table."""
+    bytes (as the page shows them) while the outcome table is computed. Returns the figures (or why
+    one is not drawn) and the table."""
     started = time.perf_counter()
     selection = sweep.select(scenarios, filters)
+    table = sweep.outcomes_later(selection)  # as the page does: the table computes while the figures draw
     out: dict[str, Any] = {}
     for name in sweep.figures:
         image, why = figure_png(name, selection.tables, sweep.headline)
         out[name] = image if image is not None else why
     out["figures_seconds"] = time.perf_counter() - started
-    out["outcomes"] = sweep.outcomes(selection)
+    out["outcomes"] = table.result()
     return out
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,11 @@ BROWSED = ("runs", "steps", "shares", "prices", "labs", "lab_mix", "withholding"
 # :data:`DESIGN_FIGURE` (final-month outcomes against the design's parameters).
 FIGURES = ("vendor_shares", "prices", "withholding", "lab_mix_over_time")
 DESIGN_FIGURE = "sweep_outcomes"
+
+
+# Outcome tables are computed here while the caller draws the figures: the bootstrap (numpy) and
+# polars release the GIL, so on two cores the table costs the redraw (almost) nothing.
+_TABLES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-outcomes")
 
 
 class SweepError(ValueError):
@@ -168,6 +174,12 @@ class Sweep:
             base = baseline if baseline in present else ("baseline" if "baseline" in present else present[0])
             return compare_runs(per_run, base, headline=self._headline)
         return scenario_summary(per_run)
+
+
+    def outcomes_later(self, selection: Selection, baseline: str | None = None) -> Future[pl.DataFrame]:
+        """:meth:`outcomes` in a background thread; its ``result()`` is the table (or raises as
+        :meth:`outcomes` does)."""
+        return _TABLES.submit(self.outcomes, selection, baseline)
 
 
 def open_sweep(folder: str | os.PathLike) -> Sweep:
