@@ -29,7 +29,7 @@ with warnings.catch_warnings():  # Solara's hook check about Mesa's own Componen
 from mesa.visualization.user_param import Slider
 
 from market.explorer.levers import Lever, all_levers, levers_of, parse_value
-from market.explorer.render import figure_png
+from market.explorer.render import drawn
 from market.explorer.sweeps import FIGURES, Selection, Sweep, SweepError, open_sweep
 from market.explorer.whatif import DEFAULT_REPLICATIONS, WhatIf, WhatIfResult, command_line, run_whatif
 from market.scenario import ScenarioError, builtin_scenarios
@@ -94,14 +94,6 @@ def summary_markdown(summary: Any) -> str:
 # -- shared pieces -----------------------------------------------------------------------------------
 
 
-def _drawn(name: str, tables: Any, headline: Any = None) -> tuple[bytes | None, str | None]:
-    """The figure as PNG, or why it is not drawn (an error too: a message in the page, never a traceback)."""
-    try:
-        return figure_png(name, tables, headline)
-    except Exception as exc:  # noqa: BLE001
-        return None, f"could not be drawn ({type(exc).__name__}: {exc})"
-
-
 def _show(name: str, image: bytes | None, why: str | None) -> None:
     if image is None:
         solara.Info(f"{name.replace('_', ' ')}: {why}", dense=True)
@@ -113,7 +105,7 @@ def _show(name: str, image: bytes | None, why: str | None) -> None:
 @solara.component
 def FigureView(name: str, tables: Any, key: Any) -> None:
     """One figure of ``market plot`` drawn from ``tables`` (again only when ``key`` changes)."""
-    image, why = solara.use_memo(lambda: _drawn(name, tables), dependencies=[name, key])
+    image, why = solara.use_memo(lambda: drawn(name, tables), dependencies=[name, key])
     _show(name, image, why)
 
 
@@ -375,8 +367,7 @@ def SweepResults(sweep: Sweep, chosen: tuple, filters: tuple, baseline: str) -> 
     # the table is computed in a background thread while the figures draw (on two cores, in parallel)
     pending = solara.use_memo(lambda: sweep.outcomes_later(selection, baseline) if selection else None,
                               dependencies=[key, baseline])
-    images = solara.use_memo(lambda: {name: _drawn(name, selection.tables, sweep.headline)
-                                      for name in sweep.figures} if selection else {}, dependencies=[key])
+    images = solara.use_memo(lambda: sweep.draw(selection) if selection else {}, dependencies=[key])
     outcomes = None
     if pending is not None:
         try:

@@ -36,10 +36,8 @@ def redraw(sweep: Any, scenarios: list[str] | None, filters: dict[str, Any] | No
     started = time.perf_counter()
     selection = sweep.select(scenarios, filters)
     table = sweep.outcomes_later(selection)  # as the page does: the table computes while the figures draw
-    out: dict[str, Any] = {}
-    for name in sweep.figures:
-        image, why = figure_png(name, selection.tables, sweep.headline)
-        out[name] = image if image is not None else why
+    out: dict[str, Any] = {name: image if image is not None else why
+                           for name, (image, why) in sweep.draw(selection).items()}
     out["figures_seconds"] = time.perf_counter() - started
     out["outcomes"] = table.result()
     return out

@@ -16,6 +16,7 @@ sweep would otherwise take seconds to redraw); the page says when it does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -176,6 +177,27 @@ class Sweep:
         return scenario_summary(per_run)
 
 
+    def draw(self, selection: Selection) -> dict[str, tuple[bytes | None, str | None]]:
+        """Each figure of the selection as PNG, or why it is not drawn (an error too: a message for
+        the page). The design figure needs only the runs, their outcomes and the design points: it
+        is drawn from those in the drawing process while this one draws the others."""
+        from market.explorer.render import drawn, figure_png_elsewhere, result  # noqa: PLC0415 - matplotlib
+
+        # the design figure's tables: the outcomes, and the final month of those the entities are named by
+        small = {t: selection.tables[t] for t in ("runs", "points", "outcomes") if t in selection.tables}
+        small |= {t: selection.tables[t].filter(pl.col("step") == pl.col("step").max().over("run_id"))
+                  for t in ("shares", "labs") if t in selection.tables}
+        pending = None
+        if DESIGN_FIGURE in self.figures:
+            try:
+                pending = figure_png_elsewhere(DESIGN_FIGURE, small, self.headline)
+            except Exception:  # noqa: BLE001 - no drawing process (e.g. it could not start): draw it here
+                pending = None
+        images = {name: drawn(name, selection.tables, self.headline) for name in FIGURES}
+        if DESIGN_FIGURE in self.figures:
+            images[DESIGN_FIGURE] = result(pending) if pending else drawn(DESIGN_FIGURE, small, self.headline)
+        return images
+
     def outcomes_later(self, selection: Selection, baseline: str | None = None) -> Future[pl.DataFrame]:
         """:meth:`outcomes` in a background thread; its ``result()`` is the table (or raises as
         :meth:`outcomes` does)."""
@@ -215,4 +237,9 @@ def open_sweep(folder: str | os.PathLike) -> Sweep:
         raise SweepError(f"{str(path)!r} holds a result file that cannot be read ({why[:300]}). If it is a "
                          "sweep's folder, run the sweep again with --resume: it re-runs every run whose files "
                          "are damaged.") from None
+    if parameters:  # the design figure is drawn in a process of its own: start it now
+        from market.explorer.render import warm_up  # noqa: PLC0415
+
+        with contextlib.suppress(Exception):  # without it, the figure is drawn here (Sweep.draw)
+            warm_up()
     return sweep
