@@ -226,6 +226,11 @@ def open_sweep(folder: str | os.PathLike) -> Sweep:
             for p in points.columns:
                 if p not in ("scenario", "point"):
                     parameters[p] = sorted(points[p].drop_nulls().unique().to_list())
+        if parameters:  # the design figure is drawn in a process of its own: it starts while we read
+            from market.explorer.render import warm_up  # noqa: PLC0415
+
+            with contextlib.suppress(Exception):  # without it, the figure is drawn here (Sweep.draw)
+                warm_up()
         sweep = Sweep(path, tables, runs, scenario_order(tables), parameters)
         sweep.per_run()  # reads every table it needs once: a damaged file shows now, not on a redraw
     except SweepError:
@@ -237,9 +242,4 @@ def open_sweep(folder: str | os.PathLike) -> Sweep:
         raise SweepError(f"{str(path)!r} holds a result file that cannot be read ({why[:300]}). If it is a "
                          "sweep's folder, run the sweep again with --resume: it re-runs every run whose files "
                          "are damaged.") from None
-    if parameters:  # the design figure is drawn in a process of its own: start it now
-        from market.explorer.render import warm_up  # noqa: PLC0415
-
-        with contextlib.suppress(Exception):  # without it, the figure is drawn here (Sweep.draw)
-            warm_up()
     return sweep
