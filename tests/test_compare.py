@@ -50,6 +50,20 @@ def test_unpaired_comparison_when_runs_do_not_match() -> None:
     assert row["diff_low"] < 0.05 < row["diff_high"] and row["diff_low"] > 0.0
 
 
+def test_intervals_are_seeded_and_every_outcome_resamples_the_same_pairs() -> None:
+    rng = np.random.default_rng(7)
+    data = _constructed(rng, -0.02).with_columns((pl.col("nvidia_compute_share") * 2).alias("twice"))
+    outcomes = ["nvidia_compute_share", "twice"]
+    first, again = (compare_runs(data, "base", outcomes, seed=3) for _ in range(2))
+    assert first.equals(again)  # reproducible
+    other = compare_runs(data, "base", outcomes, seed=4).filter(pl.col("scenario") == "lever")
+    lever = first.filter(pl.col("scenario") == "lever")
+    assert not lever["diff_low"].equals(other["diff_low"])  # another seed, other resamples
+    # the same resamples of the pairs for both outcomes: an outcome twice the other has an interval twice as wide
+    low, high = lever["diff_low"].to_list(), lever["diff_high"].to_list()
+    assert low[1] == pytest.approx(2 * low[0], rel=1e-12) and high[1] == pytest.approx(2 * high[0], rel=1e-12)
+
+
 def test_bootstrap_of_a_constant_is_the_constant() -> None:
     assert bootstrap_mean_ci(np.full(10, 3.0)) == (3.0, 3.0)
 

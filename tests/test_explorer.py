@@ -118,6 +118,25 @@ def test_the_sweep_browser_filters_by_scenario_and_design_parameter(small_sweep)
     assert capped.tables["runs"].collect()["replication"].max() == 0  # every point once before any twice
 
 
+def test_the_sweep_browser_draws_market_plots_figures_of_the_selected_runs(small_sweep) -> None:
+    """The browser keeps only the rows its figures read of the largest tables, and reads each table
+    once per selection: its figures are still, pixel for pixel, those of the selected runs' tables."""
+    from market.explorer.render import figure_png
+
+    sweep = open_sweep(small_sweep)
+    assert sweep.figures[-1] == "sweep_outcomes"
+    selection = sweep.select(["baseline", "tpu_merchant"], {"labs.openai.switching_cost": [0.5, 2.0]})
+    ids = selection.run_ids.implode()
+    direct = {name: lf.filter(pl.col("run_id").is_in(ids)) for name, lf in market.scan(small_sweep).items()
+              if "run_id" in lf.collect_schema().names()}
+    direct["points"] = market.scan(small_sweep)["points"]
+    images = sweep.draw(selection)  # as the page draws them: the design figure in a process of its own
+    assert list(images) == list(sweep.figures)
+    for name, (image, why) in images.items():
+        assert (image, why) == figure_png(name, direct, sweep.headline), name
+    assert sum(image is not None for image, _ in images.values()) >= 4
+
+
 def test_an_unreadable_folder_is_a_message(tmp_path, small_sweep) -> None:
     with pytest.raises(SweepError, match="is not a folder"):
         open_sweep(tmp_path / "missing")

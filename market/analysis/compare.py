@@ -8,8 +8,9 @@ with a bootstrap 95% confidence interval.
 Outcomes are final-month values per run (:func:`market.analysis.outcomes.run_outcomes`). Scenarios of
 one experiment share seeds point by point, so runs are paired on (point, replication) when both
 scenarios have them: the interval is then for the mean of the paired differences, which removes
-the noise the scenarios share. Without pairs, the two means are resampled independently. The
-bootstrap uses its own seeded Generator, so a table is reproducible.
+the noise the scenarios share; every outcome resamples the same pairs. Without pairs, the two
+means are resampled independently. The intervals are :func:`scipy.stats.bootstrap`'s percentile
+intervals from a Generator seeded by ``seed``, so a table is reproducible.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from scipy.stats import bootstrap
 
 from market.analysis.headline import Headline, Outcome
 from market.analysis.outcomes import outcome_columns, run_outcomes, scenario_order
@@ -27,27 +29,70 @@ from market.batch.storage import scan
 __all__ = ["bootstrap_mean_ci", "compare", "compare_runs"]
 
 RESAMPLES = 4000
+BATCH = 500  # resamples held in memory at once: outcomes x BATCH x runs floats
+
+
+def _mean(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+    return samples[0].mean(axis=axis)
+
+
+def _mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return a.mean(axis=axis) - b.mean(axis=axis)
+
+
+def _percentile_ci(samples: tuple[np.ndarray, ...], statistic, level: float, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """scipy's percentile bootstrap (samples resampled independently of each other; the rows of a 2-D
+    sample, one per outcome, share their resamples of its columns, the runs)."""
+    # ``random_state``: the name scipy >= 1.10 takes (1.15 added ``rng`` for the same Generator)
+    ci = bootstrap(samples, statistic, n_resamples=RESAMPLES, batch=BATCH, vectorized=True, axis=-1,
+                   confidence_level=level, method="percentile", random_state=rng).confidence_interval
+    return np.asarray(ci.low, dtype=float), np.asarray(ci.high, dtype=float)
+
+
+def _differences(mine: pl.DataFrame, ref: pl.DataFrame, outcomes: list[str], level: float,
+                 seed: int) -> dict[str, dict]:
+    """Per outcome: diff (mine - ref), its interval, and the pairs used. Runs are paired on (point,
+    replication): the interval is for the mean of the paired differences, all outcomes resampling
+    the same pairs; an outcome with fewer than 2 pairs compares the two means unpaired."""
+    pairs = mine.join(ref, on=["point", "replication"], how="inner", suffix="_ref")
+    d = {o: (pairs[o] - pairs[f"{o}_ref"]) for o in outcomes}
+    complete = [o for o in outcomes if d[o].null_count() == 0]  # these share one matrix of pairs
+    out: dict[str, dict] = {}
+    if pairs.height >= 2 and complete:
+        matrix = np.vstack([d[o].to_numpy() for o in complete])
+        low, high = _percentile_ci((matrix,), _mean, level, np.random.default_rng(seed))
+        for i, o in enumerate(complete):
+            out[o] = {"diff": float(matrix[i].mean()), "diff_low": float(low[i]), "diff_high": float(high[i]),
+                      "pairs": pairs.height}
+    for k, o in enumerate(outcomes):
+        if o in out:
+            continue
+        paired = d[o].drop_nulls().to_numpy()
+        x, y = mine[o].drop_nulls().to_numpy(), ref[o].drop_nulls().to_numpy()
+        rng = np.random.default_rng(seed + 1 + k)
+        if paired.size >= 2:
+            low, high = _percentile_ci((paired,), _mean, level, rng)
+            out[o] = {"diff": float(paired.mean()), "diff_low": float(low), "diff_high": float(high),
+                      "pairs": paired.size}
+        elif x.size >= 2 and y.size >= 2:
+            low, high = _percentile_ci((x, y), _mean_difference, level, rng)
+            out[o] = {"diff": float(x.mean() - y.mean()), "diff_low": float(low), "diff_high": float(high),
+                      "pairs": 0}
+        else:
+            out[o] = {"diff": None, "diff_low": None, "diff_high": None, "pairs": 0}
+    return out
 
 
 def bootstrap_mean_ci(values: np.ndarray, level: float = 0.95, resamples: int = RESAMPLES,
                       seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values``."""
+    """Percentile bootstrap interval of the mean of ``values`` (:func:`scipy.stats.bootstrap`)."""
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, values.size, size=(resamples, values.size))].mean(axis=1)
-    tail = (1.0 - level) / 2.0
-    return float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
-
-
-def _unpaired_ci(a: np.ndarray, b: np.ndarray, level: float, seed: int) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    ma = a[rng.integers(0, a.size, size=(RESAMPLES, a.size))].mean(axis=1)
-    mb = b[rng.integers(0, b.size, size=(RESAMPLES, b.size))].mean(axis=1)
-    tail = (1.0 - level) / 2.0
-    d = ma - mb
-    return float(np.quantile(d, tail)), float(np.quantile(d, 1.0 - tail))
+    ci = bootstrap((values,), _mean, n_resamples=resamples, batch=BATCH, vectorized=True, confidence_level=level,
+                   method="percentile", random_state=np.random.default_rng(seed)).confidence_interval
+    return float(ci.low), float(ci.high)
 
 
 def compare_runs(per_run: pl.DataFrame, baseline: str | None = None, outcomes: list[str] | None = None,
@@ -67,32 +112,25 @@ def compare_runs(per_run: pl.DataFrame, baseline: str | None = None, outcomes: l
     base = baseline if baseline is not None else ("baseline" if "baseline" in scenarios else scenarios[0])
     if base not in scenarios:
         raise ValueError(f"baseline scenario {base!r} is not in the results; allowed: {', '.join(scenarios)}")
-    rows = []
     keyed = per_run.select("scenario", "point", "replication", *outcomes)
-    for k, outcome in enumerate(outcomes):
-        ref = keyed.filter(pl.col("scenario") == base).select("point", "replication", pl.col(outcome).alias("ref"))
+    ref = keyed.filter(pl.col("scenario") == base).drop("scenario")
+    differences = {s: _differences(keyed.filter(pl.col("scenario") == s).drop("scenario"), ref, outcomes, level, seed)
+                   for s in scenarios if s != base}
+    rows = []
+    for outcome in outcomes:
+        base_x = ref[outcome].drop_nulls().to_numpy()
         for s in scenarios:
-            mine = keyed.filter(pl.col("scenario") == s).select("point", "replication", outcome).drop_nulls(outcome)
-            x = mine[outcome].to_numpy()
+            x = keyed.filter(pl.col("scenario") == s)[outcome].drop_nulls().to_numpy()
             about = info.get(outcome, Outcome(outcome, "", outcome, 1.0))
             row = {"scenario": s, "outcome": outcome, "label": about.label, "unit": about.unit,
                    "baseline": base, "runs": x.size,
                    "mean": float(x.mean()) if x.size else None,
                    "p05": float(np.quantile(x, 0.05)) if x.size else None,
                    "p95": float(np.quantile(x, 0.95)) if x.size else None}
-            pairs = mine.join(ref, on=["point", "replication"], how="inner").drop_nulls("ref")
-            base_x = ref.drop_nulls("ref")["ref"].to_numpy()
             if s == base:
-                row |= {"diff": 0.0, "diff_low": 0.0, "diff_high": 0.0, "pairs": pairs.height}
-            elif pairs.height >= 2:
-                d = (pairs[outcome] - pairs["ref"]).to_numpy()
-                low, high = bootstrap_mean_ci(d, level, seed=seed + k)
-                row |= {"diff": float(d.mean()), "diff_low": low, "diff_high": high, "pairs": pairs.height}
-            elif x.size >= 2 and base_x.size >= 2:
-                low, high = _unpaired_ci(x, base_x, level, seed + k)
-                row |= {"diff": float(x.mean() - base_x.mean()), "diff_low": low, "diff_high": high, "pairs": 0}
+                row |= {"diff": 0.0, "diff_low": 0.0, "diff_high": 0.0, "pairs": base_x.size}
             else:
-                row |= {"diff": None, "diff_low": None, "diff_high": None, "pairs": 0}
+                row |= differences[s][outcome]
             rows.append(row)
     return pl.DataFrame(rows, schema={
         "scenario": pl.String, "outcome": pl.String, "label": pl.String, "unit": pl.String, "baseline": pl.String, "runs": pl.Int64,

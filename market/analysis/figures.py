@@ -36,7 +36,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, Locator
 
 from market.analysis.headline import Headline, Outcome
 from market.analysis.outcomes import run_outcomes, scenario_order
@@ -152,8 +152,16 @@ def _headline(tables: dict[str, pl.LazyFrame], headline: Headline | None) -> Hea
     return (headline or Headline()).resolved(tables)
 
 
+def _run_outcomes(tables: dict[str, pl.LazyFrame], headline: Headline) -> pl.DataFrame:
+    """:func:`run_outcomes` of the tables, or the table ``outcomes`` when the caller computed them
+    already (the sweep browser computes every run's once, when it opens a folder)."""
+    if "outcomes" in tables:
+        return tables["outcomes"].collect()
+    return run_outcomes(tables, headline)
+
+
 def _outcomes_with_design(tables: dict[str, pl.LazyFrame], params: list[str], headline: Headline) -> pl.DataFrame:
-    per_run = run_outcomes(tables, headline)
+    per_run = _run_outcomes(tables, headline)
     points = tables["points"].select("scenario", "point", *params).collect()
     return per_run.join(points, on=["scenario", "point"], how="left")
 
@@ -254,10 +262,42 @@ def _outcome_axis(axis, outcome: str) -> None:
         axis.set_major_formatter(_kilo)
 
 
+class _SameView(Locator):
+    """A locator that asks ``locator`` again only when the view interval changes.
+
+    Matplotlib asks an axis for its ticks a dozen times per draw (layout, tight boxes, the draw
+    itself), and the date locators walk a dateutil rrule each time: that was half of drawing a
+    figure of dates. The ticks are the same, only computed once per view.
+    """
+
+    def __init__(self, locator: Locator) -> None:
+        self.locator = locator
+        self._view: tuple[float, float] | None = None
+        self._ticks: Sequence[float] = ()
+
+    def set_axis(self, axis) -> None:
+        super().set_axis(axis)
+        self.locator.set_axis(axis)
+
+    def __call__(self) -> Sequence[float]:
+        view = tuple(self.axis.get_view_interval())
+        if view != self._view:
+            self._view, self._ticks = view, self.locator()
+        return self._ticks
+
+    def tick_values(self, vmin: float, vmax: float) -> Sequence[float]:
+        return self.locator.tick_values(vmin, vmax)
+
+    def nonsingular(self, vmin: float, vmax: float) -> tuple[float, float]:
+        return self.locator.nonsingular(vmin, vmax)
+
+    def view_limits(self, vmin: float, vmax: float) -> tuple[float, float]:
+        return self.locator.view_limits(vmin, vmax)
+
+
 def _year_axis(ax: Axes) -> None:
-    ax.xaxis.set_major_locator(mdates.YearLocator())
+    ax.xaxis.set_major_locator(_SameView(mdates.YearLocator()))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
-    ax.xaxis.set_minor_locator(mdates.MonthLocator(bymonth=(1, 4, 7, 10)))
     ax.set_xlabel("")
 
 

@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import reacton.ipywidgets as rw
 import solara
 import solara.lab
 
@@ -29,7 +30,8 @@ from mesa.visualization.user_param import Slider
 
 from market.analysis.report import fmt as _fmt  # market compare's formats
 from market.explorer.levers import Lever, all_levers, levers_of, parse_value
-from market.explorer.sweeps import Selection, Sweep, SweepError, open_sweep
+from market.explorer.render import drawn
+from market.explorer.sweeps import FIGURES, Selection, Sweep, SweepError, open_sweep
 from market.explorer.whatif import DEFAULT_REPLICATIONS, WhatIf, WhatIfResult, command_line, run_whatif
 from market.scenario import ScenarioError, builtin_scenarios
 
@@ -37,7 +39,7 @@ __all__ = ["Explorer", "Page", "WHATIF_FIGURES"]
 
 ENV_TARGET = "MARKET_EXPLORE_TARGET"  # what `market explore` opens (a scenario, a file or a sweep folder)
 ENV_WORKERS = "MARKET_EXPLORE_WORKERS"
-WHATIF_FIGURES = ("vendor_shares", "prices", "withholding", "lab_mix_over_time")
+WHATIF_FIGURES = FIGURES  # the sweep browser's, without the design figure
 AS_WRITTEN = "(the scenario as written)"
 
 
@@ -78,25 +80,19 @@ def summary_markdown(summary: Any) -> str:
 # -- shared pieces -----------------------------------------------------------------------------------
 
 
-@solara.component
-def FigureView(name: str, tables: Any, key: Any) -> None:
-    """One figure of ``market plot`` drawn from ``tables``, or why it cannot be drawn."""
-    from market.analysis.figures import FIGURES, Skip  # noqa: PLC0415
-
-    def draw() -> tuple[Any, str | None]:
-        try:
-            return FIGURES[name](tables), None
-        except Skip as why:
-            return None, str(why)
-        except Exception as exc:  # noqa: BLE001 - a message in the page, never a traceback
-            return None, f"could not be drawn ({type(exc).__name__}: {exc})"
-
-    fig, why = solara.use_memo(draw, dependencies=[name, key])
-    if fig is None:
+def _show(name: str, image: bytes | None, why: str | None) -> None:
+    if image is None:
         solara.Info(f"{name.replace('_', ' ')}: {why}", dense=True)
     else:
         with solara.Div(classes=[f"figure-{name}"]):
-            solara.FigureMatplotlib(fig, format="png", dependencies=[name, key], dpi=90)
+            rw.Image(value=image, format="png")
+
+
+@solara.component
+def FigureView(name: str, tables: Any, key: Any) -> None:
+    """One figure of ``market plot`` drawn from ``tables`` (again only when ``key`` changes)."""
+    image, why = solara.use_memo(lambda: drawn(name, tables), dependencies=[name, key])
+    _show(name, image, why)
 
 
 def _controls(levers: list[Lever]) -> dict[str, Any]:
@@ -341,21 +337,32 @@ def SweepView(initial: str | None = None) -> None:
 
 @solara.component
 def SweepResults(sweep: Sweep, chosen: tuple, filters: tuple, baseline: str) -> None:
-    key = (id(sweep), chosen, filters, baseline)
+    key = (id(sweep), chosen, filters)  # what the figures draw: a new baseline redraws only the table
 
-    def select() -> tuple[Selection | None, Any, str | None]:
+    def select() -> tuple[Selection | None, str | None]:
         if not chosen:
-            return None, None, "pick at least one scenario."
+            return None, "pick at least one scenario."
         try:
-            selection = sweep.select(list(chosen), dict(filters))
-            return selection, sweep.outcomes(selection, baseline), None
+            return sweep.select(list(chosen), dict(filters)), None
         except SweepError as exc:
-            return None, None, str(exc)
+            return None, str(exc)
         except Exception as exc:  # noqa: BLE001 - a message in the page, never a traceback
-            return None, None, f"the selection could not be read ({type(exc).__name__}: {exc})."
+            return None, f"the selection could not be read ({type(exc).__name__}: {exc})."
 
-    selection, outcomes, why = solara.use_memo(select, dependencies=[key])
-    if selection is None:
+    selection, why = solara.use_memo(select, dependencies=[key])
+    # the table is computed in a background thread while the figures draw (on two cores, in parallel)
+    pending = solara.use_memo(lambda: sweep.outcomes_later(selection, baseline) if selection else None,
+                              dependencies=[key, baseline])
+    images = solara.use_memo(lambda: sweep.draw(selection) if selection else {}, dependencies=[key])
+    outcomes = None
+    if pending is not None:
+        try:
+            outcomes = pending.result()
+        except SweepError as exc:
+            why = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a message in the page, never a traceback
+            why = f"the outcomes could not be computed ({type(exc).__name__}: {exc})."
+    if selection is None or outcomes is None:
         solara.Warning(why or "nothing selected", classes=["selection-warning"])
         return
     drawn = f"; figures drawn from {selection.drawn:,} of them" if selection.sampled else ""
@@ -364,10 +371,8 @@ def SweepResults(sweep: Sweep, chosen: tuple, filters: tuple, baseline: str) -> 
     table = comparison_markdown(outcomes) if "baseline" in outcomes.columns else summary_markdown(outcomes)
     with solara.Div(classes=["comparison"]):
         solara.Markdown(table)
-    for name in WHATIF_FIGURES:
-        FigureView(name, selection.tables, key)
-    if sweep.parameters:
-        FigureView("sweep_outcomes", selection.tables, key)
+    for name, (image, reason) in images.items():
+        _show(name, image, reason)
 
 
 def _tick(v: Any) -> str:

@@ -6,15 +6,20 @@
 
 A selection's tables are a dict of LazyFrames like :func:`market.scan`'s, restricted to the chosen
 runs, so that the figure functions of ``market plot`` and the outcomes of ``market compare`` work on
-it unchanged. The per-run outcomes are computed once, when the folder is opened; a filter then
-selects rows of them. Figures draw at most :data:`DRAWN_RUNS` runs per scenario (a large sweep
-would otherwise take seconds to redraw); the page says when it does.
+it unchanged. What a filter change needs is prepared once, when the folder is opened: every run's
+outcomes (a filter then selects rows of them: the outcome table and the design figure show every
+selected run), and the rows of the two largest tables that the browser's figures read (``labs`` in
+the final month, ``lab_mix`` of the headline's lab). A selection reads each table once, into
+memory, for all its figures. Figures draw at most :data:`DRAWN_RUNS` runs per scenario (a large
+sweep would otherwise take seconds to redraw); the page says when it does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +30,7 @@ from market.analysis.headline import Headline
 from market.analysis.outcomes import run_outcomes, scenario_order, scenario_summary
 from market.batch.storage import scan
 
-__all__ = ["DRAWN_RUNS", "Selection", "Sweep", "SweepError", "open_sweep"]
+__all__ = ["DRAWN_RUNS", "FIGURES", "Selection", "Sweep", "SweepError", "open_sweep"]
 
 MAX_CHOICES = 12  # a parameter with more distinct values is filtered by a range
 # The figures draw at most this many runs per scenario (every selected run enters the outcome table):
@@ -33,6 +38,15 @@ MAX_CHOICES = 12  # a parameter with more distinct values is filtered by a range
 DRAWN_RUNS = 400
 # The tables the sweep browser's figures and outcomes read; the others stay on disk.
 BROWSED = ("runs", "steps", "shares", "prices", "labs", "lab_mix", "withholding", "points")
+# The figures of ``market plot`` the browser draws, in the page's order; with a design, also
+# :data:`DESIGN_FIGURE` (final-month outcomes against the design's parameters).
+FIGURES = ("vendor_shares", "prices", "withholding", "lab_mix_over_time")
+DESIGN_FIGURE = "sweep_outcomes"
+
+
+# Outcome tables are computed here while the caller draws the figures: the bootstrap (numpy) and
+# polars release the GIL, so on two cores the table costs the redraw (almost) nothing.
+_TABLES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-outcomes")
 
 
 class SweepError(ValueError):
@@ -66,6 +80,19 @@ class Sweep:
     parameters: dict[str, list[Any]] = field(default_factory=dict)
     _per_run: pl.DataFrame | None = None
     _headline: Headline | None = None
+    _kept: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+    @property
+    def figures(self) -> tuple[str, ...]:
+        """The names (:data:`market.analysis.figures.FIGURES`) of the figures a selection shows."""
+        return FIGURES + ((DESIGN_FIGURE,) if self.parameters else ())
+
+    @property
+    def headline(self) -> Headline:
+        """The entities the outcomes and figures speak of, resolved against the whole experiment."""
+        self.per_run()
+        assert self._headline is not None
+        return self._headline
 
     def ranged(self, parameter: str) -> bool:
         """Filtered by a range (numbers with many values) rather than by picking values."""
@@ -95,13 +122,17 @@ class Sweep:
         shown = runs.sort("replication", "point")
         if drawn is not None:
             shown = shown.group_by("scenario", maintain_order=True).head(drawn)
-        ids = shown["run_id"]
-        tables: dict[str, pl.LazyFrame] = {"runs": shown.lazy()}
-        for name in BROWSED:
-            if name not in ("runs", "points") and name in self.tables:
-                tables[name] = self.tables[name].filter(pl.col("run_id").is_in(ids.implode()))
+        ids = shown["run_id"].implode()
+        per_run = self.per_run()
+        # each table read once, all in one parallel pass, rather than once per figure that reads it
+        names = [n for n in BROWSED if n not in ("runs", "points") and n in self.tables]
+        read = pl.collect_all([(self._kept[n].lazy() if n in self._kept else self.tables[n])
+                               .filter(pl.col("run_id").is_in(ids)) for n in names])
+        tables: dict[str, pl.LazyFrame] = {"runs": shown.lazy()} | {n: f.lazy() for n, f in zip(names, read)}
         if points is not None:
             tables["points"] = self.tables["points"].filter(pl.col("scenario").is_in(chosen))
+        # every selected run's outcomes, computed when the folder was opened (run_outcomes' columns)
+        tables["outcomes"] = per_run.join(runs.select("run_id"), on="run_id", how="semi").lazy()
         return Selection(tables, runs["run_id"], shown.height, runs.height)
 
     def per_run(self) -> pl.DataFrame:
@@ -110,7 +141,23 @@ class Sweep:
         if self._per_run is None:
             self._headline = Headline().resolved(self.tables)
             self._per_run = run_outcomes(self.tables, self._headline)
+            self._kept = self._keep(self._headline)
         return self._per_run
+
+    def _keep(self, headline: Headline) -> dict[str, pl.DataFrame]:
+        """The rows the browser's figures read of the two largest tables, in memory: a large sweep's
+        ``labs`` and ``lab_mix`` hold tens of millions of rows, and reading them again on every
+        filter change took most of a redraw. ``labs`` in each run's final month (what the headline's
+        entities are resolved by), ``lab_mix`` of the headline's lab (its vendor mix over time)."""
+        complete = self.runs.select("run_id").lazy()
+        kept: dict[str, pl.LazyFrame] = {}
+        if "labs" in self.tables and "lab_mix" in self.tables:  # without lab_mix, the mix is read from labs
+            last = self.tables["steps"].group_by("run_id").agg(pl.col("step").max())
+            kept["labs"] = self.tables["labs"].join(last, on=["run_id", "step"], how="semi")
+        if "lab_mix" in self.tables:
+            kept["lab_mix"] = self.tables["lab_mix"].filter(pl.col("lab") == headline.lab)
+        frames = pl.collect_all([lf.join(complete, on="run_id", how="semi") for lf in kept.values()])
+        return dict(zip(kept, frames))
 
     def outcomes(self, selection: Selection, baseline: str | None = None) -> pl.DataFrame:
         """The outcome table of every selected run: with two scenarios or more, :func:`compare_runs`
@@ -128,6 +175,33 @@ class Sweep:
             base = baseline if baseline in present else ("baseline" if "baseline" in present else present[0])
             return compare_runs(per_run, base, headline=self._headline)
         return scenario_summary(per_run)
+
+
+    def draw(self, selection: Selection) -> dict[str, tuple[bytes | None, str | None]]:
+        """Each figure of the selection as PNG, or why it is not drawn (an error too: a message for
+        the page). The design figure needs only the runs, their outcomes and the design points: it
+        is drawn from those in the drawing process while this one draws the others."""
+        from market.explorer.render import drawn, figure_png_elsewhere, result  # noqa: PLC0415 - matplotlib
+
+        # the design figure's tables: the outcomes, and the final month of those the entities are named by
+        small = {t: selection.tables[t] for t in ("runs", "points", "outcomes") if t in selection.tables}
+        small |= {t: selection.tables[t].filter(pl.col("step") == pl.col("step").max().over("run_id"))
+                  for t in ("shares", "labs") if t in selection.tables}
+        pending = None
+        if DESIGN_FIGURE in self.figures:
+            try:
+                pending = figure_png_elsewhere(DESIGN_FIGURE, small, self.headline)
+            except Exception:  # noqa: BLE001 - no drawing process (e.g. it could not start): draw it here
+                pending = None
+        images = {name: drawn(name, selection.tables, self.headline) for name in FIGURES}
+        if DESIGN_FIGURE in self.figures:
+            images[DESIGN_FIGURE] = result(pending) if pending else drawn(DESIGN_FIGURE, small, self.headline)
+        return images
+
+    def outcomes_later(self, selection: Selection, baseline: str | None = None) -> Future[pl.DataFrame]:
+        """:meth:`outcomes` in a background thread; its ``result()`` is the table (or raises as
+        :meth:`outcomes` does)."""
+        return _TABLES.submit(self.outcomes, selection, baseline)
 
 
 def open_sweep(folder: str | os.PathLike) -> Sweep:
@@ -152,6 +226,11 @@ def open_sweep(folder: str | os.PathLike) -> Sweep:
             for p in points.columns:
                 if p not in ("scenario", "point"):
                     parameters[p] = sorted(points[p].drop_nulls().unique().to_list())
+        if parameters:  # the design figure is drawn in a process of its own: it starts while we read
+            from market.explorer.render import warm_up  # noqa: PLC0415
+
+            with contextlib.suppress(Exception):  # without it, the figure is drawn here (Sweep.draw)
+                warm_up()
         sweep = Sweep(path, tables, runs, scenario_order(tables), parameters)
         sweep.per_run()  # reads every table it needs once: a damaged file shows now, not on a redraw
     except SweepError:
