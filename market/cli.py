@@ -31,7 +31,7 @@ import market
 from market.analysis.report import comparison_table, count, print_run_summary, sensitivity_table, summary_table
 from market.batch.experiment import safe_label
 from market.run import MAX_SEED
-from market.scenario import Scenario, ScenarioError, builtin_scenarios, load_scenario, parse_override
+from market.scenario import Scenario, ScenarioError, builtin_scenarios, load_scenario, parse_override, shorten
 
 try:  # typer >= 0.2x vendors click; older typer sits on click itself
     from typer._click.exceptions import ClickException, UsageError
@@ -53,11 +53,6 @@ def _say_error(message: str) -> None:
     # one line, of a readable length even when it echoes a huge argument or value
     text = re.sub(r"\S{200,}", lambda m: m.group()[:197] + "...", " ".join(message.split()))
     typer.echo(f"error: {text}", err=True)
-
-
-def _short_path(name: object, limit: int = 200) -> str:
-    text = repr(str(name))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Group(TyperGroup):
@@ -90,7 +85,7 @@ class _Group(TyperGroup):
             _say_error(exc.format_message())
             sys.exit(exc.exit_code)
         except OSError as exc:  # the file system refused: a name too long, no space, no permission ...
-            where = f" ({_short_path(exc.filename)})" if exc.filename else ""
+            where = f" ({shorten(str(exc.filename), 200)})" if exc.filename else ""
             _say_error(f"{exc.strerror or exc}{where}. Check the path, the free space and the permissions, "
                        "then try again (a sweep: with --resume).")
             sys.exit(USER_ERROR)

@@ -24,14 +24,11 @@ import polars as pl  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, Rectangle  # noqa: E402
 
+from market.analysis.report import compact  # noqa: E402
 from market.games.estimate import GameResult  # noqa: E402
 from market.games.payoffs import PAYOFFS  # noqa: E402
 
 __all__ = ["plot_game"]
-
-
-def _short(x: float) -> str:
-    return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
 def plot_game(result: GameResult, folder: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
@@ -52,7 +49,7 @@ def plot_game(result: GameResult, folder: Path, formats: tuple[str, ...] = ("png
         j = others.index(tuple(row[n] for n in names[1:]))
         where[row["point"]] = (i, j)
         regret[i, j] = prof[row["point"]]["regret"]
-        text[i, j] = "\n".join(f"{n} {_short(row[f'mean_{n}'])}" for n in names)
+        text[i, j] = "\n".join(f"{n} {compact(row[f'mean_{n}'])}" for n in names)
     width = max(8.0, 1.9 * len(others) + 2.5)
     height = max(3.5, 1.1 * len(rows) + 2.8)
     fig, ax = plt.subplots(figsize=(width, height), layout="constrained")

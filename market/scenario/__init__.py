@@ -29,6 +29,7 @@ from market.scenario.loading import (
     read_toml,
     read_toml_file,
     resolve_scenario,
+    shorten,
     validate_model,
     validate_scenario,
 )

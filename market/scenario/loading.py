@@ -18,7 +18,8 @@ from pydantic import BaseModel, ValidationError
 from market.scenario.schema import Scenario
 
 __all__ = ["BUILTIN_DIR", "ScenarioError", "builtin_scenarios", "load_scenario", "parse_override", "read_toml",
-           "read_toml_file", "resolve_scenario", "validate_model", "validate_scenario"]
+           "read_toml_file", "resolve_scenario", "shorten", "validate_model",
+           "validate_scenario"]
 
 BUILTIN_DIR = resources.files("market") / "scenarios"
 M = TypeVar("M", bound=BaseModel)
@@ -53,12 +54,12 @@ def read_toml_file(path: Path, what: str, error: type[ScenarioError] = ScenarioE
     """A user's TOML file (``what``: scenario, experiment, game) as a dict; ``error`` with one
     paragraph if it is missing, not UTF-8 text, or not TOML."""
     if not _is_file(path):
-        raise error(f"{what} file {_short(str(path), 200)} does not exist (or is not a file).")
+        raise error(f"{what} file {shorten(str(path), 200)} does not exist (or is not a file).")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{what} file {_short(str(path), 200)} cannot be read as UTF-8 text: {exc}.") from None
-    return read_toml(text, f"{what} file {_short(str(path), 200)}", error)
+        raise error(f"{what} file {shorten(str(path), 200)} cannot be read as UTF-8 text: {exc}.") from None
+    return read_toml(text, f"{what} file {shorten(str(path), 200)}", error)
 
 
 def validate_model(model: type[M], data: Any, where: str, error: type[ScenarioError] = ScenarioError) -> M:
@@ -79,7 +80,7 @@ def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> dict[str, 
     builtin = BUILTIN_DIR / f"{key}.toml"
     if path.suffix == ".toml" or _exists(path):
         if not _is_file(path):
-            raise ScenarioError(f"scenario file {_short(str(path), 200)} does not exist (or is not a file). "
+            raise ScenarioError(f"scenario file {shorten(str(path), 200)} does not exist (or is not a file). "
                                 f"Give a path to a .toml file or one of the built-ins: {', '.join(builtin_scenarios())}.")
         base_dir = path.parent
         data = read_toml_file(path, "scenario")
@@ -89,7 +90,7 @@ def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> dict[str, 
         data.setdefault("name", key)
         base_dir = None
     else:
-        raise ScenarioError(f"unknown scenario {_short(key, 200)}; allowed: a path to a .toml file or one of the "
+        raise ScenarioError(f"unknown scenario {shorten(key, 200)}; allowed: a path to a .toml file or one of the "
                             f"built-ins: {', '.join(builtin_scenarios())}.")
     parent = data.pop("extends", None)
     if parent is None:
@@ -171,7 +172,7 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _short(value: Any, limit: int = 80) -> str:
+def shorten(value: Any, limit: int = 80) -> str:
     """``repr(value)``, cut to ``limit`` characters: a message echoes a value, not a whole file."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -185,7 +186,7 @@ def _describe(exc: ValidationError, where: str) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/ODD.md for the fields)"
         got = err.get("input")
-        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {_short(got)})"
+        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {shorten(got)})"
         problems.append(f"{loc}: {msg}{shown}" if loc else f"{msg}{shown}")
     more = f"; and {len(exc.errors()) - 5} more" if len(exc.errors()) > 5 else ""
     return f"{where} is invalid: " + "; ".join(problems) + more + "."
