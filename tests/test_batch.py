@@ -672,17 +672,17 @@ def test_a_lost_local_worker_loses_only_its_run(tmp_path: Path) -> None:
 
 
 def test_the_fork_server_imports_no_polars() -> None:
-    """Pool workers are forked from a server that has imported ``_PRELOAD`` only: polars starts
+    """Pool workers are forked from a server that has imported ``PRELOAD`` only: polars starts
     threads when imported, and a child forked from a process with polars threads can hang."""
     import multiprocessing
 
-    from market.batch.runner import _PRELOAD, _pool_context
+    from market.batch.runner import PRELOAD, pool_context
 
     code = ("import importlib, sys\n"
-            f"for name in {_PRELOAD!r}:\n"
+            f"for name in {PRELOAD!r}:\n"
             "    importlib.import_module(name)\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('polars', 'market')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
     if "forkserver" in multiprocessing.get_all_start_methods():
-        assert _pool_context().get_start_method() == "forkserver"
+        assert pool_context().get_start_method() == "forkserver"

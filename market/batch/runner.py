@@ -5,7 +5,7 @@
     >>> tables = market.scan(report.out)                                       # doctest: +SKIP
 
 Executors: ``workers=1`` runs in this process; ``workers=N`` a local process pool (workers forked
-from a fork server that imports Mesa once per session, see ``_pool_context``; ``spawn`` where there
+from a fork server that imports Mesa once per session, see ``pool_context``; ``spawn`` where there
 is none; never a plain ``fork``: children that write Parquet after a ``fork`` of a process that
 used polars can hang); ``scheduler="tcp://host:port"`` a Dask distributed cluster (``get_executor(pure=False)``,
 so that identical replications are not merged); or pass any ``concurrent.futures.Executor``.
@@ -54,7 +54,8 @@ from market.batch.storage import compact as compact_runs
 from market.recording import RUNS_SCHEMA, TABLES
 from market.scenario import resolve_scenario, validate_scenario
 
-__all__ = ["RestartingPool", "SweepReport", "Task", "execute", "execute_batch", "sweep", "sweep_lock"]
+__all__ = ["RestartingPool", "SweepReport", "Task", "execute", "execute_batch", "pool_context", "sweep",
+           "sweep_lock"]
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,7 @@ def _executor(workers: int, scheduler: str | None, executor: Executor | None) ->
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _pool_context() -> multiprocessing.context.BaseContext:
+def pool_context() -> multiprocessing.context.BaseContext:
     """``forkserver`` where the platform has it, else ``spawn``.
 
     The fork server is a process started once per Python session that imports Mesa (with numpy,
@@ -295,15 +296,15 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(_PRELOAD)  # takes effect when the server starts (the first pool)
+    ctx.set_forkserver_preload(PRELOAD)  # takes effect when the server starts (the first pool)
     return ctx
 
 
-_PRELOAD = ["mesa", "pydantic"]  # none of them imports polars (tests/test_batch.py checks it)
+PRELOAD = ["mesa", "pydantic"]  # none of them imports polars (tests/test_batch.py checks it)
 
 
 class RestartingPool(Executor):
-    """A local process pool (see :func:`_pool_context`) that replaces itself when a worker process dies.
+    """A local process pool (see :func:`pool_context`) that replaces itself when a worker process dies.
 
     A dead worker breaks a ``ProcessPoolExecutor`` for good: every run in flight fails with
     ``BrokenProcessPool``. The driver re-submits those runs, and this pool starts afresh.
@@ -311,7 +312,7 @@ class RestartingPool(Executor):
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._context = _pool_context()
+        self._context = pool_context()
         if self._context.get_start_method() == "forkserver":  # start it now: it imports while we prepare the folder
             multiprocessing.forkserver.ensure_running()
         self._pool = self._new()

@@ -68,11 +68,11 @@ _DRAWER_LOCK = threading.Lock()
 
 def _drawer() -> ProcessPoolExecutor:
     global _DRAWER
-    from market.batch.runner import _pool_context  # noqa: PLC0415 - the sweep runner's fork server
+    from market.batch.runner import pool_context  # noqa: PLC0415 - the sweep runner's fork server
 
     with _DRAWER_LOCK:
         if _DRAWER is None or getattr(_DRAWER, "_broken", False):
-            _DRAWER = ProcessPoolExecutor(max_workers=1, mp_context=_pool_context())
+            _DRAWER = ProcessPoolExecutor(max_workers=1, mp_context=pool_context())
             atexit.register(_DRAWER.shutdown, wait=False, cancel_futures=True)
         return _DRAWER
 

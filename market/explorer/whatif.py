@@ -117,13 +117,13 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     """The worker processes, started once per session (the sweep runner's fork-server context:
     workers forked from a process that has imported Mesa)."""
     global _POOL
-    from market.batch.runner import _pool_context  # noqa: PLC0415
+    from market.batch.runner import pool_context  # noqa: PLC0415
 
     with _POOL_LOCK:
         if _POOL is None or _POOL._max_workers != workers or getattr(_POOL, "_broken", False):  # noqa: SLF001
             if _POOL is not None:
                 _POOL.shutdown(wait=False, cancel_futures=True)
-            _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+            _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=pool_context())
             # stopped when the session ends (a server stopped by SIGTERM, pytest, a notebook kernel):
             # left running, the workers and their fork server would outlive it
             atexit.register(shutdown_pool)
