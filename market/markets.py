@@ -289,14 +289,14 @@ class ComputeMarket:
             out[:, self.lab_index[lab_id]] = [terms.get(o.cloud.cloud_id, 0.0) for o in self.offers]
         return out
 
-    def _ranking(self, u: int) -> tuple[list, ...]:
+    def _ranking(self, u: int) -> tuple[np.ndarray, list, list]:
         """Every lab's ranking of the offers it may ask for purpose ``u`` (negotiate walks down
         it): by effective reservation per useful PFLOP-hour, then effective ask, then offer order,
         at most ``max_offers``. Per lab and rank: the offer, the useful PFLOP/s a chip gives, the
-        penalty and the least price a deal could be at (:meth:`_deal_floor`); per lab: the
-        cheapest floor per useful PFLOP-hour on its list, and how far down the list the offers'
-        reservations stay within its value (the scores ascend). As lists, which the negotiation
-        walks element by element."""
+        penalty and the least price a deal could be at (:meth:`_deal_floor`), as one array (lab,
+        those four, rank) whose rows a lab turns into lists when it negotiates, only as far down
+        as it may go; per lab, as lists: the cheapest floor per useful PFLOP-hour on its list, and
+        how far down the list the offers' reservations stay within its value (the scores ascend)."""
         n_offers = len(self.offers)
         labs = np.arange(len(self.model.lab_list))
         may = self._may_ask.T  # lab, offer
@@ -314,8 +314,8 @@ class ComputeMarket:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             least = self._deal_floor(order, labs, self._value[:, None] * useful / penalty)
         width = int(within.max()) if within.size else 0  # no lab goes further down its list
-        return (*(x[:, :width].tolist() for x in (order, useful, penalty, least)), cheapest.tolist(),
-                within.tolist())
+        table = np.stack([x[:, :width] for x in (order, useful, penalty, least)], axis=1, dtype=np.float64)
+        return table, cheapest.tolist(), within.tolist()
 
     def _penalties(self, vendor: str, eco: str, performance_class: str, rho: np.ndarray, in_use: np.ndarray,
                    shares: np.ndarray) -> np.ndarray:
@@ -606,17 +606,16 @@ class ComputeMarket:
             held = lab.useful_contracted(purpose)
             if budget_left <= EPS or wanted(self._lowest_floor[i, u]) <= held + EPS:
                 continue  # it holds all it would want even at the lowest price any seller could go to
-            order, useful_, penalty_, at_least, cheapest_of, within = self._rankings[u]
+            table, cheapest_of, within = self._rankings[u]
             cheapest = cheapest_of[i]
             if wanted(cheapest) <= held + EPS:
                 continue  # it wants no more even at the lowest price any seller on its list could go to
             # Down the list it stops at the first seller whose least price exceeds its value; at
             # the least price it could agree at with each (_deal_floor) it skips those at which
             # it would want no more than it holds.
-            n = within[i]
             committed = None  # its term contracts' useful PFLOP/s, read again after it signs
-            ranked = zip(order[i][:n], useful_[i][:n], penalty_[i][:n], at_least[i][:n], strict=True)
-            for k, useful, penalty, least in ranked:
+            ks, usefuls, penalties, leasts = table[i, :, :within[i]].tolist()
+            for k, useful, penalty, least in zip(map(int, ks), usefuls, penalties, leasts, strict=True):
                 if wanted(least / useful) - held <= EPS:
                     continue
                 o = offers[k]
