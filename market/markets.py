@@ -222,13 +222,14 @@ class ComputeMarket:
                 in_use[i, eco_index[e], purpose_index[purpose]] = True
             for v, x in lab.vendor_shares().items():
                 shares[i, vendor_index[v]] = x
-            held[i] = lab.useful_contracted("training"), lab.useful_contracted("inference")
+            held[i] = lab.useful_by_purpose()
             total = lab.notional()
             notional[i, 0] = total * lab.cfg.training_share
             notional[i, 1] = total - notional[i, 0]
             level[i] = lab.price_level
             money[i] = max(0.0, lab.budget - lab.committed_spend())
         self.rho, self.held, self.notional, self.level = rho, held, notional, level
+        self._held_at_open = held.tolist()  # per lab and purpose, until it first negotiates this month
         self.budget_left = money / model.hours  # USD per hour each lab may still commit
         keys: dict[tuple[str, str], int] = {}
         penalties: list[np.ndarray] = []
@@ -594,6 +595,7 @@ class ComputeMarket:
         value = self._value[i]
         budget_left = lab.budget - lab.committed_spend()
         refusals = self._refused  # one refusal per offer and lab-month
+        first = lab_id not in self._taken  # its first round this month: it holds what it held at open
         taken_here = self._taken.setdefault(lab_id, {})  # chips of each offer it rented this month
         offers = self.offers
         discounts = model.partner_terms.get(lab_id)  # a partnership's better terms, by cloud
@@ -603,7 +605,7 @@ class ComputeMarket:
             if self.notional[i, u] <= EPS or not self.offers:
                 continue
             wanted = lab.demand_curve(purpose)  # useful PFLOP/s it wants at a price per useful PFLOP-hour
-            held = lab.useful_contracted(purpose)
+            held = self._held_at_open[i][u] if first else lab.useful_contracted(purpose)
             if budget_left <= EPS or wanted(self._lowest_floor[i, u]) <= held + EPS:
                 continue  # it holds all it would want even at the lowest price any seller could go to
             table, cheapest_of, within = self._rankings[u]

@@ -135,6 +135,17 @@ class AILab(mesa.Agent):
         chip's ecosystem."""
         return self._useful(self._peak, purpose)
 
+    def useful_by_purpose(self) -> tuple[float, float]:
+        """:meth:`useful_contracted` of each purpose (in :data:`PURPOSES` order), in one pass over
+        the contracts (the same sums, term by term in the same order)."""
+        training = inference = 0
+        for key, pf in self._peak.items():
+            if key[0] == "training":
+                training = training + max(0.0, pf) * self.readiness[key]
+            else:
+                inference = inference + max(0.0, pf) * self.readiness[key]
+        return training, inference
+
     def _useful(self, peak: dict[tuple[str, str], float], purpose: str | None) -> float:
         """Useful PFLOP/s of a table of peak PFLOP/s by (purpose, ecosystem), of one purpose or all."""
         return sum(max(0.0, pf) * self.readiness[key] for key, pf in peak.items()
