@@ -32,7 +32,7 @@ from market.economics import (
     with_outside_options,
 )
 from market.economics.classes import FRONTIER
-from market.economics.withholding import NOT_WITHHELD, Withholding, access, withheld
+from market.economics.withholding import NOT_WITHHELD, Withholding, access
 
 if TYPE_CHECKING:
     from market.agents.cloud import CloudProvider
@@ -243,7 +243,7 @@ class ComputeMarket:
                     key = keys[prod.vendor, prod.performance_class] = len(penalties)
                     penalties.append(self._penalties(prod.vendor, eco, prod.performance_class, rho, in_use, shares))
                 floor = cloud.floor_price(p)
-                menu, buyers, kept = self._access(cloud, p, prod.vendor, eco, prod.tier)
+                menu, buyers, kept = self._access(cloud, p, prod.vendor, eco)
                 self.offers.append(Offer(cloud, p, prod.vendor, eco, prod.tier, prod.performance_class,
                                          model.config.products[p].pflops, cloud.free(p), cloud.rental_price[p],
                                          floor, floor, False, math.inf, menu, buyers, key, kept))
@@ -329,7 +329,7 @@ class ComputeMarket:
         training = switching[:, 0] * (1.0 + self._class_penalty if performance_class != FRONTIER else 1.0) * diversify
         return np.stack((training, switching[:, 1] * diversify), axis=1)
 
-    def _access(self, cloud: CloudProvider, product: str, vendor: str, eco: str, tier: str
+    def _access(self, cloud: CloudProvider, product: str, vendor: str, eco: str
                 ) -> tuple[np.ndarray, np.ndarray, list[Withholding] | None]:
         """Which labs may ask for this offer (the channel and a usable ecosystem), which of them
         buy it at arm's length (not affiliated with the cloud, not all of it withheld from them):
@@ -343,11 +343,9 @@ class ComputeMarket:
         labs = self.model.lab_list
         # affiliated labs take capacity at the cloud's reservation, outside its pricing
         buyers = menu & ~self._affiliated_to(cloud)
-        rule = cloud.cfg.withholding
-        if rule is None:
+        if cloud.cfg.withholding is None:
             return menu, buyers, None
-        kept = [withheld(rule, product=product, vendor=vendor, tier=tier, buyers=[(lab.lab_id, a)])
-                for lab, a in zip(labs, self._affiliated_to(cloud).tolist(), strict=True)]
+        kept = [cloud.withheld(lab.lab_id, product) for lab in labs]
         return menu, buyers & np.array([w.share < 1.0 for w in kept]), kept
 
     def _affiliated_to(self, cloud: CloudProvider) -> np.ndarray:

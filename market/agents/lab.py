@@ -136,20 +136,23 @@ class AILab(mesa.Agent):
         return self._useful(self._peak, purpose)
 
     def useful_by_purpose(self) -> tuple[float, float]:
-        """:meth:`useful_contracted` of each purpose (in :data:`PURPOSES` order), in one pass over
-        the contracts (the same sums, term by term in the same order)."""
-        training = inference = 0
-        for key, pf in self._peak.items():
-            if key[0] == "training":
-                training = training + max(0.0, pf) * self.readiness[key]
-            else:
-                inference = inference + max(0.0, pf) * self.readiness[key]
-        return training, inference
+        """:meth:`useful_contracted` of each purpose (in :data:`PURPOSES` order), in one pass."""
+        return self._by_purpose(self._peak)
 
     def _useful(self, peak: dict[tuple[str, str], float], purpose: str | None) -> float:
         """Useful PFLOP/s of a table of peak PFLOP/s by (purpose, ecosystem), of one purpose or all."""
-        return sum(max(0.0, pf) * self.readiness[key] for key, pf in peak.items()
-                   if purpose is None or key[0] == purpose)
+        if purpose is None:
+            return sum(max(0.0, pf) * self.readiness[key] for key, pf in peak.items())
+        return self._by_purpose(peak)[PURPOSES.index(purpose)]
+
+    def _by_purpose(self, peak: dict[tuple[str, str], float]) -> tuple[float, float]:
+        """Useful PFLOP/s of a table of peak PFLOP/s, per purpose (:data:`PURPOSES` order): each
+        purpose's terms summed in the table's order."""
+        sums = [0, 0]
+        for key, pf in peak.items():
+            u = 0 if key[0] == PURPOSES[0] else 1
+            sums[u] = sums[u] + max(0.0, pf) * self.readiness[key]
+        return sums[0], sums[1]
 
     def spend_by_cloud(self) -> list[tuple[str, float]]:
         """US dollars a month owed to each cloud under its active contracts (clouds it owes

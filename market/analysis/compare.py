@@ -41,12 +41,12 @@ def _mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray
     return a.mean(axis=axis) - b.mean(axis=axis)
 
 
-def _percentile_ci(samples: tuple[np.ndarray, ...], statistic, level: float, rng: np.random.Generator
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _percentile_ci(samples: tuple[np.ndarray, ...], statistic, level: float, rng: np.random.Generator,
+                   resamples: int = RESAMPLES) -> tuple[np.ndarray, np.ndarray]:
     """scipy's percentile bootstrap (samples resampled independently of each other; the rows of a 2-D
     sample, one per outcome, share their resamples of its columns, the runs)."""
     # ``random_state``: the name scipy >= 1.10 takes (1.15 added ``rng`` for the same Generator)
-    ci = bootstrap(samples, statistic, n_resamples=RESAMPLES, batch=BATCH, vectorized=True, axis=-1,
+    ci = bootstrap(samples, statistic, n_resamples=resamples, batch=BATCH, vectorized=True, axis=-1,
                    confidence_level=level, method="percentile", random_state=rng).confidence_interval
     return np.asarray(ci.low, dtype=float), np.asarray(ci.high, dtype=float)
 
@@ -91,9 +91,8 @@ def bootstrap_mean_ci(values: np.ndarray, level: float = 0.95, resamples: int = 
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return float("nan"), float("nan")
-    ci = bootstrap((values,), _mean, n_resamples=resamples, batch=BATCH, vectorized=True, confidence_level=level,
-                   method="percentile", random_state=np.random.default_rng(seed)).confidence_interval
-    return float(ci.low), float(ci.high)
+    low, high = _percentile_ci((values,), _mean, level, np.random.default_rng(seed), resamples)
+    return float(low), float(high)
 
 
 def compare_runs(per_run: pl.DataFrame, baseline: str | None = None, outcomes: list[str] | None = None,
