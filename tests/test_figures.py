@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import polars as pl
 import pytest
 from matplotlib.figure import Figure
@@ -17,6 +18,8 @@ from matplotlib.figure import Figure
 import market
 from market.analysis.figures import (
     FIGURES,
+    SERIES,
+    SERIES_OF,
     FigureReport,
     Skip,
     plot_experiment,
@@ -116,6 +119,34 @@ def test_figure_functions_return_figures_or_raise_skip(scenarios, withholding_sw
         with pytest.raises(Skip, match=r"\w+"):
             draw(data)
     assert plt.get_fignums() == []  # figures never go through pyplot, so nothing is left open
+
+
+def _pixels(fig: Figure) -> np.ndarray:
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba()).copy()
+
+
+def test_a_figure_is_the_same_pixels_every_time_and_leaves_numpys_generator_alone(scenarios, withholding_sweep):
+    """The strip plot's jitter is seeded and the design's dots are drawn in a fixed order: a figure
+    of the same tables is the same image (they differed from draw to draw), and the caller's global
+    numpy state is as it was."""
+    tables, sweep_tables = market.scan(scenarios[0]), market.scan(withholding_sweep[0])
+    np.random.seed(7)  # the state a caller might rely on
+    expected = np.random.random()
+    np.random.seed(7)
+    first = _pixels(plot_scenario_comparison(tables))
+    assert np.random.random() == expected
+    assert np.array_equal(first, _pixels(plot_scenario_comparison(tables)))
+    assert np.array_equal(_pixels(plot_sweep_outcomes(sweep_tables)), _pixels(plot_sweep_outcomes(sweep_tables)))
+
+
+def test_figures_over_time_draw_the_same_from_series_handed_in(scenarios):
+    """A caller may hand in the per-run series a figure draws bands of (``SERIES``), computed once
+    for many selections (the sweep browser): the figure is then the same, pixel for pixel."""
+    tables = market.scan(scenarios[0])
+    for name, make in SERIES_OF.items():
+        given = {**tables, SERIES.format(name): make(tables).collect().lazy()}
+        assert np.array_equal(_pixels(FIGURES[name](given)), _pixels(FIGURES[name](tables))), name
 
 
 def test_only_the_requested_formats_are_written(scenarios, tmp_path):

@@ -18,10 +18,11 @@ notebook) and nothing stays open after saving.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from math import ceil
 from pathlib import Path
@@ -36,7 +37,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, Locator
+from matplotlib.ticker import FuncFormatter, Locator, MaxNLocator
 
 from market.analysis.headline import Headline, Outcome
 from market.analysis.outcomes import run_outcomes, scenario_order
@@ -177,7 +178,9 @@ def _styled(draw: Callable[..., Figure]) -> Callable[..., Figure]:
     def wrapper(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
         with mpl.rc_context():
             apply_style()
-            return draw(tables, headline)
+            fig = draw(tables, headline)
+        _ticks_once_per_view(fig)
+        return fig
 
     return wrapper
 
@@ -213,9 +216,10 @@ def _label_bottom(axes: list[Axes], label: str) -> None:
 
 def _line_band(ax: Axes, df: pl.DataFrame, x: str, colour, label: str | None = None, ls: str = "-",
                lw: float = 2.0, alpha: float = 0.16, marker: str | None = None) -> None:
-    xs = df[x].to_list()
-    ax.fill_between(xs, df["lo"].to_list(), df["hi"].to_list(), color=colour, alpha=alpha, linewidth=0)
-    ax.plot(xs, df["mean"].to_list(), color=colour, lw=lw, ls=ls, label=label, marker=marker, markersize=5)
+    # arrays, not lists: matplotlib converts an array of dates at once, a list date by date
+    xs = df[x].to_numpy() if df.schema[x].is_temporal() else df[x].to_list()
+    ax.fill_between(xs, df["lo"].to_numpy(), df["hi"].to_numpy(), color=colour, alpha=alpha, linewidth=0)
+    ax.plot(xs, df["mean"].to_numpy(), color=colour, lw=lw, ls=ls, label=label, marker=marker, markersize=5)
 
 
 def _lines_by_scenario(stats: pl.DataFrame, key: str, order: list[str], keys: list[str], colours: dict,
@@ -263,7 +267,9 @@ def _outcome_axis(axis, outcome: str) -> None:
 
 
 class _SameView(Locator):
-    """A locator that asks ``locator`` again only when the view interval changes.
+    """A locator that asks ``locator`` again only when the view interval or the room for ticks
+    changes (an automatic locator picks as many ticks as the axis' length holds, and the layout
+    resizes the axes while it draws).
 
     Matplotlib asks an axis for its ticks a dozen times per draw (layout, tight boxes, the draw
     itself), and the date locators walk a dateutil rrule each time: that was half of drawing a
@@ -272,7 +278,7 @@ class _SameView(Locator):
 
     def __init__(self, locator: Locator) -> None:
         self.locator = locator
-        self._view: tuple[float, float] | None = None
+        self._view: tuple[float, float, int] | None = None
         self._ticks: Sequence[float] = ()
 
     def set_axis(self, axis) -> None:
@@ -280,7 +286,7 @@ class _SameView(Locator):
         self.locator.set_axis(axis)
 
     def __call__(self) -> Sequence[float]:
-        view = tuple(self.axis.get_view_interval())
+        view = (*self.axis.get_view_interval(), self.axis.get_tick_space())
         if view != self._view:
             self._view, self._ticks = view, self.locator()
         return self._ticks
@@ -293,6 +299,28 @@ class _SameView(Locator):
 
     def view_limits(self, vmin: float, vmax: float) -> tuple[float, float]:
         return self.locator.view_limits(vmin, vmax)
+
+
+@contextlib.contextmanager
+def _seeded_jitter() -> Iterator[None]:
+    """Seaborn's strip plot jitters with numpy's global generator: seed it for the call (the same
+    pixels every time), and leave the caller's state as it was."""
+    state = np.random.get_state()
+    np.random.seed(0)  # seaborn 0.13 draws its jitter from the global generator
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _ticks_once_per_view(fig: Figure) -> None:
+    """Every axis of ``fig`` whose major ticks come from an automatic locator (numbers or dates)
+    asks it once per view (:class:`_SameView`); fixed and colour-bar ticks are left alone."""
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            locator = axis.get_major_locator()
+            if isinstance(locator, (MaxNLocator, mdates.DateLocator)) and not isinstance(locator, _SameView):
+                axis.set_major_locator(_SameView(locator))
 
 
 def _year_axis(ax: Axes) -> None:
@@ -357,11 +385,18 @@ _kilo = FuncFormatter(lambda v, _: compact(v))  # chip counts that fit a tick or
 # 1. vendor shares
 
 
+def share_series(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> pl.LazyFrame:
+    """scenario, run_id, vendor, date, value: each vendor's share of compute under contract (%),
+    per complete run and month (what :func:`plot_vendor_shares` draws bands of)."""
+    return _dated(tables, "shares").select("scenario", "run_id", "vendor", "date",
+                                           (pl.col("compute_share") * 100).alias("value"))
+
+
 @_styled
 def plot_vendor_shares(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
     """Each vendor's share of compute under contract to labs over time, one panel per scenario."""
     order = _scenario_order(tables)
-    stats = _band(_dated(tables, "shares"), ["scenario", "vendor", "date"], pl.col("compute_share") * 100)
+    stats = _band(_series(tables, "vendor_shares", headline), ["scenario", "vendor", "date"], "value")
     if stats.is_empty():
         raise Skip("the shares table is empty")
     vendors = ordered_vendors(stats["vendor"].unique())
@@ -374,15 +409,21 @@ def plot_vendor_shares(tables: dict[str, pl.LazyFrame], headline: Headline | Non
 # 2. prices
 
 
+def price_series(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> pl.LazyFrame:
+    """scenario, run_id, performance_class, date, value: the rental price per PFLOP-hour of each
+    class (its chips' prices weighted by installed chips), per complete run and month (what
+    :func:`plot_prices` draws bands of)."""
+    priced = _dated(tables, "prices").filter(pl.col("rental_price_usd_per_pflop_hour").is_not_null(),
+                                             pl.col("installed_chips") > 0)
+    return priced.group_by("scenario", "run_id", "performance_class", "date").agg(
+        weighted_rental_price().alias("value"))
+
+
 @_styled
 def plot_prices(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
     """Rental price per PFLOP-hour by performance class over time (installed-weighted per run), per scenario."""
     order = _scenario_order(tables)
-    priced = _dated(tables, "prices").filter(pl.col("rental_price_usd_per_pflop_hour").is_not_null(),
-                                             pl.col("installed_chips") > 0)
-    per_run = priced.group_by("scenario", "run_id", "date", "performance_class").agg(
-        weighted_rental_price().alias("price"))
-    stats = _band(per_run, ["scenario", "performance_class", "date"], "price")
+    stats = _band(_series(tables, "prices", headline), ["scenario", "performance_class", "date"], "value")
     if stats.is_empty():
         raise Skip("no rental prices were recorded")
     classes = [t for t in CLASSES if t in set(stats["performance_class"])]
@@ -766,7 +807,8 @@ def _sweep_scatter(data: pl.DataFrame, params: list[str], order: list[str], colo
                    info: dict[str, Outcome]) -> Figure:
     outcomes = list(info)
     params = params[:8]
-    means = data.group_by("scenario", "point", *params).agg(pl.col(o).mean() for o in outcomes)
+    # in a fixed order: overlapping dots are drawn the same way every time
+    means = data.group_by("scenario", "point", *params).agg(pl.col(o).mean() for o in outcomes).sort("scenario", "point")
     runs = data.group_by("scenario", "point").len()["len"].min()
     fig = _figure(max(3.4 * len(params), 8.0) + 1.5, 2.3 * len(outcomes) + 1.0)
     axes = fig.subplots(len(outcomes), len(params), sharex="col", sharey="row", squeeze=False)
@@ -816,8 +858,9 @@ def plot_scenario_comparison(tables: dict[str, pl.LazyFrame], headline: Headline
             warnings.filterwarnings("ignore", message=".*vert.*", category=DeprecationWarning)
             sns.boxplot(data=data, x=o, y="label", hue="label", order=labels, hue_order=labels, palette=palette,
                         ax=ax, legend=False, width=0.6, fliersize=0, boxprops={"alpha": 0.35}, linewidth=1.1)
-        sns.stripplot(data=data, x=o, y="label", hue="label", order=labels, hue_order=labels, palette=palette,
-                      ax=ax, legend=False, size=3.5, jitter=0.18, alpha=0.85)
+        with _seeded_jitter():
+            sns.stripplot(data=data, x=o, y="label", hue="label", order=labels, hue_order=labels, palette=palette,
+                          ax=ax, legend=False, size=3.5, jitter=0.18, alpha=0.85)
         ax.set_title(info[o].label, fontsize=11)
         ax.set_xlabel(info[o].axis)
         ax.set_ylabel("")
@@ -962,15 +1005,13 @@ def plot_withholding_payoff(tables: dict[str, pl.LazyFrame], headline: Headline 
 def plot_lab_mix_over_time(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> Figure:
     """The headline lab's (OpenAI's) share of its compute by chip vendor over time, mean and 90%
     band across runs, one panel per scenario (from :func:`market.analysis.mix.lab_vendor_mix`)."""
-    from market.analysis.mix import OTHER, lab_vendor_mix  # noqa: PLC0415
+    from market.analysis.mix import OTHER  # noqa: PLC0415
 
     order = _scenario_order(tables)
     _need(tables, "steps", "labs")
     headline = _headline(tables, headline)
-    lab, name = headline.lab, headline.name(headline.lab)
-    mix = lab_vendor_mix(tables, lab).join(_complete(tables).select("run_id", "scenario"), on="run_id")
-    dated = mix.join(tables["steps"].select("run_id", "step", "date"), on=["run_id", "step"], how="left")
-    stats = _band(dated, ["scenario", "vendor", "date"], pl.col("share") * 100)
+    name = headline.name(headline.lab)
+    stats = _band(_series(tables, "lab_mix_over_time", headline), ["scenario", "vendor", "date"], "value")
     if stats.is_empty():
         raise Skip(f"{name} holds no compute in these runs")
     vendors = ordered_vendors(set(stats["vendor"]) - {OTHER}) + ([OTHER] if OTHER in set(stats["vendor"]) else [])
@@ -978,6 +1019,31 @@ def plot_lab_mix_over_time(tables: dict[str, pl.LazyFrame], headline: Headline |
     return _lines_by_scenario(stats, "vendor", order, vendors, colours, VENDOR_LABELS | {OTHER: "other vendors"},
                               f"Share of {name}'s compute (%)", f"Where {name}'s compute comes from: share by chip vendor",
                               f"Vendor\n({_band_note(_runs_per_scenario(tables), 'runs per scenario')})", top=100)
+
+
+def mix_series(tables: dict[str, pl.LazyFrame], headline: Headline | None = None) -> pl.LazyFrame:
+    """scenario, run_id, vendor, date, value: the headline lab's share of its compute by chip vendor
+    (%), per complete run and month it holds compute (what :func:`plot_lab_mix_over_time` draws
+    bands of; :func:`market.analysis.mix.lab_vendor_mix`)."""
+    from market.analysis.mix import lab_vendor_mix  # noqa: PLC0415
+
+    lab = _headline(tables, headline).lab
+    mix = lab_vendor_mix(tables, lab).join(_complete(tables).select("run_id", "scenario"), on="run_id")
+    dated = mix.join(tables["steps"].select("run_id", "step", "date"), on=["run_id", "step"], how="left")
+    return dated.select("scenario", "run_id", "vendor", "date", (pl.col("share") * 100).alias("value"))
+
+
+# The per-run series the figures over time draw bands of, by figure. A caller that draws many
+# selections of one experiment (the explorer's sweep browser) computes them once for every run
+# and hands each in as the table ``SERIES.format(figure)``; the figure then starts from it.
+SERIES_OF: dict[str, Callable[..., pl.LazyFrame]] = {
+    "vendor_shares": share_series, "prices": price_series, "lab_mix_over_time": mix_series}
+SERIES = "series:{}"
+
+
+def _series(tables: dict[str, pl.LazyFrame], figure: str, headline: Headline | None) -> pl.LazyFrame:
+    given = tables.get(SERIES.format(figure))
+    return given.lazy() if given is not None else SERIES_OF[figure](tables, headline)
 
 
 # ---------------------------------------------------------------------------------------------

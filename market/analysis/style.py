@@ -94,4 +94,7 @@ def apply_style() -> None:
         "figure.titlesize": 14, "figure.titleweight": "bold", "axes.spines.top": False,
         "axes.spines.right": False, "grid.linewidth": 0.6, "lines.linewidth": 2.0, "savefig.dpi": 150,
         "svg.fonttype": "none", "font.family": "sans-serif",
+        # titles at the top of their axes (the default moves them above ticks and offset texts on
+        # top, which no figure here has): the same pixels, without a tick-box pass per panel on draw
+        "axes.titley": 1.0,
     })

@@ -81,6 +81,7 @@ class Sweep:
     _per_run: pl.DataFrame | None = None
     _headline: Headline | None = None
     _kept: dict[str, pl.DataFrame] = field(default_factory=dict)
+    _series: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     @property
     def figures(self) -> tuple[str, ...]:
@@ -124,11 +125,17 @@ class Sweep:
             shown = shown.group_by("scenario", maintain_order=True).head(drawn)
         ids = shown["run_id"].implode()
         per_run = self.per_run()
-        # each table read once, all in one parallel pass, rather than once per figure that reads it
+        # each table the figures read, and their per-run series, read once, all in one parallel
+        # pass (rather than once per figure that reads it); a table only a series was made of
+        # stays a lazy scan of the selected runs (for other figures a caller may draw)
+        later = {"prices", "lab_mix"} if self._series else set()
         names = [n for n in BROWSED if n not in ("runs", "points") and n in self.tables]
-        read = pl.collect_all([(self._kept[n].lazy() if n in self._kept else self.tables[n])
-                               .filter(pl.col("run_id").is_in(ids)) for n in names])
-        tables: dict[str, pl.LazyFrame] = {"runs": shown.lazy()} | {n: f.lazy() for n, f in zip(names, read)}
+        frames = {n: (self._kept[n].lazy() if n in self._kept else self.tables[n]).filter(pl.col("run_id").is_in(ids))
+                  for n in names} | {n: f.lazy().filter(pl.col("run_id").is_in(ids)) for n, f in self._series.items()}
+        now = [n for n in frames if n not in later]
+        read = dict(zip(now, pl.collect_all([frames[n] for n in now])))
+        tables: dict[str, pl.LazyFrame] = {"runs": shown.lazy()} | {n: read[n].lazy() if n in read else frames[n]
+                                                                   for n in frames}
         if points is not None:
             tables["points"] = self.tables["points"].filter(pl.col("scenario").is_in(chosen))
         # every selected run's outcomes, computed when the folder was opened (run_outcomes' columns)
@@ -142,6 +149,7 @@ class Sweep:
             self._headline = Headline().resolved(self.tables)
             self._per_run = run_outcomes(self.tables, self._headline)
             self._kept = self._keep(self._headline)
+            self._series = self._make_series(self._headline)
         return self._per_run
 
     def _keep(self, headline: Headline) -> dict[str, pl.DataFrame]:
@@ -158,6 +166,22 @@ class Sweep:
             kept["lab_mix"] = self.tables["lab_mix"].filter(pl.col("lab") == headline.lab)
         frames = pl.collect_all([lf.join(complete, on="run_id", how="semi") for lf in kept.values()])
         return dict(zip(kept, frames))
+
+    def _make_series(self, headline: Headline) -> dict[str, pl.DataFrame]:
+        """Every complete run's series that the browser's figures over time draw bands of
+        (:data:`market.analysis.figures.SERIES_OF`, as tables named ``SERIES.format(figure)``): a
+        selection filters them instead of reading and reducing the largest tables again (prices
+        by product, the lab's mix by purpose). A figure whose tables are missing gets none and
+        says why when it draws."""
+        from market.analysis.figures import SERIES, SERIES_OF, Skip  # noqa: PLC0415 - matplotlib
+
+        tables = dict(self.tables) | ({"lab_mix": self._kept["lab_mix"].lazy()} if "lab_mix" in self._kept else {})
+        wanted = {}
+        for figure in FIGURES:
+            if figure in SERIES_OF:
+                with contextlib.suppress(Skip):
+                    wanted[SERIES.format(figure)] = SERIES_OF[figure](tables, headline)
+        return dict(zip(wanted, pl.collect_all(list(wanted.values()))))
 
     def outcomes(self, selection: Selection, baseline: str | None = None) -> pl.DataFrame:
         """The outcome table of every selected run: with two scenarios or more, :func:`compare_runs`
