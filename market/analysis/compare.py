@@ -51,6 +51,19 @@ def _percentile_ci(samples: tuple[np.ndarray, ...], statistic, level: float, rng
     return np.asarray(ci.low, dtype=float), np.asarray(ci.high, dtype=float)
 
 
+def _paired_mean_ci(matrix: np.ndarray, level: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The percentile interval of each row's mean (one row per outcome, one column per pair), every
+    row resampling the same pairs: scipy resamples the pairs' indices, and each resample's means
+    are taken of a contiguous copy of its columns. (Handing scipy the matrix itself gives the same
+    resamples, gathered into an array whose rows are strided: summing those was most of the time,
+    three times that of the copy.)"""
+
+    def means(pairs: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.take(matrix, pairs, axis=-1).mean(axis=axis)
+
+    return _percentile_ci((np.arange(matrix.shape[1]),), means, level, rng)
+
+
 def _differences(mine: pl.DataFrame, ref: pl.DataFrame, outcomes: list[str], level: float,
                  seed: int) -> dict[str, dict]:
     """Per outcome: diff (mine - ref), its interval, and the pairs used. Runs are paired on (point,
@@ -62,7 +75,7 @@ def _differences(mine: pl.DataFrame, ref: pl.DataFrame, outcomes: list[str], lev
     out: dict[str, dict] = {}
     if pairs.height >= 2 and complete:
         matrix = np.vstack([d[o].to_numpy() for o in complete])
-        low, high = _percentile_ci((matrix,), _mean, level, np.random.default_rng(seed))
+        low, high = _paired_mean_ci(matrix, level, np.random.default_rng(seed))
         for i, o in enumerate(complete):
             out[o] = {"diff": float(matrix[i].mean()), "diff_low": float(low[i]), "diff_high": float(high[i]),
                       "pairs": pairs.height}

@@ -148,11 +148,13 @@ class Sweep:
         if self._per_run is None:
             self._headline = Headline().resolved(self.tables)
             self._per_run = run_outcomes(self.tables, self._headline)
-            self._kept = self._keep(self._headline)
-            self._series = self._make_series(self._headline)
+            kept, series = self._keep(self._headline), self._make_series(self._headline)
+            frames = pl.collect_all([*kept.values(), *series.values()])  # in one pass: the scans are shared
+            self._kept = dict(zip(kept, frames[:len(kept)]))
+            self._series = dict(zip(series, frames[len(kept):]))
         return self._per_run
 
-    def _keep(self, headline: Headline) -> dict[str, pl.DataFrame]:
+    def _keep(self, headline: Headline) -> dict[str, pl.LazyFrame]:
         """The rows the browser's figures read of the two largest tables, in memory: a large sweep's
         ``labs`` and ``lab_mix`` hold tens of millions of rows, and reading them again on every
         filter change took most of a redraw. ``labs`` in each run's final month (what the headline's
@@ -164,10 +166,9 @@ class Sweep:
             kept["labs"] = self.tables["labs"].join(last, on=["run_id", "step"], how="semi")
         if "lab_mix" in self.tables:
             kept["lab_mix"] = self.tables["lab_mix"].filter(pl.col("lab") == headline.lab)
-        frames = pl.collect_all([lf.join(complete, on="run_id", how="semi") for lf in kept.values()])
-        return dict(zip(kept, frames))
+        return {name: lf.join(complete, on="run_id", how="semi") for name, lf in kept.items()}
 
-    def _make_series(self, headline: Headline) -> dict[str, pl.DataFrame]:
+    def _make_series(self, headline: Headline) -> dict[str, pl.LazyFrame]:
         """Every complete run's series that the browser's figures over time draw bands of
         (:data:`market.analysis.figures.SERIES_OF`, as tables named ``SERIES.format(figure)``): a
         selection filters them instead of reading and reducing the largest tables again (prices
@@ -175,13 +176,12 @@ class Sweep:
         says why when it draws."""
         from market.analysis.figures import SERIES, SERIES_OF, Skip  # noqa: PLC0415 - matplotlib
 
-        tables = dict(self.tables) | ({"lab_mix": self._kept["lab_mix"].lazy()} if "lab_mix" in self._kept else {})
         wanted = {}
         for figure in FIGURES:
             if figure in SERIES_OF:
                 with contextlib.suppress(Skip):
-                    wanted[SERIES.format(figure)] = SERIES_OF[figure](tables, headline)
-        return dict(zip(wanted, pl.collect_all(list(wanted.values()))))
+                    wanted[SERIES.format(figure)] = SERIES_OF[figure](self.tables, headline)
+        return wanted
 
     def outcomes(self, selection: Selection, baseline: str | None = None) -> pl.DataFrame:
         """The outcome table of every selected run: with two scenarios or more, :func:`compare_runs`
