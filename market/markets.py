@@ -394,7 +394,7 @@ class ComputeMarket:
             return
         replies = Replies([block for group in groups for block in group.blocks])
         specs = [group.spec for group in groups for _ in group.blocks]
-        kinks, residuals = sell_out_prices(replies.sell_out, self._stacked_demand(specs, replies.bracket_block))
+        kinks, residuals = sell_out_prices(replies.sell_out, *self._stacked_demand(specs, replies.bracket_block))
         answers = iter(replies.finish(kinks, residuals))
         for group in groups:
             group.apply([next(answers) for block in group.blocks for _ in block.costs])
@@ -482,14 +482,15 @@ class ComputeMarket:
         if not todo:
             return
         demand = self._stacked_demand([(m.everyone, m.terms) for m in todo], np.arange(len(todo)))
-        kinks, _ = sell_out_prices(SellOut.concat([m.bracket for m in todo]), demand)
+        kinks, _ = sell_out_prices(SellOut.concat([m.bracket for m in todo]), *demand)
         for m, price in zip(todo, kinks.tolist(), strict=True):
             m.competitive = price
 
     def _stacked_demand(self, specs: list[tuple[np.ndarray, _Terms]], which: np.ndarray
-                        ) -> Callable[[np.ndarray], np.ndarray]:
+                        ) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray, np.ndarray], np.ndarray]]:
         """Demand of several markets (``specs``: buyers, and the product's demand terms), one
-        price each: entry ``r`` of the prices is a price of market ``which[r]`` (:meth:`_demand`)."""
+        price each: entry ``r`` of the prices is a price of market ``which[r]`` (:meth:`_demand`);
+        and the same for some entries ``rows`` only (``sell_out_prices``' ``demand_of``)."""
         parts = [self._masked(*spec) for spec in specs]
         scale, held, top, money = (np.stack([part[n] for part in parts])[which] for n in range(4))
         eps = self._elasticity[None, None, :]
@@ -497,7 +498,11 @@ class ComputeMarket:
         def chips(prices: np.ndarray) -> np.ndarray:
             return _chips(prices[:, None, None], scale, held, top, money, eps, purpose_axis=2).sum(axis=1)
 
-        return chips
+        def chips_of(prices: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            return _chips(prices[:, None, None], scale[rows], held[rows], top[rows], money[rows], eps,
+                          purpose_axis=2).sum(axis=1)
+
+        return chips, chips_of
 
     @staticmethod
     def _masked(rows: np.ndarray, terms: _Terms) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -338,9 +338,14 @@ class Replies:
         return out
 
 
-def sell_out_prices(brackets: SellOut, demand: Demand) -> tuple[np.ndarray, np.ndarray]:
+def sell_out_prices(brackets: SellOut, demand: Demand,
+                    demand_of: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """For each bracket (seller), the highest price in ``[lo, hi)`` at which residual demand still takes all
     its capacity, given that it does at ``lo`` and not at ``hi``, and the residual demand there.
+    ``demand`` gives each bracket's market demand at one price per bracket; ``demand_of(prices,
+    rows)``, if given, the same for the brackets ``rows`` only: each step then evaluates the brackets
+    still open (about a third of them on a month's solves).
 
     No rival asks strictly between ``lo`` and ``hi`` (every ask is a grid price), so there the
     residual demand is ``D(p) - rivals_below``: solve ``D(p) = capacity + rivals_below`` in log
@@ -374,8 +379,13 @@ def sell_out_prices(brackets: SellOut, demand: Demand) -> tuple[np.ndarray, np.n
         np.clip(secant, a + 0.25 * KINK_TOLERANCE, b - 0.25 * KINK_TOLERANCE, out=secant)
         x = np.where(width > 0.5 * widths[0], mid, secant)
         widths = [widths[1], width]
-        fx = demand(np.exp(x)) - target
-        fx[~live] = -1.0
+        if demand_of is None:
+            fx = demand(np.exp(x)) - target
+            fx[~live] = -1.0
+        else:
+            open_ = np.flatnonzero(live)
+            fx = np.full(x.shape, -1.0)
+            fx[open_] = demand_of(np.exp(x[open_]), open_) - target[open_]
         left = live & (fx >= 0.0)
         right = live & ~left
         # Anderson-Bjorck: the end kept a second time is scaled by 1 - f(x)/f(end moved), or halved
