@@ -113,21 +113,28 @@ class AILab(mesa.Agent):
 
     def _book(self, c: Contract, sign: float) -> None:
         """Keep running totals of the contracts, so the monthly decisions need not re-add them."""
-        key = (c.purpose, self.model.ecosystem_of[c.vendor])
-        self._peak[key] = self._peak.get(key, 0.0) + sign * c.pflops
-        self._peak_vendor[c.vendor] = self._peak_vendor.get(c.vendor, 0.0) + sign * c.pflops
-        mix = (c.vendor, c.purpose)
-        self._peak_mix[mix] = self._peak_mix.get(mix, 0.0) + sign * c.pflops
-        self._peak_kind[c.kind] = self._peak_kind.get(c.kind, 0.0) + sign * c.pflops
-        if c.kind != "on_demand":
-            self._term[key] = self._term.get(key, 0.0) + sign * c.pflops
-        cost = c.monthly_cost(self.model.hours)
-        self._spend += sign * cost
+        vendor, purpose, kind = c.vendor, c.purpose, c.kind
+        pf = sign * c.pflops
+        key = (purpose, self.model.ecosystem_of[vendor])
+        peak = self._peak
+        peak[key] = peak.get(key, 0.0) + pf
+        peak = self._peak_vendor
+        peak[vendor] = peak.get(vendor, 0.0) + pf
+        peak = self._peak_mix
+        mix = (vendor, purpose)
+        peak[mix] = peak.get(mix, 0.0) + pf
+        peak = self._peak_kind
+        peak[kind] = peak.get(kind, 0.0) + pf
+        if kind != "on_demand":
+            peak = self._term
+            peak[key] = peak.get(key, 0.0) + pf
+        cost = sign * c.monthly_cost(self.model.hours)
+        self._spend += cost
         at = self._by_cloud.get(c.cloud)
         if at is None:
             at = self._by_cloud[c.cloud] = [0.0, 0]
         at[1] += 1 if sign > 0 else -1
-        at[0] = at[0] + sign * cost if at[1] else 0.0  # exact zero once none is left there
+        at[0] = at[0] + cost if at[1] else 0.0  # exact zero once none is left there
 
     # -- state the decisions use -----------------------------------------------------------
     def useful_contracted(self, purpose: str | None = None) -> float:
