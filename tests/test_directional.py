@@ -317,9 +317,9 @@ def test_higher_switching_cost_keeps_labs_on_nvidia(pool) -> None:
     late months show it. The seed-event scenario is used because there OpenAI may also switch to
     TPUs, the decision the lever is about.
 
-    Nvidia's share of the whole market's compute is reported too, as information: while capacity
-    binds, every chip is rented whoever prefers what, so vendors' compute shares follow their
-    supply and the lever moves them by about a point (docs/VALIDATION.md §3).
+    Nvidia's share of the whole market's compute is reported too, as information: vendors'
+    compute shares follow their supply more than labs' preferences, and the lever moves them by
+    about a point, through which capacity stands idle at a month's end (docs/VALIDATION.md §3).
     """
     a = _runs(pool, "openai_google_tpu", _switching(0.2), SWITCH_STEPS)
     b = _runs(pool, "openai_google_tpu", _switching(3.0), SWITCH_STEPS)
