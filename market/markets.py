@@ -73,6 +73,7 @@ class Offer:
     performance_class: str  # market-wide: "frontier" or "mainstream"
     pflops: float
     free: float  # chips not under contract
+    opened: float  # chips not under contract when the market opened this month
     ask: float  # posted (on-demand) price, USD per chip-hour
     floor: float  # avoidable cost plus minimum margin, USD per chip-hour: the cloud's impasse point
     reservation: float  # the least it accepts: the floor, or the competitive price when capacity binds
@@ -244,8 +245,9 @@ class ComputeMarket:
                     penalties.append(self._penalties(prod.vendor, eco, prod.performance_class, rho, in_use, shares))
                 floor = cloud.floor_price(p)
                 menu, buyers, kept = self._access(cloud, p, prod.vendor, eco)
+                free = cloud.free(p)
                 self.offers.append(Offer(cloud, p, prod.vendor, eco, prod.tier, prod.performance_class,
-                                         model.config.products[p].pflops, cloud.free(p), cloud.rental_price[p],
+                                         model.config.products[p].pflops, free, free, cloud.rental_price[p],
                                          floor, floor, False, math.inf, menu, buyers, key, kept))
         self.penalty = np.stack(penalties) if penalties else np.ones((0, n, 2))
         self._keys = np.array([o.key for o in self.offers], dtype=int)

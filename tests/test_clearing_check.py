@@ -1,0 +1,30 @@
+"""experiments/clearing_check.py: the accounting it reads off the month's offers holds (what
+docs/VALIDATION.md quotes about capacity left unrented comes from it)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import polars as pl
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "clearing_check.py"
+
+
+def test_offers_account_for_every_free_chip() -> None:
+    spec = importlib.util.spec_from_file_location("clearing_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        df = module.measure("openai_google_tpu", seeds=1, workers=1)
+    finally:
+        del sys.modules[spec.name]
+    assert df.height > 0 and df["month"].min() == module.FIRST
+    eps = 1e-6
+    assert (df["idle"] >= -eps).all() and (df["idle"] <= df["opened"] + eps).all()
+    assert (df["opened"] <= df["installed"] + eps).all()
+    # public clouds only: the captive data centres (Meta's, xAI's) are not priced by the market
+    assert not df["cloud"].is_in(["meta_dc", "xai_dc"]).any()
+    assert df.filter(pl.col("opened") > 0).height > 0
