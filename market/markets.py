@@ -178,6 +178,7 @@ class ComputeMarket:
                       "first_mover": neg.first_mover, "concession_rate": neg.concession_rate,
                       "max_rounds": neg.max_rounds}
         self.max_offers = neg.max_offers_per_lab
+        self.net_substitutes = neg.substitutes == "netted"
         self._params: dict[float, BargainingParams] = {}
         self._outcomes: dict[tuple[float, float, float], BargainOutcome | None] = {}
         self.offers: list[Offer] = []
@@ -384,11 +385,14 @@ class ComputeMarket:
                             and offers[k].cloud.cfg.pricing.rule == "best_response"]
                   for product, ks in by_product.items()}
         priced = {product: sellers for product, sellers in priced.items() if sellers}
-        alternatives = self._alternatives(effective, room, need, np.array([o.product for o in offers]), list(priced))
+        products = np.array([o.product for o in offers])
+        alternatives = self._alternatives(effective, room, need, products, list(priced))
+        substitutes = (self._substitutes(effective, room, need, useful, free * price, products, list(priced))
+                       if self.net_substitutes else dict.fromkeys(priced))
         # Two passes over the product markets, so that each pass's sell-out prices (the
         # competitive prices, then the sellers' replies) are solved for all markets at once.
         markets = [self._market_grid([offers[k] for k in sellers], useful[by_product[product][0]],
-                                     penalty[by_product[product][0]], alternatives[product])
+                                     penalty[by_product[product][0]], alternatives[product], substitutes[product])
                    for product, sellers in priced.items()]
         self._clear(markets)
         groups = [group for m in markets for group in self._market_replies(m)]
@@ -405,7 +409,7 @@ class ComputeMarket:
                 o.ask = o.cloud.rental_price[o.product]
 
     def _market_grid(self, members: list[Offer], u: np.ndarray, pen: np.ndarray,
-                     alt: np.ndarray) -> _ProductMarket:
+                     alt: np.ndarray, substitutes: tuple[np.ndarray, np.ndarray] | None) -> _ProductMarket:
         """A product market's buyers, choke prices, search grid and demand on it, and its
         competitive price (or the bracket it is in)."""
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -431,7 +435,7 @@ class ComputeMarket:
         # undercut), summed over the buyers of each group
         undercuts = np.array([o.cloud.cfg.pricing.undercut for o in members])
         grid = candidate_prices(floor, ceiling, asks, undercuts, SHARED_GRID_POINTS, extra=kinks)
-        terms = self._terms(u, choke)
+        terms = self._terms(u, choke, substitutes)
         by_lab = self._demand_by_lab(everyone, terms)
         on_grid = by_lab(grid)  # lab (of everyone), price
         at_grid = on_grid.sum(axis=0)
@@ -533,15 +537,41 @@ class ComputeMarket:
             out[p] = np.where(enough.any(axis=0) & (need > 0), marginal, np.inf)
         return out
 
-    def _terms(self, useful: np.ndarray, choke: np.ndarray) -> _Terms:
+    @staticmethod
+    def _substitutes(effective: np.ndarray, room: np.ndarray, need: np.ndarray, useful: np.ndarray,
+                     cost: np.ndarray, product: np.ndarray, markets: list[str]
+                     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per product market: per lab and purpose, the useful PFLOP/s it can count on from other
+        products' offers at most as dear for it (effective USD per useful PFLOP-hour, at last month's
+        prices) as this product's cheapest offer, its share of their free chips (each offer's shared
+        among the labs able to rent it by what they need, in its chips); and per lab, what those
+        cost it an hour (``cost``: each offer's free chips at last month's price, USD per hour)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wants = np.where(room > 0, need[None] / useful, 0.0)  # offer, lab, purpose: chips of it
+        total = wants.sum(axis=(1, 2), keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(total > 0, wants / total, 0.0)  # of each offer's free chips
+        out = {}
+        for p in markets:
+            own = product == p
+            best = effective[own].min(axis=0)  # lab, purpose: this product's cheapest offer for it
+            other = ~own
+            counted = np.where(effective[other] <= best[None], share[other], 0.0)
+            out[p] = ((counted * room[other]).sum(axis=0),
+                      (counted.sum(axis=2) * cost[other][:, None]).sum(axis=0))
+        return out
+
+    def _terms(self, useful: np.ndarray, choke: np.ndarray,
+               substitutes: tuple[np.ndarray, np.ndarray] | None = None) -> _Terms:
         """Every lab's demand for a product whose chip gives it ``useful`` PFLOP/s (lab, purpose),
         up to ``choke`` (lab, purpose): the terms of :meth:`_demand`, in chips."""
         u = useful
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # no use: above every choke price
             scale = self.notional * (u * self.level[:, None]) ** -self._elasticity[None, :]
-            held = self.held / u
+            held = (self.held if substitutes is None else self.held + substitutes[0]) / u
             scale = scale / u
-        return _Terms(scale, held, choke, self.budget_left)
+        money = self.budget_left if substitutes is None else np.maximum(self.budget_left - substitutes[1], 0.0)
+        return _Terms(scale, held, choke, money)
 
     def _lazy_demand(self, rows: np.ndarray, terms: _Terms):
         """:meth:`_demand`, built at its first call."""

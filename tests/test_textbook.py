@@ -87,16 +87,31 @@ def test_capacities_below_the_cournot_quantities_price_at_inverse_demand_of_tota
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "known limitation (docs/VALIDATION.md, 'Full-size runs and what is left'): each product's "
-    "competitive price clears that product's capacity against every lab's whole residual need, "
-    "so substitutes' capacity is not netted: each product prices at P(K_j) = 0.849, the lab buys "
-    "138.9 chips there and the other product's chips stand idle every month"))
+    "known limitation of the default negotiation.substitutes = 'ignored' (docs/VALIDATION.md, "
+    "'Full-size runs and what is left'): each product's competitive price clears that product's "
+    "capacity against every lab's whole residual need, so substitutes' capacity is not netted: each "
+    "product prices at P(K_j) = 0.849, the lab buys 138.9 chips there and the other product's chips "
+    "stand idle every month"))
 def test_substitute_products_clear_together_at_inverse_demand_of_their_total_capacity() -> None:
     """The Kreps-Scheinkman market with each seller's chips a different product that the lab finds
     a perfect substitute (tests/scenarios/substitutes.toml): competitive equilibrium clears the
     products together, at P(K1 + K2) = 0.6, both sold out, as when they were one product."""
+    _clear_together(run("substitutes", steps=48))
+
+
+def test_substitute_products_clear_together_when_the_market_nets_substitutes() -> None:
+    """The same market with ``negotiation.substitutes = "netted"`` (docs/ODD.md 7.7 (a)): each
+    product's competitive price counts the lab's need net of its share of the other product's free
+    chips, so both clear at P(K1 + K2) = 0.6 and sell out, from the first month on."""
+    result = run("substitutes", steps=48, **{"negotiation.substitutes": "netted"})
+    _clear_together(result)
+    first = contract_prices(result).row(0, named=True)
+    assert first["low"] == pytest.approx(0.6, rel=1e-9) and first["high"] == pytest.approx(0.6, rel=1e-9)
+    assert first["chips"] == pytest.approx(100 / 0.6 ** 2, rel=1e-9)
+
+
+def _clear_together(result: market.RunResult) -> None:
     capacity = 100 / 0.6 ** 2 / 2
-    result = run("substitutes", steps=48)
     fleet = result.fleet.filter(pl.col("step") == 47)
     assert (fleet["contracted_chips"] >= 0.98 * capacity).all()
     last = contract_prices(result).row(-1, named=True)

@@ -478,9 +478,15 @@ class Deal(StrictModel):
 
 
 class Negotiation(StrictModel):
-    """The compute-market bargaining protocol and its parameters."""
+    """The compute market: the bargaining protocol and its parameters, and how a product's
+    competitive price counts substitute products (docs/ODD.md 7.7 (a)): ``"ignored"``, against
+    every lab's whole residual need (the calibrated default; substitutes' capacity is not netted,
+    so prices sit above market clearing and capacity is left idle: docs/VALIDATION.md), or
+    ``"netted"``, net of each lab's share of the free chips of products at most as dear for it
+    and of what they cost (not yet calibrated)."""
 
     protocol: ProtocolName = "nash"
+    substitutes: Literal["ignored", "netted"] = "ignored"
     seller_discount: between(0.0, 1.0, low_open=True, high_open=True) = 0.95
     buyer_discount: between(0.0, 1.0, low_open=True, high_open=True) = 0.95
     first_mover: Literal["buyer", "seller"] = "buyer"
