@@ -546,10 +546,10 @@ class ComputeMarket:
         prices) as this product's cheapest offer, its share of their free chips (each offer's shared
         among the labs able to rent it by what they need, in its chips); and per lab, what those
         cost it an hour (``cost``: each offer's free chips at last month's price, USD per hour)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             wants = np.where(room > 0, need[None] / useful, 0.0)  # offer, lab, purpose: chips of it
-        total = wants.sum(axis=(1, 2), keepdims=True)
-        with np.errstate(divide="ignore", invalid="ignore"):
+            wants[~np.isfinite(wants)] = 0.0  # a chip of almost no use to it: it counts on none
+            total = wants.sum(axis=(1, 2), keepdims=True)
             share = np.where(total > 0, wants / total, 0.0)  # of each offer's free chips
         out = {}
         for p in markets:
