@@ -261,3 +261,13 @@ def test_with_inelastic_demand_a_monopolist_asks_the_buyers_value() -> None:
     last = contract_prices(result).row(-1, named=True)
     assert last["chips"] == pytest.approx(100.0)
     assert last["low"] == pytest.approx(COST + 0.5 * (100.0 - COST)) and last["high"] == pytest.approx(last["low"])
+
+
+@pytest.mark.parametrize("name", ["bertrand", "tiny_market", "kreps_scheinkman", "scarcity", "bargaining", "time_to_build"])
+def test_netting_substitutes_changes_nothing_where_there_is_one_product(name: str) -> None:
+    """With one product there is no substitute to net: ``negotiation.substitutes = "netted"`` gives
+    every limit above exactly as the default rule does (every table but the run's id and config)."""
+    a = run(name, steps=24)
+    b = run(name, steps=24, **{"negotiation.substitutes": "netted"})
+    for table in ("contracts", "prices", "fleet", "steps"):
+        assert a.tables[table].drop("run_id").equals(b.tables[table].drop("run_id")), table
