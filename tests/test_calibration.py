@@ -4,9 +4,16 @@ Each range names its source; a range wider than the source says how much the mod
 (the model's compute shares count installed capacity under contract, where Epoch AI counts
 shipments). Twenty replications; every month of the two years must be inside the range unless a
 test says it checks a per-run mean. The table of bands is in docs/CALIBRATION.md.
+
+To try a recalibration against the same bands, set ``MARKET_CALIBRATION_OVERRIDES`` to a JSON
+object of dotted paths and values, e.g. ``'{"negotiation.substitutes": "netted"}'``: the baseline
+is then run with them (docs/VALIDATION.md, the clearing limitation).
 """
 
 from __future__ import annotations
+
+import json
+import os
 
 import polars as pl
 import pytest
@@ -15,11 +22,13 @@ import market
 
 SEEDS = range(20)
 YEAR = 24  # months checked: June 2025 - May 2027
+OVERRIDES = json.loads(os.environ.get("MARKET_CALIBRATION_OVERRIDES", "{}"))
 
 
 @pytest.fixture(scope="module")
 def first_year() -> dict[str, pl.DataFrame]:
-    results = [market.run("baseline", steps=YEAR, seed=s) for s in SEEDS]
+    sc = market.load_scenario("baseline", OVERRIDES, steps=YEAR)
+    results = [market.run(sc, seed=s) for s in SEEDS]
     return {t: pl.concat([r.tables[t] for r in results]) for t in ("shares", "prices", "steps", "vendors", "clouds")}
 
 
