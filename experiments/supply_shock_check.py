@@ -36,6 +36,7 @@ import numpy as np
 import polars as pl
 
 import market
+from market.scenario import Demand, Shock
 
 STEPS = 36
 BASE, SHOCK = "openai_google_tpu", "supply_shock"
@@ -55,14 +56,20 @@ class Check:
     contracts: np.ndarray  # new contracts like for like, change
     predicted_gap: float  # the back of the envelope's stock shortfall at the worst month
     worst_month: float
-    elasticity: float  # short run, weighted by purpose
-    training_share: float
+    training_share: float  # of the compute rented without the shock
+    demand: Demand  # the scenario's demand response
+    shock: Shock  # the packaging shock
     seeds: int
+
+    @property
+    def elasticity(self) -> float:
+        """The labs' short-run elasticity, training's and inference's weighted by what they rent."""
+        share = self.training_share
+        return share * self.demand.training_elasticity + (1 - share) * self.demand.inference_elasticity
 
     def predicted(self, quantity: np.ndarray, long_run: bool, budgets: bool) -> np.ndarray:
         """Price change a month (as a change, not a log) that makes demand fall by ``quantity``."""
-        demand = market.load_scenario(SHOCK).demand
-        e, e_long, months = self.elasticity, demand.long_run_elasticity, demand.adjustment_months
+        e, e_long, months = self.elasticity, self.demand.long_run_elasticity, self.demand.adjustment_months
         level, out = 0.0, np.zeros(len(quantity))
         for t, dq in enumerate(quantity):
             b = self.budget_bound[t] if budgets else 0.0
@@ -129,22 +136,19 @@ def derive(seeds: int = 10, workers: int = 2) -> Check:
             unmet=pl.col("unmet_pflops_h") / pl.col("demand_pflops_h") - pl.col("unmet_pflops") / pl.col("demand_pflops"),
         ).join(bound, on="step").join(posted, on="step", how="left").join(contracts, on="step", how="left"))
     means = pl.concat(per_seed).group_by("step").agg(pl.all().mean()).sort("step")
-    demand = sc.demand
-    share = float(np.mean(train))
     return Check(
         stock=means["stock"].to_numpy(), rented=means["rented"].to_numpy(),
         budget_bound=means["budget_bound"].to_numpy(), unmet=means["unmet"].to_numpy(),
         posted=np.expm1(means[priced].fill_null(0.0).to_numpy()),
         contracts=np.expm1(means["price"].fill_null(0.0).to_numpy()),
         predicted_gap=float(np.mean(gaps)), worst_month=float(np.mean(worsts)),
-        elasticity=share * demand.training_elasticity + (1 - share) * demand.inference_elasticity,
-        training_share=share, seeds=seeds)
+        training_share=float(np.mean(train)), demand=sc.demand, shock=shock, seeds=seeds)
 
 
 def main(seeds: int = 10, workers: int = 2) -> Check:
     c = derive(seeds, workers)
     w = c.window
-    shock = market.load_scenario(SHOCK).packaging.shocks[0]
+    shock = c.shock
     print(f"shock: packaging x {shock.factor} in months {shock.start_step}-{shock.end_step - 1}; {c.seeds} paired "
           f"seeds, {STEPS} months; short-run elasticity {c.elasticity:.2f} (training's share of rented compute "
           f"{c.training_share:.2f})")

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import types
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +34,21 @@ EXTREMES = ["1e300", "-1e300", "1e-300", "-1e-300", "5e-324", "-5e-324", "2.2250
 
 
 TINY_MARKET = Path(__file__).parent / "scenarios" / "tiny_market.toml"
+EXPERIMENTS = Path(__file__).parent.parent / "experiments"
+
+
+def experiment_script(name: str) -> types.ModuleType:
+    """A script of ``experiments/`` (``name`` without ``.py``) imported as a module, to call its
+    functions; it is registered in ``sys.modules`` only while it loads (dataclasses look their
+    module up there)."""
+    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
+    return module
 
 
 def overflowing_scenario(folder: Path) -> Path:

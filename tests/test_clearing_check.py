@@ -3,24 +3,9 @@ docs/VALIDATION.md quotes about capacity left unrented comes from it)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import polars as pl
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "clearing_check.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("clearing_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
+from helpers import experiment_script
 
 
 def _idle_share(df: pl.DataFrame) -> float:
@@ -28,7 +13,7 @@ def _idle_share(df: pl.DataFrame) -> float:
 
 
 def test_offers_account_for_every_free_chip() -> None:
-    module = _script()
+    module = experiment_script("clearing_check")
     df = module.measure("openai_google_tpu", seeds=1, workers=1)
     assert df.height > 0 and df["month"].min() == module.FIRST
     eps = 1e-6
@@ -43,7 +28,7 @@ def test_netting_substitutes_rents_out_most_of_the_idle_capacity() -> None:
     """docs/VALIDATION.md, the clearing limitation: with ``negotiation.substitutes = "netted"`` the
     capacity idle at a month's end in ``baseline`` falls to a third or less of what it is with the
     default per-product clearing (15.6% -> 3.0% of the public clouds' chips over 5 seeds)."""
-    module = _script()
+    module = experiment_script("clearing_check")
     ignored = module.measure("baseline", seeds=1, workers=1)
     netted = module.measure("baseline", seeds=1, workers=1, overrides={"negotiation.substitutes": "netted"})
     assert _idle_share(ignored) > 0.10

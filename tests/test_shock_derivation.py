@@ -4,26 +4,15 @@ from what the model states about demand, against what the model does
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "supply_shock_check.py"
+from helpers import experiment_script
 
 
 @pytest.fixture(scope="module")
 def check():
-    spec = importlib.util.spec_from_file_location("supply_shock_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    try:
-        spec.loader.exec_module(module)
-        return module.derive(seeds=3, workers=1)
-    finally:
-        del sys.modules[spec.name]
+    return experiment_script("supply_shock_check").derive(seeds=3, workers=1)
 
 
 def test_the_shock_leaves_the_stock_short_and_prices_rise(check) -> None:
