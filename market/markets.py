@@ -32,6 +32,7 @@ from market.economics import (
     with_outside_options,
 )
 from market.economics.classes import FRONTIER
+from market.economics.clearing import JointClearing, joint_clearing
 from market.economics.withholding import NOT_WITHHELD, Withholding, access
 
 if TYPE_CHECKING:
@@ -178,7 +179,8 @@ class ComputeMarket:
                       "first_mover": neg.first_mover, "concession_rate": neg.concession_rate,
                       "max_rounds": neg.max_rounds}
         self.max_offers = neg.max_offers_per_lab
-        self.net_substitutes = neg.substitutes == "netted"
+        self.substitutes = neg.substitutes
+        self.clearing: JointClearing | None = None  # this month's joint clearing (rule "joint")
         self._params: dict[float, BargainingParams] = {}
         self._outcomes: dict[tuple[float, float, float], BargainOutcome | None] = {}
         self.offers: list[Offer] = []
@@ -386,9 +388,15 @@ class ComputeMarket:
                   for product, ks in by_product.items()}
         priced = {product: sellers for product, sellers in priced.items() if sellers}
         products = np.array([o.product for o in offers])
+        if self.substitutes == "joint":
+            price, substitutes = self._joint(priced, price, useful, penalty, products)
+            with np.errstate(over="ignore"):
+                effective = np.where(able, price[:, None, None] * penalty * per_useful, np.inf)
+        elif self.substitutes == "netted":
+            substitutes = self._substitutes(effective, room, need, useful, free * price, products, list(priced))
+        else:
+            substitutes = dict.fromkeys(priced)
         alternatives = self._alternatives(effective, room, need, products, list(priced))
-        substitutes = (self._substitutes(effective, room, need, useful, free * price, products, list(priced))
-                       if self.net_substitutes else dict.fromkeys(priced))
         # Two passes over the product markets, so that each pass's sell-out prices (the
         # competitive prices, then the sellers' replies) are solved for all markets at once.
         markets = [self._market_grid([offers[k] for k in sellers], useful[by_product[product][0]],
@@ -536,6 +544,42 @@ class ComputeMarket:
             marginal = np.take_along_axis(sorted_price, first[None], axis=0)[0]
             out[p] = np.where(enough.any(axis=0) & (need > 0), marginal, np.inf)
         return out
+
+    def _joint(self, priced: dict[str, list[int]], price: np.ndarray, useful: np.ndarray, penalty: np.ndarray,
+               products: np.ndarray) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """The month's joint clearing of every offer (:func:`market.economics.clearing.joint_clearing`):
+        each priced product's public sellers one group, every other offer (a lab's own data
+        centre, a cloud pricing at cost) a group alone; each lab renting where its affiliation or
+        the channel lets it. Returns each offer's competitive price, and per priced product what
+        each lab rents of the other products at those prices: the useful PFLOP/s (lab, purpose)
+        and their cost (lab, USD per hour) its demand for the product is netted of."""
+        offers = self.offers
+        group = np.full(len(offers), -1)
+        for g, sellers in enumerate(priced.values()):
+            group[sellers] = g
+        alone = np.flatnonzero(group < 0)
+        group[alone] = len(priced) + np.arange(alone.size)
+        n_groups = len(priced) + alone.size
+        free = np.array([o.free for o in offers])
+        floors = np.array([o.floor for o in offers])
+        floor = np.full(n_groups, np.inf)
+        np.minimum.at(floor, group, floors)
+        capacity = np.bincount(group, weights=free, minlength=n_groups)
+        guess = np.zeros(n_groups)
+        np.maximum.at(guess, group, price)
+        able = np.stack([o.buyers | (o.access & self._affiliated_to(o.cloud)) for o in offers])
+        solved = joint_clearing(guess, group, floor, capacity, useful, penalty, able, self._value, self.notional,
+                                self.held, self.level, self._elasticity, self.budget_left)
+        self.clearing = solved
+        prices = solved.prices[group]
+        chips = solved.chips  # offer, lab, purpose
+        rented = chips * useful
+        cost = (chips * prices[:, None, None]).sum(axis=2)  # offer, lab
+        out = {}
+        for g, product in enumerate(priced):
+            other = group != g
+            out[product] = (rented[other].sum(axis=0), cost[other].sum(axis=0))
+        return np.where(group < len(priced), prices, price), out
 
     @staticmethod
     def _substitutes(effective: np.ndarray, room: np.ndarray, need: np.ndarray, useful: np.ndarray,

@@ -486,7 +486,7 @@ class Negotiation(StrictModel):
     and of what they cost (not yet calibrated)."""
 
     protocol: ProtocolName = "nash"
-    substitutes: Literal["ignored", "netted"] = "ignored"
+    substitutes: Literal["ignored", "netted", "joint"] = "ignored"
     seller_discount: between(0.0, 1.0, low_open=True, high_open=True) = 0.95
     buyer_discount: between(0.0, 1.0, low_open=True, high_open=True) = 0.95
     first_mover: Literal["buyer", "seller"] = "buyer"
