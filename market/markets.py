@@ -181,6 +181,7 @@ class ComputeMarket:
         self.max_offers = neg.max_offers_per_lab
         self.substitutes = neg.substitutes
         self.clearing: JointClearing | None = None  # this month's joint clearing (rule "joint")
+        self._cleared: dict = {}  # its prices per group (a product's name, or a (cloud, product) alone)
         self._params: dict[float, BargainingParams] = {}
         self._outcomes: dict[tuple[float, float, float], BargainOutcome | None] = {}
         self.offers: list[Offer] = []
@@ -565,12 +566,15 @@ class ComputeMarket:
         floor = np.full(n_groups, np.inf)
         np.minimum.at(floor, group, floors)
         capacity = np.bincount(group, weights=free, minlength=n_groups)
-        guess = np.zeros(n_groups)
-        np.maximum.at(guess, group, price)
+        names = list(priced) + [(offers[k].cloud.cloud_id, offers[k].product) for k in alone.tolist()]
+        last = np.zeros(n_groups)
+        np.maximum.at(last, group, price)
+        guess = np.array([self._cleared.get(name, x) for name, x in zip(names, last.tolist(), strict=True)])
         able = np.stack([o.buyers | (o.access & self._affiliated_to(o.cloud)) for o in offers])
         solved = joint_clearing(guess, group, floor, capacity, useful, penalty, able, self._value, self.notional,
                                 self.held, self.level, self._elasticity, self.budget_left)
         self.clearing = solved
+        self._cleared = dict(zip(names, solved.prices.tolist(), strict=True))  # next month's first guess
         prices = solved.prices[group]
         chips = solved.chips  # offer, lab, purpose
         rented = chips * useful

@@ -198,7 +198,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     data = {
         "name": "random", "steps": STEPS,
         "negotiation": {"protocol": draw(st.sampled_from(sorted(BARGAINING))),
-                        "substitutes": draw(st.sampled_from(["ignored", "netted"])),
+                        "substitutes": draw(st.sampled_from(["ignored", "netted", "joint"])),
                         "seller_discount": draw(st.floats(0.05, 0.99, **finite)),
                         "buyer_discount": draw(st.floats(0.05, 0.99, **finite)),
                         "first_mover": draw(st.sampled_from(["buyer", "seller"])),
@@ -234,7 +234,7 @@ def builtin_variants(draw: st.DrawFn) -> Scenario:
     overrides: dict[str, Any] = {
         "steps": STEPS, "long_tail.count": draw(st.integers(0, 8)),
         "negotiation.protocol": draw(st.sampled_from(sorted(BARGAINING))),
-        "negotiation.substitutes": draw(st.sampled_from(["ignored", "netted"])),
+        "negotiation.substitutes": draw(st.sampled_from(["ignored", "netted", "joint"])),
         "packaging.rationing": draw(st.sampled_from(sorted(RATIONING))),
         "clouds.gcp.withholding": {"vendor": "google", "tier": draw(st.sampled_from(["top", "previous", "any"])),
                                    "buyers": draw(st.lists(st.sampled_from(labs), min_size=1, max_size=3, unique=True)),

@@ -99,15 +99,18 @@ def test_substitute_products_clear_together_at_inverse_demand_of_their_total_cap
     _clear_together(run("substitutes", steps=48))
 
 
-def test_substitute_products_clear_together_when_the_market_nets_substitutes() -> None:
-    """The same market with ``negotiation.substitutes = "netted"`` (docs/ODD.md 7.7 (a)): each
-    product's competitive price counts the lab's need net of its share of the other product's free
-    chips, so both clear at P(K1 + K2) = 0.6 and sell out, from the first month on."""
-    result = run("substitutes", steps=48, **{"negotiation.substitutes": "netted"})
+@pytest.mark.parametrize("rule", ["netted", "joint"])
+def test_substitute_products_clear_together_when_the_market_counts_substitutes(rule: str) -> None:
+    """The same market with ``negotiation.substitutes = "netted"`` or ``"joint"`` (docs/ODD.md
+    7.7 (a)): each product's competitive price counts the lab's need net of what the other product
+    gives it (its share of that product's free chips, or what it rents there when both clear
+    together), so both clear at P(K1 + K2) = 0.6 and sell out, from the first month on."""
+    result = run("substitutes", steps=48, **{"negotiation.substitutes": rule})
     _clear_together(result)
     first = contract_prices(result).row(0, named=True)
-    assert first["low"] == pytest.approx(0.6, rel=1e-9) and first["high"] == pytest.approx(0.6, rel=1e-9)
-    assert first["chips"] == pytest.approx(100 / 0.6 ** 2, rel=1e-9)
+    rel = 1e-9 if rule == "netted" else 1e-6  # "joint": to its Newton solve's tolerance (clearing.TOLERANCE)
+    assert first["low"] == pytest.approx(0.6, rel=rel) and first["high"] == pytest.approx(0.6, rel=rel)
+    assert first["chips"] == pytest.approx(100 / 0.6 ** 2, rel=rel)
 
 
 def _clear_together(result: market.RunResult) -> None:
@@ -263,11 +266,13 @@ def test_with_inelastic_demand_a_monopolist_asks_the_buyers_value() -> None:
     assert last["low"] == pytest.approx(COST + 0.5 * (100.0 - COST)) and last["high"] == pytest.approx(last["low"])
 
 
+@pytest.mark.parametrize("rule", ["netted", "joint"])
 @pytest.mark.parametrize("name", ["bertrand", "tiny_market", "kreps_scheinkman", "scarcity", "bargaining", "time_to_build"])
-def test_netting_substitutes_changes_nothing_where_there_is_one_product(name: str) -> None:
-    """With one product there is no substitute to net: ``negotiation.substitutes = "netted"`` gives
-    every limit above exactly as the default rule does (every table but the run's id and config)."""
+def test_counting_substitutes_changes_nothing_where_there_is_one_product(name: str, rule: str) -> None:
+    """With one product there is no substitute to count: ``negotiation.substitutes = "netted"`` or
+    ``"joint"`` gives every limit above exactly as the default rule does (every table but the
+    run's id and config)."""
     a = run(name, steps=24)
-    b = run(name, steps=24, **{"negotiation.substitutes": "netted"})
+    b = run(name, steps=24, **{"negotiation.substitutes": rule})
     for table in ("contracts", "prices", "fleet", "steps"):
         assert a.tables[table].drop("run_id").equals(b.tables[table].drop("run_id")), table

@@ -31,6 +31,7 @@ substitutes, so the equilibrium is unique (Arrow, Block and Hurwicz 1959).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -40,7 +41,6 @@ __all__ = ["DISPERSION", "JointClearing", "joint_clearing"]
 DISPERSION = 0.05  # logit dispersion in log effective price: a 5% dearer offer gets e^-1 the share
 TOLERANCE = 1e-6  # on the complementarity residual (log price, or excess demand relative to capacity)
 MAX_ITERATIONS = 60
-STEP = 1e-6  # forward difference in log price for the Jacobian
 
 
 class JointClearing(NamedTuple):
@@ -55,27 +55,69 @@ class JointClearing(NamedTuple):
     residual: float
 
 
-def _demand(y: np.ndarray, group: np.ndarray, per_price: np.ndarray, useful: np.ndarray,
-            outside: np.ndarray, notional: np.ndarray, held: np.ndarray, level: np.ndarray,
-            eps: np.ndarray, money: np.ndarray, tau: float) -> np.ndarray:
-    """Chips wanted (batch, offer, lab, purpose) at log group prices ``y`` (batch, group)."""
-    p = np.exp(y)[:, group]  # batch, offer
+class _Market(NamedTuple):
+    """The month's fixed terms (:func:`joint_clearing`), arrays over offer, lab, purpose."""
+
+    group: np.ndarray  # offer -> group
+    onehot: np.ndarray  # offer, group
+    per_price: np.ndarray  # log(penalty / useful): log effective price = log price + this; inf: not able
+    useful: np.ndarray  # 1 where not able
+    outside: np.ndarray  # lab, purpose: log value
+    notional: np.ndarray
+    held: np.ndarray
+    level: np.ndarray
+    eps: np.ndarray
+    money: np.ndarray
+    tau: float
+
+
+class _State(NamedTuple):
+    """Demand at one vector of log group prices, and what its Jacobian needs."""
+
+    chips: np.ndarray  # offer, lab, purpose
+    by_group: np.ndarray  # group: chips wanted
+    jacobian: Callable[[], np.ndarray]  # group, group: d chips wanted / d log price
+
+
+def _state(y: np.ndarray, m: _Market) -> _State:
+    """Chips wanted at log group prices ``y``, and (lazily) their derivatives in ``y``."""
+    tau = m.tau
+    p = np.exp(y)[m.group]  # offer
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        log_e = np.log(p)[:, :, None, None] + per_price[None]  # log effective price; inf where not able
-        low = np.minimum(log_e.min(axis=1), outside[None])  # batch, lab, purpose: for stability
-        w = np.exp(-(log_e - low[:, None]) / tau)
-        w0 = np.exp(-(outside[None] - low) / tau)
-        total = w0 + w.sum(axis=1)
-        s = w / total[:, None]
-        inside = s.sum(axis=1)
-        per_useful = p[:, :, None, None] / useful[None]  # USD per useful PFLOP-hour, no penalty
-        paid = np.where(inside > 0, np.where(s > 0, s * per_useful, 0.0).sum(axis=1) / inside, np.inf)
-        x = np.maximum(notional[None] * (paid / level[None, :, None]) ** eps[None, None, :] - held[None], 0.0)
-        x = np.where(np.isfinite(paid), x, 0.0)
-        q = np.where(s > 0, x[:, None] * s / useful[None], 0.0)
-        spend = (q * p[:, :, None, None]).sum(axis=(1, 3))  # batch, lab: USD per hour
-        scale = np.where(spend > money[None], money[None] / spend, 1.0)
-    return q * scale[:, None, :, None]
+        log_e = np.log(p)[:, None, None] + m.per_price  # offer, lab, purpose
+        low = np.minimum(log_e.min(axis=0), m.outside)  # lab, purpose: for stability
+        w = np.exp(-(log_e - low) / tau)
+        total = np.exp(-(m.outside - low) / tau) + w.sum(axis=0)
+        s = w / total
+        inside = s.sum(axis=0)
+        spi = s * (p[:, None, None] / m.useful)  # share times USD per useful PFLOP-hour
+        sum_spi = spi.sum(axis=0)
+        ok = inside > 0
+        paid = np.where(ok, sum_spi / np.where(ok, inside, 1.0), 1.0)
+        want = np.where(ok, m.notional * (paid / m.level[:, None]) ** m.eps[None, :], 0.0)
+        x = np.maximum(want - m.held, 0.0)
+        spend = (x * sum_spi).sum(axis=1)  # lab: USD per hour
+        binding = spend > m.money
+        f = np.where(binding, m.money / np.where(binding, spend, 1.0), 1.0)
+        q = (f[:, None] * x)[None] * s / m.useful
+    by_group = q.sum(axis=(1, 2)) @ m.onehot
+
+    def jacobian() -> np.ndarray:
+        share = np.einsum("kiu,kg->iug", s, m.onehot)  # inside share of each group
+        pay = np.einsum("kiu,kg->iug", spi, m.onehot)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = np.where(ok, 1.0 / np.where(ok, inside, 1.0), 0.0)[:, :, None]
+            d_paid = pay * inv * (1.0 - 1.0 / tau) + paid[:, :, None] * share * inv / tau  # d paid / d y
+            d_logx = np.where((x > 0)[:, :, None], m.eps[None, :, None] * want[:, :, None] / np.where(x > 0, x, 1.0)[:, :, None]
+                              * d_paid / paid[:, :, None], 0.0)
+            d_sum_spi = (-pay + share * sum_spi[:, :, None]) / tau + pay
+            d_spend = (x[:, :, None] * d_logx * sum_spi[:, :, None] + x[:, :, None] * d_sum_spi).sum(axis=1)  # lab, g
+            d_logf = np.where(binding[:, None], -d_spend / np.where(binding, spend, 1.0)[:, None], 0.0)
+        per = d_logf[:, None, :] + d_logx + share / tau  # lab, purpose, group
+        q_group = np.einsum("kiu,kg->giu", q, m.onehot)
+        return np.einsum("giu,ium->gm", q_group, per) - np.diag(q_group.sum(axis=(1, 2))) / tau
+
+    return _State(q, by_group, jacobian)
 
 
 def joint_clearing(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capacity: np.ndarray,
@@ -93,34 +135,33 @@ def joint_clearing(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capa
     ``notional`` and ``held`` useful PFLOP/s; ``elasticity`` per purpose (negative).
     """
     n_groups = len(floor)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         usable = able[:, :, None] & (useful > 0) & (capacity[group] > 0)[:, None, None]
         per_price = np.where(usable, np.log(penalty) - np.log(useful), np.inf)
         outside = np.broadcast_to(np.log(value)[:, None], held.shape)
-    args = (group, per_price, np.where(usable, useful, 1.0), outside, notional, held, level, elasticity, money, tau)
+        # no lab pays more than its value: beyond e^(20 tau) times the dearest choke a group sells nothing
+        choke = np.where(usable, np.log(value)[None, :, None] - per_price, -np.inf).max(axis=(1, 2))
+    top = np.full(n_groups, -np.inf)
+    np.maximum.at(top, group, choke)
+    m = _Market(group, np.eye(n_groups)[group], per_price, np.where(usable, useful, 1.0), outside, notional, held,
+                level, elasticity, money, tau)
     lower = np.log(floor)
+    upper = np.maximum(top + 20.0 * tau, lower)
     cap = np.maximum(capacity, 1e-300)
-    y = np.maximum(np.log(np.maximum(price, 1e-300)), lower)
+    y = np.clip(np.log(np.maximum(price, 1e-300)), lower, upper)
 
-    def residual(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        excess = 1.0 - np.add.reduceat(q.sum(axis=(2, 3))[:, order], starts, axis=1) / cap[None]  # batch, group
-        return excess, q
+    def solve_at(y: np.ndarray) -> tuple[_State, np.ndarray, float]:
+        state = _state(y, m)
+        r = np.minimum(y - lower, 1.0 - state.by_group / cap)
+        return state, r, float(r @ r)
 
-    order = np.argsort(group, kind="stable")
-    starts = np.searchsorted(group[order], np.arange(n_groups))
-    q = _demand(y[None], *args)
-    excess = residual(q)[0][0]
-    r = np.minimum(y - lower, excess)
-    merit = float(r @ r)
+    state, r, merit = solve_at(y)
     it = 0
     for it in range(1, max_iterations + 1):
         if np.sqrt(merit / max(n_groups, 1)) < tol:
             break
-        # Jacobian of the excess (relative) in log prices, by forward differences (one batch)
-        trial = np.repeat(y[None], n_groups, axis=0) + STEP * np.eye(n_groups)
-        ex = residual(_demand(trial, *args))[0]
-        jac = (ex - excess[None]).T / STEP  # group (excess), group (price)
-        at_floor = (y - lower) <= excess  # the min picks the floor: equation y = floor
+        jac = -state.jacobian() / cap[:, None]  # d excess (relative) / d log price
+        at_floor = (y - lower) <= 1.0 - state.by_group / cap  # the min picks the floor: y = floor
         a = np.where(at_floor[:, None], np.eye(n_groups), jac)
         try:
             step = np.linalg.solve(a, -r)
@@ -128,14 +169,11 @@ def joint_clearing(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capa
             step = np.linalg.lstsq(a, -r, rcond=None)[0]
         t = 1.0
         while True:
-            y_new = np.maximum(y + t * step, lower)
-            q_new = _demand(y_new[None], *args)
-            ex_new = residual(q_new)[0][0]
-            r_new = np.minimum(y_new - lower, ex_new)
-            merit_new = float(r_new @ r_new)
-            if merit_new <= (1.0 - 1e-4 * t) * merit or t < 1e-6:
+            trial = solve_at(np.clip(y + t * step, lower, upper))
+            if trial[2] <= (1.0 - 1e-4 * t) * merit or t < 1e-6:
                 break
             t *= 0.5
-        y, q, excess, r, merit = y_new, q_new, ex_new, r_new, merit_new
+        y = np.clip(y + t * step, lower, upper)
+        state, r, merit = trial
     rms = float(np.sqrt(merit / max(n_groups, 1)))
-    return JointClearing(np.exp(y), q[0], rms < tol, it, rms)
+    return JointClearing(np.exp(y), state.chips, rms < tol, it, rms)

@@ -1,0 +1,95 @@
+"""market.economics.clearing: the joint clearing of substitute products (docs/ODD.md 7.7 (a))."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from market.economics import clearing
+from market.economics.clearing import TOLERANCE, joint_clearing
+
+
+def _random_market(seed: int, budgets: bool) -> dict:
+    rng = np.random.default_rng(seed)
+    offers, labs, groups = 9, 5, 5
+    group = np.concatenate((np.arange(groups), rng.integers(0, groups, offers - groups)))
+    return dict(
+        price=rng.uniform(0.5, 3.0, groups), group=group, floor=rng.uniform(0.2, 1.0, groups),
+        capacity=rng.uniform(20.0, 200.0, groups), useful=rng.uniform(0.5, 2.0, (offers, labs, 2)),
+        penalty=rng.uniform(1.0, 1.5, (offers, labs, 2)), able=rng.random((offers, labs)) < 0.8,
+        value=rng.uniform(2.0, 6.0, labs), notional=rng.uniform(20.0, 120.0, (labs, 2)),
+        held=rng.uniform(0.0, 20.0, (labs, 2)), level=rng.uniform(0.8, 1.5, labs),
+        elasticity=np.array([-0.8, -1.3]),
+        money=rng.uniform(20.0, 150.0, labs) if budgets else np.full(labs, 1e12))
+
+
+@pytest.mark.parametrize("budgets", [False, True])
+def test_the_jacobian_is_the_derivative_of_demand(budgets: bool) -> None:
+    m = _random_market(1, budgets)
+    usable = m["able"][:, :, None] & (m["useful"] > 0)
+    market = clearing._Market(
+        m["group"], np.eye(len(m["floor"]))[m["group"]], np.where(usable, np.log(m["penalty"] / m["useful"]), np.inf),
+        np.where(usable, m["useful"], 1.0), np.broadcast_to(np.log(m["value"])[:, None], m["held"].shape),
+        m["notional"], m["held"], m["level"], m["elasticity"], m["money"], 0.1)
+    y = np.log(m["price"])
+    state = clearing._state(y, market)
+    h = 1e-7
+    numeric = np.stack([(clearing._state(y + h * e, market).by_group - state.by_group) / h
+                        for e in np.eye(len(y))], axis=1)
+    assert np.allclose(state.jacobian(), numeric, rtol=1e-4, atol=1e-4 * np.abs(numeric).max())
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("budgets", [False, True])
+def test_the_solution_is_a_competitive_equilibrium(seed: int, budgets: bool) -> None:
+    """Every price at or above its floor; demand at most capacity, and equal to it where the price
+    is above the floor; no lab spends more than its budget; nothing rented where it may not."""
+    m = _random_market(seed, budgets)
+    out = joint_clearing(**m)
+    assert out.converged, out
+    floor, capacity = m["floor"], m["capacity"]
+    demand = np.bincount(m["group"], weights=out.chips.sum(axis=(1, 2)), minlength=len(floor))
+    assert (out.prices >= floor * (1 - 1e-12)).all()
+    assert (demand <= capacity * (1 + 10 * TOLERANCE)).all()
+    above = out.prices > floor * (1 + 10 * TOLERANCE)
+    assert np.allclose(demand[above], capacity[above], rtol=10 * TOLERANCE)
+    spend = (out.chips * out.prices[m["group"]][:, None, None]).sum(axis=(0, 2))
+    assert (spend <= m["money"] * (1 + 1e-9)).all()
+    assert (out.chips[~m["able"]] == 0).all()
+    if budgets:
+        assert (spend >= m["money"] * (1 - 1e-6)).any()  # the budgets drawn are small enough to bind
+
+
+def test_perfect_substitutes_clear_at_inverse_demand_of_their_total_capacity() -> None:
+    """Two products a lab finds equally good, 50 chips each, demand 200/p: both at p = 2, sold out
+    (Kreps-Scheinkman's P(K1 + K2), as in tests/scenarios/substitutes.toml)."""
+    out = joint_clearing(np.array([1.0, 3.0]), np.array([0, 1]), np.array([0.1, 0.1]), np.array([50.0, 50.0]),
+                         np.ones((2, 1, 2)), np.ones((2, 1, 2)), np.ones((2, 1), bool), np.array([10.0]),
+                         np.array([[100.0, 100.0]]), np.zeros((1, 2)), np.array([1.0]), np.array([-1.0, -1.0]),
+                         np.array([1e12]))
+    assert out.prices == pytest.approx([2.0, 2.0], rel=1e-6)
+    assert out.chips.sum(axis=(1, 2)) == pytest.approx([50.0, 50.0], rel=1e-6)
+
+
+def test_spare_capacity_prices_at_its_floor_and_a_substitute_just_above_its_own() -> None:
+    """A cheap product with capacity to spare sells at its floor; a dearer one is bought only as
+    far as labs' logit spread takes them there, so it prices within a few dispersions of the
+    cheap one and sells out no more than its capacity."""
+    out = joint_clearing(np.array([1.0, 1.0]), np.array([0, 1]), np.array([0.1, 0.5]), np.array([100.0, 1000.0]),
+                         np.ones((2, 1, 2)), np.ones((2, 1, 2)), np.ones((2, 1), bool), np.array([10.0]),
+                         np.array([[100.0, 100.0]]), np.zeros((1, 2)), np.array([1.0]), np.array([-1.0, -1.0]),
+                         np.array([1e12]))
+    assert out.prices[1] == pytest.approx(0.5)
+    assert 0.5 < out.prices[0] < 0.5 * np.exp(4 * clearing.DISPERSION)
+    assert out.chips.sum(axis=(1, 2))[0] == pytest.approx(100.0, rel=1e-5)
+    assert out.chips.sum(axis=(1, 2))[1] < 1000.0
+
+
+def test_a_product_nobody_values_enough_sells_nothing() -> None:
+    """Every lab's value below the floor: the price stays at the floor and nothing is rented."""
+    out = joint_clearing(np.array([1.0]), np.array([0]), np.array([5.0]), np.array([10.0]),
+                         np.ones((1, 2, 2)), np.ones((1, 2, 2)), np.ones((1, 2), bool), np.array([1.0, 2.0]),
+                         np.full((2, 2), 50.0), np.zeros((2, 2)), np.ones(2), np.array([-1.0, -1.0]),
+                         np.full(2, 1e12))
+    assert out.converged and out.prices[0] == pytest.approx(5.0)
+    assert out.chips.sum() < 1e-6 * 10.0
