@@ -481,9 +481,10 @@ class Negotiation(StrictModel):
     """The compute market: the bargaining protocol and its parameters, and how a product's
     competitive price counts substitute products (docs/ODD.md 7.7 (a)): ``"ignored"``, against
     every lab's whole residual need (the calibrated default; substitutes' capacity is not netted,
-    so prices sit above market clearing and capacity is left idle: docs/VALIDATION.md), or
+    so prices sit above market clearing and capacity is left idle: docs/VALIDATION.md);
     ``"netted"``, net of each lab's share of the free chips of products at most as dear for it
-    and of what they cost (not yet calibrated)."""
+    and of what they cost; or ``"joint"``, net of what each lab rents of the other products when
+    all of them are cleared together (``market.economics.clearing``). Neither is yet calibrated."""
 
     protocol: ProtocolName = "nash"
     substitutes: Literal["ignored", "netted", "joint"] = "ignored"
