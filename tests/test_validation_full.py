@@ -51,14 +51,15 @@ def test_seed_scenarios_at_full_size_keep_the_documented_effects(tmp_path) -> No
 
 
 @pytest.mark.slow
-def test_the_robust_effects_hold_with_substitutes_netted(tmp_path) -> None:
-    """experiments/substitutes_netted.toml (the main job with ``negotiation.substitutes =
-    "netted"``, 100 runs): the effects docs/VALIDATION.md calls robust to the clearing limitation
-    keep their sign at 95% confidence."""
+@pytest.mark.parametrize("rule", ["netted", "joint"])
+def test_the_robust_effects_hold_when_substitutes_are_counted(tmp_path, rule: str) -> None:
+    """experiments/substitutes_netted.toml and substitutes_joint.toml (the main job with
+    ``negotiation.substitutes = "netted"`` or ``"joint"``, 100 runs each): the effects
+    docs/VALIDATION.md calls robust to the clearing limitation keep their sign at 95% confidence."""
     from market.analysis.compare import compare
 
-    market.sweep(EXPERIMENTS / "substitutes_netted.toml", tmp_path / "netted", workers=2, progress=False)
-    _robust_effects(compare(tmp_path / "netted"))
+    market.sweep(EXPERIMENTS / f"substitutes_{rule}.toml", tmp_path / rule, workers=2, progress=False)
+    _robust_effects(compare(tmp_path / rule))
 
 
 def _robust_effects(table: pl.DataFrame) -> None:
