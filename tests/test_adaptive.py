@@ -111,20 +111,23 @@ def test_registries_are_documented() -> None:
 
 
 def test_a_lever_moved_mid_run_acts_from_that_month() -> None:
-    """Google Cloud stops withholding at month 4: OpenAI is refused top-tier TPUs before, never after."""
+    """Google Cloud stops withholding at month 12: OpenAI is refused top-tier TPUs before (seed 2:
+    from month 10, once it rents TPUs at scale), never after."""
     from market.model import MarketModel
     from market.run import run_model
 
-    sc = market.load_scenario("openai_google_tpu", {"steps": 10})
+    sc = market.load_scenario("openai_google_tpu", {"steps": 20})
 
-    def open_at_four(model: MarketModel, month: int) -> None:
-        if month == 4:
+    def open_at_twelve(model: MarketModel, month: int) -> None:
+        if month == 12:
             LEVERS["withholding_share"].apply(model, "gcp", 0.0)
 
-    result = run_model(MarketModel(sc, seed=3), sc, 3, before=open_at_four)
+    result = run_model(MarketModel(sc, seed=2), sc, 2, before=open_at_twelve)
     refused = result.tables["withholding"].filter((pl.col("holder") == "gcp") & (pl.col("lab") == "openai"))
-    assert refused.filter(pl.col("step") < 4).height > 0
-    assert refused.filter(pl.col("step") >= 4).height == 0
+    assert refused.filter(pl.col("step") < 12).height > 0
+    assert refused.filter(pl.col("step") >= 12).height == 0
+    unchanged = market.run(sc, seed=2).tables["withholding"].filter((pl.col("holder") == "gcp") & (pl.col("lab") == "openai"))
+    assert unchanged.filter(pl.col("step") >= 12).height > 0  # without the lever it goes on
 
 
 def test_a_lab_that_diversifies_harder_depends_less_on_its_largest_vendor() -> None:

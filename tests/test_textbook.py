@@ -86,31 +86,32 @@ def test_capacities_below_the_cournot_quantities_price_at_inverse_demand_of_tota
     assert (fleet["contracted_chips"] >= 0.98 * capacity).all()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known limitation of the default negotiation.substitutes = 'ignored' (docs/VALIDATION.md, "
-    "'Full-size runs and what is left'): each product's competitive price clears that product's "
-    "capacity against every lab's whole residual need, so substitutes' capacity is not netted: each "
-    "product prices at P(K_j) = 0.849, the lab buys 138.9 chips there and the other product's chips "
-    "stand idle every month"))
-def test_substitute_products_clear_together_at_inverse_demand_of_their_total_capacity() -> None:
+@pytest.mark.parametrize("rule", [None, "netted"])
+def test_substitute_products_clear_together_at_inverse_demand_of_their_total_capacity(rule: str | None) -> None:
     """The Kreps-Scheinkman market with each seller's chips a different product that the lab finds
     a perfect substitute (tests/scenarios/substitutes.toml): competitive equilibrium clears the
-    products together, at P(K1 + K2) = 0.6, both sold out, as when they were one product."""
-    _clear_together(run("substitutes", steps=48))
-
-
-@pytest.mark.parametrize("rule", ["netted", "joint"])
-def test_substitute_products_clear_together_when_the_market_counts_substitutes(rule: str) -> None:
-    """The same market with ``negotiation.substitutes = "netted"`` or ``"joint"`` (docs/ODD.md
-    7.7 (a)): each product's competitive price counts the lab's need net of what the other product
-    gives it (its share of that product's free chips, or what it rents there when both clear
-    together), so both clear at P(K1 + K2) = 0.6 and sell out, from the first month on."""
-    result = run("substitutes", steps=48, **{"negotiation.substitutes": rule})
+    products together, at P(K1 + K2) = 0.6, both sold out, as when they were one product, from the
+    first month on. The default ``negotiation.substitutes = "joint"`` (docs/ODD.md 7.7 (a)) clears
+    them together; ``"netted"`` nets the lab's need of its share of the other product's free
+    chips."""
+    result = run("substitutes", steps=48, **({} if rule is None else {"negotiation.substitutes": rule}))
     _clear_together(result)
     first = contract_prices(result).row(0, named=True)
     rel = 1e-9 if rule == "netted" else 1e-6  # "joint": to its Newton solve's tolerance (clearing.TOLERANCE)
     assert first["low"] == pytest.approx(0.6, rel=rel) and first["high"] == pytest.approx(0.6, rel=rel)
     assert first["chips"] == pytest.approx(100 / 0.6 ** 2, rel=rel)
+
+
+def test_clearing_products_one_at_a_time_leaves_substitutes_idle() -> None:
+    """The rule the model had before, kept as ``negotiation.substitutes = "ignored"`` for
+    comparison (docs/VALIDATION.md): each product's competitive price clears that product's
+    capacity against the lab's whole need, so each prices at P(K_j) = (138.9 / 100)^(-1/2) = 0.849,
+    the lab buys its 138.9 chips at one of them and the other's stand idle every month."""
+    result = run("substitutes", steps=48, **{"negotiation.substitutes": "ignored"})
+    last = contract_prices(result).row(-1, named=True)
+    assert last["low"] == pytest.approx((100 / 0.6 ** 2 / 2 / 100) ** -0.5, rel=0.01)
+    fleet = result.fleet.filter(pl.col("step") == 47)
+    assert fleet["contracted_chips"].sum() == pytest.approx(100 / 0.6 ** 2 / 2, rel=0.02)
 
 
 def _clear_together(result: market.RunResult) -> None:
@@ -266,12 +267,12 @@ def test_with_inelastic_demand_a_monopolist_asks_the_buyers_value() -> None:
     assert last["low"] == pytest.approx(COST + 0.5 * (100.0 - COST)) and last["high"] == pytest.approx(last["low"])
 
 
-@pytest.mark.parametrize("rule", ["netted", "joint"])
+@pytest.mark.parametrize("rule", ["netted", "ignored"])
 @pytest.mark.parametrize("name", ["bertrand", "tiny_market", "kreps_scheinkman", "scarcity", "bargaining", "time_to_build"])
 def test_counting_substitutes_changes_nothing_where_there_is_one_product(name: str, rule: str) -> None:
-    """With one product there is no substitute to count: ``negotiation.substitutes = "netted"`` or
-    ``"joint"`` gives every limit above exactly as the default rule does (every table but the
-    run's id and config)."""
+    """With one product there is no substitute to count: the default joint clearing gives every
+    limit above exactly as the per-product rules (``negotiation.substitutes = "ignored"`` or
+    ``"netted"``) do (every table but the run's id and config)."""
     a = run(name, steps=24)
     b = run(name, steps=24, **{"negotiation.substitutes": rule})
     for table in ("contracts", "prices", "fleet", "steps"):

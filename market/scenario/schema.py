@@ -479,15 +479,16 @@ class Deal(StrictModel):
 
 class Negotiation(StrictModel):
     """The compute market: the bargaining protocol and its parameters, and how a product's
-    competitive price counts substitute products (docs/ODD.md 7.7 (a)): ``"ignored"``, against
-    every lab's whole residual need (the calibrated default; substitutes' capacity is not netted,
-    so prices sit above market clearing and capacity is left idle: docs/VALIDATION.md);
-    ``"netted"``, net of each lab's share of the free chips of products at most as dear for it
-    and of what they cost; or ``"joint"``, net of what each lab rents of the other products when
-    all of them are cleared together (``market.economics.clearing``). Neither is yet calibrated."""
+    competitive price counts substitute products (docs/ODD.md 7.7 (a)): ``"joint"`` (the default),
+    net of what each lab rents of the other products when all of them are cleared together
+    (``market.economics.clearing``: competitive equilibrium across products); kept for
+    comparison (docs/VALIDATION.md), ``"ignored"``, against every lab's whole residual need (the
+    rule before: substitutes' capacity is not netted, so prices sit above market clearing and
+    capacity is left idle), and ``"netted"``, net of each lab's share of the free chips of
+    products at most as dear for it at last month's prices, and of what they cost."""
 
     protocol: ProtocolName = "nash"
-    substitutes: Literal["ignored", "netted", "joint"] = "ignored"
+    substitutes: Literal["ignored", "netted", "joint"] = "joint"
     seller_discount: between(0.0, 1.0, low_open=True, high_open=True) = 0.95
     buyer_discount: between(0.0, 1.0, low_open=True, high_open=True) = 0.95
     first_mover: Literal["buyer", "seller"] = "buyer"
