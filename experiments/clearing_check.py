@@ -1,14 +1,14 @@
 """How much capacity the month's compute market leaves unrented, and where (docs/VALIDATION.md,
-"Full-size runs and what is left": substitute products are cleared one at a time).
+"Substitute products": cleared together by default, one at a time under the rule before).
 
-    python experiments/clearing_check.py [SCENARIO] [SEEDS] [WORKERS] [ignored|netted|joint]
+    python experiments/clearing_check.py [SCENARIO] [SEEDS] [WORKERS] [joint|ignored|netted]
 
 Steps the model month by month and reads every public cloud's offers after the labs' round: the
 chips free when the market opened, those still free after it, and whether the product was tight
 (its competitive price above the seller's floor: every chip should find a buyer at that price).
 Months 12 to the end (the first year's contracts are the ladder of those signed before the
 simulation). Defaults: baseline, 5 seeds, 2 workers, the scenario's own ``negotiation.substitutes``
-(the last argument overrides it: "ignored", "netted" or "joint").
+(the last argument overrides it: "joint", "ignored" or "netted").
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ shipments). Twenty replications; every month of the two years must be inside the
 test says it checks a per-run mean. The table of bands is in docs/CALIBRATION.md.
 
 To try a recalibration against the same bands, set ``MARKET_CALIBRATION_OVERRIDES`` to a JSON
-object of dotted paths and values, e.g. ``'{"negotiation.substitutes": "netted"}'``: the baseline
-is then run with them (docs/VALIDATION.md, the clearing limitation).
+object of dotted paths and values, e.g. ``'{"negotiation.substitutes": "ignored"}'``: the baseline
+is then run with them (docs/VALIDATION.md, "Substitute products").
 """
 
 from __future__ import annotations
