@@ -93,3 +93,20 @@ def test_a_product_nobody_values_enough_sells_nothing() -> None:
                          np.full(2, 1e12))
     assert out.converged and out.prices[0] == pytest.approx(5.0)
     assert out.chips.sum() < 1e-6 * 10.0
+
+
+def test_a_group_with_a_rounding_residue_of_capacity_does_not_stop_the_clearing() -> None:
+    """Contracts can leave a product 1e-11 chips free: excess demand relative to that capacity is
+    ill-conditioned (a lab that may rent only it still wants some 1e-8 chips at the highest price
+    searched), so Newton does not converge; the clearing is then solved again with that group
+    holding nothing, and the other group clears as if it were alone."""
+    able = np.array([[True, False], [False, True]])  # lab 0 rents offer 0 only, lab 1 offer 1 only
+    args = (np.ones((2, 2, 2)), np.ones((2, 2, 2)), able, np.array([10.0, 10.0]), np.full((2, 2), 100.0),
+            np.zeros((2, 2)), np.ones(2), np.array([-1.0, -1.0]), np.full(2, 1e12))
+    market = (np.array([1.0, 1.0]), np.array([0, 1]), np.array([0.1, 0.1]), np.array([50.0, 1e-11]))
+    first = clearing._solve(*market, *args, clearing.DISPERSION, TOLERANCE, clearing.MAX_ITERATIONS, least=0.0)
+    assert not first.converged  # what the second solve is for
+    out = joint_clearing(*market, *args)
+    assert out.converged
+    assert out.prices[0] == pytest.approx(4.0, rel=1e-6)  # 200 / p = 50
+    assert out.chips[1].sum() == 0.0 and out.prices[1] == pytest.approx(0.1)

@@ -41,6 +41,7 @@ __all__ = ["DISPERSION", "JointClearing", "joint_clearing"]
 DISPERSION = 0.05  # logit dispersion in log effective price: a 5% dearer offer gets e^-1 the share
 TOLERANCE = 1e-6  # on the complementarity residual (log price, or excess demand relative to capacity)
 MAX_ITERATIONS = 60
+MIN_CAPACITY = 1e-6  # chips: a group with less free (rounding left by contracts) has none to clear
 
 
 class JointClearing(NamedTuple):
@@ -133,10 +134,27 @@ def joint_clearing(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capa
     Per lab: ``value`` (USD per useful PFLOP-hour, its choke), ``level`` (the price at which it
     wants ``notional``), ``money`` (USD per hour it may still commit); per lab and purpose:
     ``notional`` and ``held`` useful PFLOP/s; ``elasticity`` per purpose (negative).
+
+    A group whose free capacity is a rounding residue (at most ``MIN_CAPACITY`` chips) makes the
+    excess relative to capacity ill-conditioned; should Newton not converge with it, the clearing
+    is solved again with such groups holding nothing to clear.
     """
+    args = (price, group, floor, capacity, useful, penalty, able, value, notional, held, level, elasticity, money,
+            tau, tol, max_iterations)
+    out = _solve(*args, least=0.0)
+    if not out.converged and ((capacity > 0) & (capacity <= MIN_CAPACITY)).any():
+        out = _solve(*args, least=MIN_CAPACITY)
+    return out
+
+
+def _solve(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capacity: np.ndarray, useful: np.ndarray,
+           penalty: np.ndarray, able: np.ndarray, value: np.ndarray, notional: np.ndarray, held: np.ndarray,
+           level: np.ndarray, elasticity: np.ndarray, money: np.ndarray, tau: float, tol: float, max_iterations: int,
+           *, least: float) -> JointClearing:
+    """:func:`joint_clearing` with the groups of at most ``least`` free chips left out."""
     n_groups = len(floor)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        usable = able[:, :, None] & (useful > 0) & (capacity[group] > 0)[:, None, None]
+        usable = able[:, :, None] & (useful > 0) & (capacity[group] > least)[:, None, None]
         per_price = np.where(usable, np.log(penalty) - np.log(useful), np.inf)
         outside = np.broadcast_to(np.log(value)[:, None], held.shape)
         # no lab pays more than its value: beyond e^(20 tau) times the dearest choke a group sells nothing
@@ -147,7 +165,7 @@ def joint_clearing(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capa
                 level, elasticity, money, tau)
     lower = np.log(floor)
     upper = np.maximum(top + 20.0 * tau, lower)
-    cap = np.maximum(capacity, 1e-300)
+    cap = np.maximum(capacity, max(least, 1e-300))
     y = np.clip(np.log(np.maximum(price, 1e-300)), lower, upper)
 
     def solve_at(y: np.ndarray) -> tuple[_State, np.ndarray, float]:
