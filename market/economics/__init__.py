@@ -4,6 +4,8 @@
   rubinstein, concession).
 * :mod:`.competition`: price competition with capacity limits (best replies on
   residual demand: Bertrand, Lerner, Kreps-Scheinkman).
+* :mod:`.clearing`: the month's joint clearing of substitute products (a
+  Walrasian equilibrium solved by semismooth Newton).
 * :mod:`.withholding`: which withholding rule matches a buyer, and the split.
 * :mod:`.rationing`: sharing scarce capacity among requests (``RATIONING``:
   pro_rata, priority, uniform).
