@@ -180,6 +180,7 @@ class ComputeMarket:
                       "max_rounds": neg.max_rounds}
         self.max_offers = neg.max_offers_per_lab
         self.substitutes = neg.substitutes
+        self.dispersion = neg.substitutes_dispersion
         self.clearing: JointClearing | None = None  # this month's joint clearing (rule "joint")
         self._cleared: dict = {}  # its prices per group (a product's name, or a (cloud, product) alone)
         self._params: dict[float, BargainingParams] = {}
@@ -572,7 +573,7 @@ class ComputeMarket:
         guess = np.array([self._cleared.get(name, x) for name, x in zip(names, last.tolist(), strict=True)])
         able = np.stack([o.buyers | (o.access & self._affiliated_to(o.cloud)) for o in offers])
         solved = joint_clearing(guess, group, floor, capacity, useful, penalty, able, self._value, self.notional,
-                                self.held, self.level, self._elasticity, self.budget_left)
+                                self.held, self.level, self._elasticity, self.budget_left, tau=self.dispersion)
         self.clearing = solved
         self._cleared = dict(zip(names, solved.prices.tolist(), strict=True))  # next month's first guess
         prices = solved.prices[group]

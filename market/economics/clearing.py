@@ -38,7 +38,7 @@ import numpy as np
 
 __all__ = ["DISPERSION", "JointClearing", "joint_clearing"]
 
-DISPERSION = 0.05  # logit dispersion in log effective price: a 5% dearer offer gets e^-1 the share
+DISPERSION = 0.05  # logit dispersion in log effective price: a 5% dearer offer gets e^-1 the share (the scenario's negotiation.substitutes_dispersion)
 TOLERANCE = 1e-6  # on the complementarity residual (log price, or excess demand relative to capacity)
 MAX_ITERATIONS = 60
 MIN_CAPACITY = 1e-6  # chips: a group with less free (rounding left by contracts) has none to clear
