@@ -32,7 +32,7 @@ from market.economics import (
     with_outside_options,
 )
 from market.economics.classes import FRONTIER
-from market.economics.clearing import JointClearing, joint_clearing
+from market.economics.clearing import joint_clearing
 from market.economics.withholding import NOT_WITHHELD, Withholding, access
 
 if TYPE_CHECKING:
@@ -181,8 +181,7 @@ class ComputeMarket:
         self.max_offers = neg.max_offers_per_lab
         self.substitutes = neg.substitutes
         self.dispersion = neg.substitutes_dispersion
-        self.clearing: JointClearing | None = None  # this month's joint clearing (rule "joint")
-        self._cleared: dict = {}  # its prices per group (a product's name, or a (cloud, product) alone)
+        self._cleared: dict = {}  # last month's joint clearing prices per group (a product's name, or a (cloud, product) alone)
         self._params: dict[float, BargainingParams] = {}
         self._outcomes: dict[tuple[float, float, float], BargainOutcome | None] = {}
         self.offers: list[Offer] = []
@@ -355,6 +354,11 @@ class ComputeMarket:
         kept = [cloud.withheld(lab.lab_id, product) for lab in labs]
         return menu, buyers & np.array([w.share < 1.0 for w in kept]), kept
 
+    def _affiliates_of(self, o: Offer) -> np.ndarray:
+        """Per lab: one of the offer's cloud's affiliated labs that may ask for it (they take capacity
+        at the cloud's reservation, outside its pricing, but count in the competitive price)."""
+        return o.access & ~o.buyers & self._affiliated_to(o.cloud)
+
     def _affiliated_to(self, cloud: CloudProvider) -> np.ndarray:
         """Per lab: is it affiliated with this cloud (static, so cached)?"""
         mask = self._affiliates.get(cloud.cloud_id)
@@ -391,7 +395,7 @@ class ComputeMarket:
         priced = {product: sellers for product, sellers in priced.items() if sellers}
         products = np.array([o.product for o in offers])
         if self.substitutes == "joint":
-            price, substitutes = self._joint(priced, price, useful, penalty, products)
+            price, substitutes = self._joint(priced, price, useful, penalty)
             with np.errstate(over="ignore"):
                 effective = np.where(able, price[:, None, None] * penalty * per_useful, np.inf)
         elif self.substitutes == "netted":
@@ -433,7 +437,7 @@ class ComputeMarket:
         asks = np.array([o.ask for o in members])
         free = np.array([o.free for o in members])
         floors = np.array([o.floor for o in members])
-        affiliates = [o.access & ~o.buyers & self._affiliated_to(o.cloud) for o in members]
+        affiliates = [self._affiliates_of(o) for o in members]
         everyone = np.logical_or.reduce([o.buyers | a for o, a in zip(members, affiliates, strict=True)])
         floor = float(floors.min())
         chokes = choke[everyone]
@@ -547,8 +551,8 @@ class ComputeMarket:
             out[p] = np.where(enough.any(axis=0) & (need > 0), marginal, np.inf)
         return out
 
-    def _joint(self, priced: dict[str, list[int]], price: np.ndarray, useful: np.ndarray, penalty: np.ndarray,
-               products: np.ndarray) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    def _joint(self, priced: dict[str, list[int]], price: np.ndarray, useful: np.ndarray, penalty: np.ndarray
+               ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
         """The month's joint clearing of every offer (:func:`market.economics.clearing.joint_clearing`):
         each priced product's public sellers one group, every other offer (a lab's own data
         centre, a cloud pricing at cost) a group alone; each lab renting where its affiliation or
@@ -571,10 +575,9 @@ class ComputeMarket:
         last = np.zeros(n_groups)
         np.maximum.at(last, group, price)
         guess = np.array([self._cleared.get(name, x) for name, x in zip(names, last.tolist(), strict=True)])
-        able = np.stack([o.buyers | (o.access & self._affiliated_to(o.cloud)) for o in offers])
+        able = np.stack([o.buyers | self._affiliates_of(o) for o in offers])
         solved = joint_clearing(guess, group, floor, capacity, useful, penalty, able, self._value, self.notional,
                                 self.held, self.level, self._elasticity, self.budget_left, tau=self.dispersion)
-        self.clearing = solved
         self._cleared = dict(zip(names, solved.prices.tolist(), strict=True))  # next month's first guess
         prices = solved.prices[group]
         chips = solved.chips  # offer, lab, purpose

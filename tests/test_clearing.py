@@ -29,10 +29,8 @@ def _random_market(seed: int, budgets: bool) -> dict:
 def test_the_jacobian_is_the_derivative_of_demand(budgets: bool) -> None:
     m = _random_market(1, budgets)
     usable = m["able"][:, :, None] & (m["useful"] > 0)
-    market = clearing._Market(
-        m["group"], np.eye(len(m["floor"]))[m["group"]], np.where(usable, np.log(m["penalty"] / m["useful"]), np.inf),
-        np.where(usable, m["useful"], 1.0), np.broadcast_to(np.log(m["value"])[:, None], m["held"].shape),
-        m["notional"], m["held"], m["level"], m["elasticity"], m["money"], 0.1)
+    market = clearing._market(m["group"], len(m["floor"]), usable, m["useful"], m["penalty"], m["value"],
+                              m["notional"], m["held"], m["level"], m["elasticity"], m["money"], 0.1)
     y = np.log(m["price"])
     state = clearing._state(y, market)
     h = 1e-7

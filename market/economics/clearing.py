@@ -80,6 +80,17 @@ class _State(NamedTuple):
     jacobian: Callable[[], np.ndarray]  # group, group: d chips wanted / d log price
 
 
+def _market(group: np.ndarray, n_groups: int, usable: np.ndarray, useful: np.ndarray, penalty: np.ndarray,
+            value: np.ndarray, notional: np.ndarray, held: np.ndarray, level: np.ndarray, elasticity: np.ndarray,
+            money: np.ndarray, tau: float) -> _Market:
+    """The month's fixed terms for the offers, labs and purposes ``usable`` marks."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_price = np.where(usable, np.log(penalty) - np.log(useful), np.inf)
+    outside = np.broadcast_to(np.log(value)[:, None], held.shape)
+    return _Market(group, np.eye(n_groups)[group], per_price, np.where(usable, useful, 1.0), outside, notional, held,
+                   level, elasticity, money, tau)
+
+
 def _state(y: np.ndarray, m: _Market) -> _State:
     """Chips wanted at log group prices ``y``, and (lazily) their derivatives in ``y``."""
     tau = m.tau
@@ -153,16 +164,13 @@ def _solve(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capacity: np
            *, least: float) -> JointClearing:
     """:func:`joint_clearing` with the groups of at most ``least`` free chips left out."""
     n_groups = len(floor)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        usable = able[:, :, None] & (useful > 0) & (capacity[group] > least)[:, None, None]
-        per_price = np.where(usable, np.log(penalty) - np.log(useful), np.inf)
-        outside = np.broadcast_to(np.log(value)[:, None], held.shape)
+    usable = able[:, :, None] & (useful > 0) & (capacity[group] > least)[:, None, None]
+    m = _market(group, n_groups, usable, useful, penalty, value, notional, held, level, elasticity, money, tau)
+    with np.errstate(invalid="ignore"):
         # no lab pays more than its value: beyond e^(20 tau) times the dearest choke a group sells nothing
-        choke = np.where(usable, np.log(value)[None, :, None] - per_price, -np.inf).max(axis=(1, 2))
+        choke = np.where(usable, m.outside[None] - m.per_price, -np.inf).max(axis=(1, 2))
     top = np.full(n_groups, -np.inf)
     np.maximum.at(top, group, choke)
-    m = _Market(group, np.eye(n_groups)[group], per_price, np.where(usable, useful, 1.0), outside, notional, held,
-                level, elasticity, money, tau)
     lower = np.log(floor)
     upper = np.maximum(top + 20.0 * tau, lower)
     cap = np.maximum(capacity, max(least, 1e-300))
@@ -187,11 +195,12 @@ def _solve(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capacity: np
             step = np.linalg.lstsq(a, -r, rcond=None)[0]
         t = 1.0
         while True:
-            trial = solve_at(np.clip(y + t * step, lower, upper))
+            y_trial = np.clip(y + t * step, lower, upper)
+            trial = solve_at(y_trial)
             if trial[2] <= (1.0 - 1e-4 * t) * merit or t < 1e-6:
                 break
             t *= 0.5
-        y = np.clip(y + t * step, lower, upper)
+        y = y_trial
         state, r, merit = trial
     rms = float(np.sqrt(merit / max(n_groups, 1)))
     return JointClearing(np.exp(y), state.chips, rms < tol, it, rms)
