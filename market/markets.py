@@ -182,6 +182,7 @@ class ComputeMarket:
         self.substitutes = neg.substitutes
         self.dispersion = neg.substitutes_dispersion
         self._cleared: dict = {}  # last month's joint clearing prices per group (a product's name, or a (cloud, product) alone)
+        self.solve: tuple[int | None, float | None] = (None, None)  # this month's joint clearing: Newton iterations, final residual
         self._params: dict[float, BargainingParams] = {}
         self._outcomes: dict[tuple[float, float, float], BargainOutcome | None] = {}
         self.offers: list[Offer] = []
@@ -370,6 +371,7 @@ class ComputeMarket:
     def _reprice(self) -> None:
         """Each public cloud's best reply, product by product, on the residual demand of that
         product's market; sets its asks and whether it expects to sell out (docs/ODD.md 7.7)."""
+        self.solve = (None, None)
         offers = self.offers
         if not offers:
             return
@@ -579,6 +581,7 @@ class ComputeMarket:
         solved = joint_clearing(guess, group, floor, capacity, useful, penalty, able, self._value, self.notional,
                                 self.held, self.level, self._elasticity, self.budget_left, tau=self.dispersion)
         self._cleared = dict(zip(names, solved.prices.tolist(), strict=True))  # next month's first guess
+        self.solve = (solved.iterations, solved.residual)
         prices = solved.prices[group]
         chips = solved.chips  # offer, lab, purpose
         rented = chips * useful

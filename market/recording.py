@@ -42,7 +42,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "step": _I, "date": pl.Date, "packaging_wafers": _F, "demand_pflops": _F, "served_pflops": _F,
         "unmet_pflops": _F, "contracted_pflops": _F, "installed_pflops": _F, "utilisation": _F,
         "chips_shipped": _F, "contracts_signed": _I, "withheld_chips": _F, "withheld_top_tier_chips": _F,
-        "hhi": _F,
+        "hhi": _F, "clearing_iterations": _I, "clearing_residual": _F,
     },
     "shares": {
         "step": _I, "vendor": _S, "compute_pflops": _F, "compute_share": _F, "shipped_chips": _F,
@@ -138,7 +138,7 @@ class Recorder:
         self.rows["steps"].extend((t, m.config.date_of(t), m.packaging_capacity, demand, served,
                                    max(0.0, demand - served), contracted_pf, installed_pf,
                                    _share(contracted_pf, installed_pf), sum(shipped.values()), len(m.signed), withheld,
-                                   top, hhi([_share(x, tc) for x in compute.values()])))
+                                   top, hhi([_share(x, tc) for x in compute.values()]), *m.compute_market.solve))
 
     def _vendors(self, t: int) -> tuple[dict[str, float], dict[str, float], float]:
         """Rows of ``shares`` and ``vendors``; returns compute and shipped chips by vendor, and total compute."""

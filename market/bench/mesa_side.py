@@ -159,6 +159,8 @@ def step_columns() -> dict[str, Callable[[MarketModel], Any]]:
         "withheld_chips": lambda m: sum(r.chips_withheld for r in m.refusals),
         "withheld_top_tier_chips": lambda m: sum(r.chips_withheld for r in m.refusals if r.tier == "top"),
         "hhi": lambda m: hhi(m),
+        "clearing_iterations": lambda m: m.compute_market.solve[0],
+        "clearing_residual": lambda m: m.compute_market.solve[1],
     }
 
 

@@ -42,6 +42,7 @@ DISPERSION = 0.05  # logit dispersion in log effective price: a 5% dearer offer 
 TOLERANCE = 1e-6  # on the complementarity residual (log price, or excess demand relative to capacity)
 MAX_ITERATIONS = 60
 MIN_CAPACITY = 1e-6  # chips: a group with less free (rounding left by contracts) has none to clear
+CONTINUATION_START = 0.2  # the dispersion a continuation starts from when Newton fails at a smaller one
 
 
 class JointClearing(NamedTuple):
@@ -148,21 +149,39 @@ def joint_clearing(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capa
 
     A group whose free capacity is a rounding residue (at most ``MIN_CAPACITY`` chips) makes the
     excess relative to capacity ill-conditioned; should Newton not converge with it, the clearing
-    is solved again with such groups holding nothing to clear.
+    is solved again with such groups holding nothing to clear. Should it still not converge, it is
+    solved again with a group nobody wants stepping to its floor, then by continuation in the
+    dispersion from ``CONTINUATION_START``; if every try fails, the one of least residual is
+    returned (``converged`` False; the model records it), with the iterations of all of them.
     """
-    args = (price, group, floor, capacity, useful, penalty, able, value, notional, held, level, elasticity, money,
-            tau, tol, max_iterations)
-    out = _solve(*args, least=0.0)
+    terms = (group, floor, capacity, useful, penalty, able, value, notional, held, level, elasticity, money)
+    least = 0.0
+    out = _solve(price, *terms, tau, tol, max_iterations, least=least)
     if not out.converged and ((capacity > 0) & (capacity <= MIN_CAPACITY)).any():
-        out = _solve(*args, least=MIN_CAPACITY)
-    return out
+        least = MIN_CAPACITY
+        out = _solve(price, *terms, tau, tol, max_iterations, least=least)
+    if out.converged:
+        return out
+    tries = [out, _solve(price, *terms, tau, tol, max_iterations, least=least, safeguarded=True)]
+    if not tries[-1].converged and tau < CONTINUATION_START:
+        # Continuation (homotopy) in the dispersion: nearer perfect substitutes the shares are
+        # nearly step functions of price and Newton from last month's prices can stall; from a
+        # dispersion where demand is smooth, halve it stage by stage, each stage starting from the
+        # last one's prices, down to ``tau``.
+        guess = price
+        for j in range(int(np.ceil(np.log2(CONTINUATION_START / tau))), -1, -1):
+            tries.append(_solve(guess, *terms, tau * 2.0**j, tol, max_iterations, least=least, safeguarded=True))
+            guess = tries[-1].prices
+    best = tries[-1] if tries[-1].converged else min(tries, key=lambda x: x.residual)
+    return best._replace(iterations=sum(x.iterations for x in tries))
 
 
 def _solve(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capacity: np.ndarray, useful: np.ndarray,
            penalty: np.ndarray, able: np.ndarray, value: np.ndarray, notional: np.ndarray, held: np.ndarray,
            level: np.ndarray, elasticity: np.ndarray, money: np.ndarray, tau: float, tol: float, max_iterations: int,
-           *, least: float) -> JointClearing:
-    """:func:`joint_clearing` with the groups of at most ``least`` free chips left out."""
+           *, least: float, safeguarded: bool = False) -> JointClearing:
+    """:func:`joint_clearing` with the groups of at most ``least`` free chips left out; ``safeguarded``:
+    a group nobody wants at the current prices steps to its floor (the retries' rule)."""
     n_groups = len(floor)
     usable = able[:, :, None] & (useful > 0) & (capacity[group] > least)[:, None, None]
     m = _market(group, n_groups, usable, useful, penalty, value, notional, held, level, elasticity, money, tau)
@@ -188,6 +207,8 @@ def _solve(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capacity: np
             break
         jac = -state.jacobian() / cap[:, None]  # d excess (relative) / d log price
         at_floor = (y - lower) <= 1.0 - state.by_group / cap  # the min picks the floor: y = floor
+        if safeguarded:  # so does a group nobody wants at this price: its demand row is flat (a
+            at_floor |= state.by_group <= 0.0  # singular step), and no buyers above the floor is no equilibrium
         a = np.where(at_floor[:, None], np.eye(n_groups), jac)
         try:
             step = np.linalg.solve(a, -r)
