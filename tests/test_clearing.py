@@ -37,6 +37,33 @@ def test_the_jacobian_is_the_derivative_of_demand(budgets: bool) -> None:
     numeric = np.stack([(clearing._state(y + h * e, market).by_group - state.by_group) / h
                         for e in np.eye(len(y))], axis=1)
     assert np.allclose(state.jacobian(), numeric, rtol=1e-4, atol=1e-4 * np.abs(numeric).max())
+    spend = (state.chips() * m["price"][m["group"]][:, None, None]).sum(axis=(0, 2))
+    assert np.isclose(spend, m["money"]).any() == budgets  # the budget's term is exercised (or not)
+
+
+def test_labs_alike_share_one_kind_and_demand_as_if_apart() -> None:
+    """Pairs (lab, purpose) that see the same offers at the same penalties and value are one kind
+    for the logit (the long tail's labs, mostly); demand, chips and the Jacobian are those of the
+    labs computed apart: the same market with a lab repeated gives, for the copy, the chips of
+    the original scaled by its size, and the kinds do not grow."""
+    m = _random_market(2, budgets=True)
+    twice = {key: (np.concatenate((v, v[:, :1]), axis=1) if key in ("useful", "penalty", "able") else
+                   np.concatenate((v, v[:1] * (3.0 if key in ("notional", "held", "money") else 1.0)))
+                   if key in ("value", "notional", "held", "level", "money") else v) for key, v in m.items()}
+
+    def state(mm: dict) -> tuple:
+        usable = mm["able"][:, :, None] & (mm["useful"] > 0)
+        market = clearing._market(mm["group"], len(mm["floor"]), usable, mm["useful"], mm["penalty"], mm["value"],
+                                  mm["notional"], mm["held"], mm["level"], mm["elasticity"], mm["money"], 0.1)
+        return market, clearing._state(np.log(mm["price"]), market)
+
+    one, alone = state(m)
+    two, with_copy = state(twice)
+    assert two.per_price.shape[1] == one.per_price.shape[1]  # the copy adds no kind
+    chips = with_copy.chips()
+    assert np.allclose(chips[:, -1], 3.0 * chips[:, 0], rtol=1e-12, atol=0.0)
+    assert np.allclose(with_copy.by_group, alone.by_group + 3.0 * np.bincount(
+        m["group"], weights=alone.chips()[:, 0].sum(axis=1), minlength=len(m["floor"])), rtol=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -58,25 +58,30 @@ class JointClearing(NamedTuple):
 
 
 class _Market(NamedTuple):
-    """The month's fixed terms (:func:`joint_clearing`), arrays over offer, lab, purpose."""
+    """The month's fixed terms (:func:`joint_clearing`). Labs' (lab, purpose) pairs, flattened lab
+    by lab (``c = i * purposes + u``), that see the same offers at the same penalties and the same
+    value (the long tail's labs, mostly) split their demand alike: the logit is computed once per
+    *kind* of pair, each pair pointing to its kind."""
 
     group: np.ndarray  # offer -> group
     onehot: np.ndarray  # offer, group
-    per_price: np.ndarray  # log(penalty / useful): log effective price = log price + this; inf: not able
-    useful: np.ndarray  # 1 where not able
-    outside: np.ndarray  # lab, purpose: log value
-    notional: np.ndarray
-    held: np.ndarray
-    level: np.ndarray
-    eps: np.ndarray
-    money: np.ndarray
+    per_price: np.ndarray  # offer, kind: log(penalty / useful): log effective price = log price + this; inf: not able
+    inv_useful: np.ndarray  # offer, kind: 1 / useful PFLOP/s (0 where not able)
+    outside: np.ndarray  # kind: log value
+    kind: np.ndarray  # pair -> kind
+    notional: np.ndarray  # pair
+    held: np.ndarray  # pair
+    level: np.ndarray  # pair: the lab's price level
+    eps: np.ndarray  # pair: the purpose's elasticity
+    money: np.ndarray  # lab
+    shape: tuple[int, int, int]  # offers, labs, purposes
     tau: float
 
 
 class _State(NamedTuple):
     """Demand at one vector of log group prices, and what its Jacobian needs."""
 
-    chips: np.ndarray  # offer, lab, purpose
+    chips: Callable[[], np.ndarray]  # offer, lab, purpose
     by_group: np.ndarray  # group: chips wanted
     jacobian: Callable[[], np.ndarray]  # group, group: d chips wanted / d log price
 
@@ -85,52 +90,85 @@ def _market(group: np.ndarray, n_groups: int, usable: np.ndarray, useful: np.nda
             value: np.ndarray, notional: np.ndarray, held: np.ndarray, level: np.ndarray, elasticity: np.ndarray,
             money: np.ndarray, tau: float) -> _Market:
     """The month's fixed terms for the offers, labs and purposes ``usable`` marks."""
+    n_offers, n_labs, n_purposes = useful.shape
+    pairs = n_labs * n_purposes
     with np.errstate(divide="ignore", invalid="ignore"):
-        per_price = np.where(usable, np.log(penalty) - np.log(useful), np.inf)
-    outside = np.broadcast_to(np.log(value)[:, None], held.shape)
-    return _Market(group, np.eye(n_groups)[group], per_price, np.where(usable, useful, 1.0), outside, notional, held,
-                   level, elasticity, money, tau)
+        per_price = np.where(usable, np.log(penalty) - np.log(useful), np.inf).reshape(n_offers, pairs)
+        inv_useful = np.where(usable, 1.0 / np.where(usable, useful, 1.0), 0.0).reshape(n_offers, pairs)
+        outside = np.repeat(np.log(value), n_purposes)
+    rows = np.ascontiguousarray(np.vstack((per_price, inv_useful, outside[None])).T)  # pair: what makes its kind
+    kinds: dict[bytes, int] = {}
+    kind = np.fromiter((kinds.setdefault(row, len(kinds)) for row in map(bytes, rows)), dtype=np.intp, count=pairs)
+    first = np.zeros(len(kinds), dtype=np.intp)
+    first[kind[::-1]] = np.arange(pairs)[::-1]  # a pair of each kind (its first)
+    return _Market(group, np.eye(n_groups)[group], per_price[:, first], inv_useful[:, first], outside[first],
+                   kind, notional.reshape(pairs), held.reshape(pairs), np.repeat(level, n_purposes),
+                   np.tile(elasticity, n_labs), money, (n_offers, n_labs, n_purposes), tau)
 
 
 def _state(y: np.ndarray, m: _Market) -> _State:
-    """Chips wanted at log group prices ``y``, and (lazily) their derivatives in ``y``."""
+    """Chips wanted at log group prices ``y``, and (lazily) the chips by offer and their
+    derivatives in ``y``. With ``w_k = exp(-(log e_k - low) / tau)`` per offer and kind of pair and
+    ``T = exp(-(log v - low) / tau) + sum_k w_k`` (``low`` for stability), the shares are
+    ``s_k = w_k / T``; the sums over offers are matrix products."""
     tau = m.tau
+    kind = m.kind
     p = np.exp(y)[m.group]  # offer
+    n_labs, n_purposes = m.shape[1:]
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        log_e = np.log(p)[:, None, None] + m.per_price  # offer, lab, purpose
-        low = np.minimum(log_e.min(axis=0), m.outside)  # lab, purpose: for stability
-        w = np.exp(-(log_e - low) / tau)
-        total = np.exp(-(m.outside - low) / tau) + w.sum(axis=0)
-        s = w / total
-        inside = s.sum(axis=0)
-        spi = s * (p[:, None, None] / m.useful)  # share times USD per useful PFLOP-hour
-        sum_spi = spi.sum(axis=0)
-        ok = inside > 0
+        log_e = y[m.group][:, None] + m.per_price  # offer, kind
+        low = np.minimum(log_e.min(axis=0), m.outside)  # kind
+        w = np.exp((low - log_e) / tau)
+        total = np.exp((low - m.outside) / tau) + w.sum(axis=0)
+        wu = w * m.inv_useful  # share times chips per useful PFLOP/s, times T
+        wsum = w.sum(axis=0)
+        ok = wsum > 0
+        sum_spi = (p @ wu) / total  # USD per useful PFLOP-hour: sum_k s_k p_k / u_k
+        inside = wsum / total
         paid = np.where(ok, sum_spi / np.where(ok, inside, 1.0), 1.0)
-        want = np.where(ok, m.notional * (paid / m.level[:, None]) ** m.eps[None, :], 0.0)
+        # per pair
+        ok_c, paid_c, sum_spi_c = ok[kind], paid[kind], sum_spi[kind]
+        want = np.where(ok_c, m.notional * (paid_c / m.level) ** m.eps, 0.0)
         x = np.maximum(want - m.held, 0.0)
-        spend = (x * sum_spi).sum(axis=1)  # lab: USD per hour
+        spend = (x * sum_spi_c).reshape(n_labs, n_purposes).sum(axis=1)  # lab: USD per hour
         binding = spend > m.money
         f = np.where(binding, m.money / np.where(binding, spend, 1.0), 1.0)
-        q = (f[:, None] * x)[None] * s / m.useful
-    by_group = q.sum(axis=(1, 2)) @ m.onehot
+        per = np.repeat(f, n_purposes) * x / total[kind]  # pair: chips of offer k are wu_k * per
+    by_offer = wu @ np.bincount(kind, weights=per, minlength=wu.shape[1])
+    by_group = by_offer @ m.onehot
+
+    def chips() -> np.ndarray:
+        return (wu[:, kind] * per).reshape(m.shape)
 
     def jacobian() -> np.ndarray:
-        share = np.einsum("kiu,kg->iug", s, m.onehot)  # inside share of each group
-        pay = np.einsum("kiu,kg->iug", spi, m.onehot)
+        # d log chips of a pair c (of kind k, lab i) / d y_m = d log f_i + d log x_c + share_m / tau,
+        # less 1 / tau for the offers of group m; d log x_c = alpha_c beta_mk (the demand's response to
+        # the mean price paid), d log f_i = -d spend_i / spend_i where the budget binds. Summed over the
+        # pairs of a kind with their chips, the kinds' terms are matrix products.
+        inv_t = 1.0 / total
+        share = (m.onehot.T @ w) * inv_t  # group, kind: inside share of each group
+        pay = ((m.onehot * p[:, None]).T @ wu) * inv_t
+        q_kind = m.onehot.T @ wu  # group, kind: chips of the group per unit of a pair's per
         with np.errstate(divide="ignore", invalid="ignore"):
-            inv = np.where(ok, 1.0 / np.where(ok, inside, 1.0), 0.0)[:, :, None]
-            d_paid = pay * inv * (1.0 - 1.0 / tau) + paid[:, :, None] * share * inv / tau  # d paid / d y
-            d_logx = np.where((x > 0)[:, :, None], m.eps[None, :, None] * want[:, :, None] / np.where(x > 0, x, 1.0)[:, :, None]
-                              * d_paid / paid[:, :, None], 0.0)
-            d_sum_spi = (-pay + share * sum_spi[:, :, None]) / tau + pay
-            d_spend = (x[:, :, None] * d_logx * sum_spi[:, :, None] + x[:, :, None] * d_sum_spi).sum(axis=1)  # lab, g
-            d_logf = np.where(binding[:, None], -d_spend / np.where(binding, spend, 1.0)[:, None], 0.0)
-        per = d_logf[:, None, :] + d_logx + share / tau  # lab, purpose, group
-        q_group = np.einsum("kiu,kg->giu", q, m.onehot)
-        return np.einsum("giu,ium->gm", q_group, per) - np.diag(q_group.sum(axis=(1, 2))) / tau
+            inv = np.where(ok, 1.0 / np.where(ok, inside, 1.0), 0.0)
+            beta = np.where(ok, (pay * inv * (1.0 - 1.0 / tau) + paid * share * inv / tau) / paid, 0.0)  # d log paid / d y
+            alpha = np.where(x > 0, m.eps * want / np.where(x > 0, x, 1.0), 0.0)  # pair
+        gamma = (-pay + share * sum_spi) / tau + pay  # d sum_spi / d y
+        per_kind = np.bincount(kind, weights=per, minlength=q_kind.shape[1])
+        per_alpha = np.bincount(kind, weights=per * alpha, minlength=q_kind.shape[1])
+        jac = (q_kind * per_kind) @ (share.T / tau) + (q_kind * per_alpha) @ beta.T
+        jac -= np.diag(q_kind @ per_kind) / tau
+        if binding.any():
+            labs = np.flatnonzero(binding)
+            c = (labs[:, None] * n_purposes + np.arange(n_purposes)).ravel()  # their pairs
+            k = kind[c]
+            d_spend = ((x[c] * alpha[c] * sum_spi[k]) * beta[:, k] + x[c] * gamma[:, k])  # m, pair
+            d_logf = -d_spend.reshape(-1, labs.size, n_purposes).sum(axis=2) / spend[labs]  # m, binding lab
+            r = (q_kind[:, k] * per[c]).reshape(-1, labs.size, n_purposes).sum(axis=2)  # g, binding lab
+            jac += r @ d_logf.T
+        return jac
 
-    return _State(q, by_group, jacobian)
+    return _State(chips, by_group, jacobian)
 
 
 def joint_clearing(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capacity: np.ndarray,
@@ -187,7 +225,7 @@ def _solve(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capacity: np
     m = _market(group, n_groups, usable, useful, penalty, value, notional, held, level, elasticity, money, tau)
     with np.errstate(invalid="ignore"):
         # no lab pays more than its value: beyond e^(20 tau) times the dearest choke a group sells nothing
-        choke = np.where(usable, m.outside[None] - m.per_price, -np.inf).max(axis=(1, 2))
+        choke = np.where(m.inv_useful > 0, m.outside[None] - m.per_price, -np.inf).max(axis=1)
     top = np.full(n_groups, -np.inf)
     np.maximum.at(top, group, choke)
     lower = np.log(floor)
@@ -224,4 +262,4 @@ def _solve(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capacity: np
         y = y_trial
         state, r, merit = trial
     rms = float(np.sqrt(merit / max(n_groups, 1)))
-    return JointClearing(np.exp(y), state.chips, rms < tol, it, rms)
+    return JointClearing(np.exp(y), state.chips(), rms < tol, it, rms)
