@@ -513,8 +513,10 @@ class ComputeMarket:
         """Demand of several markets (``specs``: buyers, and the product's demand terms), one
         price each: entry ``r`` of the prices is a price of market ``which[r]`` (:meth:`_demand`);
         and the same for some entries ``rows`` only (``sell_out_prices``' ``demand_of``)."""
-        parts = [self._masked(*spec) for spec in specs]
-        scale, held, top, money = (np.stack([part[n] for part in parts])[which] for n in range(4))
+        index: dict[int, int] = {}  # blocks of one group of sellers share its spec: masked once
+        of_spec = np.array([index.setdefault(id(spec), len(index)) for spec in specs], dtype=np.intp)
+        parts = [self._masked(*spec) for spec in {id(spec): spec for spec in specs}.values()]
+        scale, held, top, money = (np.stack([part[n] for part in parts])[of_spec[which]] for n in range(4))
         eps = self._elasticity[None, None, :]
 
         def chips(prices: np.ndarray) -> np.ndarray:

@@ -41,8 +41,10 @@ __all__ = ["DISPERSION", "JointClearing", "joint_clearing"]
 DISPERSION = 0.05  # logit dispersion in log effective price: a 5% dearer offer gets e^-1 the share (the scenario's negotiation.substitutes_dispersion)
 TOLERANCE = 1e-6  # on the complementarity residual (log price, or excess demand relative to capacity)
 MAX_ITERATIONS = 60
+MIN_STEP = 2.0**-20  # the line search's shortest step: a try with no descent by then has stalled
 MIN_CAPACITY = 1e-6  # chips: a group with less free (rounding left by contracts) has none to clear
 CONTINUATION_START = 0.2  # the dispersion a continuation starts from when Newton fails at a smaller one
+MAX_STAGES = 16  # the continuation's solves at most
 
 
 class JointClearing(NamedTuple):
@@ -187,10 +189,10 @@ def joint_clearing(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capa
 
     A group whose free capacity is a rounding residue (at most ``MIN_CAPACITY`` chips) makes the
     excess relative to capacity ill-conditioned; should Newton not converge with it, the clearing
-    is solved again with such groups holding nothing to clear. Should it still not converge, it is
-    solved again with a group nobody wants stepping to its floor, then by continuation in the
-    dispersion from ``CONTINUATION_START``; if every try fails, the one of least residual is
-    returned (``converged`` False; the model records it), with the iterations of all of them.
+    is solved again with such groups holding nothing to clear. Should it still not converge (Newton
+    stalls: no descent along its direction), it is solved by continuation in the dispersion from
+    ``CONTINUATION_START``; if every try fails, the one of least residual is returned
+    (``converged`` False; the model records it), with the iterations of all of them.
     """
     terms = (group, floor, capacity, useful, penalty, able, value, notional, held, level, elasticity, money)
     least = 0.0
@@ -198,18 +200,25 @@ def joint_clearing(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capa
     if not out.converged and ((capacity > 0) & (capacity <= MIN_CAPACITY)).any():
         least = MIN_CAPACITY
         out = _solve(price, *terms, tau, tol, max_iterations, least=least)
-    if out.converged:
+    if out.converged or tau >= CONTINUATION_START:
         return out
-    tries = [out, _solve(price, *terms, tau, tol, max_iterations, least=least, safeguarded=True)]
-    if not tries[-1].converged and tau < CONTINUATION_START:
-        # Continuation (homotopy) in the dispersion: nearer perfect substitutes the shares are
-        # nearly step functions of price and Newton from last month's prices can stall; from a
-        # dispersion where demand is smooth, halve it stage by stage, each stage starting from the
-        # last one's prices, down to ``tau``.
-        guess = price
-        for j in range(int(np.ceil(np.log2(CONTINUATION_START / tau))), -1, -1):
-            tries.append(_solve(guess, *terms, tau * 2.0**j, tol, max_iterations, least=least, safeguarded=True))
-            guess = tries[-1].prices
+    # Continuation (homotopy) in the dispersion: nearer perfect substitutes the shares are nearly
+    # step functions of price and Newton from last month's prices can stall; from a dispersion
+    # where demand is smooth, halve it stage by stage down to ``tau``, each stage starting from
+    # the last converged one's prices, and a stage that stalls is retried halfway (in logs) from it.
+    tries = [out]
+    stage, guess, done = CONTINUATION_START, price, None  # done: the last converged stage's dispersion
+    while len(tries) <= MAX_STAGES:
+        tries.append(_solve(guess, *terms, stage, tol, max_iterations, least=least))
+        if tries[-1].converged:
+            if stage == tau:
+                break
+            done, guess = stage, tries[-1].prices
+            stage = max(tau, stage / 2.0)
+        elif done is None:
+            break  # not even the smooth start converges
+        else:
+            stage = np.sqrt(done * stage)
     best = tries[-1] if tries[-1].converged else min(tries, key=lambda x: x.residual)
     return best._replace(iterations=sum(x.iterations for x in tries))
 
@@ -217,9 +226,8 @@ def joint_clearing(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capa
 def _solve(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capacity: np.ndarray, useful: np.ndarray,
            penalty: np.ndarray, able: np.ndarray, value: np.ndarray, notional: np.ndarray, held: np.ndarray,
            level: np.ndarray, elasticity: np.ndarray, money: np.ndarray, tau: float, tol: float, max_iterations: int,
-           *, least: float, safeguarded: bool = False) -> JointClearing:
-    """:func:`joint_clearing` with the groups of at most ``least`` free chips left out; ``safeguarded``:
-    a group nobody wants at the current prices steps to its floor (the retries' rule)."""
+           *, least: float) -> JointClearing:
+    """:func:`joint_clearing` with the groups of at most ``least`` free chips left out."""
     n_groups = len(floor)
     usable = able[:, :, None] & (useful > 0) & (capacity[group] > least)[:, None, None]
     m = _market(group, n_groups, usable, useful, penalty, value, notional, held, level, elasticity, money, tau)
@@ -244,9 +252,9 @@ def _solve(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capacity: np
         if np.sqrt(merit / max(n_groups, 1)) < tol:
             break
         jac = -state.jacobian() / cap[:, None]  # d excess (relative) / d log price
-        at_floor = (y - lower) <= 1.0 - state.by_group / cap  # the min picks the floor: y = floor
-        if safeguarded:  # so does a group nobody wants at this price: its demand row is flat (a
-            at_floor |= state.by_group <= 0.0  # singular step), and no buyers above the floor is no equilibrium
+        # the min picks the floor (y = floor); so does a group nobody wants at this price: its demand
+        # row is flat (a singular step), and no buyers above its floor is no equilibrium
+        at_floor = ((y - lower) <= 1.0 - state.by_group / cap) | (state.by_group <= 0.0)
         a = np.where(at_floor[:, None], np.eye(n_groups), jac)
         try:
             step = np.linalg.solve(a, -r)
@@ -256,9 +264,11 @@ def _solve(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capacity: np
         while True:
             y_trial = np.clip(y + t * step, lower, upper)
             trial = solve_at(y_trial)
-            if trial[2] <= (1.0 - 1e-4 * t) * merit or t < 1e-6:
+            if trial[2] <= (1.0 - 1e-4 * t) * merit or t <= MIN_STEP:
                 break
             t *= 0.5
+        if trial[2] > merit:
+            break  # no descent along Newton's direction: this try has stalled
         y = y_trial
         state, r, merit = trial
     rms = float(np.sqrt(merit / max(n_groups, 1)))
