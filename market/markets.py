@@ -32,7 +32,7 @@ from market.economics import (
     with_outside_options,
 )
 from market.economics.classes import FRONTIER
-from market.economics.clearing import joint_clearing
+from market.economics.clearing import joint_clearing, kinds_of
 from market.economics.withholding import NOT_WITHHELD, Withholding, access
 
 if TYPE_CHECKING:
@@ -404,7 +404,7 @@ class ComputeMarket:
             substitutes = self._substitutes(effective, room, need, useful, free * price, products, list(priced))
         else:
             substitutes = dict.fromkeys(priced)
-        alternatives = self._alternatives(effective, room, need, products, list(priced))
+        alternatives = self._alternatives(effective, room, need, products, list(priced), able)
         # Two passes over the product markets, so that each pass's sell-out prices (the
         # competitive prices, then the sellers' replies) are solved for all markets at once.
         markets = [self._market_grid([offers[k] for k in sellers], useful[by_product[product][0]],
@@ -537,22 +537,34 @@ class ComputeMarket:
 
     @staticmethod
     def _alternatives(effective: np.ndarray, room: np.ndarray, need: np.ndarray, product: np.ndarray,
-                      markets: list[str]) -> dict[str, np.ndarray]:
+                      markets: list[str], able: np.ndarray) -> dict[str, np.ndarray]:
         """Per product market, per lab and purpose: the effective price (USD per useful PFLOP-hour)
         at which the offers of other products could serve all it still needs, cheapest first: the
-        price of the marginal alternative; infinite where all of them together could not."""
-        order = np.argsort(effective, axis=0, kind="stable")  # offer, lab, purpose: cheapest first
-        sorted_price = np.take_along_axis(effective, order, axis=0)
-        sorted_room = np.take_along_axis(room, order, axis=0)
-        sorted_product = product[order]
-        finite = np.isfinite(sorted_price)
+        price of the marginal alternative; infinite where all of them together could not.
+
+        Labs' (lab, purpose) pairs that see every offer at the same effective price and room (and
+        may rent the same ones: ``able``) rank them alike, so the offers are sorted and their room
+        summed once per kind of pair; each pair then finds where what it needs is covered."""
+        n_offers = effective.shape[0]
+        if n_offers == 0:
+            return {p: np.full(need.shape, np.inf) for p in markets}
+        flat_effective, flat_room = effective.reshape(n_offers, -1), room.reshape(n_offers, -1)
+        kind, first = kinds_of(np.vstack((flat_effective, flat_room, able.reshape(n_offers, -1))).T)
+        order = np.argsort(flat_effective[:, first], axis=0, kind="stable")  # offer, kind: cheapest first
+        sorted_price = np.take_along_axis(flat_effective[:, first], order, axis=0)
+        sorted_room = np.take_along_axis(flat_room[:, first], order, axis=0)
+        other = product[order][:, :, None] != np.asarray(markets)[None, None, :]  # offer, kind, market
+        covered = np.cumsum(np.where(other, sorted_room[:, :, None], 0.0), axis=0)
+        wanted = need.reshape(-1)
         out = {}
-        for p in markets:
-            covered = np.cumsum(np.where(sorted_product == p, 0.0, sorted_room), axis=0)
-            enough = (covered >= need[None]) & finite & (sorted_product != p)
-            first = np.argmax(enough, axis=0)
-            marginal = np.take_along_axis(sorted_price, first[None], axis=0)[0]
-            out[p] = np.where(enough.any(axis=0) & (need > 0), marginal, np.inf)
+        for j, p in enumerate(markets):
+            # the first offer (of another product) where what the offers so far could serve covers
+            # the need: covered only grows at other products' offers with room, so with a need
+            # above 0 the first place it covers it is one of them, at a finite price
+            enough = covered[:, kind, j] >= wanted[None, :]  # offer, pair
+            at = np.argmax(enough, axis=0)
+            marginal = sorted_price[at, kind]
+            out[p] = np.where(enough[-1] & (wanted > 0), marginal, np.inf).reshape(need.shape)
         return out
 
     def _joint(self, priced: dict[str, list[int]], price: np.ndarray, useful: np.ndarray, penalty: np.ndarray

@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["DISPERSION", "JointClearing", "joint_clearing"]
+__all__ = ["DISPERSION", "JointClearing", "joint_clearing", "kinds_of"]
 
 DISPERSION = 0.05  # logit dispersion in log effective price: a 5% dearer offer gets e^-1 the share (the scenario's negotiation.substitutes_dispersion)
 TOLERANCE = 1e-6  # on the complementarity residual (log price, or excess demand relative to capacity)
@@ -88,6 +88,30 @@ class _State(NamedTuple):
     jacobian: Callable[[], np.ndarray]  # group, group: d chips wanted / d log price
 
 
+def kinds_of(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows of ``rows`` (n, features) are equal: each row's kind (0, 1, ... in the order the
+    kinds first appear) and the first row of each kind. Rows are hashed by a fixed random
+    projection (infinities as a large sentinel) and the grouping checked exactly; should two
+    different rows share a hash, they are told apart one by one."""
+    n = rows.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    finite = np.where(np.isposinf(rows), 1e6, np.where(np.isneginf(rows), -1e6, rows))
+    weights = np.random.default_rng(20250601).uniform(0.5, 1.5, rows.shape[1])
+    _, first, kind = np.unique(finite @ weights, return_index=True, return_inverse=True)
+    if not (rows[first[kind]] == rows).all():  # a collision: group by the rows' bytes
+        seen: dict[bytes, int] = {}
+        kind = np.fromiter((seen.setdefault(row, len(seen)) for row in map(bytes, np.ascontiguousarray(rows))),
+                           dtype=np.intp, count=n)
+        first = np.zeros(len(seen), dtype=np.intp)
+        first[kind[::-1]] = np.arange(n)[::-1]
+        return kind, first
+    order = np.argsort(first, kind="stable")  # kinds numbered in the order they first appear
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[kind.reshape(n)], first[order]
+
+
 def _market(group: np.ndarray, n_groups: int, usable: np.ndarray, useful: np.ndarray, penalty: np.ndarray,
             value: np.ndarray, notional: np.ndarray, held: np.ndarray, level: np.ndarray, elasticity: np.ndarray,
             money: np.ndarray, tau: float) -> _Market:
@@ -98,11 +122,7 @@ def _market(group: np.ndarray, n_groups: int, usable: np.ndarray, useful: np.nda
         per_price = np.where(usable, np.log(penalty) - np.log(useful), np.inf).reshape(n_offers, pairs)
         inv_useful = np.where(usable, 1.0 / np.where(usable, useful, 1.0), 0.0).reshape(n_offers, pairs)
         outside = np.repeat(np.log(value), n_purposes)
-    rows = np.ascontiguousarray(np.vstack((per_price, inv_useful, outside[None])).T)  # pair: what makes its kind
-    kinds: dict[bytes, int] = {}
-    kind = np.fromiter((kinds.setdefault(row, len(kinds)) for row in map(bytes, rows)), dtype=np.intp, count=pairs)
-    first = np.zeros(len(kinds), dtype=np.intp)
-    first[kind[::-1]] = np.arange(pairs)[::-1]  # a pair of each kind (its first)
+    kind, first = kinds_of(np.vstack((per_price, inv_useful, outside[None])).T)
     return _Market(group, np.eye(n_groups)[group], per_price[:, first], inv_useful[:, first], outside[first],
                    kind, notional.reshape(pairs), held.reshape(pairs), np.repeat(level, n_purposes),
                    np.tile(elasticity, n_labs), money, (n_offers, n_labs, n_purposes), tau)
