@@ -404,7 +404,7 @@ class ComputeMarket:
             substitutes = self._substitutes(effective, room, need, useful, free * price, products, list(priced))
         else:
             substitutes = dict.fromkeys(priced)
-        alternatives = self._alternatives(effective, room, need, products, list(priced), able)
+        alternatives = self._alternatives(effective, room, need, products, list(priced), able, useful, penalty)
         # Two passes over the product markets, so that each pass's sell-out prices (the
         # competitive prices, then the sellers' replies) are solved for all markets at once.
         markets = [self._market_grid([offers[k] for k in sellers], useful[by_product[product][0]],
@@ -537,19 +537,23 @@ class ComputeMarket:
 
     @staticmethod
     def _alternatives(effective: np.ndarray, room: np.ndarray, need: np.ndarray, product: np.ndarray,
-                      markets: list[str], able: np.ndarray) -> dict[str, np.ndarray]:
+                      markets: list[str], able: np.ndarray, useful: np.ndarray, penalty: np.ndarray
+                      ) -> dict[str, np.ndarray]:
         """Per product market, per lab and purpose: the effective price (USD per useful PFLOP-hour)
         at which the offers of other products could serve all it still needs, cheapest first: the
         price of the marginal alternative; infinite where all of them together could not.
 
-        Labs' (lab, purpose) pairs that see every offer at the same effective price and room (and
-        may rent the same ones: ``able``) rank them alike, so the offers are sorted and their room
+        Labs' (lab, purpose) pairs that may rent the same offers (``able``), a chip of each as
+        ``useful`` to them and at the same ``penalty`` (so at the same effective price and room),
+        rank them alike, so the offers are sorted and their room
         summed once per kind of pair; each pair then finds where what it needs is covered."""
         n_offers = effective.shape[0]
         if n_offers == 0:
             return {p: np.full(need.shape, np.inf) for p in markets}
         flat_effective, flat_room = effective.reshape(n_offers, -1), room.reshape(n_offers, -1)
-        kind, first = kinds_of(np.vstack((flat_effective, flat_room, able.reshape(n_offers, -1))).T)
+        # finite, and they make the effective price and the room: where it may rent, the chips' use and penalty there
+        kind, first = kinds_of(np.vstack((able.reshape(n_offers, -1), np.where(able, useful, 0.0).reshape(n_offers, -1),
+                                          np.where(able, penalty, 0.0).reshape(n_offers, -1))).T)
         order = np.argsort(flat_effective[:, first], axis=0, kind="stable")  # offer, kind: cheapest first
         sorted_price = np.take_along_axis(flat_effective[:, first], order, axis=0)
         sorted_room = np.take_along_axis(flat_room[:, first], order, axis=0)

@@ -91,14 +91,17 @@ class _State(NamedTuple):
 def kinds_of(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Which rows of ``rows`` (n, features) are equal: each row's kind (0, 1, ... in the order the
     kinds first appear) and the first row of each kind. Rows are hashed by a fixed random
-    projection (infinities as a large sentinel) and the grouping checked exactly; should two
-    different rows share a hash, they are told apart one by one."""
+    projection (infinities, if any, as a large sentinel) and the grouping checked exactly; should
+    two different rows share a hash, they are told apart one by one."""
     n = rows.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-    finite = np.where(np.isposinf(rows), 1e6, np.where(np.isneginf(rows), -1e6, rows))
     weights = np.random.default_rng(20250601).uniform(0.5, 1.5, rows.shape[1])
-    _, first, kind = np.unique(finite @ weights, return_index=True, return_inverse=True)
+    with np.errstate(invalid="ignore"):
+        h = rows @ weights
+    if not np.isfinite(h).all():
+        h = np.nan_to_num(rows, posinf=1e6, neginf=-1e6) @ weights
+    _, first, kind = np.unique(h, return_index=True, return_inverse=True)
     if not (rows[first[kind]] == rows).all():  # a collision: group by the rows' bytes
         seen: dict[bytes, int] = {}
         kind = np.fromiter((seen.setdefault(row, len(seen)) for row in map(bytes, np.ascontiguousarray(rows))),
@@ -122,7 +125,10 @@ def _market(group: np.ndarray, n_groups: int, usable: np.ndarray, useful: np.nda
         per_price = np.where(usable, np.log(penalty) - np.log(useful), np.inf).reshape(n_offers, pairs)
         inv_useful = np.where(usable, 1.0 / np.where(usable, useful, 1.0), 0.0).reshape(n_offers, pairs)
         outside = np.repeat(np.log(value), n_purposes)
-    kind, first = kinds_of(np.vstack((per_price, inv_useful, outside[None])).T)
+    # what makes a pair's kind, all finite: where it may rent, the penalties and chips' use there, its value
+    kind, first = kinds_of(np.vstack((np.where(usable, penalty, 0.0).reshape(n_offers, pairs),
+                                      np.where(usable, useful, 0.0).reshape(n_offers, pairs),
+                                      np.repeat(value, n_purposes)[None])).T)
     return _Market(group, np.eye(n_groups)[group], per_price[:, first], inv_useful[:, first], outside[first],
                    kind, notional.reshape(pairs), held.reshape(pairs), np.repeat(level, n_purposes),
                    np.tile(elasticity, n_labs), money, (n_offers, n_labs, n_purposes), tau)
@@ -216,10 +222,11 @@ def joint_clearing(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capa
     """
     terms = (group, floor, capacity, useful, penalty, able, value, notional, held, level, elasticity, money)
     least = 0.0
-    out = _solve(price, *terms, tau, tol, max_iterations, least=least)
+    built: dict[float, _Market] = {}
+    out = _solve(price, *terms, tau, tol, max_iterations, least=least, built=built)
     if not out.converged and ((capacity > 0) & (capacity <= MIN_CAPACITY)).any():
         least = MIN_CAPACITY
-        out = _solve(price, *terms, tau, tol, max_iterations, least=least)
+        out = _solve(price, *terms, tau, tol, max_iterations, least=least, built=built)
     if out.converged or tau >= CONTINUATION_START:
         return out
     # Continuation (homotopy) in the dispersion: nearer perfect substitutes the shares are nearly
@@ -229,7 +236,7 @@ def joint_clearing(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capa
     tries = [out]
     stage, guess, done = CONTINUATION_START, price, None  # done: the last converged stage's dispersion
     while len(tries) <= MAX_STAGES:
-        tries.append(_solve(guess, *terms, stage, tol, max_iterations, least=least))
+        tries.append(_solve(guess, *terms, stage, tol, max_iterations, least=least, built=built))
         if tries[-1].converged:
             if stage == tau:
                 break
@@ -246,11 +253,18 @@ def joint_clearing(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capa
 def _solve(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capacity: np.ndarray, useful: np.ndarray,
            penalty: np.ndarray, able: np.ndarray, value: np.ndarray, notional: np.ndarray, held: np.ndarray,
            level: np.ndarray, elasticity: np.ndarray, money: np.ndarray, tau: float, tol: float, max_iterations: int,
-           *, least: float) -> JointClearing:
-    """:func:`joint_clearing` with the groups of at most ``least`` free chips left out."""
+           *, least: float, built: dict[float, _Market] | None = None) -> JointClearing:
+    """:func:`joint_clearing` with the groups of at most ``least`` free chips left out; ``built``:
+    the month's fixed terms already built, by ``least`` (the tries of one month share them)."""
     n_groups = len(floor)
     usable = able[:, :, None] & (useful > 0) & (capacity[group] > least)[:, None, None]
-    m = _market(group, n_groups, usable, useful, penalty, value, notional, held, level, elasticity, money, tau)
+    m = None if built is None else built.get(least)
+    if m is None:
+        m = _market(group, n_groups, usable, useful, penalty, value, notional, held, level, elasticity, money, tau)
+        if built is not None:
+            built[least] = m
+    elif m.tau != tau:
+        m = m._replace(tau=tau)
     with np.errstate(invalid="ignore"):
         # no lab pays more than its value: beyond e^(20 tau) times the dearest choke a group sells nothing
         choke = np.where(m.inv_useful > 0, m.outside[None] - m.per_price, -np.inf).max(axis=1)
