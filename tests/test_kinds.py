@@ -4,6 +4,7 @@ and the labs' alternatives computed by kind equal to the same computed pair by p
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from market.economics.clearing import kinds_of
 from market.markets import ComputeMarket
@@ -57,3 +58,36 @@ def test_alternatives_by_kind_equal_those_pair_by_pair() -> None:
     for p in markets:
         assert np.array_equal(got[p], want[p]), p
         assert np.isfinite(got[p]).any() and np.isinf(got[p]).any()  # both cases drawn
+
+
+def test_a_month_pauses_the_garbage_collector_and_restores_it() -> None:
+    """MarketModel.step pauses Python's cyclic collector for the month and turns it back on after,
+    also when the month raises; a collector the caller turned off stays off."""
+    import gc
+
+    import market
+    from market.model import MarketModel
+
+    seen = []
+    model = MarketModel(market.load_scenario("baseline", steps=3), seed=0)
+    original = model.chip_market
+
+    def spy() -> None:
+        seen.append(gc.isenabled())
+        original()
+
+    model.chip_market = spy
+    assert gc.isenabled()
+    model.step()
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        model.step()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    faulty = MarketModel(market.load_scenario("baseline", {"faults.raise_at_step": 1}, steps=3), seed=0)
+    faulty.step()
+    with pytest.raises(RuntimeError, match="fault injected"):
+        faulty.step()
+    assert gc.isenabled()

@@ -10,6 +10,11 @@ from typing import TYPE_CHECKING
 import mesa
 
 from market.contracts import PURPOSES, Contract
+
+# positions of a Contract's fields (labs keep their contracts as plain tuples)
+_CLOUD, _VENDOR, _PRODUCT, _PURPOSE, _KIND, _CHIPS, _PFLOPS, _PRICE = (
+    Contract._fields.index(name) for name in ("cloud", "vendor", "product", "purpose", "kind", "chips", "pflops",
+                                              "price_usd_per_chip_hour"))
 from market.scenario import Lab
 
 if TYPE_CHECKING:
@@ -46,7 +51,10 @@ class AILab(mesa.Agent):
         self.burst = 1.0  # this month's passing swing of its demand (mean 1; cfg.demand_burst)
         self.budget = cfg.budget_usd_per_month
         self.readiness = {(u, e): cfg.readiness.get(e, DEFAULT_READINESS) for u in PURPOSES for e in model.ecosystems}
-        self._by_end: dict[int, list[Contract]] = {}  # its active contracts by the step they end, each in signing order
+        # its active contracts by the step they end, each in signing order, as plain tuples of a
+        # Contract's fields: the collector untracks tuples of plain values (a NamedTuple it tracks
+        # for good), and a 10,000-lab market holds some 400,000 contracts (docs/PERFORMANCE.md)
+        self._by_end: dict[int, tuple[tuple, ...]] = {}
         self.n_contracts = 0
         half = cfg.contract_months / 2.0  # the newsvendor's constants (commitment): mid-term decline, premium, spread
         self._newsvendor = ((1.0 - model.config.demand.expected_price_decline) ** (half / 12.0),
@@ -75,7 +83,7 @@ class AILab(mesa.Agent):
     @property
     def contracts(self) -> list[Contract]:
         """Its active contracts (grouped by the step they end)."""
-        return [c for ending in self._by_end.values() for c in ending]
+        return [Contract._make(c) for ending in self._by_end.values() for c in ending]
 
     def expire_contracts(self) -> None:
         """End the contracts whose term is over (``end_step`` = now: every month is visited, and a
@@ -86,8 +94,8 @@ class AILab(mesa.Agent):
             return
         clouds = self.model.clouds
         for c in due:
-            cloud = clouds[c.cloud]
-            cloud.contracted[c.product] = max(0.0, cloud.contracted[c.product] - c.chips)
+            cloud = clouds[c[_CLOUD]]
+            cloud.contracted[c[_PRODUCT]] = max(0.0, cloud.contracted[c[_PRODUCT]] - c[_CHIPS])
             self._book(c, -1.0)
         self.n_contracts -= len(due)
         if not self.n_contracts:  # start again from exact zeros
@@ -103,18 +111,15 @@ class AILab(mesa.Agent):
         end = c.start_step + c.months
         if end <= self.model.t:
             raise ValueError(f"contract {c.contract_id} ends at step {end}, not after the current step {self.model.t}")
-        ending = self._by_end.get(end)
-        if ending is None:
-            self._by_end[end] = [c]
-        else:
-            ending.append(c)
+        self._by_end[end] = self._by_end.get(end, ()) + (tuple(c),)
         self.n_contracts += 1
         self._book(c, 1.0)
 
-    def _book(self, c: Contract, sign: float) -> None:
-        """Keep running totals of the contracts, so the monthly decisions need not re-add them."""
-        vendor, purpose, kind = c.vendor, c.purpose, c.kind
-        pf = sign * c.pflops
+    def _book(self, c: tuple, sign: float) -> None:
+        """Keep running totals of the contracts (a Contract, or the tuple of its fields), so the
+        monthly decisions need not re-add them."""
+        vendor, purpose, kind = c[_VENDOR], c[_PURPOSE], c[_KIND]
+        pf = sign * c[_PFLOPS]
         key = (purpose, self.model.ecosystem_of[vendor])
         self._peak[key] = self._peak.get(key, 0.0) + pf
         self._peak_vendor[vendor] = self._peak_vendor.get(vendor, 0.0) + pf
@@ -122,11 +127,11 @@ class AILab(mesa.Agent):
         self._peak_kind[kind] = self._peak_kind.get(kind, 0.0) + pf
         if kind != "on_demand":
             self._term[key] = self._term.get(key, 0.0) + pf
-        cost = sign * c.monthly_cost(self.model.hours)
+        cost = sign * (c[_CHIPS] * c[_PRICE] * self.model.hours)  # Contract.monthly_cost
         self._spend += cost
-        at = self._by_cloud.get(c.cloud)
+        at = self._by_cloud.get(c[_CLOUD])
         if at is None:
-            at = self._by_cloud[c.cloud] = [0.0, 0]
+            at = self._by_cloud[c[_CLOUD]] = [0.0, 0]
         at[1] += 1 if sign > 0 else -1
         at[0] = at[0] + cost if at[1] else 0.0  # exact zero once none is left there
 
