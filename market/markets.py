@@ -97,8 +97,17 @@ def _chips(prices: np.ndarray, scale: np.ndarray, held: np.ndarray, choke: np.nd
     ``prices`` broadcast against the terms and with a length-1 purpose axis: ``min(sum over
     purposes of max(scale price^e - held, 0) up to the choke price, budget / price)``."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        wanted = np.where(prices <= choke, np.maximum(scale * prices ** eps - held, 0.0), 0.0)
-        return np.minimum(wanted.sum(axis=purpose_axis), money / np.squeeze(prices, axis=purpose_axis))
+        # the arithmetic of np.where(prices <= choke, np.maximum(scale * prices ** eps - held, 0),
+        # 0), in place: a month evaluates arrays of millions of numbers, and fresh temporaries of
+        # that size cost more than the arithmetic
+        wanted = np.multiply(scale, prices ** eps)
+        np.subtract(wanted, held, out=wanted)
+        np.maximum(wanted, 0.0, out=wanted)
+        above = np.less_equal(prices, choke)
+        np.logical_not(above, out=above)
+        np.copyto(wanted, 0.0, where=above)
+        total = wanted.sum(axis=purpose_axis)
+        return np.minimum(total, money / np.squeeze(prices, axis=purpose_axis), out=total)
 
 
 class _Terms(NamedTuple):
