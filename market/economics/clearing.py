@@ -230,11 +230,12 @@ def joint_clearing(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capa
     if out.converged or tau >= CONTINUATION_START:
         return out
     # Continuation (homotopy) in the dispersion: nearer perfect substitutes the shares are nearly
-    # step functions of price and Newton from last month's prices can stall; from a dispersion
-    # where demand is smooth, halve it stage by stage down to ``tau``, each stage starting from
-    # the last converged one's prices, and a stage that stalls is retried halfway (in logs) from it.
+    # step functions of price and Newton from last month's prices can stall. From a dispersion
+    # where demand is smoother (twice ``tau``, doubled while Newton stalls there too, up to
+    # CONTINUATION_START), halve it stage by stage down to ``tau``, each stage starting from the
+    # last converged one's prices; a stage that stalls is retried halfway (in logs) from it.
     tries = [out]
-    stage, guess, done = CONTINUATION_START, price, None  # done: the last converged stage's dispersion
+    stage, guess, done = min(2.0 * tau, CONTINUATION_START), price, None  # done: the last converged stage's dispersion
     while len(tries) <= MAX_STAGES:
         tries.append(_solve(guess, *terms, stage, tol, max_iterations, least=least, built=built))
         if tries[-1].converged:
@@ -242,10 +243,12 @@ def joint_clearing(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capa
                 break
             done, guess = stage, tries[-1].prices
             stage = max(tau, stage / 2.0)
-        elif done is None:
-            break  # not even the smooth start converges
-        else:
+        elif done is not None:
             stage = np.sqrt(done * stage)
+        elif stage < CONTINUATION_START:
+            stage = min(2.0 * stage, CONTINUATION_START)  # a smoother start, from the first guess
+        else:
+            break  # not even the smoothest start converges
     best = tries[-1] if tries[-1].converged else min(tries, key=lambda x: x.residual)
     return best._replace(iterations=sum(x.iterations for x in tries))
 
