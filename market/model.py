@@ -483,12 +483,20 @@ class MarketModel(mesa.Model):
         months (their premium buys flexibility, not capacity) and tranches of anchor deals (priced
         when signed, not this month) are left out."""
         signed: dict[str, list[float]] = {}
+        factors: dict[tuple[str, str], float | None] = {}  # per (cloud, lab): its term factor, None if affiliated
         for c in self.signed:
-            cloud = self.clouds[c.cloud]
-            if c.kind != "reserved" or cloud.affiliated(c.lab):
+            if c.kind != "reserved":
+                continue
+            pair = (c.cloud, c.lab)
+            if pair not in factors:
+                cloud = self.clouds[c.cloud]
+                factors[pair] = (None if cloud.affiliated(c.lab) else
+                                 cloud.term_factor(self.labs[c.lab].cfg.contract_months))
+            factor = factors[pair]
+            if factor is None:
                 continue
             acc = signed.setdefault(c.vendor, [0.0, 0.0])
-            acc[0] += c.chips * c.price_usd_per_chip_hour / cloud.term_factor(self.labs[c.lab].cfg.contract_months)
+            acc[0] += c.chips * c.price_usd_per_chip_hour / factor
             acc[1] += c.pflops
         for v, (usd, pflops) in signed.items():
             month = usd / pflops

@@ -71,6 +71,7 @@ class AILab(mesa.Agent):
         self.price_level = demand.reference_price_usd_per_pflop_hour
         self._elasticity = {"training": demand.training_elasticity, "inference": demand.inference_elasticity}
         self._month_paid = [0.0, 0.0]  # this month's new contracts: USD per hour, useful PFLOP/s
+        self._learning_rates = {"training": cfg.learning_rate, "inference": cfg.inference_learning_rate}
 
     # -- exogenous -------------------------------------------------------------------------
     def grow(self, z: float) -> None:
@@ -273,11 +274,14 @@ class AILab(mesa.Agent):
         ecosystem's software maturity, faster the larger the share of the lab's compute for that
         purpose that runs on it, at the purpose's learning rate (inference code is ported sooner:
         ``inference_learning_rate``)."""
-        total = {u: 0.0 for u in PURPOSES}
-        for (u, _), pf in self._peak.items():
+        peak = self._peak
+        if not peak:
+            return
+        total = dict.fromkeys(PURPOSES, 0.0)
+        for (u, _), pf in peak.items():
             total[u] += max(0.0, pf)
-        rate = {"training": self.cfg.learning_rate, "inference": self.cfg.inference_learning_rate}
-        for (u, eco), pf in self._peak.items():
+        rate = self._learning_rates
+        for (u, eco), pf in peak.items():
             if total[u] <= 0 or rate[u] <= 0:
                 continue
             share = max(0.0, pf) / total[u]
