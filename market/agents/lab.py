@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING
 import mesa
 
 from market.contracts import PURPOSES, Contract
+from market.scenario import Lab
+
+if TYPE_CHECKING:
+    from market.model import MarketModel
 
 # positions of a Contract's fields (labs keep their contracts as plain tuples)
 _CLOUD, _VENDOR, _PRODUCT, _PURPOSE, _KIND, _CHIPS, _PFLOPS, _PRICE = (
     Contract._fields.index(name) for name in ("cloud", "vendor", "product", "purpose", "kind", "chips", "pflops",
                                               "price_usd_per_chip_hour"))
-from market.scenario import Lab
-
-if TYPE_CHECKING:
-    from market.model import MarketModel
 
 __all__ = ["DEFAULT_READINESS", "AILab"]
 

@@ -121,17 +121,18 @@ def _market(group: np.ndarray, n_groups: int, usable: np.ndarray, useful: np.nda
     """The month's fixed terms for the offers, labs and purposes ``usable`` marks."""
     n_offers, n_labs, n_purposes = useful.shape
     pairs = n_labs * n_purposes
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_price = np.where(usable, np.log(penalty) - np.log(useful), np.inf).reshape(n_offers, pairs)
-        inv_useful = np.where(usable, 1.0 / np.where(usable, useful, 1.0), 0.0).reshape(n_offers, pairs)
-        outside = np.repeat(np.log(value), n_purposes)
+    usable, useful, penalty = (x.reshape(n_offers, pairs) for x in (usable, useful, penalty))
+    values = np.repeat(value, n_purposes)
     # what makes a pair's kind, all finite: where it may rent, the penalties and chips' use there, its value
-    kind, first = kinds_of(np.vstack((np.where(usable, penalty, 0.0).reshape(n_offers, pairs),
-                                      np.where(usable, useful, 0.0).reshape(n_offers, pairs),
-                                      np.repeat(value, n_purposes)[None])).T)
-    return _Market(group, np.eye(n_groups)[group], per_price[:, first], inv_useful[:, first], outside[first],
-                   kind, notional.reshape(pairs), held.reshape(pairs), np.repeat(level, n_purposes),
-                   np.tile(elasticity, n_labs), money, (n_offers, n_labs, n_purposes), tau)
+    kind, first = kinds_of(np.vstack((np.where(usable, penalty, 0.0), np.where(usable, useful, 0.0), values[None])).T)
+    usable, useful, penalty = usable[:, first], useful[:, first], penalty[:, first]  # offer, kind
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_price = np.where(usable, np.log(penalty) - np.log(useful), np.inf)
+        inv_useful = np.where(usable, 1.0 / np.where(usable, useful, 1.0), 0.0)
+        outside = np.log(values[first])
+    return _Market(group, np.eye(n_groups)[group], per_price, inv_useful, outside, kind, notional.reshape(pairs),
+                   held.reshape(pairs), np.repeat(level, n_purposes), np.tile(elasticity, n_labs), money,
+                   (n_offers, n_labs, n_purposes), tau)
 
 
 def _state(y: np.ndarray, m: _Market) -> _State:
@@ -260,9 +261,9 @@ def _solve(price: np.ndarray, group: np.ndarray, floor: np.ndarray, capacity: np
     """:func:`joint_clearing` with the groups of at most ``least`` free chips left out; ``built``:
     the month's fixed terms already built, by ``least`` (the tries of one month share them)."""
     n_groups = len(floor)
-    usable = able[:, :, None] & (useful > 0) & (capacity[group] > least)[:, None, None]
     m = None if built is None else built.get(least)
     if m is None:
+        usable = able[:, :, None] & (useful > 0) & (capacity[group] > least)[:, None, None]
         m = _market(group, n_groups, usable, useful, penalty, value, notional, held, level, elasticity, money, tau)
         if built is not None:
             built[least] = m
