@@ -26,7 +26,10 @@ equal to it where the price is above the floor. The complementarity is written a
 ``min(y_g - log floor_g, 1 - D_g / K_g) = 0`` in log prices ``y`` and solved by semismooth Newton
 (Qi and Sun 1993; the min-function form of Facchinei and Pang 2003, ch. 9) with a backtracking
 line search, warm-started from last month's prices. Demand is smooth and the products gross
-substitutes, so the equilibrium is unique (Arrow, Block and Hurwicz 1959).
+substitutes, so the equilibrium is unique (Arrow, Block and Hurwicz 1959). Where Newton stalls
+(nearer perfect substitutes the shares are nearly step functions of price) the month is solved by
+continuation in the dispersion (:func:`joint_clearing`). Labs' (lab, purpose) pairs alike in
+every term of the logit are computed once, by kind (:func:`kinds_of`).
 """
 
 from __future__ import annotations
