@@ -13,13 +13,19 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["KINDS", "PURPOSES", "Contract", "Refusal"]
+__all__ = ["KINDS", "PURPOSES", "Contract", "Refusal", "monthly_cost"]
 
 PURPOSES = ("training", "inference")  # what compute is for; each has its own demand, readiness and frictions
 # The kinds of contract (docs/ODD.md 7.19): "on_demand" for a month at the posted on-demand price;
 # "reserved" for the lab's term at the bargained price (term discount beyond a year); "anchor": a
 # multi-year take-or-pay deal of the scenario that finances new capacity.
 KINDS = ("on_demand", "reserved", "anchor")
+
+
+def monthly_cost(chips: float, price_usd_per_chip_hour: float, hours_per_month: float) -> float:
+    """US dollars a month for ``chips`` rented at a price per chip-hour: what a lab pays a cloud
+    each month of a contract (labs keep their contracts as plain tuples and call this on the fields)."""
+    return chips * price_usd_per_chip_hour * hours_per_month
 
 
 class Contract(NamedTuple):
@@ -70,7 +76,7 @@ class Contract(NamedTuple):
 
     def monthly_cost(self, hours_per_month: float) -> float:
         """US dollars the lab pays the cloud each month."""
-        return self.chips * self.price_usd_per_chip_hour * hours_per_month
+        return monthly_cost(self.chips, self.price_usd_per_chip_hour, hours_per_month)
 
 
 class Refusal(NamedTuple):

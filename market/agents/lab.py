@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from market.contracts import PURPOSES, Contract
+from market.contracts import PURPOSES, Contract, monthly_cost
 from market.scenario import Lab
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class AILab(mesa.Agent):
         self._peak_kind[kind] = self._peak_kind.get(kind, 0.0) + pf
         if kind != "on_demand":
             self._term[key] = self._term.get(key, 0.0) + pf
-        cost = sign * (c[_CHIPS] * c[_PRICE] * self.model.hours)  # Contract.monthly_cost
+        cost = sign * monthly_cost(c[_CHIPS], c[_PRICE], self.model.hours)
         self._spend += cost
         at = self._by_cloud.get(c[_CLOUD])
         if at is None:
