@@ -3,6 +3,9 @@ selections, the CLI's mistakes and the notebook entry point. Runs are tiny (a fe
 
 from __future__ import annotations
 
+import json
+import typing
+
 import polars as pl
 import pytest
 from annotated_types import Ge, Le
@@ -14,8 +17,9 @@ from market.analysis.figures import FIGURES
 from market.cli import app
 from market.explorer.levers import all_levers, levers_of, parse_value, scenario_with
 from market.explorer.sweeps import SweepError, open_sweep
-from market.explorer.whatif import WhatIf, run_whatif
-from market.scenario import ScenarioError, WithholdingRule
+from market.explorer.whatif import WhatIf, command_line, run_whatif
+from market.scenario import Negotiation, ScenarioError, WithholdingRule
+from market.scenario.schema import CLEARING_RULES
 
 
 def test_levers_take_their_ranges_from_the_scenario_schema() -> None:
@@ -34,7 +38,8 @@ def test_levers_take_their_ranges_from_the_scenario_schema() -> None:
 
 
 def test_a_scenarios_levers_are_the_headline_ones_it_has_and_those_it_turns() -> None:
-    assert [lev.path for lev in levers_of("baseline")] == ["labs.openai.switching_cost", "labs.openai.diversification"]
+    assert [lev.path for lev in levers_of("baseline")] == ["labs.openai.switching_cost", "labs.openai.diversification",
+                                                         "negotiation.substitutes"]
     shock = [lev.path for lev in levers_of("supply_shock")]
     assert shock[0] == "clouds.gcp.withholding.share"
     assert "packaging.shocks[0].factor" in shock
@@ -51,6 +56,56 @@ def test_lever_values_are_validated_by_the_whole_schema() -> None:
     with pytest.raises(ScenarioError, match=r"switching_cost: 'abc' is not a number; allowed: 0 to 10"):
         parse_value(lever, "abc")
     assert parse_value(lever, " 2.5 ") == 2.5
+
+
+def test_the_clearing_rule_is_a_choice_lever_with_the_names_and_meanings_of_the_schema() -> None:
+    rule = next(lev for lev in levers_of("baseline") if lev.path == "negotiation.substitutes")  # a headline lever
+    assert rule.names == typing.get_args(Negotiation.model_fields["substitutes"].annotation) == \
+        ("joint", "netted", "ignored")
+    assert rule.value == "joint" and rule.label != rule.path
+    assert dict(rule.choices) == CLEARING_RULES and all(rule.choices[i][1] for i in range(3))
+    assert rule.allowed == "'joint', 'netted' or 'ignored'"
+    tier = next(lev for lev in all_levers("openai_google_tpu") if lev.path == "clouds.gcp.withholding.tier")
+    assert tier.names == ("top", "previous", "any") and tier.value == "top"  # any Literal field is a choice
+    from market.explorer.app import _controls, choices_markdown
+
+    assert _controls([rule])["negotiation.substitutes"] == {"type": "Select", "label": "substitutes", "value": "joint",
+                                                          "values": ["joint", "netted", "ignored"]}
+    shown = choices_markdown(rule)
+    assert shown.count("\n") == 2 and "- **joint** (chosen): all products cleared together" in shown
+
+
+def test_choosing_the_ignored_clearing_rule_changes_the_run() -> None:
+    request = WhatIf("openai_google_tpu", {"negotiation.substitutes": "ignored"}, baseline=None, replications=2,
+                     steps=4)
+    what, base = request.scenarios()
+    assert (what.negotiation.substitutes, base.negotiation.substitutes) == ("ignored", "joint")
+    assert command_line(request).endswith("--set negotiation.substitutes=ignored")
+    result = run_whatif(request, workers=1)
+    assert result.done and result.pairs == 2
+    runs = result.tables["runs"].collect()
+    rules = {r["scenario"]: json.loads(r["config"])["negotiation"]["substitutes"] for r in runs.iter_rows(named=True)}
+    assert rules == {"openai_google_tpu + changes": "ignored", "openai_google_tpu as written": "joint"}
+    prices = result.tables["prices"].collect()
+    columns = ["replication", "step", "product", "rental_price_usd_per_chip_hour"]
+    by_rule = [prices.filter(pl.col("scenario") == side).join(runs.select("run_id", "replication"), on="run_id")
+               .select(columns).sort(columns[:3]) for side in rules]
+    assert by_rule[0].height == by_rule[1].height > 0
+    assert not by_rule[0].equals(by_rule[1])  # each product cleared on its own: other prices
+
+
+def test_a_bad_clearing_rule_is_refused_with_the_field_and_its_choices() -> None:
+    rule = next(lev for lev in levers_of("baseline") if lev.path == "negotiation.substitutes")
+    assert parse_value(rule, " netted ") == "netted"
+    for bad in ("both", "", None, 1.0):
+        with pytest.raises(ScenarioError, match=r"negotiation\.substitutes: .* is not one of its choices; "
+                                                r"allowed: 'joint', 'netted' or 'ignored'\.$"):
+            parse_value(rule, bad)
+    with pytest.raises(ScenarioError) as refused:
+        run_whatif(WhatIf("openai_google_tpu", {"negotiation.substitutes": "both"}, replications=2, steps=2))
+    message = str(refused.value)
+    assert "negotiation.substitutes: allowed: 'joint', 'netted' or 'ignored' (got 'both')" in message
+    assert "\n" not in message and "Traceback" not in message
 
 
 def test_a_whatif_gives_the_numbers_market_compare_gives_for_the_same_runs(tmp_path) -> None:

@@ -110,6 +110,7 @@ def test_the_page_loads_with_the_scenarios_levers(browser, whatif_server) -> Non
     assert page.get_by_text("share [0 to 1]").is_visible()  # the range comes from the schema
     assert page.get_by_text("switching_cost [0 to 10]").is_visible()  # a slider
     assert page.get_by_text("labs.openai.demand_pflops [more than 0 and at most 1e+12]").is_visible()  # a text field
+    assert page.get_by_text("Compute market: clearing rule across substitute products").is_visible()  # a choice
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / "whatif_loaded.png", full_page=True)
     page.close()
@@ -139,6 +140,22 @@ def test_a_lever_change_and_run_changes_the_figure(browser, whatif_server) -> No
         if page.locator(f".figure-{name}").count():  # a short run may withhold nothing)
             page.locator(f".figure-{name}").screenshot(path=SHOTS / f"whatif_{name}.png")
     assert page.locator(".figure-lab_mix_over_time").count() == 1
+    page.close()
+
+
+def test_the_clearing_rule_is_picked_from_a_list_and_the_run_uses_it(browser, whatif_server) -> None:
+    page = _page(browser, whatif_server)
+    meanings = page.locator(".choice-meanings")
+    assert "joint (chosen): all products cleared together" in meanings.inner_text()  # the schema's words
+    assert "ignored: each product on its own" in meanings.inner_text()
+    page.locator(".v-select", has=page.get_by_text("substitutes", exact=True)).click()
+    page.locator(".v-list-item", has_text="ignored").click()
+    page.wait_for_selector("text=ignored (chosen)", timeout=10_000)
+    _small_run(page)
+    page.locator(".run-button").click()
+    page.wait_for_selector("text=openai_google_tpu_demand + changes vs baseline: all 3 of 3 pairs", timeout=120_000)
+    assert "--set negotiation.substitutes=ignored" in page.inner_text("body")
+    page.screenshot(path=SHOTS / "whatif_clearing_rule.png", full_page=True)
     page.close()
 
 

@@ -5,7 +5,8 @@
     >>> market.explore("outputs/seed_scenarios")   # in Jupyter: the same page in the notebook  # doctest: +SKIP
 
 The levers are drawn by Mesa's :func:`mesa.visualization.solara_viz.UserInputs` (sliders where the
-schema bounds a field on both sides, a text field otherwise), the figures are those of
+schema bounds a field on both sides, a text field otherwise, a drop-down for a choice such as the
+market's clearing rule, with what each name means below it), the figures are those of
 ``market plot`` (:data:`market.analysis.figures.FIGURES`) and the outcome table holds the numbers of
 ``market compare``. A mistake (a bad lever value, a folder that cannot be read, a failed run) is a
 message in the page; the page stays usable.
@@ -95,12 +96,21 @@ def FigureView(name: str, tables: Any, key: Any) -> None:
     _show(name, image, why)
 
 
+def choices_markdown(lever: Lever) -> str:
+    """What each of a choice lever's names means (from the schema), one line each, the chosen one marked."""
+    return "\n".join(f"- **{name}**{' (chosen)' if name == lever.value else ''}" + (f": {meaning}" if meaning else "")
+                      for name, meaning in lever.choices)
+
+
 def _controls(levers: list[Lever]) -> dict[str, Any]:
-    """Mesa's user-parameter specs for the levers: a slider where the schema bounds both ends, a
-    text field (its range in the label) otherwise."""
+    """Mesa's user-parameter specs for the levers: a drop-down for a choice, a slider where the
+    schema bounds both ends, a text field (its range in the label) otherwise."""
     params: dict[str, Any] = {}
     for lever in levers:
-        if lever.bounded and not (lever.low_open or lever.high_open):
+        if lever.choices:
+            params[lever.path] = {"type": "Select", "label": lever.path.rsplit(".", 1)[-1], "value": lever.value,
+                                  "values": list(lever.names)}
+        elif lever.bounded and not (lever.low_open or lever.high_open):
             name = lever.path.rsplit(".", 1)[-1]
             params[lever.path] = Slider(f"{name} [{lever.allowed}]", value=lever.value, min=lever.low, max=lever.high,
                                         step=lever.step, dtype=int if lever.integer else float)
@@ -216,6 +226,9 @@ def WhatIfView(initial: str | None = None, workers: int | None = None) -> None:
                 solara.Text(f"{lever.label if lever.label != lever.path else lever.path}: {shown_value}",
                             style={"font-size": "0.85em", "color": "#555"})
                 UserInputs(_controls([now]), on_change=on_lever)
+                if any(meaning for _, meaning in now.choices):
+                    with solara.Div(classes=["choice-meanings"], style={"font-size": "0.85em"}):
+                        solara.Markdown(choices_markdown(now))
             addable = sorted(p for p in every if p not in {lev.path for lev in levers})
             solara.Select("Add a lever", value=None, values=addable,
                           on_value=lambda p: set_extra([*extra, p]) if p else None)

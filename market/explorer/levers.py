@@ -1,4 +1,5 @@
-"""The levers of a scenario: its numeric fields, with the ranges the scenario schema allows.
+"""The levers of a scenario: its numeric fields, with the ranges the scenario schema allows, and its
+choices (fields that take one of a few names), with the names the schema allows.
 
     >>> from market.explorer.levers import levers_of, scenario_with
     >>> [lever.path for lever in levers_of("openai_google_tpu")][:2]
@@ -8,16 +9,21 @@
     (0.0, 1.0, '0 to 1')
     >>> scenario_with("openai_google_tpu", {"clouds.gcp.withholding.share": 0.5}).clouds["gcp"].withholding.share
     0.5
+    >>> rule = next(lever for lever in levers_of("baseline") if lever.path == "negotiation.substitutes")
+    >>> rule.value, rule.names, rule.allowed
+    ('joint', ('joint', 'netted', 'ignored'), "'joint', 'netted' or 'ignored'")
 
 Ranges are read from the pydantic model of :class:`market.scenario.Scenario` (its ``ge``/``gt``/
-``le``/``lt`` constraints), never written here; a value is checked by validating the whole scenario
-(:func:`scenario_with`), so cross-field rules (packaging shares adding up to at most 1, a shock
-ending after it starts) are checked too, and a mistake is a :class:`ScenarioError` naming the field.
+``le``/``lt`` constraints), never written here, and so are a choice's names (its ``Literal`` values)
+and what each means (given by :func:`market.scenario.schema.choice`); a value is checked by
+validating the whole scenario (:func:`scenario_with`), so cross-field rules (packaging shares adding
+up to at most 1, a shock ending after it starts) are checked too, and a mistake is a
+:class:`ScenarioError` naming the field.
 
 A lever is a dotted path as ``market run --set`` takes it; an item of a list of tables is written
 ``packaging.shocks[0].factor``. The levers shown first for a scenario are the headline ones it has
-(:data:`HEADLINE_LEVERS`) and the numeric fields in which it differs from the built-in ``baseline``;
-every other numeric field can be added (:func:`all_levers`).
+(:data:`HEADLINE_LEVERS`) and the fields in which it differs from the built-in ``baseline``;
+every other numeric field or choice can be added (:func:`all_levers`).
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ HEADLINE_LEVERS: dict[str, str] = {
     "packaging.shocks[0].factor": "Supply shock: packaging capacity multiplied by",
     "packaging.shocks[0].start_step": "Supply shock: first month (step)",
     "packaging.shocks[0].end_step": "Supply shock: month it ends (step)",
+    "negotiation.substitutes": "Compute market: clearing rule across substitute products",
 }
 SKIPPED = ("faults.", "steps", "hours_per_month")  # run settings and test hooks, not levers
 _INDEX = r"^(\w+)\[(\d+)\]$"  # name[i]: an item of a list of tables
@@ -57,16 +64,23 @@ _INDEX = r"^(\w+)\[(\d+)\]$"  # name[i]: an item of a list of tables
 class Lever:
     """A numeric field of a scenario: its dotted ``path``, current ``value``, type (``integer``) and
     the range the schema allows (``low``/``high``, ``None`` when unbounded; ``low_open`` means
-    strictly greater than ``low``)."""
+    strictly greater than ``low``). Or a choice: ``choices`` holds the names the schema allows, each
+    with what it means ("" when the schema does not say), and ``value`` is one of the names."""
 
     path: str
     label: str
-    value: float
+    value: float | str
     integer: bool
     low: float | None
     high: float | None
     low_open: bool = False
     high_open: bool = False
+    choices: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """A choice's allowed names, in the schema's order (empty for a numeric lever)."""
+        return tuple(name for name, _ in self.choices)
 
     @property
     def bounded(self) -> bool:
@@ -74,9 +88,14 @@ class Lever:
 
     @property
     def allowed(self) -> str:
-        """The range in words: "0 to 1", "at least 0", "more than 0", "any number"."""
+        """The range in words: "0 to 1", "at least 0", "more than 0", "any number"; a choice's names:
+        "'joint', 'netted' or 'ignored'"."""
         def num(x: float) -> str:
             return f"{x:g}"
+
+        if self.choices:
+            quoted = [repr(name) for name in self.names]
+            return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
         if self.bounded and not self.low_open and not self.high_open:
             return f"{num(self.low)} to {num(self.high)}"
@@ -104,6 +123,10 @@ def _unwrap(annotation: Any) -> Any:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         return args[0] if len(args) == 1 else annotation
     return annotation
+
+
+def _is_choice(info: FieldInfo) -> bool:
+    return typing.get_origin(_unwrap(info.annotation)) is typing.Literal
 
 
 def _field(path: str) -> FieldInfo:
@@ -144,29 +167,41 @@ def _bounds(info: FieldInfo) -> dict[str, Any]:
     return out
 
 
-def _lever(path: str, value: float) -> Lever:
+def _lever(path: str, value: float | str) -> Lever:
     info = _field(path)
+    label = HEADLINE_LEVERS.get(path, path)
+    if _is_choice(info):
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        meanings = extra.get("choices", {})
+        choices = tuple((name, meanings.get(name, "")) for name in typing.get_args(_unwrap(info.annotation)))
+        return Lever(path, label, value, False, None, None, choices=choices)
     integer = _unwrap(info.annotation) is int
-    return Lever(path, HEADLINE_LEVERS.get(path, path), value, integer, **_bounds(info))
+    return Lever(path, label, value, integer, **_bounds(info))
 
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _numeric(node: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
-    """(dotted path, value) of every int or float field below ``node`` of a validated scenario."""
+def _settable(node: Any, prefix: str = "") -> Iterator[tuple[str, float | str]]:
+    """(dotted path, value) of every int or float field, and every choice (a ``Literal`` field)
+    that is set, below ``node`` of a validated scenario."""
     if isinstance(node, BaseModel):
-        for name in type(node).model_fields:
-            yield from _numeric(getattr(node, name), _join(prefix, name))
+        for name, info in type(node).model_fields.items():
+            value = getattr(node, name)
+            if _is_choice(info):
+                if isinstance(value, str):
+                    yield _join(prefix, name), value
+            else:
+                yield from _settable(value, _join(prefix, name))
     elif isinstance(node, Mapping):
         for key, value in node.items():
             if isinstance(value, BaseModel):
-                yield from _numeric(value, _join(prefix, key))
+                yield from _settable(value, _join(prefix, key))
     elif isinstance(node, list):
         for i, value in enumerate(node):
             if isinstance(value, BaseModel):
-                yield from _numeric(value, f"{prefix}[{i}]")
+                yield from _settable(value, f"{prefix}[{i}]")
     elif isinstance(node, (int, float)) and not isinstance(node, bool):
         yield prefix, node
 
@@ -176,14 +211,14 @@ def _load(source: str | Path) -> Scenario:
 
 
 def all_levers(source: str | Path | Scenario) -> list[Lever]:
-    """Every numeric field of a scenario as a lever, in the schema's order."""
+    """Every numeric field and every choice of a scenario as a lever, in the schema's order."""
     sc = source if isinstance(source, Scenario) else _load(source)
-    return [_lever(path, value) for path, value in _numeric(sc) if not path.startswith(SKIPPED)]
+    return [_lever(path, value) for path, value in _settable(sc) if not path.startswith(SKIPPED)]
 
 
 def levers_of(source: str | Path) -> list[Lever]:
-    """The levers shown first for a scenario: the headline levers it has, then the numeric fields
-    in which it differs from the built-in ``baseline`` (the ones its file turns)."""
+    """The levers shown first for a scenario: the headline levers it has, then the fields in which
+    it differs from the built-in ``baseline`` (the ones its file turns)."""
     sc = _load(source)
     mine = {lever.path: lever for lever in all_levers(sc)}
     base = {lever.path: lever.value for lever in all_levers("baseline")}
@@ -192,8 +227,14 @@ def levers_of(source: str | Path) -> list[Lever]:
     return first + turned
 
 
-def parse_value(lever: Lever, text: str | float | int | None) -> float | int:
-    """A value typed for ``lever``, as a number; a :class:`ScenarioError` naming the lever if it is none."""
+def parse_value(lever: Lever, text: str | float | int | None) -> float | int | str:
+    """A value typed or picked for ``lever``: a number, or one of a choice's names; a
+    :class:`ScenarioError` naming the lever and what is allowed if it is neither."""
+    if lever.choices:
+        name = "" if text is None else str(text).strip()
+        if name not in lever.names:
+            raise ScenarioError(f"{lever.path}: {name!r} is not one of its choices; allowed: {lever.allowed}.")
+        return name
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         value = text
     else:

@@ -57,6 +57,7 @@ from market.scenario.schema import (
     Vendor,
     WithholdingRule,
     between,
+    choice,
 )
 
 __all__ = sorted([*loading.__all__, *schema.__all__])

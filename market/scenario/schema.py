@@ -3,7 +3,9 @@
 Each table is a :class:`StrictModel` (an unknown key is an error, the values are frozen). Every
 numeric field's type is made by :func:`between`, which carries its range both as pydantic
 constraints (the explorer's sliders read them) and in the error message; the ranges are listed in
-docs/ODD.md 6.0. Cross-field checks (ids that must exist) are in :mod:`market.scenario.references`.
+docs/ODD.md 6.0. A field that takes one of a few names may carry what each means with
+:func:`choice` (the explorer shows it next to the choice). Cross-field checks (ids that must
+exist) are in :mod:`market.scenario.references`.
 
 Units: compute in dense bf16 PFLOP/s, money in US dollars, time in monthly steps.
 """
@@ -55,6 +57,7 @@ __all__ = [
     "Vendor",
     "WithholdingRule",
     "between",
+    "choice",
 ]
 
 
@@ -90,6 +93,24 @@ def between(low: float, high: float, kind: type = float, *, low_open: bool = Fal
 
     bounds = {"gt" if low_open else "ge": low, "lt" if high_open else "le": high}
     return Annotated[kind, Field(**bounds, **({"allow_inf_nan": False} if kind is float else {})), WrapValidator(check)]
+
+
+def choice(described: dict[str, str]) -> Any:
+    """The type of a field that takes one of the names of ``described`` (name -> what it means, in
+    one line). The names are the field's ``Literal`` values and the meanings its
+    ``json_schema_extra["choices"]`` (the explorer shows them); any other value is reported as
+    ``allowed: 'a', 'b' or 'c'`` under the field's dotted path."""
+    names = tuple(described)
+    quoted = [repr(n) for n in names]
+    allowed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+    def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise PydanticCustomError("not_a_choice", "allowed: {allowed}", {"allowed": allowed}) from None
+
+    return Annotated[Literal[names], Field(json_schema_extra={"choices": dict(described)}), WrapValidator(check)]
 
 
 # Plausible ranges of the quantities scenario fields share (docs/ODD.md 6.0): generous for any market
@@ -477,18 +498,25 @@ class Deal(StrictModel):
         return self
 
 
+# The compute market's clearing rules: how a product's competitive price counts substitute products
+# (docs/ODD.md 7.7 (a)). "joint" is the default; the other two are kept for comparison (docs/VALIDATION.md).
+CLEARING_RULES = {
+    "joint": "all products cleared together, each lab's demand net of what it rents of the others "
+             "(competitive equilibrium across products)",
+    "netted": "each product on its own, each lab's demand net of its share of the free chips of products "
+              "at most as dear for it at last month's prices, and of what they cost",
+    "ignored": "each product on its own, against every lab's whole residual need (the rule before): prices "
+               "sit above market clearing and capacity is left idle",
+}
+
+
 class Negotiation(StrictModel):
     """The compute market: the bargaining protocol and its parameters, and how a product's
-    competitive price counts substitute products (docs/ODD.md 7.7 (a)): ``"joint"`` (the default),
-    net of what each lab rents of the other products when all of them are cleared together
-    (``market.economics.clearing``: competitive equilibrium across products); kept for
-    comparison (docs/VALIDATION.md), ``"ignored"``, against every lab's whole residual need (the
-    rule before: substitutes' capacity is not netted, so prices sit above market clearing and
-    capacity is left idle), and ``"netted"``, net of each lab's share of the free chips of
-    products at most as dear for it at last month's prices, and of what they cost."""
+    competitive price counts substitute products (``substitutes``, one of :data:`CLEARING_RULES`;
+    ``"joint"`` is ``market.economics.clearing``)."""
 
     protocol: ProtocolName = "nash"
-    substitutes: Literal["ignored", "netted", "joint"] = "joint"
+    substitutes: choice(CLEARING_RULES) = "joint"
     # the joint clearing's logit dispersion in log effective price (docs/ODD.md 7.7 (a)): a lab gives an
     # offer this much dearer e^-1 the share of an equal one; toward 0 the products are perfect substitutes,
     # and the solve needs more iterations (continuation from 0.2 where Newton alone stalls; docs/VALIDATION.md)
