@@ -320,7 +320,8 @@ def test_higher_switching_cost_keeps_labs_on_nvidia(pool) -> None:
 
     Nvidia's share of the whole market's compute is reported too, as information: vendors'
     compute shares follow their supply more than labs' preferences, and the lever moves them by
-    about a point, through which capacity stands idle at a month's end (docs/VALIDATION.md §3).
+    about a point, down: dearer switching makes AMD's chips cheaper for the clouds to buy, through
+    its list price after the first month's book, and AMD's fleet grows (docs/VALIDATION.md §3).
     """
     a = _runs(pool, "openai_google_tpu", _switching(0.2), SWITCH_STEPS)
     b = _runs(pool, "openai_google_tpu", _switching(3.0), SWITCH_STEPS)
