@@ -43,6 +43,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from market.scenario import Scenario, ScenarioError, resolve_scenario, validate_scenario
+from market.scenario.schema import names_in_words
 
 __all__ = ["HEADLINE_LEVERS", "Lever", "all_levers", "levers_of", "parse_value", "scenario_with"]
 
@@ -94,8 +95,7 @@ class Lever:
             return f"{x:g}"
 
         if self.choices:
-            quoted = [repr(name) for name in self.names]
-            return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+            return names_in_words(self.names)
 
         if self.bounded and not self.low_open and not self.high_open:
             return f"{num(self.low)} to {num(self.high)}"

@@ -95,14 +95,19 @@ def between(low: float, high: float, kind: type = float, *, low_open: bool = Fal
     return Annotated[kind, Field(**bounds, **({"allow_inf_nan": False} if kind is float else {})), WrapValidator(check)]
 
 
+def names_in_words(names: tuple[str, ...]) -> str:
+    """A choice's names as an error or a label gives them: "'a', 'b' or 'c'"."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
 def choice(described: dict[str, str]) -> Any:
     """The type of a field that takes one of the names of ``described`` (name -> what it means, in
     one line). The names are the field's ``Literal`` values and the meanings its
     ``json_schema_extra["choices"]`` (the explorer shows them); any other value is reported as
     ``allowed: 'a', 'b' or 'c'`` under the field's dotted path."""
     names = tuple(described)
-    quoted = [repr(n) for n in names]
-    allowed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    allowed = names_in_words(names)
 
     def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         try:
