@@ -235,6 +235,10 @@ class ComputeMarket:
                 rho[i, eco_index[e], purpose_index[purpose]] = r
             for purpose, e in lab.holdings():
                 in_use[i, eco_index[e], purpose_index[purpose]] = True
+            if model.t == 0:  # the book before the simulation, which the first month's contracts stand for
+                for purpose, used in lab.cfg.in_use.items():
+                    for e in used:
+                        in_use[i, eco_index[e], purpose_index[purpose]] = True
             for v, x in lab.vendor_shares().items():
                 shares[i, vendor_index[v]] = x
             held[i] = lab.useful_by_purpose()

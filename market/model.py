@@ -179,7 +179,7 @@ class MarketModel(mesa.Model):
                 budget_usd_per_month=float(d) * tail.budget_usd_per_pflop_month, budget_growth=tail.demand_growth,
                 value_usd_per_pflop_hour=tail.value_usd_per_pflop_hour, readiness=tail.readiness,
                 switching_cost=tail.switching_cost, inference_switching_share=tail.inference_switching_share,
-                diversification=tail.diversification,
+                in_use=tail.in_use, diversification=tail.diversification,
                 below_frontier_penalty=tail.below_frontier_penalty,
                 bargaining_power=tail.bargaining_power, contract_months=int(m),
                 supply_security=tail.supply_security)

@@ -75,8 +75,11 @@ def _measure(scenario: str, overrides_json: str, steps: int, seed: int) -> dict[
         "openai_google_top_pflop_months": by_lab.get("openai", 0.0),
         "partners_google_top_pflop_months": sum(by_lab.get(lab, 0.0) for lab in PARTNERS),
         "nvidia_share_last12": nvidia["compute_share"].mean(),
+        "amd_share_last12": r.shares.filter(pl.col("vendor") == "amd", pl.col("step") > last - 12)[
+            "compute_share"].mean(),
         "openai_nvidia_last12": lab_vendor_share(r.tables, "openai", "nvidia").filter(pl.col("step") > last - 12)[
             "share"].mean(),
+        "openai_nvidia_mean": lab_vendor_share(r.tables, "openai", "nvidia")["share"].mean(),
         "openai_nvidia_training_last12": _purpose_share(r, "openai", "nvidia", "training", last - 12),
         "openai_nvidia_training_after12": _purpose_share(r, "openai", "nvidia", "training", 12),
         "openai_nvidia_inference_last12": _purpose_share(r, "openai", "nvidia", "inference", last - 12),
@@ -313,26 +316,57 @@ def test_higher_switching_cost_keeps_labs_on_nvidia(pool) -> None:
     """Every lab's switching cost 0.2 -> 3.0 (``openai_google_tpu``) keeps OpenAI on Nvidia.
 
     Measure: OpenAI's Nvidia dependency (Nvidia's share of its contracted peak compute), averaged
-    over the last 12 of 36 months. The switching penalty holds labs in the ecosystem they already
-    use, which is mostly CUDA; its effect builds up as contracts turn over (12-month terms), so the
-    late months show it. The seed-event scenario is used because there OpenAI may also switch to
-    TPUs, the decision the lever is about.
+    over the 36 months. The switching penalty acts when a lab chooses among offers: in the book it
+    starts with (month 0, the contracts signed before the simulation, chosen under the same
+    frictions from the ecosystems it already runs, ``in_use``) and at each renewal. Cheap
+    switching puts OpenAI's first book partly on AMD's MI300X; as that book turns over and MI300X
+    falls below the frontier class for training, the difference fades, so the last year's share
+    is reported as information (docs/VALIDATION.md §3). The seed-event scenario is used because
+    there OpenAI may also switch to TPUs, the decision the lever is about.
 
-    Nvidia's share of the whole market's compute is reported too, as information: vendors'
-    compute shares follow their supply more than labs' preferences, and the lever moves them by
-    about a point, down: dearer switching makes AMD's chips cheaper for the clouds to buy, through
-    its list price after the first month's book, and AMD's fleet grows (docs/VALIDATION.md §3).
+    Nvidia's and AMD's shares of the whole market's compute are reported too, as information:
+    vendors' compute shares follow their supply more than labs' preferences, and the lever moves
+    Nvidia's by about a point, down: dearer switching makes AMD's chips cheaper for the clouds to
+    buy, through its list price after the first month's book, and AMD's fleet grows.
+    :func:`test_dearer_switching_shrinks_amd_once_its_list_price_is_held` checks that mechanism.
     """
     a = _runs(pool, "openai_google_tpu", _switching(0.2), SWITCH_STEPS)
     b = _runs(pool, "openai_google_tpu", _switching(3.0), SWITCH_STEPS)
     lever = (f"openai_google_tpu, labs.*.switching_cost and long_tail.switching_cost 0.2 (a) vs 3.0 (b), "
              f"{SWITCH_STEPS} months")
     xa, xb = _scalar(a, "nvidia_share_last12"), _scalar(b, "nvidia_share_last12")
+    ma, mb = _scalar(a, "amd_share_last12"), _scalar(b, "amd_share_last12")
     market_share = _paired("2' switching cost -> Nvidia share (information)", "Nvidia compute_share, mean of months 24-35",
-                           lever, xb - xa, +1, xa, xb)
-    ya, yb = _scalar(a, "openai_nvidia_last12"), _scalar(b, "openai_nvidia_last12")
-    _check(_paired("2 switching cost -> OpenAI on Nvidia", "OpenAI's Nvidia share, mean of months 24-35",
-                   lever, yb - ya, +1, ya, yb, info_market_share_p=round(market_share["p_value"], 4)))
+                           lever, xb - xa, +1, xa, xb, info_amd_share_a=round(float(ma.mean()), 4),
+                           info_amd_share_b=round(float(mb.mean()), 4),
+                           info_amd_share_up_in=f"{int(np.sum(mb > ma))} of {ma.size} pairs")
+    la, lb = _scalar(a, "openai_nvidia_last12"), _scalar(b, "openai_nvidia_last12")
+    last = _paired("2 (last year, information) switching cost -> OpenAI on Nvidia",
+                   "OpenAI's Nvidia share, mean of months 24-35", lever, lb - la, +1, la, lb)
+    ya, yb = _scalar(a, "openai_nvidia_mean"), _scalar(b, "openai_nvidia_mean")
+    _check(_paired("2 switching cost -> OpenAI on Nvidia", "OpenAI's Nvidia share, mean of months 0-35",
+                   lever, yb - ya, +1, ya, yb, info_market_share_p=round(market_share["p_value"], 4),
+                   info_last_year_p=round(last["p_value"], 4)))
+
+
+def test_dearer_switching_shrinks_amd_once_its_list_price_is_held(pool) -> None:
+    """Check 2's lever with AMD's list price held (``vendors.amd.pricing.speed = 0``): dearer
+    switching now lowers AMD's share of the market's compute in months 24-35, as the labs'
+    frictions alone would, where with its price free it raises it (2', information). This tests
+    the mechanism docs/VALIDATION.md §3 gives for 2': AMD's fleet grows with dearer switching
+    because its list price follows a thinner first-month order book down, and the clouds buy more
+    of its chips."""
+    held = {"vendors.amd.pricing.speed": 0.0}
+    a = _runs(pool, "openai_google_tpu", {**_switching(0.2), **held}, SWITCH_STEPS)
+    b = _runs(pool, "openai_google_tpu", {**_switching(3.0), **held}, SWITCH_STEPS)
+    xa, xb = _scalar(a, "amd_share_last12"), _scalar(b, "amd_share_last12")
+    na, nb = _scalar(a, "nvidia_share_last12"), _scalar(b, "nvidia_share_last12")
+    _check(_paired("2' held AMD list price: switching cost -> AMD share", "AMD compute_share, mean of months 24-35",
+                   f"openai_google_tpu, vendors.amd.pricing.speed = 0, labs.*.switching_cost and "
+                   f"long_tail.switching_cost 0.2 (a) vs 3.0 (b), {SWITCH_STEPS} months",
+                   xb - xa, -1, xa, xb, info_nvidia_share_a=round(float(na.mean()), 4),
+                   info_nvidia_share_b=round(float(nb.mean()), 4),
+                   info_nvidia_share_up_in=f"{int(np.sum(nb > na))} of {na.size} pairs"))
 
 
 def _purpose_switching(training: float, inference: float) -> dict[str, float]:

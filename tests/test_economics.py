@@ -512,3 +512,50 @@ def test_training_prefers_the_frontier_class_through_its_penalty(seed: int) -> N
     train_off, infer_off = frontier_share(0.0)
     assert train_on > train_off + 0.02
     assert infer_on <= infer_off + 0.02
+
+
+@pytest.mark.parametrize("in_use", [None, {}])
+def test_the_first_month_waives_the_switching_penalty_only_on_ecosystems_in_use(in_use) -> None:
+    """The book the first month's contracts stand for (ODD 7.10): a lab pays no switching penalty
+    in month 0 on the ecosystems it already runs each purpose on (``in_use``), and the full
+    ``switching_cost x (1 - readiness)`` elsewhere. From month 1 on only its contracts count.
+    Meta runs Llama inference on MI300X (``in_use.inference`` includes ``rocm``), not training;
+    with ``in_use`` emptied it pays the penalty for both."""
+    import market
+    from market.model import MarketModel
+
+    overrides = {"labs.meta.diversification": 0.0, **({} if in_use is None else {"labs.meta.in_use": in_use})}
+    sc = market.load_scenario("baseline", overrides, steps=3)
+    meta = sc.labs["meta"]
+    model = MarketModel(sc, seed=0, record=False)
+    model.step()
+    cm = model.compute_market
+    i = cm.lab_index["meta"]
+    o = next(o for o in cm.offers if o.product == "mi300x" and o.cloud.owner_lab is None)
+    training, inference = cm.penalty[o.key, i]
+    rho = meta.readiness["rocm"]
+    full = 1.0 + meta.switching_cost * (1.0 - rho)
+    below = 1.0 + meta.below_frontier_penalty if o.performance_class != "frontier" else 1.0
+    assert training == pytest.approx(full * below)
+    if in_use is None:
+        assert "rocm" in meta.in_use["inference"] and "rocm" not in meta.in_use["training"]
+        assert inference == 1.0
+    else:
+        assert inference == pytest.approx(1.0 + meta.switching_cost * meta.inference_switching_share * (1.0 - rho))
+    model.step()  # month 1: in use is what it holds under contract
+    holds = ("inference", "rocm") in model.labs["meta"].holdings()
+    rho_now = model.labs["meta"].readiness["inference", "rocm"]
+    expected = 1.0 if holds else 1.0 + meta.switching_cost * meta.inference_switching_share * (1.0 - rho_now)
+    assert cm.penalty[o.key, i, 1] == pytest.approx(expected)
+
+
+def test_an_unknown_ecosystem_in_use_is_refused() -> None:
+    """``in_use`` names ecosystems of the scenario's vendors; anything else is a user error naming
+    the field and the allowed names."""
+    import market
+    from market.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"labs\.meta\.in_use\.inference\[0\].*cuda"):
+        market.load_scenario("baseline", {"labs.meta.in_use": {"inference": ["rocmm"]}})
+    with pytest.raises(ScenarioError, match=r"in_use"):
+        market.load_scenario("baseline", {"labs.meta.in_use": {"serving": ["rocm"]}})

@@ -90,8 +90,14 @@ def check_references(sc: Scenario) -> None:
     for lid, lab in sc.labs.items():
         for e in lab.readiness:
             need(f"labs.{lid}.readiness.{e}", e, ecosystems, "ecosystem")
+        for purpose, used in lab.in_use.items():
+            for i, e in enumerate(used):
+                need(f"labs.{lid}.in_use.{purpose}[{i}]", e, ecosystems, "ecosystem")
     for e in sc.long_tail.readiness:
         need(f"long_tail.readiness.{e}", e, ecosystems, "ecosystem")
+    for purpose, used in sc.long_tail.in_use.items():
+        for i, e in enumerate(used):
+            need(f"long_tail.in_use.{purpose}[{i}]", e, ecosystems, "ecosystem")
 
 
 def _check_deal(sc: Scenario, path: str, deal: Deal, clouds: set[str], need: Callable[..., None]) -> None:

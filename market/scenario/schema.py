@@ -330,6 +330,11 @@ class Cloud(StrictModel):
                 or (self.vendor is not None and lab_affiliation == self.vendor))
 
 
+# Per purpose, the ecosystems a lab already runs it on when the simulation starts (the book the
+# first month's contracts stand for): the switching penalty does not apply to them in month 0.
+InUse = dict[Literal["training", "inference"], list[str]]
+
+
 class OwnDatacenter(StrictModel):
     """A lab's own data centres; the model runs them as a captive cloud named ``<lab>_dc``."""
 
@@ -360,6 +365,7 @@ class Lab(StrictModel):
     inference_learning_rate: Share = 0.06  # inference's: faster, inference code ports sooner
     switching_cost: Penalty = 1.0  # training: price penalty for an unused ecosystem, times (1 - readiness)
     inference_switching_share: Share = 0.6  # inference's switching cost, as a share of training's (serving ports sooner)
+    in_use: InUse = {}  # purpose -> ecosystems it runs that purpose on before step 0: no switching penalty in month 0
     diversification: Penalty = 0.2  # penalty per unit of a vendor's share of its compute
     below_frontier_penalty: Penalty = 0.5  # price penalty for training on a chip below the frontier class
     bargaining_power: Share = 0.5
@@ -390,6 +396,7 @@ class LongTail(StrictModel):
     readiness: dict[str, Share] = {"cuda": 0.95}
     switching_cost: Penalty = 1.0
     inference_switching_share: Share = 0.6
+    in_use: InUse = {}
     diversification: Penalty = 0.0
     below_frontier_penalty: Penalty = 0.5
     bargaining_power: Share = 0.2
