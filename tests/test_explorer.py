@@ -8,6 +8,7 @@ import json
 import re
 import typing
 
+import numpy as np
 import polars as pl
 import pytest
 from annotated_types import Ge, Le
@@ -96,6 +97,25 @@ def test_choosing_the_ignored_clearing_rule_changes_the_run() -> None:
                .select(columns).sort(columns[:3]) for side in rules]
     assert by_rule[0].height == by_rule[1].height > 0
     assert not by_rule[0].equals(by_rule[1])  # each product cleared on its own: other prices
+
+
+def test_the_rental_price_figure_shows_every_price_of_a_dearer_scenario_drawn_after_the_baseline() -> None:
+    """The panels share their y axis; prices above the baseline's (the first panel) are not cut off."""
+    result = run_whatif(WhatIf("openai_google_tpu", {"negotiation.substitutes": "ignored"}, replications=2, steps=8),
+                        workers=1)
+    fig = FIGURES["prices"](result.tables)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["baseline", "openai_google_tpu + changes"]
+
+    def drawn(ax) -> np.ndarray:  # every y value of its mean lines and 5-95% bands
+        return np.concatenate([line.get_ydata() for line in ax.lines]
+                              + [path.vertices[:, 1] for band in ax.collections for path in band.get_paths()])
+
+    baseline, ignored = (drawn(ax) for ax in panels)
+    assert ignored.max() > baseline.max() * 1.05  # dearer than the first panel, whose data once set the top
+    for ax in panels:
+        low, high = ax.get_ylim()
+        assert low == 0 and drawn(ax).min() >= low and drawn(ax).max() <= high, ax.get_title()
 
 
 def test_a_bad_clearing_rule_is_refused_with_the_field_and_its_choices() -> None:
