@@ -6,6 +6,7 @@ a string and a wrong name is reported with the names allowed.
     >>> SHAPES = Registry("shape")
     >>> @SHAPES.register("square")
     ... def square(x: float) -> float:
+    ...     "Area of a square of side x."
     ...     return x * x
     >>> SHAPES["square"](3.0)
     9.0
@@ -13,13 +14,17 @@ a string and a wrong name is reported with the names allowed.
     Traceback (most recent call last):
     ...
     market.registry.UnknownName: unknown shape 'circle'; allowed: square
+    >>> SHAPES.meanings()
+    {'square': 'Area of a square of side x.'}
 
 A registry is a read-only :class:`~collections.abc.Mapping`; lists of names (a pydantic field's
-allowed values, a CLI choice) are derived from it, never written a second time.
+allowed values, a CLI choice) are derived from it, never written a second time, and so is what each
+name means (:meth:`Registry.meanings`, which a scenario field's drop-down in the explorer shows).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import TypeVar
 
@@ -68,6 +73,15 @@ class Registry(Mapping[str, T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {sorted(self._entries)})"
+
+    def meanings(self) -> dict[str, str]:
+        """Each name with what its entry does, in registration order: the first paragraph of the
+        entry's docstring on one line ("" without one). A scenario field that takes one of the names
+        is a :func:`market.scenario.schema.choice` of these."""
+        def summary(entry: T) -> str:
+            return " ".join((inspect.getdoc(entry) or "").split("\n\n")[0].split())
+
+        return {name: summary(entry) for name, entry in self._entries.items()}
 
     def check(self, name: str) -> str:
         """``name`` if it is registered, else :class:`UnknownName`: a pydantic ``AfterValidator``."""

@@ -3,9 +3,12 @@ selections, the CLI's mistakes and the notebook entry point. Runs are tiny (a fe
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 import typing
 
+import numpy as np
 import polars as pl
 import pytest
 from annotated_types import Ge, Le
@@ -15,9 +18,11 @@ import market
 from market.analysis.compare import compare
 from market.analysis.figures import FIGURES
 from market.cli import app
+from market.economics import BARGAINING, PRICE_RULES, RATIONING
 from market.explorer.levers import all_levers, levers_of, parse_value, scenario_with
 from market.explorer.sweeps import SweepError, open_sweep
 from market.explorer.whatif import WhatIf, command_line, run_whatif
+from market.model import MarketModel
 from market.scenario import Negotiation, ScenarioError, WithholdingRule
 from market.scenario.schema import CLEARING_RULES
 
@@ -94,6 +99,25 @@ def test_choosing_the_ignored_clearing_rule_changes_the_run() -> None:
     assert not by_rule[0].equals(by_rule[1])  # each product cleared on its own: other prices
 
 
+def test_the_rental_price_figure_shows_every_price_of_a_dearer_scenario_drawn_after_the_baseline() -> None:
+    """The panels share their y axis; prices above the baseline's (the first panel) are not cut off."""
+    result = run_whatif(WhatIf("openai_google_tpu", {"negotiation.substitutes": "ignored"}, replications=2, steps=8),
+                        workers=1)
+    fig = FIGURES["prices"](result.tables)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["baseline", "openai_google_tpu + changes"]
+
+    def drawn(ax) -> np.ndarray:  # every y value of its mean lines and 5-95% bands
+        return np.concatenate([line.get_ydata() for line in ax.lines]
+                              + [path.vertices[:, 1] for band in ax.collections for path in band.get_paths()])
+
+    baseline, ignored = (drawn(ax) for ax in panels)
+    assert ignored.max() > baseline.max() * 1.05  # dearer than the first panel, whose data once set the top
+    for ax in panels:
+        low, high = ax.get_ylim()
+        assert low == 0 and drawn(ax).min() >= low and drawn(ax).max() <= high, ax.get_title()
+
+
 def test_a_bad_clearing_rule_is_refused_with_the_field_and_its_choices() -> None:
     rule = next(lev for lev in levers_of("baseline") if lev.path == "negotiation.substitutes")
     assert parse_value(rule, " netted ") == "netted"
@@ -106,6 +130,56 @@ def test_a_bad_clearing_rule_is_refused_with_the_field_and_its_choices() -> None
     message = str(refused.value)
     assert "negotiation.substitutes: allowed: 'joint', 'netted' or 'ignored' (got 'both')" in message
     assert "\n" not in message and "Traceback" not in message
+
+
+RULE_LEVERS = {"negotiation.protocol": BARGAINING, "vendors.nvidia.rationing": RATIONING,
+               "packaging.rationing": RATIONING, "vendors.nvidia.pricing.rule": PRICE_RULES}
+
+
+@pytest.mark.parametrize("path", RULE_LEVERS)
+def test_a_rule_picked_by_name_is_a_choice_lever_with_its_registrys_names_and_meanings(path) -> None:
+    registry = RULE_LEVERS[path]
+    lever = next(lev for lev in all_levers("baseline") if lev.path == path)
+    assert lever.names == tuple(registry) and len(lever.names) >= 3
+    assert dict(lever.choices) == registry.meanings() and all(meaning for _, meaning in lever.choices)
+    for name, meaning in lever.choices:  # what each does: the start of its function's docstring
+        assert " ".join(inspect.getdoc(registry[name]).split()).startswith(meaning)
+    assert lever.value in registry
+
+
+def test_a_registered_rule_chosen_in_the_explorer_reaches_the_run() -> None:
+    changes = {"negotiation.protocol": "concession", "vendors.nvidia.rationing": "uniform"}
+    request = WhatIf("openai_google_tpu", changes, baseline=None, replications=2, steps=3)
+    what, base = request.scenarios()
+    model = MarketModel(what, seed=0)
+    assert model.compute_market.protocol is BARGAINING["concession"]
+    assert model.vendors["nvidia"]._ration is RATIONING["uniform"]
+    assert MarketModel(base, seed=0).compute_market.protocol is BARGAINING["nash"]
+    result = run_whatif(request, workers=1)
+    assert result.done and result.pairs == 2
+    configs = {r["scenario"]: json.loads(r["config"]) for r in result.tables["runs"].collect().iter_rows(named=True)}
+    chosen = {side: (c["negotiation"]["protocol"], c["vendors"]["nvidia"]["rationing"]) for side, c in configs.items()}
+    assert chosen == {"openai_google_tpu + changes": ("concession", "uniform"),
+                      "openai_google_tpu as written": ("nash", "priority")}
+    # the prices barely move (outside options bound the split), but conceding takes offers where a Nash split takes one
+    rounds = dict(result.tables["contracts"].group_by("scenario").agg(pl.col("rounds").mean()).collect().iter_rows())
+    assert rounds["openai_google_tpu + changes"] > 2 > rounds["openai_google_tpu as written"]
+
+
+@pytest.mark.parametrize(("path", "bad", "allowed"), [
+    ("negotiation.protocol", "haggle", "'nash', 'rubinstein' or 'concession'"),
+    ("vendors.nvidia.rationing", "lottery", "'pro_rata', 'priority' or 'uniform'"),
+])
+def test_a_rule_name_no_registry_has_is_refused_with_the_field_and_the_names_allowed(path, bad, allowed) -> None:
+    lever = next(lev for lev in all_levers("baseline") if lev.path == path)
+    assert lever.allowed == allowed
+    with pytest.raises(ScenarioError, match=rf"^{re.escape(path)}: '{bad}' is not one of its choices; "
+                                            rf"allowed: {re.escape(allowed)}\.$"):
+        parse_value(lever, bad)
+    with pytest.raises(ScenarioError) as refused:
+        run_whatif(WhatIf("baseline", {path: bad}, replications=2, steps=2))
+    message = str(refused.value)
+    assert f"{path}: allowed: {allowed} (got '{bad}')" in message and "\n" not in message
 
 
 def test_a_whatif_gives_the_numbers_market_compare_gives_for_the_same_runs(tmp_path) -> None:

@@ -226,7 +226,8 @@ def _lines_by_scenario(stats: pl.DataFrame, key: str, order: list[str], keys: li
                        labels: dict[str, str], ylabel: str, title: str, legend_title: str,
                        top: float | None = None) -> Figure:
     """One panel per scenario, a line with its band per value of ``key`` over time (``stats``:
-    scenario, ``key``, date, mean, lo, hi, as :func:`_band` gives), the y axis from 0 to ``top``."""
+    scenario, ``key``, date, mean, lo, hi, as :func:`_band` gives), the y axis from 0 to ``top``
+    (without one, as :func:`_cover` leaves it)."""
     groups = stats.partition_by("scenario", key, as_dict=True)
     fig, axes, spare = _grid(len(order))
     for ax, sc in zip(axes, order):
@@ -234,13 +235,25 @@ def _lines_by_scenario(stats: pl.DataFrame, key: str, order: list[str], keys: li
             if (sc, k) in groups:
                 _line_band(ax, groups[sc, k], "date", colours[k])
         ax.set_title(_scenario_title(sc))
-        ax.set_ylim(0, top)
+        ax.set_ylim(0, top)  # the y axis is shared: the first panel's range (its data, or up to top)
         _year_axis(ax)
+    if top is None:
+        _cover(axes)
     _label_left(axes, _ncols(axes), ylabel)
     fig.suptitle(title)
     _legend(_top_right(axes), [_handle(colours[k]) for k in keys], [labels.get(k, k) for k in keys], legend_title,
             spare)
     return fig
+
+
+def _cover(axes: Sequence[Axes]) -> None:
+    """Raise the y axis ``axes`` share, from 0 to the first panel's automatic top (set as it was
+    drawn), to cover every panel's values when one reaches above it: then from 0 to the automatic
+    top of all of them. (A dearer scenario's lines were cut off at the first panel's top.)"""
+    first = axes[0]
+    if max(ax.dataLim.y1 for ax in axes) > first.get_ylim()[1]:
+        first.autoscale(axis="y")  # over the data of every axis sharing y
+        first.set_ylim(bottom=0)
 
 
 def _intervals(ax: Axes, groups: dict[tuple, pl.DataFrame], keys: list[tuple], x: str, colours: dict) -> None:
@@ -658,7 +671,8 @@ def plot_lab_compute(tables: dict[str, pl.LazyFrame], headline: Headline | None 
             if j == 0:
                 ax.set_ylabel(f"{headline.name(lab)}\n({unit})", fontsize=10)
             _year_axis(ax)
-            ax.set_ylim(0, None)
+            ax.set_ylim(0, None)  # the row's y axis: the first scenario's range, raised below if need be
+        _cover(axes[i])
     handles = [Patch(color=colours[v] if u == "training" else shade(colours[v], 0.55)) for v, u in layers]
     labels = [f"{VENDOR_LABELS.get(v, v)}, {u}" for v, u in layers]
     axes[0, -1].legend(handles, labels, title=f"Vendor, purpose\n(mean of {_runs_per_scenario(tables)} runs)",

@@ -115,7 +115,7 @@ def _apply(price: float, step: float, unit_cost: float, params: PriceRuleParams)
 
 
 def excess_demand(signal: PriceSignal, params: PriceRuleParams) -> float:
-    """Tatonnement on relative excess demand; new price."""
+    """Tatonnement: the price moves with relative excess demand, by bounded steps; new price."""
     return _apply(signal.price, _step(signal.excess_demand, params), signal.unit_cost, params)
 
 

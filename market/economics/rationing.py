@@ -51,7 +51,8 @@ def _check(requests: np.ndarray, capacity: float) -> tuple[np.ndarray, float]:
 def pro_rata(
     requests: np.ndarray, capacity: float, priority: np.ndarray | None = None
 ) -> np.ndarray:
-    """Proportional rationing; ``priority`` is ignored. Allocations in request units."""
+    """Proportional rationing: every request cut by the same share; ``priority`` is ignored. Allocations in
+    request units."""
     flat, capacity = _check(requests, capacity)
     total = flat.sum()
     share = 1.0 if capacity >= total else capacity / total
@@ -61,7 +62,7 @@ def pro_rata(
 def priority(
     requests: np.ndarray, capacity: float, priority: np.ndarray | None = None
 ) -> np.ndarray:
-    """Serve ascending ``priority`` levels in turn, pro rata within a level (request units)."""
+    """Priority rationing: ascending ``priority`` levels served in turn, pro rata within a level (request units)."""
     flat, capacity = _check(requests, capacity)
     if priority is None:
         return pro_rata(requests, capacity)
@@ -87,7 +88,8 @@ def priority(
 def uniform(
     requests: np.ndarray, capacity: float, priority: np.ndarray | None = None
 ) -> np.ndarray:
-    """Uniform (water-filling) rationing; ``priority`` is ignored. Allocations in request units."""
+    """Uniform (water-filling) rationing: every request served up to one common level; ``priority`` is
+    ignored. Allocations in request units."""
     flat, capacity = _check(requests, capacity)
     if capacity >= flat.sum():
         return flat.reshape(np.shape(requests))

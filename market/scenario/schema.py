@@ -3,8 +3,9 @@
 Each table is a :class:`StrictModel` (an unknown key is an error, the values are frozen). Every
 numeric field's type is made by :func:`between`, which carries its range both as pydantic
 constraints (the explorer's sliders read them) and in the error message; the ranges are listed in
-docs/ODD.md 6.0. A field that takes one of a few names may carry what each means with
-:func:`choice` (the explorer shows it next to the choice). Cross-field checks (ids that must
+docs/ODD.md 6.0. A field that takes one of a few names is a :func:`choice`, which carries what each
+name means (the explorer shows it under the drop-down); a rule of :mod:`market.economics` is a
+choice of its registry's names. Cross-field checks (ids that must
 exist) are in :mod:`market.scenario.references`.
 
 Units: compute in dense bf16 PFLOP/s, money in US dollars, time in monthly steps.
@@ -18,7 +19,6 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -133,9 +133,11 @@ UsdPerPflopHour = between(1e-6, 1e6, unit="USD per PFLOP-hour")
 Penalty = between(0.0, 10.0)  # a price penalty, per unit of price
 MIN_TAIL_PFLOPS = 1e-3  # least mean demand of a long-tail lab, PFLOP/s
 
-RationingName = Annotated[str, AfterValidator(RATIONING.check)]
-PriceRuleName = Annotated[str, AfterValidator(PRICE_RULES.check)]
-ProtocolName = Annotated[str, AfterValidator(BARGAINING.check)]
+# Rules picked by name from a registry of market.economics: a choice of its names, each meaning the
+# first line of its function's docstring (Registry.meanings), so the names are written only there.
+RationingName = choice(RATIONING.meanings())
+PriceRuleName = choice(PRICE_RULES.meanings())
+ProtocolName = choice(BARGAINING.meanings())
 
 
 class WithholdingRule(StrictModel):
