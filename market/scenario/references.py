@@ -87,17 +87,13 @@ def check_references(sc: Scenario) -> None:
             for i, v in enumerate(lab.own_datacenter.buys):
                 need(f"labs.{lid}.own_datacenter.buys[{i}]", v, sc.vendors, "vendor")
     ecosystems = {v.ecosystem for v in sc.vendors.values()}
-    for lid, lab in sc.labs.items():
-        for e in lab.readiness:
-            need(f"labs.{lid}.readiness.{e}", e, ecosystems, "ecosystem")
-        for purpose, used in lab.in_use.items():
+    holders = [*((f"labs.{lid}", lab) for lid, lab in sc.labs.items()), ("long_tail", sc.long_tail)]
+    for path, holder in holders:  # the named labs and the long tail name ecosystems the same way
+        for e in holder.readiness:
+            need(f"{path}.readiness.{e}", e, ecosystems, "ecosystem")
+        for purpose, used in holder.in_use.items():
             for i, e in enumerate(used):
-                need(f"labs.{lid}.in_use.{purpose}[{i}]", e, ecosystems, "ecosystem")
-    for e in sc.long_tail.readiness:
-        need(f"long_tail.readiness.{e}", e, ecosystems, "ecosystem")
-    for purpose, used in sc.long_tail.in_use.items():
-        for i, e in enumerate(used):
-            need(f"long_tail.in_use.{purpose}[{i}]", e, ecosystems, "ecosystem")
+                need(f"{path}.in_use.{purpose}[{i}]", e, ecosystems, "ecosystem")
 
 
 def _check_deal(sc: Scenario, path: str, deal: Deal, clouds: set[str], need: Callable[..., None]) -> None:
