@@ -60,7 +60,7 @@ def _measure(scenario: str, overrides_json: str, steps: int, seed: int) -> dict[
     by_lab = dict(top.group_by("lab").agg(pl.col("pflop_months").sum()).iter_rows())
     top_total = sum(by_lab.values())
 
-    nvidia = r.shares.filter(pl.col("vendor") == "nvidia", pl.col("step") > last - 12)
+    last12 = r.shares.filter(pl.col("step") > last - 12)
     prices = r.prices
     chip_top = {f"{p}@{t}": v for t, p, v in prices.filter(pl.col("tier") == "top")
                 .select("step", "product", "chip_price_usd").iter_rows()}
@@ -74,9 +74,8 @@ def _measure(scenario: str, overrides_json: str, steps: int, seed: int) -> dict[
         "deepmind_google_top_pflop_months": by_lab.get("deepmind", 0.0),
         "openai_google_top_pflop_months": by_lab.get("openai", 0.0),
         "partners_google_top_pflop_months": sum(by_lab.get(lab, 0.0) for lab in PARTNERS),
-        "nvidia_share_last12": nvidia["compute_share"].mean(),
-        "amd_share_last12": r.shares.filter(pl.col("vendor") == "amd", pl.col("step") > last - 12)[
-            "compute_share"].mean(),
+        "nvidia_share_last12": last12.filter(pl.col("vendor") == "nvidia")["compute_share"].mean(),
+        "amd_share_last12": last12.filter(pl.col("vendor") == "amd")["compute_share"].mean(),
         "openai_nvidia_last12": lab_vendor_share(r.tables, "openai", "nvidia").filter(pl.col("step") > last - 12)[
             "share"].mean(),
         "openai_nvidia_mean": lab_vendor_share(r.tables, "openai", "nvidia")["share"].mean(),
@@ -186,6 +185,13 @@ def _paired(check: str, measure: str, lever: str, diff: np.ndarray, expect: int,
     }
     RESULTS[check] = stats
     return stats
+
+
+def _info(name: str, a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+    """A second measure of the same pairs, printed with a check as information: its means at a and
+    b, and in how many pairs b is higher."""
+    return {f"info_{name}_a": round(float(a.mean()), 4), f"info_{name}_b": round(float(b.mean()), 4),
+            f"info_{name}_up_in": f"{int(np.sum(b > a))} of {a.size} pairs"}
 
 
 def _significant(stats: dict[str, Any]) -> bool:
@@ -337,9 +343,7 @@ def test_higher_switching_cost_keeps_labs_on_nvidia(pool) -> None:
     xa, xb = _scalar(a, "nvidia_share_last12"), _scalar(b, "nvidia_share_last12")
     ma, mb = _scalar(a, "amd_share_last12"), _scalar(b, "amd_share_last12")
     market_share = _paired("2' switching cost -> Nvidia share (information)", "Nvidia compute_share, mean of months 24-35",
-                           lever, xb - xa, +1, xa, xb, info_amd_share_a=round(float(ma.mean()), 4),
-                           info_amd_share_b=round(float(mb.mean()), 4),
-                           info_amd_share_up_in=f"{int(np.sum(mb > ma))} of {ma.size} pairs")
+                           lever, xb - xa, +1, xa, xb, **_info("amd_share", ma, mb))
     la, lb = _scalar(a, "openai_nvidia_last12"), _scalar(b, "openai_nvidia_last12")
     last = _paired("2 (last year, information) switching cost -> OpenAI on Nvidia",
                    "OpenAI's Nvidia share, mean of months 24-35", lever, lb - la, +1, la, lb)
@@ -364,9 +368,7 @@ def test_dearer_switching_shrinks_amd_once_its_list_price_is_held(pool) -> None:
     _check(_paired("2' held AMD list price: switching cost -> AMD share", "AMD compute_share, mean of months 24-35",
                    f"openai_google_tpu, vendors.amd.pricing.speed = 0, labs.*.switching_cost and "
                    f"long_tail.switching_cost 0.2 (a) vs 3.0 (b), {SWITCH_STEPS} months",
-                   xb - xa, -1, xa, xb, info_nvidia_share_a=round(float(na.mean()), 4),
-                   info_nvidia_share_b=round(float(nb.mean()), 4),
-                   info_nvidia_share_up_in=f"{int(np.sum(nb > na))} of {na.size} pairs"))
+                   xb - xa, -1, xa, xb, **_info("nvidia_share", na, nb)))
 
 
 def _purpose_switching(training: float, inference: float) -> dict[str, float]:
