@@ -194,6 +194,7 @@ class ComputeMarket:
         self.solve: tuple[int | None, float | None] = (None, None)  # this month's joint clearing: Newton iterations, final residual
         self._params: dict[float, BargainingParams] = {}
         self._outcomes: dict[tuple[float, float, float], BargainOutcome | None] = {}
+        self._deals: dict[tuple[int, float, float, float], BargainOutcome | None] = {}
         self.offers: list[Offer] = []
         labs = model.lab_list
         self.lab_index = {lab.lab_id: i for i, lab in enumerate(labs)}
@@ -218,6 +219,7 @@ class ComputeMarket:
         labs = model.lab_list
         n = len(labs)
         self._outcomes = {}
+        self._deals = {}
         # per lab, this month (a lab in a partnership negotiates twice): chips of each offer taken,
         # and one refusal per offer (the largest)
         self._taken: dict[str, dict[tuple[str, str], float]] = {}
@@ -739,17 +741,17 @@ class ComputeMarket:
             committed = None  # its term contracts' useful PFLOP/s, read again after it signs
             ks, usefuls, penalties, leasts = table[i, :, :within[i]].tolist()
             for k, useful, penalty, least in zip(map(int, ks), usefuls, penalties, leasts, strict=True):
+                o = offers[k]
+                if o.free <= EPS and o.withheld is None:
+                    continue  # sold out: nothing to rent, nothing to refuse
                 if wanted(least / useful) - held <= EPS:
                     continue
-                o = offers[k]
                 if only is not None and o.cloud.cloud_id not in only:
                     continue
-                if o.free <= EPS and o.cloud.cfg.withholding is None:
-                    continue  # sold out: nothing to rent, nothing to refuse
                 key = (o.cloud.cloud_id, o.product)
                 taken = taken_here.get(key, 0.0)
                 affiliated = self._affiliated[k, i]
-                outcome = self._bargain(o, useful, penalty, value, affiliated, bargaining,
+                outcome = self._bargain(k, useful, penalty, value, affiliated, bargaining,
                                         discounts.get(o.cloud.cloud_id, 0.0) if discounts else 0.0)
                 if outcome is None:
                     continue  # no zone of agreement
@@ -852,9 +854,9 @@ class ComputeMarket:
         o.free -= chips
         o.cloud.contracted[o.product] += chips
 
-    def _bargain(self, o: Offer, useful: float, penalty: float, value: float, affiliated: bool,
+    def _bargain(self, k: int, useful: float, penalty: float, value: float, affiliated: bool,
                  params: BargainingParams, discount: float) -> BargainOutcome | None:
-        """Price of one bilateral deal (USD per chip-hour).
+        """Price of one bilateral deal (USD per chip-hour) for offer ``k``.
 
         Inside the bargain the cloud's impasse point is its avoidable cost (plus minimum margin) and
         the lab's is its value of the chip-hour, net of penalties; the protocol splits that surplus.
@@ -867,17 +869,24 @@ class ComputeMarket:
         and its ``penalty``), its bargaining ``params`` and a partnership's ``discount`` at this
         cloud (0 if none).
         """
+        o = self.offers[k]
         wtp = value * useful / penalty
         if affiliated:
             return BargainOutcome(o.reservation, 1) if wtp >= o.reservation else None
-        # A protocol is a pure function of the two impasse points and the parameters, and many
-        # labs of the long tail bring the same ones: remember this month's outcomes.
+        # A deal is a pure function of the offer's terms (fixed for the month once the clouds have
+        # repriced), the lab's willingness to pay, its bargaining power and its discount, and many
+        # labs of the long tail bring the same ones: remember this month's deals, and the
+        # protocol's outcomes (a function of the two impasse points and the parameters).
+        deal = (k, wtp, params.seller_power, discount)
+        if deal in self._deals:
+            return self._deals[deal]
         key = (o.floor, wtp, params.seller_power)
         if key not in self._outcomes:
             self._outcomes[key] = self.protocol(o.floor, wtp, params)
         buyer_option = min(wtp, o.power if o.scarce else min(o.ask, o.power))
         outcome = with_outside_options(self._outcomes[key], o.reservation, buyer_option)
-        if outcome is None or discount <= 0.0:
-            return outcome
-        # a partner's better terms: the discount off the bargained price, never below the floor
-        return BargainOutcome(max(o.floor, outcome.price * (1.0 - discount)), outcome.rounds)
+        if outcome is not None and discount > 0.0:
+            # a partner's better terms: the discount off the bargained price, never below the floor
+            outcome = BargainOutcome(max(o.floor, outcome.price * (1.0 - discount)), outcome.rounds)
+        self._deals[deal] = outcome
+        return outcome

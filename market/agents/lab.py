@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from statistics import NormalDist
@@ -24,6 +25,9 @@ __all__ = ["DEFAULT_READINESS", "AILab"]
 
 DEFAULT_READINESS = 0.2  # share of peak a lab gets from an ecosystem it has not listed (assumption)
 _STANDARD_NORMAL = NormalDist()
+# statistics' inverse normal CDF is pure Python; the long tail's labs ask it the same quantiles
+# (the same offers at the same prices) thousands of times a month
+_quantile = functools.lru_cache(maxsize=1 << 14)(_STANDARD_NORMAL.inv_cdf)
 
 
 class AILab(mesa.Agent):
@@ -194,7 +198,7 @@ class AILab(mesa.Agent):
             return 0.0
         if critical >= 1.0 or spread <= 0.0:
             return math.inf if critical >= 1.0 else wanted_now
-        return wanted_now * math.exp(spread * _STANDARD_NORMAL.inv_cdf(critical))
+        return wanted_now * math.exp(spread * _quantile(critical))
 
     def peak_contracted(self) -> float:
         return sum(max(0.0, pf) for pf in self._peak_vendor.values())
