@@ -154,7 +154,12 @@ class AILab(mesa.Agent):
         """Useful PFLOP/s of a table of peak PFLOP/s by (purpose, ecosystem), of one purpose or all."""
         if purpose is None:
             return sum(max(0.0, pf) * self.readiness[key] for key, pf in peak.items())
-        return self._by_purpose(peak)[PURPOSES.index(purpose)]
+        total = 0  # the terms of :meth:`_by_purpose` for this purpose, in the same order
+        readiness = self.readiness
+        for key, pf in peak.items():
+            if key[0] == purpose:
+                total = total + max(0.0, pf) * readiness[key]
+        return total
 
     def _by_purpose(self, peak: dict[tuple[str, str], float]) -> tuple[float, float]:
         """Useful PFLOP/s of a table of peak PFLOP/s, per purpose (:data:`PURPOSES` order): each
