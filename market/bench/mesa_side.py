@@ -73,8 +73,8 @@ def _cloud_columns() -> dict[str, Callable[[CloudProvider], Any]]:
 def _vendor_columns() -> dict[str, Callable[[ChipVendor], Any]]:
     def compute(v: ChipVendor) -> float:
         products = v.model.config.products
-        return sum(chips * products[p].pflops for c in v.model.cloud_list for p, chips in c.contracted.items()
-                   if products[p].vendor == v.vendor_id)
+        return _running_total(chips * products[p].pflops for c in v.model.cloud_list
+                              for p, chips in c.contracted.items() if products[p].vendor == v.vendor_id)
 
     def total(fn: Callable[[ChipVendor], float]) -> Callable[[ChipVendor], float]:
         def share(v: ChipVendor) -> float:
@@ -112,8 +112,9 @@ def _vendor_columns() -> dict[str, Callable[[ChipVendor], Any]]:
 
 
 def _running_total(values: Iterable[float]) -> float:
-    """Left-to-right float addition, as the recorder's running totals over labs (the built-in
-    ``sum`` compensates rounding from Python 3.12 on, which would differ in the last bits)."""
+    """Left-to-right float addition, as the recorder's running totals (over labs, clouds and
+    contracts; the built-in ``sum`` compensates rounding from Python 3.12 on, which would differ
+    in the last bits)."""
     total = 0.0
     for v in values:
         total += v
@@ -130,10 +131,10 @@ def step_columns() -> dict[str, Callable[[MarketModel], Any]]:
         return _running_total(lab.notional() for lab in m.lab_list)
 
     def installed(m: MarketModel) -> float:
-        return sum(c.capacity_pflops() for c in m.cloud_list)
+        return _running_total(c.capacity_pflops() for c in m.cloud_list)
 
     def contracted(m: MarketModel) -> float:
-        return sum(c.contracted_pflops() for c in m.cloud_list)
+        return _running_total(c.contracted_pflops() for c in m.cloud_list)
 
     def hhi(m: MarketModel) -> float:
         products = m.config.products
