@@ -201,6 +201,7 @@ class ComputeMarket:
         self.eco_index = {e: i for i, e in enumerate(model.ecosystems)}
         self.vendor_index = {v: i for i, v in enumerate(model.vendors)}
         self._value = np.array([lab.cfg.value_usd_per_pflop_hour for lab in labs])
+        self._values = self._value.tolist()  # the same, as floats for the negotiation
         self._switching = np.array([[lab.cfg.switching_cost, lab.cfg.switching_cost * lab.cfg.inference_switching_share]
                                     for lab in labs])
         self._class_penalty = np.array([lab.cfg.below_frontier_penalty for lab in labs])
@@ -251,6 +252,7 @@ class ComputeMarket:
             money[i] = max(0.0, lab.budget - lab.committed_spend())
         self.rho, self.held, self.notional, self.level = rho, held, notional, level
         self._held_at_open = held.tolist()  # per lab and purpose, until it first negotiates this month
+        self._notional_at_open = notional.tolist()  # per lab and purpose: it holds all month
         self.budget_left = money / model.hours  # USD per hour each lab may still commit
         keys: dict[tuple[str, str], int] = {}
         penalties: list[np.ndarray] = []
@@ -715,7 +717,7 @@ class ComputeMarket:
         lab_id = lab.lab_id
         i = self.lab_index[lab_id]
         hours = model.hours
-        value = self._value[i]
+        value = self._values[i]
         budget_left = lab.budget - lab.committed_spend()
         refusals = self._refused  # one refusal per offer and lab-month
         first = lab_id not in self._taken  # its first round this month: it holds what it held at open
@@ -724,10 +726,11 @@ class ComputeMarket:
         discounts = model.partner_terms.get(lab_id)  # a partnership's better terms, by cloud
         bargaining = self._bargaining(lab)
         months = lab.cfg.contract_months
+        notional = self._notional_at_open[i]
         for u, purpose in enumerate(PURPOSES):
-            if self.notional[i, u] <= EPS or not self.offers:
+            if notional[u] <= EPS or not offers:
                 continue
-            wanted = lab.demand_curve(purpose)  # useful PFLOP/s it wants at a price per useful PFLOP-hour
+            wanted = lab.demand_curve(purpose, notional[u])  # useful PFLOP/s it wants at a price per useful PFLOP-hour
             held = self._held_at_open[i][u] if first else lab.useful_contracted(purpose)
             if budget_left <= EPS or wanted(self._lowest_floor[i, u]) <= held + EPS:
                 continue  # it holds all it would want even at the lowest price any seller could go to

@@ -258,10 +258,13 @@ class AILab(mesa.Agent):
         PFLOP-hour): ``notional × (price / price_level)^short_run_elasticity``."""
         return self.demand_curve(purpose)(price_per_useful_pflop_hour)
 
-    def demand_curve(self, purpose: str) -> Callable[[float], float]:
+    def demand_curve(self, purpose: str, notional: float | None = None) -> Callable[[float], float]:
         """:meth:`wanted` of ``purpose`` as a function of the price, its notional demand, price
-        level and elasticity read once (the negotiation evaluates it many times a month)."""
-        notional, level, elasticity = self.notional(purpose), self.price_level, self._elasticity[purpose]
+        level and elasticity read once (the negotiation evaluates it many times a month);
+        ``notional``: :meth:`notional` of the purpose, if the caller has it already."""
+        if notional is None:
+            notional = self.notional(purpose)
+        level, elasticity = self.price_level, self._elasticity[purpose]
         return lambda price: notional * (price / level) ** elasticity
 
     def paid(self, usd_per_hour: float, useful_pflops: float) -> None:
