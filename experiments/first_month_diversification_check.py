@@ -20,7 +20,6 @@ Defaults: baseline and openai_google_tpu, seeds 0-9, 60 months.
 from __future__ import annotations
 
 import argparse
-import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,6 +28,7 @@ import polars as pl
 import market
 import market.markets as markets
 from market.agents.lab import AILab
+from market.analysis.compare import paired_differences
 from market.model import MarketModel
 from market.run import run_model
 
@@ -112,16 +112,10 @@ def main() -> None:
         pairs = [paired(name, seed, args.months) for seed in range(args.seeds)]
         print(f"\n{name}, seeds 0-{args.seeds - 1}, {args.months} months: month-0 penalty on the first book's "
               f"shares minus as is ({sum(s for *_, s in pairs)} of {len(pairs)} first books settled)")
-        rows = []
-        for key in pairs[0][0]:
-            diffs = [b[key] - a[key] for a, b, _ in pairs]
-            rows.append({"measure": key, "as is": statistics.mean(a[key] for a, _, _ in pairs),
-                         "difference": statistics.mean(diffs),
-                         "sd": statistics.stdev(diffs) if len(diffs) > 1 else 0.0,
-                         "seeds up": f"{sum(d > 0 for d in diffs)}/{len(diffs)}"})
+        table = paired_differences([(a, b) for a, b, _ in pairs], ("as is", "first book's shares"))
         with pl.Config(tbl_rows=-1, tbl_hide_dataframe_shape=True, float_precision=4, tbl_width_chars=120,
                        fmt_str_lengths=40):
-            print(pl.DataFrame(rows))
+            print(table)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import polars as pl
 import market
 from market.agents.cloud import CloudProvider
 from market.agents.vendor import ChipVendor
+from market.analysis.compare import paired_differences
 from market.model import MarketModel
 from market.recording import weighted_rental_price
 from market.run import run_model
@@ -80,7 +81,8 @@ def diversification_run(diversification: float, seed: int, record: Orders | None
     cleared: dict[int, float] = {}
 
     def after(model: MarketModel, month: int) -> None:
-        cleared[month] = model.compute_market._cleared.get("b200", float("nan"))
+        if month == MONTHS - 1:
+            cleared[month] = model.compute_market._cleared.get("b200", float("nan"))
 
     with clouds_orders(record, replay):
         tables = run_model(MarketModel(sc, seed=seed), sc, seed, after=after).tables
@@ -131,17 +133,6 @@ def _deepmind_seed(args: tuple[int, float | None]) -> tuple[dict[str, float], di
     return deepmind_run(0.04, seed, value), deepmind_run(0.06, seed, value)
 
 
-def _paired(pairs: list[tuple[dict[str, float], dict[str, float]]], names: tuple[str, str]) -> pl.DataFrame:
-    rows = []
-    for key in pairs[0][0]:
-        diffs = [b[key] - a[key] for a, b in pairs]
-        rows.append({"figure": key, names[0]: statistics.mean(a[key] for a, _ in pairs),
-                     "difference": statistics.mean(diffs),
-                     "standard error": statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0,
-                     "seeds up": f"{sum(d > 0 for d in diffs)}/{len(diffs)}"})
-    return pl.DataFrame(rows)
-
-
 def _show(frame: pl.DataFrame) -> None:
     with pl.Config(tbl_rows=-1, tbl_hide_dataframe_shape=True, float_precision=3, tbl_width_chars=140,
                    fmt_str_lengths=50):
@@ -161,14 +152,14 @@ def main() -> None:
                                  ("the clouds' orders replayed from diversification 0",
                                   [(a, c) for a, _, c in runs])):
                 print(f"\nOpenAI's diversification 0 -> 1, openai_google_tpu, seeds 0-{args.seeds - 1}, {label}")
-                _show(_paired(pairs, ("at 0", "at 1")))
+                _show(paired_differences(pairs, ("at 0", "at 1")))
         if args.question in (None, "deepmind"):
             for value in (None, 4.0):
                 pairs = list(pool.map(_deepmind_seed, [(s, value) for s in seeds]))
                 print(f"\nDeepMind unaffiliated, growth 0.04 -> 0.06, Google Cloud's TPU7x (USD per chip-hour), "
                       f"means of months 24-35, seeds 0-{args.seeds - 1}"
                       + ("" if value is None else f", DeepMind's value ${value:g} per useful PFLOP-hour"))
-                _show(_paired(pairs, ("at 0.04", "at 0.06")))
+                _show(paired_differences(pairs, ("at 0.04", "at 0.06")))
 
 
 if __name__ == "__main__":

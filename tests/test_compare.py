@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 import market
-from market.analysis.compare import bootstrap_mean_ci, compare, compare_runs
+from market.analysis.compare import bootstrap_mean_ci, compare, compare_runs, paired_differences
 from market.cli import app
 
 
@@ -157,3 +157,15 @@ def test_compare_and_plot_speak_of_the_entities_given_on_the_command_line(small_
                                        "--lab", "anthropic"])
     assert plotted.exit_code == 0, plotted.output
     assert (tmp_path / "fig" / "scenario_comparison.png").exists()
+
+
+def test_paired_differences_of_a_few_runs() -> None:
+    pairs = [({"x": 1.0, "y": 5.0}, {"x": 2.0, "y": 4.0}), ({"x": 3.0, "y": 5.0}, {"x": 6.0, "y": 5.0}),
+             ({"x": 2.0, "y": 5.0}, {"x": 4.0, "y": 6.0})]
+    table = paired_differences(pairs, ("low", "high"))
+    assert table["measure"].to_list() == ["x", "y"]
+    x, y = table.row(0, named=True), table.row(1, named=True)
+    assert x["low"] == pytest.approx(2.0) and x["difference"] == pytest.approx(2.0)  # differences 1, 3, 2
+    assert x["standard error"] == pytest.approx(1.0 / np.sqrt(3.0))
+    assert x["high higher"] == "3/3" and y["high higher"] == "1/3"  # y: -1, 0, +1
+    assert y["difference"] == pytest.approx(0.0)

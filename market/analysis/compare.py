@@ -16,6 +16,7 @@ intervals from a Generator seeded by ``seed``, so a table is reproducible.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from market.analysis.headline import Headline, Outcome
 from market.analysis.outcomes import outcome_columns, run_outcomes, scenario_order
 from market.batch.storage import scan
 
-__all__ = ["bootstrap_mean_ci", "compare", "compare_runs"]
+__all__ = ["bootstrap_mean_ci", "compare", "compare_runs", "paired_differences"]
 
 RESAMPLES = 4000
 BATCH = 100  # resamples held in memory at once: outcomes x BATCH x runs floats (100: a third faster
@@ -106,6 +107,22 @@ def bootstrap_mean_ci(values: np.ndarray, level: float = 0.95, resamples: int = 
         return float("nan"), float("nan")
     low, high = _percentile_ci((values,), _mean, level, np.random.default_rng(seed), resamples)
     return float(low), float(high)
+
+
+def paired_differences(pairs: Sequence[tuple[Mapping[str, float], Mapping[str, float]]],
+                       labels: tuple[str, str] = ("a", "b")) -> pl.DataFrame:
+    """Measures of paired runs (a and b, seed by seed, e.g. a lever's two settings), one row each, in
+    a's order: the mean at a (column ``labels[0]``), the mean difference b - a, its standard error,
+    and in how many pairs b is higher. For a quick check of a few runs; :func:`compare_runs`
+    gives bootstrap intervals of sweeps' outcomes."""
+    rows = []
+    for measure in pairs[0][0]:
+        a = np.array([x[measure] for x, _ in pairs], dtype=float)
+        diff = np.array([y[measure] for _, y in pairs], dtype=float) - a
+        rows.append({"measure": measure, labels[0]: float(a.mean()), "difference": float(diff.mean()),
+                     "standard error": float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else 0.0,
+                     f"{labels[1]} higher": f"{int(np.sum(diff > 0))}/{diff.size}"})
+    return pl.DataFrame(rows)
 
 
 def compare_runs(per_run: pl.DataFrame, baseline: str | None = None, outcomes: list[str] | None = None,
