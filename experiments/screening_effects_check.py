@@ -85,7 +85,7 @@ def clouds_orders(record: Orders | None = None, replay: Orders | None = None) ->
 def pricing_blind_to_diversification(lab_id: str, start: int) -> Iterator[None]:
     """While it lasts, from month ``start`` on, the clouds' joint clearing takes the penalties of lab
     ``lab_id`` without its diversification factor (``1 + diversification x`` its share of the offer's
-    vendor, docs/ODD.md 7.10): the pricing nets the lab's demand for a product of what it would rent
+    vendor, docs/ODD.md 7.10, as ``ComputeMarket._penalties`` multiplies it in): the pricing nets the lab's demand for a product of what it would rent
     of the others were it not diversifying. The lab's own negotiation keeps the penalty. At
     diversification 0 the factor is 1 and nothing changes."""
     joint = ComputeMarket._joint

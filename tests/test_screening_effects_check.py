@@ -30,16 +30,16 @@ def test_a_pricing_blind_to_a_diversification_of_zero_changes_nothing_and_is_tak
 def test_diversification_moves_openai_off_b200_and_the_replay_holds_the_b200_installed() -> None:
     module = experiment_script("screening_effects_check")
     orders: dict = {}
+    book = "OpenAI's B200 (chips), month 35"
     low = module.diversification_run(0.0, 0, record=orders)
     high, held = module.diversification_run(1.0, 0), module.diversification_run(1.0, 0, replay=orders)
-    assert high["OpenAI's B200 (chips), month 35"] < low["OpenAI's B200 (chips), month 35"]
+    assert high[book] < low[book]
     assert high["B200 installed (chips), month 35"] < low["B200 installed (chips), month 35"]
     assert held["B200 installed (chips), month 35"] == low["B200 installed (chips), month 35"]
     # the B200 ask rises through the pricing's netting of OpenAI's other rentals, not its own B200
     # book: blind to its diversification, the pricing asks less while OpenAI holds as few B200
     blind = module.diversification_run(1.0, 0, replay=orders, blind=True)
     assert blind["B200 posted ask, month 35"] < held["B200 posted ask, month 35"]
-    book = "OpenAI's B200 (chips), month 35"
     assert abs(blind[book] - held[book]) < 0.5 * (low[book] - held[book])
 
 
